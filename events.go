@@ -1,0 +1,381 @@
+package tooz
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// MemberJoined is delivered to WatchJoinGroup hooks when a member joins.
+type MemberJoined struct {
+	Group  string
+	Member string
+}
+
+// MemberLeft is delivered to WatchLeaveGroup hooks when a member leaves or expires.
+type MemberLeft struct {
+	Group  string
+	Member string
+}
+
+// ElectedAsLeader is delivered to WatchElectedAsLeader hooks when this
+// member becomes the group's leader.
+type ElectedAsLeader struct {
+	Group        string
+	Member       string
+	FencingToken uint64
+}
+
+// LeadershipLost is delivered to WatchLeadershipLost hooks when this member
+// stops being the group's leader. Err is nil after a Resign, StandDown or
+// Close, and wraps ErrSessionLost when the leadership was lost.
+type LeadershipLost struct {
+	Group  string
+	Member string
+	Err    error
+}
+
+// Watch is a registered hook. Stop unregisters it.
+type Watch struct {
+	once sync.Once
+	stop func()
+}
+
+// Stop unregisters the hook: no call of it starts after Stop returns (a
+// call already running is not waited for). Stop is safe to call twice and
+// from within the hook.
+func (w *Watch) Stop() {
+	if w != nil {
+		w.once.Do(w.stop)
+	}
+}
+
+type hookKind int
+
+const (
+	hookJoin hookKind = iota
+	hookLeave
+	hookElected
+	hookLost
+)
+
+type hook struct {
+	kind hookKind
+	fn   func(any)
+}
+
+// hub holds one group's hooks, its known membership, its driver watch and
+// its queue of events, delivered in order on one goroutine at a time.
+type hub struct {
+	c     *Coordinator
+	group string
+
+	watchMu sync.Mutex // serializes starting and stopping the driver watch
+	drvStop func()     // guarded by watchMu
+
+	mu        sync.Mutex
+	hooks     map[uint64]*hook
+	nextID    uint64
+	members   map[string]struct{}
+	baselined bool
+	queue     []any
+	draining  bool
+	closed    bool
+}
+
+func (c *Coordinator) hubFor(group string, create bool) *hub {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.hubs[group]
+	if h == nil && create && !c.closed {
+		h = &hub{c: c, group: group, hooks: map[uint64]*hook{}}
+		c.hubs[group] = h
+	}
+	return h
+}
+
+// emit queues ev for group's hooks, if the group has a hub.
+func (c *Coordinator) emit(group string, ev any) {
+	if h := c.hubFor(group, false); h != nil {
+		h.enqueue(ev)
+	}
+}
+
+func (h *hub) membershipHooks() int {
+	n := 0
+	for _, k := range h.hooks {
+		if k.kind == hookJoin || k.kind == hookLeave {
+			n++
+		}
+	}
+	return n
+}
+
+// add registers fn; for membership hooks it starts the driver watch first.
+func (h *hub) add(ctx context.Context, kind hookKind, fn func(any)) (*Watch, error) {
+	k := &hook{kind: kind, fn: fn}
+	membership := kind == hookJoin || kind == hookLeave
+	if membership {
+		h.watchMu.Lock()
+		defer h.watchMu.Unlock()
+		if h.drvStop == nil {
+			h.mu.Lock()
+			h.baselined = false
+			h.members = nil
+			h.mu.Unlock()
+			stop, err := h.c.drv.WatchGroup(ctx, h.group, h)
+			if err != nil {
+				return nil, err
+			}
+			h.drvStop = stop
+		}
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	id := h.nextID
+	h.nextID++
+	h.hooks[id] = k
+	h.mu.Unlock()
+	return &Watch{stop: func() { h.remove(id) }}, nil
+}
+
+func (h *hub) remove(id uint64) {
+	h.mu.Lock()
+	k := h.hooks[id]
+	if k == nil {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.hooks, id)
+	left := h.membershipHooks()
+	h.mu.Unlock()
+	if (k.kind == hookJoin || k.kind == hookLeave) && left == 0 {
+		// Stop the driver watch in the background: Stop may be called from
+		// within a hook, and the watch's stop may wait for its goroutine.
+		go func() {
+			h.watchMu.Lock()
+			defer h.watchMu.Unlock()
+			h.mu.Lock()
+			still := h.membershipHooks()
+			h.mu.Unlock()
+			if still == 0 && h.drvStop != nil {
+				h.drvStop()
+				h.drvStop = nil
+			}
+		}()
+	}
+}
+
+func (h *hub) stopDriverWatch() {
+	h.watchMu.Lock()
+	defer h.watchMu.Unlock()
+	if h.drvStop != nil {
+		h.drvStop()
+		h.drvStop = nil
+	}
+}
+
+// close stops new deliveries once the queue drains.
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	if h.c.explicit {
+		h.queue = nil
+	}
+	h.mu.Unlock()
+}
+
+// Reset implements GroupSink.
+func (h *hub) Reset(members []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := make(map[string]struct{}, len(members))
+	for _, m := range members {
+		next[m] = struct{}{}
+	}
+	if h.baselined {
+		var gone, came []string
+		for m := range h.members {
+			if _, ok := next[m]; !ok {
+				gone = append(gone, m)
+			}
+		}
+		for m := range next {
+			if _, ok := h.members[m]; !ok {
+				came = append(came, m)
+			}
+		}
+		sort.Strings(gone)
+		sort.Strings(came)
+		for _, m := range gone {
+			h.enqueueLocked(MemberLeft{Group: h.group, Member: m})
+		}
+		for _, m := range came {
+			h.enqueueLocked(MemberJoined{Group: h.group, Member: m})
+		}
+	}
+	h.members = next
+	h.baselined = true
+}
+
+// Joined implements GroupSink.
+func (h *hub) Joined(member string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.members == nil {
+		h.members = map[string]struct{}{}
+	}
+	if _, ok := h.members[member]; ok {
+		return
+	}
+	h.members[member] = struct{}{}
+	h.enqueueLocked(MemberJoined{Group: h.group, Member: member})
+}
+
+// Left implements GroupSink.
+func (h *hub) Left(member string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.members[member]; !ok {
+		return
+	}
+	delete(h.members, member)
+	h.enqueueLocked(MemberLeft{Group: h.group, Member: member})
+}
+
+func (h *hub) enqueue(ev any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.enqueueLocked(ev)
+}
+
+func (h *hub) enqueueLocked(ev any) {
+	if h.closed && h.c.explicit {
+		return
+	}
+	h.queue = append(h.queue, ev)
+	if !h.c.explicit && !h.draining {
+		h.draining = true
+		go h.drain()
+	}
+}
+
+// drain delivers queued events until the queue is empty; it returns how
+// many hook calls it made. In explicit mode it is called by RunWatchers and
+// claims the queue itself; otherwise enqueue claimed it.
+func (h *hub) drain() int {
+	if h.c.explicit {
+		h.mu.Lock()
+		if h.draining {
+			h.mu.Unlock()
+			return 0
+		}
+		h.draining = true
+		h.mu.Unlock()
+	}
+	n := 0
+	for {
+		h.mu.Lock()
+		if len(h.queue) == 0 {
+			h.draining = false
+			h.mu.Unlock()
+			return n
+		}
+		ev := h.queue[0]
+		h.queue[0] = nil
+		h.queue = h.queue[1:]
+		kind := kindOf(ev)
+		ids := make([]uint64, 0, len(h.hooks))
+		for id, k := range h.hooks {
+			if k.kind == kind {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		h.mu.Unlock()
+		for _, id := range ids {
+			h.mu.Lock()
+			k := h.hooks[id]
+			h.mu.Unlock()
+			if k == nil {
+				continue // stopped meanwhile
+			}
+			k.fn(ev)
+			n++
+		}
+	}
+}
+
+func kindOf(ev any) hookKind {
+	switch ev.(type) {
+	case MemberJoined:
+		return hookJoin
+	case MemberLeft:
+		return hookLeave
+	case ElectedAsLeader:
+		return hookElected
+	default:
+		return hookLost
+	}
+}
+
+func (c *Coordinator) watch(ctx context.Context, op, group string, kind hookKind, fn func(any)) (*Watch, error) {
+	if err := validate(op, group, "", "", group); err != nil {
+		return nil, err
+	}
+	if err := c.check(); err != nil {
+		return nil, wrap(err, op, group, "", "")
+	}
+	h := c.hubFor(group, true)
+	if h == nil {
+		return nil, wrap(ErrClosed, op, group, "", "")
+	}
+	w, err := h.add(ctx, kind, fn)
+	return w, wrap(err, op, group, "", "")
+}
+
+// WatchJoinGroup calls fn for every member that joins group from now on,
+// in order, pushed by the backend. The group need not exist yet.
+func (c *Coordinator) WatchJoinGroup(ctx context.Context, group string, fn func(MemberJoined)) (*Watch, error) {
+	return c.watch(ctx, "watch join", group, hookJoin, func(e any) { fn(e.(MemberJoined)) })
+}
+
+// WatchLeaveGroup calls fn for every member that leaves or expires from
+// group from now on, in order, pushed by the backend.
+func (c *Coordinator) WatchLeaveGroup(ctx context.Context, group string, fn func(MemberLeft)) (*Watch, error) {
+	return c.watch(ctx, "watch leave", group, hookLeave, func(e any) { fn(e.(MemberLeft)) })
+}
+
+// WatchLeadershipLost calls fn whenever this member stops leading group.
+func (c *Coordinator) WatchLeadershipLost(ctx context.Context, group string, fn func(LeadershipLost)) (*Watch, error) {
+	return c.watch(ctx, "watch leadership lost", group, hookLost, func(e any) { fn(e.(LeadershipLost)) })
+}
+
+// RunWatchers delivers the events queued so far on the caller's goroutine
+// and returns how many hook calls it made. It is for coordinators opened
+// WithExplicitWatchers; otherwise events are delivered as they arrive and
+// RunWatchers returns 0 at once.
+func (c *Coordinator) RunWatchers(ctx context.Context) (int, error) {
+	if !c.explicit {
+		return 0, nil
+	}
+	c.mu.Lock()
+	hubs := make([]*hub, 0, len(c.hubs))
+	for _, h := range c.hubs {
+		hubs = append(hubs, h)
+	}
+	c.mu.Unlock()
+	sort.Slice(hubs, func(i, j int) bool { return hubs[i].group < hubs[j].group })
+	n := 0
+	for _, h := range hubs {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		n += h.drain()
+	}
+	return n, nil
+}

@@ -1,0 +1,249 @@
+package tooz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what the heart has seen, for metrics and tests.
+type Stats struct {
+	Beats        uint64 // heartbeats that succeeded
+	FailedBeats  uint64 // heartbeats that returned an error
+	LateBeats    uint64 // heartbeats that started later than scheduled by more than half an interval
+	SessionsLost uint64 // times the liveness expired (reported by the driver or by the local deadline)
+}
+
+type stats struct {
+	beats, failed, late, lost atomic.Uint64
+}
+
+// Stats returns the heart's counters.
+func (c *Coordinator) Stats() Stats {
+	return Stats{
+		Beats:        c.stats.beats.Load(),
+		FailedBeats:  c.stats.failed.Load(),
+		LateBeats:    c.stats.late.Load(),
+		SessionsLost: c.stats.lost.Load(),
+	}
+}
+
+// Heartbeat renews this member's liveness once and returns how long to wait
+// before the next call. The heart calls it on its own unless the coordinator
+// was opened WithoutHeart. When the backend reports the liveness lost, every
+// lock and leadership is reported lost, a new session is in place and the
+// member re-joins its groups; the error then wraps ErrSessionLost.
+func (c *Coordinator) Heartbeat(ctx context.Context) (time.Duration, error) {
+	if err := c.check(); err != nil {
+		return 0, wrap(err, "heartbeat", "", c.member, "")
+	}
+	start := time.Now()
+	next, err := c.drv.Heartbeat(ctx)
+	switch {
+	case err == nil:
+		c.stats.beats.Add(1)
+		c.live.renewed(start)
+	case errors.Is(err, ErrSessionLost):
+		c.stats.lost.Add(1)
+		c.live.expire()
+		c.endHoldings(err)
+		c.live.renewed(start)
+		c.mu.Lock()
+		c.rejoin = true
+		c.mu.Unlock()
+		c.log.Warn("tooz: liveness lost; re-joining groups", "err", err)
+	default:
+		c.stats.failed.Add(1)
+		return next, wrap(err, "heartbeat", "", c.member, "")
+	}
+	if rerr := c.rejoinGroups(ctx); rerr != nil && err == nil {
+		err = rerr
+	}
+	return next, wrap(err, "heartbeat", "", c.member, "")
+}
+
+// rejoinGroups joins again every group this member had joined, after its
+// liveness was lost. A group deleted meanwhile is forgotten.
+func (c *Coordinator) rejoinGroups(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.rejoin {
+		c.mu.Unlock()
+		return nil
+	}
+	groups := make(map[string][]byte, len(c.joined))
+	for g, caps := range c.joined {
+		groups[g] = caps
+	}
+	c.mu.Unlock()
+	var firstErr error
+	for g, caps := range groups {
+		err := c.drv.JoinGroup(ctx, g, caps)
+		switch {
+		case err == nil, errors.Is(err, ErrMemberAlreadyJoined):
+		case errors.Is(err, ErrGroupNotCreated):
+			c.log.Warn("tooz: group deleted while the session was lost; not re-joined", "group", g)
+			c.mu.Lock()
+			delete(c.joined, g)
+			c.mu.Unlock()
+		default:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("re-join group %q: %w", g, err)
+			}
+		}
+	}
+	if firstErr == nil {
+		c.mu.Lock()
+		c.rejoin = false
+		c.mu.Unlock()
+	}
+	return firstErr
+}
+
+// liveness is the coordinator's own view of whether its session is alive: a
+// session renewed by a beat that started at t is alive until t+timeout at
+// the latest, whatever the backend's clock says. When that moment passes
+// with no newer successful beat, the current epoch ends: every lock and
+// leadership taken in it is reported lost before the backend can hand it to
+// anyone else.
+type liveness struct {
+	timeout time.Duration
+	log     *slog.Logger
+
+	mu         sync.Mutex
+	epoch      chan struct{}
+	validUntil time.Time
+	timer      *time.Timer
+	stopped    bool
+	onExpire   func()
+}
+
+func newLiveness(timeout time.Duration, log *slog.Logger, onExpire func()) *liveness {
+	l := &liveness{timeout: timeout, log: log, epoch: make(chan struct{}), onExpire: onExpire}
+	l.validUntil = time.Now().Add(timeout)
+	l.timer = time.AfterFunc(timeout, l.check)
+	return l
+}
+
+// current returns the channel closed when the current epoch ends.
+func (l *liveness) current() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch
+}
+
+// renewed records a successful beat that started at start.
+func (l *liveness) renewed(start time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	until := start.Add(l.timeout)
+	if until.After(l.validUntil) {
+		l.validUntil = until
+	}
+	l.timer.Reset(time.Until(l.validUntil))
+}
+
+func (l *liveness) check() {
+	l.mu.Lock()
+	if l.stopped || time.Now().Before(l.validUntil) {
+		if !l.stopped {
+			l.timer.Reset(time.Until(l.validUntil))
+		}
+		l.mu.Unlock()
+		return
+	}
+	close(l.epoch)
+	l.epoch = make(chan struct{})
+	f := l.onExpire
+	l.mu.Unlock()
+	l.log.Warn("tooz: no successful heartbeat within the timeout; locks and leaderships are lost")
+	if f != nil {
+		f()
+	}
+}
+
+// expire ends the current epoch now (the driver reported the session lost).
+func (l *liveness) expire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	close(l.epoch)
+	l.epoch = make(chan struct{})
+}
+
+func (l *liveness) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	l.timer.Stop()
+}
+
+// heart is the goroutine that keeps a member alive by calling the driver's
+// heartbeat at the interval the driver asks for, and reports beats that run late.
+type heart struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// minRetry and maxRetry bound the wait before retrying a failed beat.
+const (
+	minRetry = 50 * time.Millisecond
+	maxRetry = time.Second
+)
+
+func startHeart(c *Coordinator) *heart {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &heart{cancel: cancel, done: make(chan struct{})}
+	go h.run(ctx, c)
+	return h
+}
+
+func (h *heart) run(ctx context.Context, c *Coordinator) {
+	defer close(h.done)
+	next := time.Duration(0)
+	retry := min(max(c.timeout/10, minRetry), maxRetry)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	scheduled := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if late := time.Since(scheduled); next > 0 && late > next/2 {
+			c.stats.late.Add(1)
+			c.log.Warn("tooz: heartbeat ran late", "late", late.Round(time.Millisecond), "interval", next)
+		}
+		bctx, cancel := context.WithTimeout(ctx, max(c.timeout/2, minRetry))
+		d, err := c.Heartbeat(bctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil && !errors.Is(err, ErrSessionLost):
+			c.log.Warn("tooz: heartbeat failed", "err", err)
+			next = retry
+		case d <= 0:
+			next = max(c.timeout/3, minRetry)
+		default:
+			next = d
+		}
+		scheduled = time.Now().Add(next)
+		t.Reset(next)
+	}
+}
+
+func (h *heart) stop() {
+	h.cancel()
+	<-h.done
+}

@@ -1,0 +1,264 @@
+package tooz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// closedChan is returned by Lost when nothing is held.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// holding is one live Ownership as the Coordinator tracks it: its Lost
+// channel closes when the driver reports the ownership lost, when the
+// coordinator's own liveness deadline passes, on Release, and on Close.
+type holding struct {
+	c     *Coordinator
+	own   Ownership
+	lost  chan struct{}
+	once  sync.Once
+	err   error // why it ended; nil for a release
+	onEnd func(err error)
+	// releasing is set before a voluntary Release, so that the driver
+	// closing Lost on release is not taken for a loss.
+	releasing atomic.Bool
+}
+
+// hold starts tracking own. onEnd, if set, runs once when the holding ends.
+func (c *Coordinator) hold(own Ownership, onEnd func(error)) (*holding, error) {
+	h := &holding{c: c, own: own, lost: make(chan struct{}), onEnd: onEnd}
+	epoch := c.live.current()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cctx, cancel := cleanupContext(nil)
+		defer cancel()
+		_ = own.Release(cctx)
+		return nil, ErrClosed
+	}
+	c.holdings[h] = struct{}{}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-own.Lost():
+			if h.releasing.Load() {
+				return // release ends the holding itself
+			}
+			h.end(fmt.Errorf("%w: the backend no longer records this owner", ErrSessionLost), false)
+		case <-epoch:
+			// Our liveness may still stand on the backend: give the
+			// ownership up so that nobody waits for a holder that has
+			// been told it lost.
+			h.end(fmt.Errorf("%w: no successful heartbeat within %v", ErrSessionLost, c.timeout), true)
+		case <-h.lost:
+		}
+	}()
+	return h, nil
+}
+
+// end finishes the holding once. With release it also gives the ownership
+// up on the backend, on a cleanup context of its own.
+func (h *holding) end(err error, release bool) {
+	h.once.Do(func() {
+		h.err = err
+		close(h.lost)
+		h.c.mu.Lock()
+		delete(h.c.holdings, h)
+		h.c.mu.Unlock()
+		if release {
+			ctx, cancel := cleanupContext(nil)
+			_ = h.own.Release(ctx)
+			cancel()
+		}
+		if h.onEnd != nil {
+			h.onEnd(err)
+		}
+	})
+}
+
+// release gives the ownership up. It reports ErrLockNotHeld when the
+// holding had already ended.
+func (h *holding) release(ctx context.Context) error {
+	select {
+	case <-h.lost:
+		if h.err != nil {
+			return fmt.Errorf("%w: %w", ErrLockNotHeld, h.err)
+		}
+		return ErrLockNotHeld
+	default:
+	}
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	h.releasing.Store(true)
+	err := h.own.Release(cctx)
+	h.end(nil, false)
+	return err
+}
+
+// endHoldings ends every holding, as on Close (err nil: already released
+// by the driver's Close) or on a lost session.
+func (c *Coordinator) endHoldings(err error) {
+	c.mu.Lock()
+	hs := make([]*holding, 0, len(c.holdings))
+	for h := range c.holdings {
+		hs = append(hs, h)
+	}
+	c.mu.Unlock()
+	for _, h := range hs {
+		h.end(err, false)
+	}
+}
+
+// LockOption configures a Lock.
+type LockOption func(*Lock)
+
+// WithLockTTL sets how long the lock outlives its holder's last renewal on
+// drivers that keep a lock TTL apart from the member liveness timeout. It is
+// never the time Acquire waits: that is the context's deadline.
+func WithLockTTL(d time.Duration) LockOption { return func(l *Lock) { l.ttl = d } }
+
+// Lock is a handle on a distributed lock. Locks are not re-entrant: two
+// handles for one name exclude each other even on one coordinator. A
+// handle holds the lock at most once at a time; its methods are safe for
+// concurrent use.
+type Lock struct {
+	c    *Coordinator
+	name string
+	ttl  time.Duration
+
+	mu        sync.Mutex
+	acquiring bool
+	h         *holding
+}
+
+// Lock returns a handle on the lock called name. Nothing is sent to the
+// backend until Acquire or TryAcquire; a bad name is reported there.
+func (c *Coordinator) Lock(name string, opts ...LockOption) *Lock {
+	l := &Lock{c: c, name: name}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Name returns the lock's name.
+func (l *Lock) Name() string { return l.name }
+
+// Acquire waits until this handle holds the lock or ctx ends. When ctx
+// ends first it returns an error wrapping ErrNotAcquired (and ctx's error),
+// which is not a backend failure. The ctx deadline is the wait; the lock's
+// lifetime is the member's liveness (see WithLockTTL).
+func (l *Lock) Acquire(ctx context.Context) error {
+	return l.acquire(ctx, true)
+}
+
+// TryAcquire takes the lock if it is free and never waits for it. It
+// returns false, nil when another holder has it.
+func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
+	err := l.acquire(ctx, false)
+	if errors.Is(err, ErrNotAcquired) && ctx.Err() == nil {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (l *Lock) acquire(ctx context.Context, wait bool) error {
+	const op = "acquire"
+	if err := validate(op, "", "", l.name, l.name); err != nil {
+		return err
+	}
+	if err := l.c.check(); err != nil {
+		return wrap(err, op, "", "", l.name)
+	}
+	l.mu.Lock()
+	if l.acquiring || (l.h != nil && !isClosed(l.h.lost)) {
+		l.mu.Unlock()
+		return wrap(ErrLockAlreadyHeld, op, "", "", l.name)
+	}
+	l.acquiring = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.acquiring = false
+		l.mu.Unlock()
+	}()
+	own, err := l.c.drv.Acquire(ctx, Resource{Kind: KindLock, Name: l.name, TTL: l.ttl}, wait)
+	if err != nil {
+		return wrap(notAcquired(ctx, err), op, "", "", l.name)
+	}
+	h, err := l.c.hold(own, nil)
+	if err != nil {
+		return wrap(err, op, "", "", l.name)
+	}
+	l.mu.Lock()
+	l.h = h
+	l.mu.Unlock()
+	return nil
+}
+
+// notAcquired maps a context ending while waiting to ErrNotAcquired.
+func notAcquired(ctx context.Context, err error) error {
+	if errors.Is(err, ErrNotAcquired) {
+		return err
+	}
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return fmt.Errorf("%w: %w", ErrNotAcquired, ctx.Err())
+	}
+	return err
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// Release gives the lock up. It returns an error wrapping ErrLockNotHeld
+// when this handle does not hold the lock (never acquired, released
+// already, or lost); nothing else is freed. Release runs on ctx while it is
+// live, else on a short context of its own.
+func (l *Lock) Release(ctx context.Context) error {
+	l.mu.Lock()
+	h := l.h
+	l.mu.Unlock()
+	if h == nil {
+		return wrap(ErrLockNotHeld, "release", "", "", l.name)
+	}
+	return wrap(h.release(ctx), "release", "", "", l.name)
+}
+
+// Lost returns a channel that is closed when this handle stops holding the
+// lock: on Release, when the lock is lost (liveness expired, revoked), and
+// on Close. It is already closed when the handle holds nothing.
+func (l *Lock) Lost() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h == nil {
+		return closedChan
+	}
+	return l.h.lost
+}
+
+// Held reports whether this handle holds the lock as far as the coordinator knows.
+func (l *Lock) Held() bool { return !isClosed(l.Lost()) }
+
+// FencingToken returns the token of the current holding: it is strictly
+// greater than that of every earlier holder of this lock name, so a store
+// that rejects writes carrying a lower token than it has seen is safe from
+// stale holders. It is 0 when the handle holds nothing.
+func (l *Lock) FencingToken() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h == nil || isClosed(l.h.lost) {
+		return 0
+	}
+	return l.h.own.FencingToken()
+}
