@@ -239,6 +239,7 @@ type Coordinator struct {
 // Unknown options, a bad memberID and a missing required characteristic are
 // reported before any I/O where possible; a password never appears in errors.
 func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordinator, error) {
+	start := time.Now() // the liveness made by Open cannot end before start+timeout
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -280,7 +281,7 @@ func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordi
 		_ = drv.Close(cctx)
 		return nil, wrap(fmt.Errorf("%s: %w", c.scheme, err), "open", "", memberID, "")
 	}
-	c.live = newLiveness(c.timeout, c.log, func() { c.stats.lost.Add(1) })
+	c.live = newLiveness(start, c.timeout, c.log, func() { c.stats.lost.Add(1) })
 	if !o.noHeart {
 		c.heart = startHeart(c)
 	}
@@ -344,7 +345,7 @@ func validate(op, group, member, lock string, ids ...string) error {
 
 func validCaps(op, group string, caps []byte) error {
 	if len(caps) > MaxCapabilitiesLength {
-		return wrap(fmt.Errorf("%w: capabilities of %d bytes exceed %d", ErrInvalidID, len(caps), MaxCapabilitiesLength), op, group, "", "")
+		return wrap(fmt.Errorf("%w: %d bytes exceed %d", ErrInvalidCapabilities, len(caps), MaxCapabilitiesLength), op, group, "", "")
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ var (
 	// ErrInvalidID reports a group, member or lock name that is empty, not
 	// valid UTF-8 or longer than MaxIDLength bytes. It is returned before any I/O.
 	ErrInvalidID = errors.New("invalid ID")
+	// ErrInvalidCapabilities reports capabilities larger than MaxCapabilitiesLength.
+	ErrInvalidCapabilities = errors.New("invalid capabilities")
 	// ErrInvalidURL reports a URL that cannot be parsed, or an option that is
 	// unknown to the driver or has a bad value.
 	ErrInvalidURL = errors.New("invalid URL")

@@ -105,12 +105,13 @@ func (c *Coordinator) rejoinGroups(ctx context.Context) error {
 
 // liveness is the coordinator's own view of whether its session is alive: a
 // session renewed by a beat that started at t is alive until t+timeout at
-// the latest, whatever the backend's clock says. When that moment passes
-// with no newer successful beat, the current epoch ends: every lock and
-// leadership taken in it is reported lost before the backend can hand it to
-// anyone else.
+// the latest, whatever the backend's clock says. The coordinator gives up a
+// tenth of the timeout earlier (for clock rate drift and scheduling), and
+// when that moment passes with no newer successful beat the current epoch
+// ends: every lock and leadership taken in it is reported lost before the
+// backend can hand it to anyone else.
 type liveness struct {
-	timeout time.Duration
+	timeout time.Duration // the usable part of the liveness timeout
 	log     *slog.Logger
 
 	mu         sync.Mutex
@@ -121,10 +122,10 @@ type liveness struct {
 	onExpire   func()
 }
 
-func newLiveness(timeout time.Duration, log *slog.Logger, onExpire func()) *liveness {
-	l := &liveness{timeout: timeout, log: log, epoch: make(chan struct{}), onExpire: onExpire}
-	l.validUntil = time.Now().Add(timeout)
-	l.timer = time.AfterFunc(timeout, l.check)
+func newLiveness(start time.Time, timeout time.Duration, log *slog.Logger, onExpire func()) *liveness {
+	l := &liveness{timeout: timeout - timeout/10, log: log, epoch: make(chan struct{}), onExpire: onExpire}
+	l.validUntil = start.Add(l.timeout)
+	l.timer = time.AfterFunc(time.Until(l.validUntil), l.check)
 	return l
 }
 

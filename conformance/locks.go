@@ -1,0 +1,253 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/toozgo/tooz"
+)
+
+var lockTests = []test{
+	{"LockTryAcquire", testLockTryAcquire},
+	{"LockWaitDeadlineIsNotAcquired", testLockWaitDeadline},
+	{"LockWaiterGetsItOnRelease", testLockWaiterGetsIt},
+	{"LockReleaseRules", testLockReleaseRules},
+	{"LockHandlesOnOneCoordinatorExclude", testLockTwoHandles},
+	{"LockMutualExclusionAndFencing", testLockMutualExclusion},
+	{"LockFreedAfterCrash", testLockFreedAfterCrash},
+	{"LockFreedAtOnceOnClose", testLockFreedOnClose},
+}
+
+func testLockTryAcquire(f *fixture) {
+	ctx := f.ctx
+	name := f.name("lock")
+	a := f.open(f.name("a"))
+	b := f.open(f.name("b"))
+	la, lb := a.Lock(name), b.Lock(name)
+	if la.Held() || la.FencingToken() != 0 || !closed(la.Lost()) {
+		f.Fatal("a fresh handle claims to hold its lock")
+	}
+	ok, err := la.TryAcquire(ctx)
+	if err != nil || !ok {
+		f.Fatalf("a: TryAcquire of a free lock = %v, %v", ok, err)
+	}
+	if !la.Held() || la.FencingToken() == 0 || closed(la.Lost()) {
+		f.Fatalf("after acquiring: held=%v token=%d lost=%v", la.Held(), la.FencingToken(), closed(la.Lost()))
+	}
+	ok, err = lb.TryAcquire(ctx)
+	if err != nil || ok {
+		f.Fatalf("b: TryAcquire of a held lock = %v, %v; want false, nil", ok, err)
+	}
+	f.must(la.Release(ctx), "release")
+	if !closed(la.Lost()) || la.FencingToken() != 0 {
+		f.Fatal("after Release, Lost() is open or the token is still set")
+	}
+	ok, err = lb.TryAcquire(ctx)
+	if err != nil || !ok {
+		f.Fatalf("b: TryAcquire after release = %v, %v", ok, err)
+	}
+	f.must(lb.Release(ctx), "release b")
+}
+
+func testLockWaitDeadline(f *fixture) {
+	name := f.name("lock")
+	a := f.open(f.name("a"))
+	b := f.open(f.name("b"))
+	c := f.open(f.name("c"))
+	la := a.Lock(name)
+	f.must(la.Acquire(f.ctx), "a acquires")
+	ctx, cancel := context.WithTimeout(f.ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := b.Lock(name).Acquire(ctx)
+	waited := time.Since(start)
+	if !errors.Is(err, tooz.ErrNotAcquired) || !errors.Is(err, context.DeadlineExceeded) {
+		f.Fatalf("Acquire past its deadline: %v, want ErrNotAcquired wrapping context.DeadlineExceeded", err)
+	}
+	if waited < 250*time.Millisecond {
+		f.Fatalf("Acquire gave up after %v, before its 300ms deadline", waited)
+	}
+	if errors.Is(err, tooz.ErrConnection) {
+		f.Fatalf("not acquired reported as a backend failure: %v", err)
+	}
+	// A cancelled context is "not acquired" too.
+	cctx, ccancel := context.WithCancel(f.ctx)
+	ccancel()
+	if err := b.Lock(name).Acquire(cctx); !errors.Is(err, tooz.ErrNotAcquired) {
+		f.Fatalf("Acquire with a cancelled context: %v, want ErrNotAcquired", err)
+	}
+	// The waiter withdrew: once a releases, a third party gets the lock at once.
+	f.must(la.Release(f.ctx), "a releases")
+	ok, err := c.Lock(name).TryAcquire(f.ctx)
+	if err != nil || !ok {
+		f.Fatalf("after the waiter gave up and a released, TryAcquire = %v, %v: the waiter did not withdraw", ok, err)
+	}
+}
+
+func testLockWaiterGetsIt(f *fixture) {
+	name := f.name("lock")
+	a := f.open(f.name("a"))
+	b := f.open(f.name("b"))
+	la, lb := a.Lock(name), b.Lock(name)
+	f.must(la.Acquire(f.ctx), "a acquires")
+	t1 := la.FencingToken()
+	got := make(chan error, 1)
+	go func() { got <- lb.Acquire(f.ctx) }()
+	select {
+	case err := <-got:
+		f.Fatalf("b acquired a held lock: %v", err)
+	case <-time.After(100 * time.Millisecond): // b is waiting (a check that b did not get it, not synchronization)
+	}
+	released := time.Now()
+	f.must(la.Release(f.ctx), "a releases")
+	select {
+	case err := <-got:
+		f.must(err, "b acquires after release")
+	case <-time.After(eventWait):
+		f.Fatalf("b still waiting %v after a released", eventWait)
+	}
+	f.Logf("hand-over took %v", time.Since(released).Round(time.Microsecond))
+	if t2 := lb.FencingToken(); t2 <= t1 {
+		f.Fatalf("fencing token went from %d to %d", t1, t2)
+	}
+	f.must(lb.Release(f.ctx), "b releases")
+}
+
+func testLockReleaseRules(f *fixture) {
+	ctx := f.ctx
+	name := f.name("lock")
+	a := f.open(f.name("a"))
+	b := f.open(f.name("b"))
+	la, lb := a.Lock(name), b.Lock(name)
+	f.wantErr(la.Release(ctx), tooz.ErrLockNotHeld, "release of a never-acquired handle")
+	f.must(la.Acquire(ctx), "a acquires")
+	f.wantErr(lb.Release(ctx), tooz.ErrLockNotHeld, "release by a non-holder")
+	ok, err := b.Lock(name).TryAcquire(ctx)
+	if err != nil || ok {
+		f.Fatalf("a non-holder's release freed the lock: TryAcquire = %v, %v", ok, err)
+	}
+	if closed(la.Lost()) {
+		f.Fatal("a non-holder's release ended the holder's ownership")
+	}
+	f.must(la.Release(ctx), "a releases")
+	f.wantErr(la.Release(ctx), tooz.ErrLockNotHeld, "release twice")
+	// Releasing on an already-cancelled context still releases (cleanup
+	// runs on a context of its own).
+	f.must(la.Acquire(ctx), "a acquires again")
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	f.must(la.Release(cctx), "release on a cancelled context")
+	ok, err = lb.TryAcquire(ctx)
+	if err != nil || !ok {
+		f.Fatalf("after a release on a cancelled context, TryAcquire = %v, %v", ok, err)
+	}
+}
+
+func testLockTwoHandles(f *fixture) {
+	ctx := f.ctx
+	name := f.name("lock")
+	c := f.open(f.name("m"))
+	l1, l2 := c.Lock(name), c.Lock(name)
+	f.must(l1.Acquire(ctx), "first handle")
+	f.wantErr(l1.Acquire(ctx), tooz.ErrLockAlreadyHeld, "acquire twice on one handle")
+	ok, err := l2.TryAcquire(ctx)
+	if err != nil || ok {
+		f.Fatalf("a second handle on the same coordinator got the lock: %v, %v (locks are not re-entrant)", ok, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	f.wantErr(l2.Acquire(wctx), tooz.ErrNotAcquired, "second handle waiting")
+	f.must(l1.Release(ctx), "release first")
+	f.must(l2.Acquire(ctx), "second handle after release")
+	if l2.FencingToken() == 0 {
+		f.Fatal("zero fencing token")
+	}
+	f.must(l2.Release(ctx), "release second")
+}
+
+func testLockMutualExclusion(f *fixture) {
+	name := f.name("lock")
+	var x exclusion
+	const coords, handles, rounds = 3, 2, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, coords*handles)
+	for i := range coords {
+		c := f.open(f.name(fmt.Sprintf("c%d", i)))
+		for j := range handles {
+			who := fmt.Sprintf("c%d/h%d", i, j)
+			l := c.Lock(name)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range rounds {
+					if err := l.Acquire(f.ctx); err != nil {
+						errs <- fmt.Errorf("%s acquire: %w", who, err)
+						return
+					}
+					x.enter(who, l.FencingToken())
+					x.exit(who)
+					if err := l.Release(f.ctx); err != nil {
+						errs <- fmt.Errorf("%s release: %w", who, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		f.Error(err)
+	}
+	x.check(f)
+	if x.entries != coords*handles*rounds {
+		f.Fatalf("%d critical sections, want %d", x.entries, coords*handles*rounds)
+	}
+}
+
+func testLockFreedAfterCrash(f *fixture) {
+	name := f.name("lock")
+	a := f.open(f.name("a"))
+	b := f.open(f.name("b"))
+	la := a.Lock(name)
+	f.must(la.Acquire(f.ctx), "a acquires")
+	t1 := la.FencingToken()
+	crashed := time.Now()
+	f.crash(a)
+	if !closed(la.Lost()) {
+		f.Fatal("a crashed coordinator's handle still claims the lock")
+	}
+	limit := f.bound + slack
+	ctx, cancel := context.WithTimeout(f.ctx, limit)
+	defer cancel()
+	lb := b.Lock(name)
+	f.must(lb.Acquire(ctx), fmt.Sprintf("b acquires within %v of a's crash", limit))
+	f.Logf("lock moved %v after the crash (timeout %v)", time.Since(crashed).Round(time.Millisecond), f.h.Timeout())
+	if t2 := lb.FencingToken(); t2 <= t1 {
+		f.Fatalf("fencing token after the crash %d, not above %d", t2, t1)
+	}
+}
+
+func testLockFreedOnClose(f *fixture) {
+	name := f.name("lock")
+	a, err := f.h.Open(f.ctx, f.T, f.name("a"))
+	f.must(err, "open a")
+	b := f.open(f.name("b"))
+	la := a.Lock(name)
+	f.must(la.Acquire(f.ctx), "a acquires")
+	got := make(chan error, 1)
+	go func() { got <- b.Lock(name).Acquire(f.ctx) }()
+	f.must(a.Close(f.ctx), "a closes")
+	if !closed(la.Lost()) {
+		f.Fatal("Lost() still open after Close")
+	}
+	select {
+	case err := <-got:
+		f.must(err, "b acquires after a closed")
+	case <-time.After(f.h.Timeout() / 2):
+		f.Fatalf("b still waiting %v after a closed: Close must release at once, not leave locks to time out", f.h.Timeout()/2)
+	}
+}

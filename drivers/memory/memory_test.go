@@ -1,0 +1,20 @@
+package memory_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/toozgo/tooz/conformance"
+	_ "github.com/toozgo/tooz/drivers/memory"
+)
+
+func TestConformance(t *testing.T) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	conformance.Run(t, conformance.URLHarness{
+		URL:             "memory://conformance-" + hex.EncodeToString(b[:]),
+		LivenessTimeout: time.Second,
+	})
+}
