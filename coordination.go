@@ -321,17 +321,13 @@ const cleanupTimeout = 5 * time.Second
 // deadline when parent is still live, otherwise a fresh short deadline, so
 // that cleanup never runs on an already-cancelled context.
 func cleanupContext(parent context.Context) (context.Context, context.CancelFunc) {
-	if parent != nil && parent.Err() == nil {
+	if parent.Err() == nil {
 		if _, ok := parent.Deadline(); ok {
 			return context.WithCancel(parent)
 		}
 		return context.WithTimeout(parent, cleanupTimeout)
 	}
-	base := context.Background()
-	if parent != nil {
-		base = context.WithoutCancel(parent)
-	}
-	return context.WithTimeout(base, cleanupTimeout)
+	return context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 }
 
 func validate(op, group, member, lock string, ids ...string) error {

@@ -243,7 +243,7 @@ func (cd *candidacy) resign() {
 	l := cd.lead
 	cd.mu.Unlock()
 	if l != nil {
-		ctx, cancel := cleanupContext(nil)
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
 		_ = l.Resign(ctx)
 	}

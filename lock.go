@@ -34,7 +34,7 @@ func (c *Coordinator) hold(own Ownership, onEnd func(error)) (*holding, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		cctx, cancel := cleanupContext(nil)
+		cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
 		_ = own.Release(cctx)
 		return nil, ErrClosed
@@ -71,7 +71,7 @@ func (h *holding) end(err error, release bool) {
 		delete(h.c.holdings, h)
 		h.c.mu.Unlock()
 		if release {
-			ctx, cancel := cleanupContext(nil)
+			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 			_ = h.own.Release(ctx)
 			cancel()
 		}

@@ -110,11 +110,6 @@ func (f *fixture) open(member string, opts ...tooz.Option) *tooz.Coordinator {
 	return c
 }
 
-// opCtx returns a context for one operation that must not block.
-func (f *fixture) opCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(f.ctx, 20*time.Second)
-}
-
 func (f *fixture) must(err error, what string) {
 	f.Helper()
 	if err != nil {
@@ -156,18 +151,6 @@ func (f *fixture) openExpirable(member string, opts ...tooz.Option) *tooz.Coordi
 		opts = append(opts, tooz.WithoutHeart())
 	}
 	return f.open(member, opts...)
-}
-
-// within waits until ch is closed or d passes, reporting which.
-func within(ch <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-t.C:
-		return false
-	}
 }
 
 func closed(ch <-chan struct{}) bool {
