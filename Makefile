@@ -1,0 +1,41 @@
+# tooz for Go. `make test` is the one command CI runs on a fresh machine:
+# it installs the real servers, checks style, and runs every test with -race.
+
+GO            ?= go
+BIN_DIR       ?= $(or $(TOOZ_BIN_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tooz/bin)
+STATICCHECK   := $(BIN_DIR)/staticcheck-v0.8.2
+TEST_TIMEOUT  ?= 40m
+GOFILES        = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go')
+
+.PHONY: test servers lint unit demo bench fuzz
+
+## test: install the servers, lint, and run every test with the race detector
+test: servers lint
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## servers: install redis, zookeeper, etcd (3.4 and 3.6) and consul (idempotent)
+servers:
+	scripts/install-servers.sh
+
+$(STATICCHECK):
+	mkdir -p $(BIN_DIR)
+	GOBIN=$(BIN_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	mv $(BIN_DIR)/staticcheck $@
+
+## lint: gofmt, go vet and staticcheck
+lint: $(STATICCHECK)
+	@unformatted=$$(gofmt -l $(GOFILES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+## unit: the tests that need no server (core, memory, file)
+unit:
+	$(GO) test -race -count=1 . ./conformance/... ./drivers/memory/... ./internal/keyspace/... ./internal/record/...
+
+## demo: the main job on the embedded default backend
+demo:
+	$(GO) test -count=1 -run '^Example' -v .
+
+## bench: lock-cycle and other benchmarks beside the raw clients (starts real servers)
+bench: servers
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./drivers/...
