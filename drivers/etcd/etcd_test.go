@@ -1,0 +1,122 @@
+package etcd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/conformance"
+	"github.com/toozgo/tooz/internal/testserver"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// testTimeout is the liveness timeout of the tests' coordinators.
+const testTimeout = 2 * time.Second
+
+// unique returns a name no other test uses.
+func unique(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// rawClient connects a plain etcd client to s, closed when the test ends.
+func rawClient(t testing.TB, s *testserver.Server) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{"http://" + s.Addr},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("raw etcd client: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// harness opens coordinators on one etcd server and namespace. It does not
+// implement conformance.SessionExpirer: revoking a lease behind a live
+// coordinator's back is not an expiry (the coordinator cannot know before
+// its next heartbeat), so the suite opens such coordinators WithoutHeart
+// and lets their lease really expire.
+type harness struct {
+	conformance.URLHarness
+}
+
+// leaseOf returns the lease ID of an etcd coordinator.
+func leaseOf(c *tooz.Coordinator) (clientv3.LeaseID, error) {
+	d, ok := c.Driver().(*conn)
+	if !ok {
+		return 0, fmt.Errorf("driver is %T, not the etcd driver", c.Driver())
+	}
+	l, err := d.mainLease()
+	if err != nil {
+		return 0, err
+	}
+	return l.id, nil
+}
+
+// revokeLease ends c's lease on the server behind c's back, as an expiry would.
+func revokeLease(ctx context.Context, raw *clientv3.Client, c *tooz.Coordinator) error {
+	id, err := leaseOf(c)
+	if err != nil {
+		return err
+	}
+	if _, err := raw.Revoke(ctx, id); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return err
+	}
+	return nil
+}
+
+func newHarness(t *testing.T, s *testserver.Server) harness {
+	return harness{
+		URLHarness: conformance.URLHarness{
+			URL:             "etcd://" + s.Addr + "?namespace=" + unique("conformance"),
+			LivenessTimeout: testTimeout,
+		},
+	}
+}
+
+func TestConformance(t *testing.T) {
+	s := testserver.StartEtcd(t)
+	conformance.Run(t, newHarness(t, s))
+}
+
+// TestConformanceEtcd34 runs the suite against Debian's etcd 3.4, the
+// oldest supported server.
+func TestConformanceEtcd34(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the suite runs against the current etcd only")
+	}
+	s := testserver.StartEtcd(t, testserver.WithEtcd34())
+	conformance.Run(t, newHarness(t, s))
+}
+
+// open opens a coordinator on s, closed when the test ends.
+func open(t testing.TB, url, member string, opts ...tooz.Option) *tooz.Coordinator {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := tooz.Open(ctx, url, member, append([]tooz.Option{tooz.WithTimeout(testTimeout)}, opts...)...)
+	if err != nil {
+		t.Fatalf("open %s: %v", member, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	})
+	return c
+}
+
+func testURL(s *testserver.Server) string {
+	return "etcd://" + s.Addr + "?namespace=" + unique("ns")
+}

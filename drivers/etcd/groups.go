@@ -1,0 +1,409 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/record"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// exists and absent are the transaction guards on a key.
+func exists(key string) clientv3.Cmp { return clientv3.Compare(clientv3.CreateRevision(key), ">", 0) }
+func absent(key string) clientv3.Cmp { return clientv3.Compare(clientv3.CreateRevision(key), "=", 0) }
+
+// noKeyUnder holds when no key starts with prefix (etcd compares every key
+// of the range; an empty range compares as one absent key).
+func noKeyUnder(prefix string) clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(prefix), "=", 0).WithPrefix()
+}
+
+// rangeOf returns the i-th response of a transaction as a range response.
+func rangeOf(resp *clientv3.TxnResponse, i int) []*mvccpb.KeyValue {
+	return resp.Responses[i].GetResponseRange().GetKvs()
+}
+
+func countOf(resp *clientv3.TxnResponse, i int) int64 {
+	return resp.Responses[i].GetResponseRange().GetCount()
+}
+
+// CreateGroup implements tooz.CoordinationDriver.
+func (c *conn) CreateGroup(ctx context.Context, g string) error {
+	if c.isClosed() {
+		return tooz.ErrClosed
+	}
+	key := c.keys.group(g)
+	resp, err := c.cli.Txn(ctx).If(absent(key)).Then(clientv3.OpPut(key, "")).Commit()
+	if err != nil {
+		return c.fail(ctx, nil, err)
+	}
+	if !resp.Succeeded {
+		return tooz.ErrGroupAlreadyExists
+	}
+	return nil
+}
+
+// DeleteGroup implements tooz.CoordinationDriver: the delete is guarded on
+// the group existing and having no member key, in one transaction.
+func (c *conn) DeleteGroup(ctx context.Context, g string) error {
+	if c.isClosed() {
+		return tooz.ErrClosed
+	}
+	key := c.keys.group(g)
+	resp, err := c.cli.Txn(ctx).
+		If(exists(key), noKeyUnder(c.keys.membersOf(g))).
+		Then(clientv3.OpDelete(key)).
+		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
+		Commit()
+	if err != nil {
+		return c.fail(ctx, nil, err)
+	}
+	switch {
+	case resp.Succeeded:
+		return nil
+	case countOf(resp, 0) == 0:
+		return tooz.ErrGroupNotCreated
+	default:
+		return tooz.ErrGroupNotEmpty
+	}
+}
+
+// Groups implements tooz.CoordinationDriver.
+func (c *conn) Groups(ctx context.Context) ([]string, error) {
+	if c.isClosed() {
+		return nil, tooz.ErrClosed
+	}
+	prefix := c.keys.groupsPrefix()
+	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, c.fail(ctx, nil, err)
+	}
+	gs := make([]string, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		g, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
+		if err != nil {
+			c.log.Warn("tooz/etcd: ignoring a foreign key under the groups prefix", "key", string(kv.Key))
+			continue
+		}
+		gs = append(gs, g)
+	}
+	return gs, nil
+}
+
+// JoinGroup implements tooz.CoordinationDriver: the member key is put on
+// the lease only if the group exists and the member key does not.
+func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
+	l, err := c.mainLease()
+	if err != nil {
+		return err
+	}
+	gkey, mkey := c.keys.group(g), c.keys.member(g, c.member)
+	now := time.Now()
+	val := record.Encode(record.Member{Capabilities: caps, JoinedAt: now, UpdatedAt: now})
+	resp, err := c.cli.Txn(ctx).
+		If(exists(gkey), absent(mkey)).
+		Then(clientv3.OpPut(mkey, string(val), clientv3.WithLease(l.id))).
+		Else(clientv3.OpGet(gkey, clientv3.WithCountOnly())).
+		Commit()
+	if err != nil {
+		return c.fail(ctx, l, err)
+	}
+	switch {
+	case resp.Succeeded:
+		return nil
+	case countOf(resp, 0) == 0:
+		return tooz.ErrGroupNotCreated
+	default:
+		return tooz.ErrMemberAlreadyJoined
+	}
+}
+
+// LeaveGroup implements tooz.CoordinationDriver.
+func (c *conn) LeaveGroup(ctx context.Context, g string) error {
+	if c.isClosed() {
+		return tooz.ErrClosed
+	}
+	gkey, mkey := c.keys.group(g), c.keys.member(g, c.member)
+	resp, err := c.cli.Txn(ctx).
+		If(exists(gkey), exists(mkey)).
+		Then(clientv3.OpDelete(mkey)).
+		Else(clientv3.OpGet(gkey, clientv3.WithCountOnly())).
+		Commit()
+	if err != nil {
+		return c.fail(ctx, nil, err)
+	}
+	switch {
+	case resp.Succeeded:
+		return nil
+	case countOf(resp, 0) == 0:
+		return tooz.ErrGroupNotCreated
+	default:
+		return tooz.ErrMemberNotJoined
+	}
+}
+
+// Members implements tooz.CoordinationDriver: the group key and every
+// member key with its value, in one read transaction.
+func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error) {
+	if c.isClosed() {
+		return nil, tooz.ErrClosed
+	}
+	prefix := c.keys.membersOf(g)
+	resp, err := c.cli.Txn(ctx).Then(
+		clientv3.OpGet(c.keys.group(g), clientv3.WithCountOnly()),
+		clientv3.OpGet(prefix, clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, c.fail(ctx, nil, err)
+	}
+	if countOf(resp, 0) == 0 {
+		return nil, tooz.ErrGroupNotCreated
+	}
+	kvs := rangeOf(resp, 1)
+	out := make([]tooz.MemberInfo, 0, len(kvs))
+	for _, kv := range kvs {
+		if info, ok := c.memberInfo(prefix, kv); ok {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+// memberInfo decodes a member key and value; foreign entries are logged and skipped.
+func (c *conn) memberInfo(prefix string, kv *mvccpb.KeyValue) (tooz.MemberInfo, bool) {
+	id, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
+	if err != nil {
+		c.log.Warn("tooz/etcd: ignoring a foreign key under a group's members", "key", string(kv.Key))
+		return tooz.MemberInfo{}, false
+	}
+	m, err := record.Decode(kv.Value)
+	if err != nil {
+		c.log.Warn("tooz/etcd: ignoring a malformed member value", "key", string(kv.Key), "err", err)
+		return tooz.MemberInfo{}, false
+	}
+	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}, true
+}
+
+// MemberInfo implements tooz.CoordinationDriver.
+func (c *conn) MemberInfo(ctx context.Context, g, m string) (tooz.MemberInfo, error) {
+	if c.isClosed() {
+		return tooz.MemberInfo{}, tooz.ErrClosed
+	}
+	resp, err := c.cli.Txn(ctx).Then(
+		clientv3.OpGet(c.keys.group(g), clientv3.WithCountOnly()),
+		clientv3.OpGet(c.keys.member(g, m)),
+	).Commit()
+	if err != nil {
+		return tooz.MemberInfo{}, c.fail(ctx, nil, err)
+	}
+	if countOf(resp, 0) == 0 {
+		return tooz.MemberInfo{}, tooz.ErrGroupNotCreated
+	}
+	kvs := rangeOf(resp, 1)
+	if len(kvs) == 0 {
+		return tooz.MemberInfo{}, tooz.ErrMemberNotJoined
+	}
+	info, ok := c.memberInfo(c.keys.membersOf(g), kvs[0])
+	if !ok {
+		return tooz.MemberInfo{}, tooz.ErrMemberNotJoined
+	}
+	return info, nil
+}
+
+// UpdateCapabilities implements tooz.CoordinationDriver: read the record,
+// then replace it only if nobody changed it meanwhile (keeping its lease).
+func (c *conn) UpdateCapabilities(ctx context.Context, g string, caps []byte) error {
+	if c.isClosed() {
+		return tooz.ErrClosed
+	}
+	gkey, mkey := c.keys.group(g), c.keys.member(g, c.member)
+	for {
+		resp, err := c.cli.Txn(ctx).Then(
+			clientv3.OpGet(gkey, clientv3.WithCountOnly()),
+			clientv3.OpGet(mkey),
+		).Commit()
+		if err != nil {
+			return c.fail(ctx, nil, err)
+		}
+		if countOf(resp, 0) == 0 {
+			return tooz.ErrGroupNotCreated
+		}
+		kvs := rangeOf(resp, 1)
+		if len(kvs) == 0 {
+			return tooz.ErrMemberNotJoined
+		}
+		now := time.Now()
+		joined := now
+		if old, err := record.Decode(kvs[0].Value); err == nil {
+			joined = old.JoinedAt
+		}
+		val := record.Encode(record.Member{Capabilities: caps, JoinedAt: joined, UpdatedAt: now})
+		put, err := c.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(mkey), "=", kvs[0].ModRevision)).
+			Then(clientv3.OpPut(mkey, string(val), clientv3.WithIgnoreLease())).
+			Commit()
+		if err != nil {
+			return c.fail(ctx, nil, err)
+		}
+		if put.Succeeded {
+			return nil
+		}
+	}
+}
+
+// groupWatch follows one group's membership for a sink.
+type groupWatch struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// stop ends the watch and waits for its goroutine; after it returns the
+// sink is not called again.
+func (w *groupWatch) stop() {
+	w.once.Do(w.cancel)
+	<-w.done
+}
+
+// listMembers returns the member IDs of a group and the revision of the listing.
+func (c *conn) listMembers(ctx context.Context, prefix string) ([]string, int64, error) {
+	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, 0, c.fail(ctx, nil, err)
+	}
+	ids := make([]string, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		id, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
+		if err != nil {
+			c.log.Warn("tooz/etcd: ignoring a foreign key under a group's members", "key", string(kv.Key))
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids, resp.Header.Revision, nil
+}
+
+// WatchGroup implements tooz.CoordinationDriver: list the group's member
+// keys at revision R, Reset the sink, then follow an etcd watch from R+1.
+// When the watch breaks (compaction, lost leader, cancelled by the server)
+// the group is listed anew and the sink Reset, so nothing is lost or doubled.
+func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+	if c.isClosed() {
+		return nil, tooz.ErrClosed
+	}
+	prefix := c.keys.membersOf(g)
+	ids, rev, err := c.listMembers(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	sink.Reset(ids)
+	wctx, cancel := context.WithCancel(context.Background())
+	w := &groupWatch{cancel: cancel, done: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel()
+		return nil, tooz.ErrClosed
+	}
+	c.watches[w] = struct{}{}
+	c.mu.Unlock()
+	go func() {
+		defer close(w.done)
+		c.follow(wctx, prefix, sink, rev)
+	}()
+	return func() {
+		w.stop()
+		c.mu.Lock()
+		delete(c.watches, w)
+		c.mu.Unlock()
+	}, nil
+}
+
+// Back-off between attempts to list a group again after its watch broke.
+const (
+	minRelistDelay = 50 * time.Millisecond
+	maxRelistDelay = 2 * time.Second
+)
+
+// follow runs a group watch until ctx ends. After a break the group is
+// listed again at once; only repeated quick failures back off.
+func (c *conn) follow(ctx context.Context, prefix string, sink tooz.GroupSink, rev int64) {
+	fails := 0
+	for {
+		if h := c.testHookWatch; h != nil {
+			h(rev)
+		}
+		start := time.Now()
+		err := c.watchFrom(ctx, prefix, sink, rev)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > maxRelistDelay {
+			fails = 0 // the watch worked for a while: not a tight failure loop
+		}
+		c.log.Info("tooz/etcd: group watch broke; listing the group again", "prefix", prefix, "err", err)
+		for {
+			if fails > 0 && !sleep(ctx, min(minRelistDelay<<min(fails-1, 8), maxRelistDelay)) {
+				return
+			}
+			fails++
+			ids, r, err := c.listMembers(ctx, prefix)
+			if err == nil {
+				sink.Reset(ids)
+				rev = r
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("tooz/etcd: cannot list a group to resume its watch; retrying", "prefix", prefix, "err", err)
+		}
+	}
+}
+
+// sleep waits d or until ctx ends, reporting whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// errWatchClosed reports a watch channel that closed while its context was live.
+var errWatchClosed = errors.New("watch channel closed")
+
+// watchFrom delivers the member changes after revision rev until the watch
+// breaks; it returns why.
+func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.GroupSink, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	ch := c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for wr := range ch {
+		if err := wr.Err(); err != nil {
+			return err // compacted (wr.CompactRevision), no leader, cancelled by the server
+		}
+		for _, ev := range wr.Events {
+			id, err := keyspace.Unescape(strings.TrimPrefix(string(ev.Kv.Key), prefix))
+			if err != nil {
+				continue
+			}
+			switch {
+			case ev.Type == clientv3.EventTypeDelete:
+				sink.Left(id)
+			case ev.IsCreate():
+				sink.Joined(id)
+			}
+		}
+	}
+	return errWatchClosed
+}
