@@ -62,6 +62,10 @@ type conn struct {
 	leases  map[int64]*lease // by TTL in seconds; the main lease under mainTTL
 	lost    bool             // a lease expired: the next Heartbeat replaces them all and reports ErrSessionLost
 	watches map[*groupWatch]struct{}
+	// orphans are contender keys whose delete (release, withdrawal) failed
+	// while their lease lives on: the next successful Heartbeat deletes
+	// them, so that a lock given up during an outage does not stay held.
+	orphans map[string]struct{}
 
 	// testHookWatch, when set (by tests), runs in a group watch's
 	// goroutine after a listing at rev and before the watch from rev+1 starts.
@@ -79,6 +83,7 @@ func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
 		log:     cfg.Logger,
 		leases:  map[int64]*lease{},
 		watches: map[*groupWatch]struct{}{},
+		orphans: map[string]struct{}{},
 	}
 }
 
@@ -294,6 +299,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 			return next, c.fail(ctx, nil, err)
 		}
 		if !lost {
+			c.deleteOrphans(ctx)
 			return next, nil
 		}
 	}
@@ -321,10 +327,40 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	}
 	c.leases = map[int64]*lease{c.mainTTL: l}
 	c.lost = false
+	c.orphans = map[string]struct{}{} // they went with their leases
 	c.mu.Unlock()
 	c.log.Warn("tooz/etcd: new lease granted after the old one expired", "lease", fmt.Sprintf("%x", int64(l.id)))
 	return c.interval([]*lease{l}), fmt.Errorf("%w: etcd lease %v expired; new lease %x granted",
 		tooz.ErrSessionLost, expired, int64(l.id))
+}
+
+// orphan records a contender key that could not be deleted.
+func (c *conn) orphan(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.orphans[key] = struct{}{}
+	}
+}
+
+// deleteOrphans deletes the recorded orphan keys; those it cannot delete
+// stay for the next heartbeat.
+func (c *conn) deleteOrphans(ctx context.Context) {
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.orphans))
+	for k := range c.orphans {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		if _, err := c.cli.Delete(ctx, k); err != nil {
+			return
+		}
+		c.mu.Lock()
+		delete(c.orphans, k)
+		c.mu.Unlock()
+		c.log.Info("tooz/etcd: deleted a contender key whose release had failed", "key", k)
+	}
 }
 
 // interval is how long to wait before the next heartbeat: a third of the

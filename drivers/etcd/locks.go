@@ -43,6 +43,7 @@ func (o *ownership) Release(ctx context.Context) error {
 	}
 	resp, err := o.c.cli.Delete(ctx, o.key)
 	if err != nil {
+		o.c.orphan(o.key)
 		return o.c.fail(ctx, nil, err)
 	}
 	if resp.Deleted == 0 {
@@ -151,7 +152,8 @@ func (c *conn) withdraw(key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	if _, err := c.cli.Delete(ctx, key); err != nil {
-		c.log.Warn("tooz/etcd: could not withdraw a contender; it goes with the lease", "key", key, "err", err)
+		c.orphan(key)
+		c.log.Warn("tooz/etcd: could not withdraw a contender; the next heartbeat retries", "key", key, "err", err)
 	}
 }
 
