@@ -1,0 +1,21 @@
+package redis
+
+import (
+	"testing"
+	"time"
+
+	"github.com/toozgo/tooz/conformance"
+	"github.com/toozgo/tooz/internal/testserver"
+)
+
+// testTimeout is the liveness timeout of the tests' coordinators.
+const testTimeout = 2 * time.Second
+
+// TestConformance runs the whole suite against a real redis-server.
+func TestConformance(t *testing.T) {
+	s := testserver.StartRedis(t)
+	conformance.Run(t, conformance.URLHarness{
+		URL:             "redis://" + s.Addr + "/0?namespace=" + unique("conf"),
+		LivenessTimeout: testTimeout,
+	})
+}

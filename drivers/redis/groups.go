@@ -1,0 +1,354 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/record"
+)
+
+// sidLen is the length of a session ID, stored before every member record.
+const sidLen = 32
+
+// CreateGroup implements tooz.CoordinationDriver.
+func (c *conn) CreateGroup(ctx context.Context, group string) error {
+	if _, err := c.current(); err != nil {
+		return err
+	}
+	r, err := c.run(ctx, scriptCreateGroup, []string{c.groupsKey()}, c.p, keyspace.Escape(group)).Int64()
+	if err != nil {
+		return c.mapErr(ctx, err)
+	}
+	if r == 0 {
+		return tooz.ErrGroupAlreadyExists
+	}
+	return nil
+}
+
+// DeleteGroup implements tooz.CoordinationDriver. Members whose session
+// expired are reaped first, so only live members keep a group.
+func (c *conn) DeleteGroup(ctx context.Context, group string) error {
+	if _, err := c.current(); err != nil {
+		return err
+	}
+	eg := keyspace.Escape(group)
+	r, err := c.run(ctx, scriptDeleteGroup, []string{c.groupsKey(), c.gkey(eg)}, c.p, eg).Int64()
+	if err != nil {
+		return c.mapErr(ctx, err)
+	}
+	switch r {
+	case -1:
+		return tooz.ErrGroupNotCreated
+	case -2:
+		return tooz.ErrGroupNotEmpty
+	}
+	return nil
+}
+
+// Groups implements tooz.CoordinationDriver.
+func (c *conn) Groups(ctx context.Context) ([]string, error) {
+	if _, err := c.current(); err != nil {
+		return nil, err
+	}
+	fields, err := c.rdb.HKeys(ctx, c.groupsKey()).Result()
+	if err != nil {
+		return nil, c.mapErr(ctx, err)
+	}
+	out := make([]string, 0, len(fields))
+	for _, f := range fields {
+		g, err := keyspace.Unescape(f)
+		if err != nil {
+			c.log.Warn("tooz/redis: ignoring a group field that tooz did not write", "field", f)
+			continue
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// JoinGroup implements tooz.CoordinationDriver.
+func (c *conn) JoinGroup(ctx context.Context, group string, caps []byte) error {
+	sid, err := c.current()
+	if err != nil {
+		return err
+	}
+	eg := keyspace.Escape(group)
+	now := time.Now()
+	rec := record.Encode(record.Member{Capabilities: caps, JoinedAt: now, UpdatedAt: now})
+	r, err := c.run(ctx, scriptJoin, []string{c.groupsKey(), c.gkey(eg), c.skey(sid), c.ikey(sid)},
+		c.p, eg, c.member, sid, rec).Int64()
+	if err != nil {
+		return c.mapErr(ctx, err)
+	}
+	return joinResult(r)
+}
+
+func joinResult(r int64) error {
+	switch r {
+	case 1:
+		return nil
+	case -1:
+		return tooz.ErrGroupNotCreated
+	case -2:
+		return tooz.ErrMemberAlreadyJoined
+	case -3:
+		return errSessionGone
+	}
+	return fmt.Errorf("unexpected script answer %d", r)
+}
+
+// LeaveGroup implements tooz.CoordinationDriver.
+func (c *conn) LeaveGroup(ctx context.Context, group string) error {
+	sid, err := c.current()
+	if err != nil {
+		return err
+	}
+	eg := keyspace.Escape(group)
+	r, err := c.run(ctx, scriptLeave, []string{c.groupsKey(), c.gkey(eg), c.skey(sid), c.ikey(sid)},
+		c.p, eg, c.member, sid).Int64()
+	if err != nil {
+		return c.mapErr(ctx, err)
+	}
+	if r == -2 {
+		return tooz.ErrMemberNotJoined
+	}
+	return joinResult(r)
+}
+
+// UpdateCapabilities implements tooz.CoordinationDriver.
+func (c *conn) UpdateCapabilities(ctx context.Context, group string, caps []byte) error {
+	sid, err := c.current()
+	if err != nil {
+		return err
+	}
+	eg := keyspace.Escape(group)
+	now := time.Now()
+	rec := record.Encode(record.Member{Capabilities: caps, JoinedAt: now, UpdatedAt: now})
+	r, err := c.run(ctx, scriptUpdate, []string{c.groupsKey(), c.gkey(eg), c.skey(sid)},
+		c.p, eg, c.member, sid, rec).Int64()
+	if err != nil {
+		return c.mapErr(ctx, err)
+	}
+	if r == -2 {
+		return tooz.ErrMemberNotJoined
+	}
+	return joinResult(r)
+}
+
+// Members implements tooz.CoordinationDriver: one script, which also reaps
+// members whose session expired.
+func (c *conn) Members(ctx context.Context, group string) ([]tooz.MemberInfo, error) {
+	if _, err := c.current(); err != nil {
+		return nil, err
+	}
+	_, infos, err := c.list(ctx, keyspace.Escape(group))
+	return infos, err
+}
+
+// list returns the group's last event sequence number and its members.
+func (c *conn) list(ctx context.Context, eg string) (int64, []tooz.MemberInfo, error) {
+	v, err := c.run(ctx, scriptMembers, []string{c.groupsKey(), c.gkey(eg)}, c.p, eg).Slice()
+	if err != nil {
+		return 0, nil, c.mapErr(ctx, err)
+	}
+	if len(v) == 1 {
+		return 0, nil, tooz.ErrGroupNotCreated
+	}
+	if len(v) != 2 {
+		return 0, nil, fmt.Errorf("unexpected members reply of %d values", len(v))
+	}
+	last, err := toInt(v[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	pairs, _ := v[1].([]any)
+	infos := make([]tooz.MemberInfo, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		id, _ := pairs[i].(string)
+		val, _ := pairs[i+1].(string)
+		info, ok := c.decodeMember(eg, id, val)
+		if ok {
+			infos = append(infos, info)
+		}
+	}
+	return last, infos, nil
+}
+
+func (c *conn) decodeMember(eg, id, val string) (tooz.MemberInfo, bool) {
+	if len(val) < sidLen {
+		c.log.Warn("tooz/redis: ignoring a member entry that tooz did not write", "group", eg, "member", id)
+		return tooz.MemberInfo{}, false
+	}
+	m, err := record.Decode([]byte(val[sidLen:]))
+	if err != nil {
+		c.log.Warn("tooz/redis: ignoring a member entry that tooz did not write", "group", eg, "member", id, "err", err)
+		return tooz.MemberInfo{}, false
+	}
+	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}, true
+}
+
+// MemberInfo implements tooz.CoordinationDriver.
+func (c *conn) MemberInfo(ctx context.Context, group, member string) (tooz.MemberInfo, error) {
+	if _, err := c.current(); err != nil {
+		return tooz.MemberInfo{}, err
+	}
+	eg := keyspace.Escape(group)
+	v, err := c.run(ctx, scriptMemberInfo, []string{c.groupsKey(), c.gkey(eg)}, c.p, eg, member).Slice()
+	if err != nil {
+		return tooz.MemberInfo{}, c.mapErr(ctx, err)
+	}
+	code, _ := toInt(v[0])
+	switch {
+	case code == -1:
+		return tooz.MemberInfo{}, tooz.ErrGroupNotCreated
+	case code == -2 || len(v) != 2:
+		return tooz.MemberInfo{}, tooz.ErrMemberNotJoined
+	}
+	val, _ := v[1].(string)
+	info, ok := c.decodeMember(eg, member, val)
+	if !ok {
+		return tooz.MemberInfo{}, fmt.Errorf("%w: the stored entry was not written by tooz", tooz.ErrMemberNotJoined)
+	}
+	return info, nil
+}
+
+func toInt(v any) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case string:
+		return strconv.ParseInt(x, 10, 64)
+	}
+	return 0, fmt.Errorf("unexpected reply %T", v)
+}
+
+// WatchGroup implements tooz.CoordinationDriver with pub/sub: it subscribes
+// to the group's channel, lists the group once the subscription is
+// confirmed, and then applies the published events. Every event carries
+// its sequence number and the group's previous one: an event that is older
+// than the listing is skipped, and a gap (a message lost, a reconnect)
+// makes the watch list the group again and call Reset.
+func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink) (func(), error) {
+	if _, err := c.current(); err != nil {
+		return nil, err
+	}
+	eg := keyspace.Escape(group)
+	w := &watch{c: c, eg: eg, sink: sink}
+	w.sub = newSubscription(c, c.gchan(eg), w)
+	if err := w.sub.confirm(ctx); err != nil {
+		w.sub.close()
+		return nil, err
+	}
+	last, infos, err := c.list(ctx, eg)
+	if err != nil && err != tooz.ErrGroupNotCreated {
+		w.sub.close()
+		return nil, err
+	}
+	sink.Reset(ids(infos))
+	w.last = last
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		w.sub.close()
+		return nil, tooz.ErrClosed
+	}
+	c.watches[w] = struct{}{}
+	c.scheduleReapLocked(c.reapNext)
+	c.mu.Unlock()
+	w.sub.start()
+	return w.stop, nil
+}
+
+func ids(infos []tooz.MemberInfo) []string {
+	out := make([]string, len(infos))
+	for i, m := range infos {
+		out[i] = m.ID
+	}
+	return out
+}
+
+// watch is one WatchGroup. Its subscription's goroutine makes every sink call.
+type watch struct {
+	c        *conn
+	eg       string
+	sink     tooz.GroupSink
+	sub      *subscription
+	last     int64 // sequence number of the last change applied; 0: group absent
+	relist   bool
+	stopOnce sync.Once
+}
+
+func (w *watch) stop() {
+	w.stopOnce.Do(func() {
+		w.sub.close()
+		w.c.mu.Lock()
+		delete(w.c.watches, w)
+		w.c.mu.Unlock()
+	})
+}
+
+// confirmed implements handler: a confirmation after the first one means
+// the connection was replaced and messages may have been missed.
+func (w *watch) confirmed(first bool) {
+	if !first {
+		w.relist = true
+	}
+}
+
+// message implements handler: payload is "seq prev kind member".
+func (w *watch) message(payload string) {
+	parts := strings.SplitN(payload, " ", 4)
+	if len(parts) != 4 {
+		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg)
+		return
+	}
+	seq, err1 := strconv.ParseInt(parts[0], 10, 64)
+	prev, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg)
+		return
+	}
+	switch {
+	case w.relist || seq <= w.last:
+		return // the coming listing, or the last one, has it
+	case prev != w.last:
+		w.relist = true
+		return
+	}
+	w.last = seq
+	switch parts[2] {
+	case "J":
+		w.sink.Joined(parts[3])
+	case "L":
+		w.sink.Left(parts[3])
+	}
+}
+
+// pending implements handler: it lists the group again when needed.
+func (w *watch) pending(ctx context.Context) bool {
+	if !w.relist {
+		return true
+	}
+	lctx, cancel := context.WithTimeout(ctx, max(w.c.timeout, time.Second))
+	defer cancel()
+	last, infos, err := w.c.list(lctx, w.eg)
+	if err != nil && err != tooz.ErrGroupNotCreated {
+		if ctx.Err() == nil {
+			w.c.log.Warn("tooz/redis: listing a watched group failed; retrying", "group", w.eg, "err", err)
+		}
+		return false
+	}
+	if ctx.Err() != nil {
+		return true
+	}
+	w.sink.Reset(ids(infos))
+	w.last = last
+	w.relist = false
+	return true
+}

@@ -1,0 +1,618 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/toozgo/tooz"
+)
+
+// ownership is one successful Acquire. The holder's validity deadline is
+// kept locally, counted from the start of the call that last set the
+// lock's TTL on the server, minus an allowance for clock drift: Lost closes
+// when it passes without a successful refresh, before the server can hand
+// the lock to anyone else.
+type ownership struct {
+	c     *conn
+	lk    string // lock key
+	tok   string // random token of this contender
+	sid   string // session it is tied to
+	ttl   time.Duration
+	fence uint64
+	lost  chan struct{}
+
+	// guarded by c.mu
+	deadline  time.Time // local validity deadline
+	refreshed time.Time // start of the last successful TTL refresh
+	ended     bool
+}
+
+// FencingToken implements tooz.Ownership.
+func (o *ownership) FencingToken() uint64 { return o.fence }
+
+// Lost implements tooz.Ownership.
+func (o *ownership) Lost() <-chan struct{} { return o.lost }
+
+// Release implements tooz.Ownership: a script deletes the lock if it still
+// carries this token and hands it to the first waiter.
+func (o *ownership) Release(ctx context.Context) error {
+	c := o.c
+	c.mu.Lock()
+	ended := o.ended
+	c.mu.Unlock()
+	if ended {
+		return tooz.ErrLockNotHeld
+	}
+	r, err := c.run(ctx, scriptDrop, []string{o.lk, c.ikey(o.sid)}, c.p, o.tok, "").Int64()
+	c.end(o)
+	if err != nil {
+		return c.mapErr(ctx, err)
+	}
+	if r == 0 {
+		return tooz.ErrLockNotHeld
+	}
+	return nil
+}
+
+// drift is the allowance for the local clock running slower than the
+// server's over one TTL (as in Redlock: 1% plus 2ms).
+func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
+
+// waiter is a queued Acquire, poked when the lock is granted to it or when
+// the grant channel was replaced (a grant may have been missed).
+type waiter struct{ wake chan struct{} }
+
+func (w *waiter) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Acquire implements tooz.CoordinationDriver. The lock is a hash set only
+// if absent, with a random token, the session ID, the member ID and a
+// fencing token from a per-lock counter, all in one script. Waiters queue
+// first in first served; the script that frees the lock hands it to the
+// first live waiter and publishes the grant on that waiter's conn channel,
+// so only that waiter wakes. A waiter at the head of the queue also
+// rechecks when the holder's TTL would run out (a holder that stopped
+// refreshing frees the lock without any script running); the others fall
+// back to a bounded exponential back-off.
+func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
+	sid, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	ttl := res.TTL
+	if ttl <= 0 {
+		ttl = c.lockTTL
+		if res.Kind == tooz.KindElection {
+			ttl = c.timeout
+		}
+	}
+	o := &ownership{c: c, lk: c.lockKey(res), tok: newID(), sid: sid, ttl: ttl, lost: make(chan struct{})}
+	entry := o.tok + "|" + sid + "|" + c.cid + "|" + ms(ttl) + "|" + c.member
+	if wait && !c.grantsReady() {
+		// The common uncontended case needs no subscription: try first.
+		st, err := c.acquireOnce(ctx, o, false, entry)
+		if err != nil || st.code != 0 {
+			return c.acquired(ctx, o, st, err)
+		}
+		if err := c.startGrants(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if !wait {
+		st, err := c.acquireOnce(ctx, o, false, entry)
+		if err == nil && st.code == 0 {
+			return nil, tooz.ErrNotAcquired
+		}
+		return c.acquired(ctx, o, st, err)
+	}
+	w := &waiter{wake: make(chan struct{}, 1)}
+	c.mu.Lock()
+	c.waiters[o.tok] = w
+	c.scheduleReapLocked(c.reapNext)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiters, o.tok)
+		c.mu.Unlock()
+	}()
+	st, err := c.acquireOnce(ctx, o, true, entry)
+	if err != nil {
+		c.withdraw(ctx, o, entry)
+		return nil, err
+	}
+	if st.code != 0 {
+		return c.acquired(ctx, o, st, nil)
+	}
+	return c.wait(ctx, o, w, entry, st)
+}
+
+// status is a decoded acquire or poll answer.
+type status struct {
+	code  int64 // 1 acquired, 0 waiting / not acquired, -1 session gone, -2 not queued
+	fence uint64
+	pttl  int64 // the holder's remaining TTL in ms
+	pos   int64 // position in the queue, from 1
+	start time.Time
+}
+
+func (c *conn) acquireOnce(ctx context.Context, o *ownership, wait bool, entry string) (status, error) {
+	flag := "0"
+	if wait {
+		flag = "1"
+	}
+	st := status{start: time.Now()}
+	v, err := c.run(ctx, scriptAcquire, []string{o.lk, c.skey(o.sid), c.ikey(o.sid)},
+		c.p, o.tok, o.sid, c.cid, ms(o.ttl), c.member, flag, entry).Slice()
+	if err != nil {
+		return st, c.mapErr(ctx, err)
+	}
+	return decodeStatus(st, v)
+}
+
+func (c *conn) poll(ctx context.Context, o *ownership, entry string) (status, error) {
+	st := status{start: time.Now()}
+	v, err := c.run(ctx, scriptPoll, []string{o.lk, c.skey(o.sid)}, c.p, o.tok, entry, ms(o.ttl)).Slice()
+	if err != nil {
+		return st, c.mapErr(ctx, err)
+	}
+	return decodeStatus(st, v)
+}
+
+func decodeStatus(st status, v []any) (status, error) {
+	if len(v) == 0 {
+		return st, fmt.Errorf("empty script answer")
+	}
+	var err error
+	if st.code, err = toInt(v[0]); err != nil {
+		return st, err
+	}
+	switch {
+	case st.code == 1 && len(v) == 2:
+		s, _ := v[1].(string)
+		if st.fence, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return st, fmt.Errorf("bad fencing token %q", s)
+		}
+	case st.code == 0 && len(v) == 3:
+		st.pttl, _ = toInt(v[1])
+		st.pos, _ = toInt(v[2])
+	}
+	return st, nil
+}
+
+// acquired turns a final answer into the call's result.
+func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error) (tooz.Ownership, error) {
+	switch {
+	case err != nil:
+		return nil, err
+	case st.code == -1:
+		return nil, errSessionGone
+	case st.code != 1:
+		return nil, tooz.ErrNotAcquired
+	}
+	o.fence = st.fence
+	c.mu.Lock()
+	if c.closed || c.sid != o.sid {
+		closed := c.closed
+		c.mu.Unlock()
+		c.bgDrop(o)
+		if closed {
+			return nil, tooz.ErrClosed
+		}
+		return nil, errSessionGone
+	}
+	o.refreshed = st.start
+	o.deadline = st.start.Add(o.ttl - drift(o.ttl))
+	c.held[o] = struct{}{}
+	c.scheduleLocksLocked()
+	c.mu.Unlock()
+	return o, nil
+}
+
+// wait waits in the queue until the lock is granted or ctx ends.
+func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, st status) (tooz.Ownership, error) {
+	slow := backoff{min: c.timeout, max: 4 * c.timeout}
+	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		var d time.Duration
+		switch {
+		case errs.cur > 0:
+			d = errs.cur
+		case st.pos == 1:
+			// Next in line: recheck when the holder's TTL would run out.
+			d = min(max(time.Duration(st.pttl)*time.Millisecond+5*time.Millisecond, 5*time.Millisecond), c.timeout)
+		default:
+			d = slow.next()
+		}
+		t.Reset(d)
+		select {
+		case <-ctx.Done():
+			c.withdraw(ctx, o, entry)
+			return nil, ctx.Err()
+		case <-w.wake:
+		case <-t.C:
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		if _, err := c.current(); err != nil {
+			return nil, err
+		}
+		next, err := c.poll(ctx, o, entry)
+		if err != nil {
+			if ctx.Err() != nil {
+				c.withdraw(ctx, o, entry)
+				return nil, ctx.Err()
+			}
+			errs.next()
+			continue
+		}
+		errs.reset()
+		switch next.code {
+		case 0:
+			if next.pos != st.pos {
+				slow.reset()
+			}
+			st = next
+		case -2:
+			// The entry vanished (data lost on the server): queue again.
+			next, err = c.acquireOnce(ctx, o, true, entry)
+			if err != nil {
+				errs.next()
+				continue
+			}
+			if next.code == 0 {
+				st = next
+				continue
+			}
+			return c.acquired(ctx, o, next, nil)
+		default:
+			return c.acquired(ctx, o, next, nil)
+		}
+	}
+}
+
+// withdraw takes a waiter out of the queue (releasing the lock if it was
+// granted meanwhile), on a context of its own since ctx may have ended.
+func (c *conn) withdraw(ctx context.Context, o *ownership, entry string) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(c.timeout/2, time.Second))
+	defer cancel()
+	if err := c.run(wctx, scriptDrop, []string{o.lk, c.ikey(o.sid)}, c.p, o.tok, entry).Err(); err != nil {
+		c.log.Warn("tooz/redis: withdrawing a waiter failed; its entry goes with its session", "err", c.mapErr(wctx, err))
+	}
+}
+
+// bgDrop releases o on the server in the background, best effort: for an
+// ownership already reported lost, so that the next waiter need not wait
+// for the TTL.
+func (c *conn) bgDrop(o *ownership) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout/2, time.Second))
+		defer cancel()
+		_ = c.run(ctx, scriptDrop, []string{o.lk, c.ikey(o.sid)}, c.p, o.tok, "").Err()
+	}()
+}
+
+// Owner implements tooz.CoordinationDriver. A holder whose session expired
+// is reaped first, so the answer is a live member.
+func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
+	if _, err := c.current(); err != nil {
+		return "", err
+	}
+	m, err := c.run(ctx, scriptOwner, []string{c.lockKey(res)}, c.p).Text()
+	if err == goredis.Nil {
+		return "", tooz.ErrNoLeader
+	}
+	if err != nil {
+		return "", c.mapErr(ctx, err)
+	}
+	return m, nil
+}
+
+// end ends o locally: it stops being refreshed and Lost closes.
+func (c *conn) end(o *ownership) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.endLocked(o)
+	c.scheduleLocksLocked()
+}
+
+func (c *conn) endLocked(o *ownership) bool {
+	if o.ended {
+		return false
+	}
+	o.ended = true
+	delete(c.held, o)
+	close(o.lost)
+	return true
+}
+
+// lose ends o because the server no longer records it or its deadline
+// passed; with release it also frees it on the server, best effort.
+func (c *conn) lose(o *ownership, release bool) {
+	c.mu.Lock()
+	ok := c.endLocked(o)
+	c.scheduleLocksLocked()
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	c.log.Warn("tooz/redis: lock lost", "key", o.lk)
+	if release {
+		c.bgDrop(o)
+	}
+}
+
+// renewed records a successful TTL refresh of o that started at start.
+func (c *conn) renewed(o *ownership, start time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o.ended {
+		return
+	}
+	if d := start.Add(o.ttl - drift(o.ttl)); d.After(o.deadline) {
+		o.deadline = d
+		o.refreshed = start
+	}
+	c.scheduleLocksLocked()
+}
+
+// scheduleLocksLocked arms the conn's two lock timers: expiry at the
+// earliest local deadline, refresh when a lock is half-way through its TTL
+// without a refresh (the heart refreshes every lock at each beat, a third
+// of the timeout; this covers locks with a shorter TTL and a late heart).
+func (c *conn) scheduleLocksLocked() {
+	if c.closed || len(c.held) == 0 {
+		for _, t := range []*time.Timer{c.expiry, c.refresh} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		return
+	}
+	var first, due time.Time
+	for o := range c.held {
+		if first.IsZero() || o.deadline.Before(first) {
+			first = o.deadline
+		}
+		if d := o.refreshed.Add(o.ttl / 2); due.IsZero() || d.Before(due) {
+			due = d
+		}
+	}
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(time.Until(first), c.expire)
+	} else {
+		c.expiry.Reset(time.Until(first))
+	}
+	if c.refreshOn {
+		return
+	}
+	if c.refresh == nil {
+		c.refresh = time.AfterFunc(time.Until(due), c.refreshDue)
+	} else {
+		c.refresh.Reset(time.Until(due))
+	}
+}
+
+// expire closes Lost of every ownership whose local deadline passed.
+func (c *conn) expire() {
+	now := time.Now()
+	c.mu.Lock()
+	var gone []*ownership
+	for o := range c.held {
+		if !o.deadline.After(now) && c.endLocked(o) {
+			gone = append(gone, o)
+		}
+	}
+	c.scheduleLocksLocked()
+	c.mu.Unlock()
+	for _, o := range gone {
+		c.log.Warn("tooz/redis: lock lost: no successful refresh before its deadline", "key", o.lk)
+		c.bgDrop(o)
+	}
+}
+
+// refreshDue refreshes every held lock in one script.
+func (c *conn) refreshDue() {
+	c.mu.Lock()
+	if c.closed || c.refreshOn || len(c.held) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.refreshOn = true
+	c.bg.Add(1)
+	sid := c.sid
+	owns := make([]*ownership, 0, len(c.held))
+	first := time.Time{}
+	for o := range c.held {
+		owns = append(owns, o)
+		if first.IsZero() || o.deadline.Before(first) {
+			first = o.deadline
+		}
+	}
+	c.mu.Unlock()
+	defer c.bg.Done()
+	start := time.Now()
+	keys := []string{c.skey(sid)}
+	args := []any{c.p}
+	for _, o := range owns {
+		keys = append(keys, o.lk)
+		args = append(args, o.tok, ms(o.ttl))
+	}
+	if limit := start.Add(10 * time.Millisecond); first.Before(limit) {
+		first = limit
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), first)
+	res, err := c.run(ctx, scriptRefresh, keys, args...).Int64Slice()
+	cancel()
+	if err == nil && len(res) == len(owns) {
+		for i, o := range owns {
+			if res[i] == 1 {
+				c.renewed(o, start)
+			} else {
+				c.lose(o, false)
+			}
+		}
+	}
+	c.mu.Lock()
+	c.refreshOn = false
+	if err != nil {
+		// Try again soon; the expiry timer ends what cannot be renewed in time.
+		for o := range c.held {
+			if o.refreshed.Before(start) {
+				o.refreshed = o.refreshed.Add(min(o.ttl/10, time.Second))
+			}
+		}
+	}
+	c.scheduleLocksLocked()
+	c.mu.Unlock()
+}
+
+// grantsReady reports whether the grant subscription is confirmed.
+func (c *conn) grantsReady() bool {
+	c.mu.Lock()
+	g := c.grants
+	c.mu.Unlock()
+	if g == nil {
+		return false
+	}
+	select {
+	case <-g.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// grants receives the conn's lock grants.
+type grantSub struct {
+	c     *conn
+	sub   *subscription
+	ready chan struct{}
+}
+
+// startGrants subscribes to the conn's grant channel, once, and waits
+// until the subscription is confirmed.
+func (c *conn) startGrants(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return tooz.ErrClosed
+	}
+	g := c.grants
+	if g == nil {
+		g = &grantSub{c: c, ready: make(chan struct{})}
+		g.sub = newSubscription(c, c.grantChan(), g)
+		c.grants = g
+		g.sub.start()
+	}
+	c.mu.Unlock()
+	select {
+	case <-g.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *grantSub) stop() { g.sub.close() }
+
+// confirmed implements handler: after a reconnect every waiter rechecks.
+func (g *grantSub) confirmed(first bool) {
+	if first {
+		close(g.ready)
+		return
+	}
+	g.c.mu.Lock()
+	for _, w := range g.c.waiters {
+		w.poke()
+	}
+	g.c.mu.Unlock()
+}
+
+// message implements handler: the payload is the token granted the lock.
+func (g *grantSub) message(tok string) {
+	g.c.mu.Lock()
+	w := g.c.waiters[tok]
+	g.c.mu.Unlock()
+	if w != nil {
+		w.poke()
+	}
+}
+
+func (g *grantSub) pending(context.Context) bool { return true }
+
+// noteEarliest records the server's answer "the next session deadline is
+// in msUntil ms" (-1: no session) and re-arms the reaper.
+func (c *conn) noteEarliest(msUntil int64) {
+	d := c.timeout
+	if msUntil >= 0 {
+		d = time.Duration(msUntil)*time.Millisecond + 2*time.Millisecond
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reapNext = d
+	c.reapDue = time.Time{}
+	c.scheduleReapLocked(d)
+}
+
+// scheduleReapLocked arms the reaper timer, which runs the reaping script
+// at the earliest session deadline while this conn watches a group or
+// waits for a lock, so that a member that stopped beating is removed (with
+// its leave event, and its locks handed over) within moments of its
+// deadline even between heartbeats.
+func (c *conn) scheduleReapLocked(d time.Duration) {
+	if c.closed || len(c.watches) == 0 && len(c.waiters) == 0 {
+		return
+	}
+	d = min(max(d, 5*time.Millisecond), c.timeout)
+	due := time.Now().Add(d)
+	if !c.reapDue.IsZero() && c.reapDue.Before(due) && time.Until(c.reapDue) > 0 {
+		return // an earlier run is already due
+	}
+	c.reapDue = due
+	if c.reaper == nil {
+		c.reaper = time.AfterFunc(d, c.reapTick)
+	} else {
+		c.reaper.Reset(d)
+	}
+}
+
+func (c *conn) reapTick() {
+	c.mu.Lock()
+	c.reapDue = time.Time{}
+	if c.closed || len(c.watches) == 0 && len(c.waiters) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.mu.Unlock()
+	defer c.bg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout/2, 100*time.Millisecond))
+	next, err := c.run(ctx, scriptReap, []string{c.sessionsKey()}, c.p).Int64()
+	cancel()
+	if err != nil {
+		next = min(c.timeout/4, time.Second).Milliseconds()
+	}
+	c.noteEarliest(next)
+}

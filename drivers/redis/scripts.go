@@ -1,0 +1,411 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// Key layout under the prefix P = "{escaped namespace}" (one hash tag, so
+// every key of a namespace lives in one Cluster slot and a script may touch
+// any of them):
+//
+//	P:seq              counter of group events (INCR)
+//	P:groups           HASH escaped group -> seq of its last event; a field per existing group
+//	P:g:<group>        HASH member ID (raw bytes) -> session ID (32 hex) .. internal/record bytes
+//	P:g:<group>:ev     pub/sub channel: "<seq> <prev seq> <J|L|C|D> <member>"
+//	P:sessions         ZSET session ID -> deadline (server ms); what the reaper scans
+//	P:s:<sid>          STRING member ID, PX timeout: the session's liveness
+//	P:s:<sid>:i        HASH index of what the session owns: "m"..group -> member,
+//	                   "c"..token -> lock key (held or waited for)
+//	P:l:<lock>         HASH tok, sid, mem, fence; PX lock TTL (P:e:<group> for elections)
+//	P:l:<lock>:f       fencing counter of the lock name (never deleted)
+//	P:l:<lock>:q       LIST of waiters "tok|sid|cid|ttl|member", first in first served
+//	P:c:<cid>          pub/sub channel of one conn: the token of a waiter just granted the lock
+//
+// Escaped names hold no ':' (internal/keyspace), so no key can be taken for another.
+
+// lib is prepended to every script. ARGV[1] is always the prefix.
+const lib = `
+if redis.replicate_commands then redis.replicate_commands() end
+local P = ARGV[1]
+local GROUPS = P .. ':groups'
+local SESSIONS = P .. ':sessions'
+local function fmt(n) return string.format('%d', n) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function skey(sid) return P .. ':s:' .. sid end
+local function ikey(sid) return P .. ':s:' .. sid .. ':i' end
+local function gkey(eg) return P .. ':g:' .. eg end
+local function alive(sid) return redis.call('EXISTS', skey(sid)) == 1 end
+
+-- event records a change of group eg and publishes it with its sequence
+-- number and the group's previous one, so that a watcher sees a gap.
+local function event(eg, kind, member)
+  local seq = fmt(redis.call('INCR', P .. ':seq'))
+  local prev = '0'
+  local exists = false
+  if kind ~= 'C' then
+    local p = redis.call('HGET', GROUPS, eg)
+    if p then prev = p; exists = true end
+  end
+  if kind == 'D' then
+    redis.call('HDEL', GROUPS, eg)
+  elseif kind == 'C' or exists then
+    redis.call('HSET', GROUPS, eg, seq)
+  end
+  redis.call('PUBLISH', gkey(eg) .. ':ev', seq .. ' ' .. prev .. ' ' .. kind .. ' ' .. member)
+end
+
+-- grant makes tok the holder of lk with a fencing token greater than every
+-- earlier one: the counter is raised to the server's clock in microseconds
+-- first, so tokens keep growing even if the counter was lost (a restart
+-- without persistence, a failover that lost the last INCR).
+local function grant(lk, tok, sid, ttl, mem)
+  local fk = lk .. ':f'
+  local c = tonumber(redis.call('GET', fk) or '0') or 0
+  local n = now_us()
+  if c < n then redis.call('SET', fk, fmt(n)) end
+  local fence = fmt(redis.call('INCR', fk))
+  redis.call('DEL', lk)
+  redis.call('HSET', lk, 'tok', tok, 'sid', sid, 'mem', mem, 'fence', fence)
+  redis.call('PEXPIRE', lk, ttl)
+  return fence
+end
+
+-- promote hands a free lk to the first waiter whose session lives and
+-- tells that waiter's conn.
+local function promote(lk)
+  local q = lk .. ':q'
+  while true do
+    local e = redis.call('LPOP', q)
+    if not e then return false end
+    local tok, sid, cid = string.sub(e, 1, 32), string.sub(e, 34, 65), string.sub(e, 67, 98)
+    local rest = string.sub(e, 100)
+    local bar = string.find(rest, '|', 1, true)
+    if bar and alive(sid) then
+      grant(lk, tok, sid, string.sub(rest, 1, bar - 1), string.sub(rest, bar + 1))
+      redis.call('PUBLISH', P .. ':c:' .. cid, tok)
+      return tok
+    end
+    redis.call('HDEL', ikey(sid), 'c' .. tok)
+  end
+end
+
+-- drop_contender ends contender tok of lk: releases it (handing over) if
+-- it holds lk, else takes it out of the queue.
+local function drop_contender(lk, tok)
+  if redis.call('HGET', lk, 'tok') == tok then
+    redis.call('DEL', lk)
+    promote(lk)
+    return 1
+  end
+  local q = lk .. ':q'
+  for _, e in ipairs(redis.call('LRANGE', q, 0, -1)) do
+    if string.sub(e, 1, 33) == tok .. '|' then redis.call('LREM', q, 1, e) end
+  end
+  return 0
+end
+
+-- reap ends session sid and everything it owns: memberships leave with an
+-- event, held locks pass to their next waiter, queued waits vanish.
+local function reap(sid)
+  redis.call('DEL', skey(sid))
+  local ik = ikey(sid)
+  local all = redis.call('HGETALL', ik)
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    local t, rest = string.sub(f, 1, 1), string.sub(f, 2)
+    if t == 'm' then
+      local gk = gkey(rest)
+      local cur = redis.call('HGET', gk, v)
+      if cur and string.sub(cur, 1, 32) == sid then
+        redis.call('HDEL', gk, v)
+        event(rest, 'L', v)
+      end
+    elseif t == 'c' then
+      drop_contender(v, rest)
+    end
+  end
+  redis.call('DEL', ik)
+  redis.call('ZREM', SESSIONS, sid)
+end
+
+-- reap_expired reaps the sessions whose deadline passed and returns the
+-- milliseconds until the next deadline (-1: none).
+local function reap_expired(now)
+  local due = redis.call('ZRANGEBYSCORE', SESSIONS, '-inf', fmt(now), 'LIMIT', 0, 64)
+  for _, s in ipairs(due) do
+    local pt = redis.call('PTTL', skey(s))
+    if pt == -2 then
+      reap(s)
+    elseif pt >= 0 then
+      redis.call('ZADD', SESSIONS, fmt(now + pt), s)
+    else
+      redis.call('ZADD', SESSIONS, fmt(now + 60000), s)
+    end
+  end
+  local first = redis.call('ZRANGE', SESSIONS, 0, 0, 'WITHSCORES')
+  if first[2] then return math.max(tonumber(first[2]) - now, 0) end
+  return -1
+end
+
+-- reap_dead_members reaps the dead sessions among gk's members; it reports
+-- whether there were any.
+local function reap_dead_members(gk)
+  local all = redis.call('HGETALL', gk)
+  local seen, dead = {}, {}
+  for i = 1, #all, 2 do
+    local s = string.sub(all[i + 1], 1, 32)
+    if seen[s] == nil then
+      seen[s] = alive(s)
+      if not seen[s] then dead[#dead + 1] = s end
+    end
+  end
+  for _, s in ipairs(dead) do reap(s) end
+  if #dead == 0 then return false end
+  -- entries the index did not know of (foreign or damaged data)
+  local eg = string.sub(gk, string.len(P) + 4)
+  for i = 1, #all, 2 do
+    local cur = redis.call('HGET', gk, all[i])
+    if cur and not seen[string.sub(cur, 1, 32)] then
+      redis.call('HDEL', gk, all[i])
+      event(eg, 'L', all[i])
+    end
+  end
+  return true
+end
+
+-- check_holder frees lk if its holder's session is dead, and hands a free
+-- lk to its first waiter.
+local function check_holder(lk)
+  local hs = redis.call('HGET', lk, 'sid')
+  if hs and not alive(hs) then
+    reap(hs)
+    if redis.call('HGET', lk, 'sid') == hs then redis.call('DEL', lk) end
+  end
+  if redis.call('EXISTS', lk) == 0 then promote(lk) end
+end
+`
+
+func script(body string) *goredis.Script { return goredis.NewScript(lib + body) }
+
+// scriptOpen: KEYS session; ARGV P, sid, ttl ms, member.
+var scriptOpen = script(`
+local now = now_ms()
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
+redis.call('ZADD', SESSIONS, fmt(now + tonumber(ARGV[3])), ARGV[2])
+return reap_expired(now)
+`)
+
+// scriptHeartbeat: KEYS session, held lock keys...; ARGV P, sid, ttl ms,
+// new sid, member, then token and TTL ms of each lock. Returns {1|0 session
+// alive, 1|0 per lock, ms until the next session deadline}.
+var scriptHeartbeat = script(`
+local sid, ttl = ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
+local out = {}
+if redis.call('PEXPIRE', KEYS[1], ARGV[3]) == 1 then
+  redis.call('ZADD', SESSIONS, fmt(now + ttl), sid)
+  out[1] = 1
+  for i = 1, #KEYS - 1 do
+    if redis.call('HGET', KEYS[1 + i], 'tok') == ARGV[4 + 2 * i] then
+      redis.call('PEXPIRE', KEYS[1 + i], ARGV[5 + 2 * i])
+      out[1 + i] = 1
+    else
+      out[1 + i] = 0
+    end
+  end
+else
+  reap(sid)
+  redis.call('SET', skey(ARGV[4]), ARGV[5], 'PX', ARGV[3])
+  redis.call('ZADD', SESSIONS, fmt(now + ttl), ARGV[4])
+  out[1] = 0
+  for i = 1, #KEYS - 1 do out[1 + i] = 0 end
+end
+out[#KEYS + 1] = reap_expired(now)
+return out
+`)
+
+// scriptRefresh: KEYS session, lock keys...; ARGV P, then token and TTL ms
+// of each lock. Returns 1|0 per lock.
+var scriptRefresh = script(`
+local ok = redis.call('EXISTS', KEYS[1]) == 1
+local out = {}
+for i = 1, #KEYS - 1 do
+  if ok and redis.call('HGET', KEYS[1 + i], 'tok') == ARGV[2 * i] then
+    redis.call('PEXPIRE', KEYS[1 + i], ARGV[2 * i + 1])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+`)
+
+// scriptReap: KEYS sessions; ARGV P. Returns ms until the next deadline.
+var scriptReap = script(`
+return reap_expired(now_ms())
+`)
+
+// scriptClose: KEYS session; ARGV P, sid.
+var scriptClose = script(`
+reap(ARGV[2])
+return 1
+`)
+
+// scriptCreateGroup: KEYS groups; ARGV P, group. 1 created, 0 exists.
+var scriptCreateGroup = script(`
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 0 end
+event(ARGV[2], 'C', '')
+return 1
+`)
+
+// scriptDeleteGroup: KEYS groups, group; ARGV P, group. 1 deleted, -1 not
+// created, -2 not empty.
+var scriptDeleteGroup = script(`
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
+reap_dead_members(KEYS[2])
+if redis.call('HLEN', KEYS[2]) > 0 then return -2 end
+redis.call('DEL', KEYS[2])
+event(ARGV[2], 'D', '')
+return 1
+`)
+
+// scriptJoin: KEYS groups, group, session, index; ARGV P, group, member,
+// sid, record. 1 joined, -1 not created, -2 already joined, -3 no session.
+var scriptJoin = script(`
+if redis.call('EXISTS', KEYS[3]) == 0 then return -3 end
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
+local cur = redis.call('HGET', KEYS[2], ARGV[3])
+if cur then
+  if cur == ARGV[4] .. ARGV[5] then return 1 end
+  local osid = string.sub(cur, 1, 32)
+  if alive(osid) then return -2 end
+  reap(osid)
+  if redis.call('HGET', KEYS[2], ARGV[3]) then
+    redis.call('HDEL', KEYS[2], ARGV[3])
+    event(ARGV[2], 'L', ARGV[3])
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. ARGV[5])
+redis.call('HSET', KEYS[4], 'm' .. ARGV[2], ARGV[3])
+event(ARGV[2], 'J', ARGV[3])
+return 1
+`)
+
+// scriptLeave: KEYS groups, group, session, index; ARGV P, group, member,
+// sid. 1 left, -1 not created, -2 not joined, -3 no session.
+var scriptLeave = script(`
+if redis.call('EXISTS', KEYS[3]) == 0 then return -3 end
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
+local cur = redis.call('HGET', KEYS[2], ARGV[3])
+if not cur or string.sub(cur, 1, 32) ~= ARGV[4] then return -2 end
+redis.call('HDEL', KEYS[2], ARGV[3])
+redis.call('HDEL', KEYS[4], 'm' .. ARGV[2])
+event(ARGV[2], 'L', ARGV[3])
+return 1
+`)
+
+// scriptMembers: KEYS groups, group; ARGV P, group. {-1} not created, else
+// {seq of the last event, {member, value, ...}}. Dead members are reaped
+// first (with their events), so the listing shows only live ones.
+var scriptMembers = script(`
+local last = redis.call('HGET', KEYS[1], ARGV[2])
+if not last then return {-1} end
+if reap_dead_members(KEYS[2]) then last = redis.call('HGET', KEYS[1], ARGV[2]) or '0' end
+return {last, redis.call('HGETALL', KEYS[2])}
+`)
+
+// scriptMemberInfo: KEYS groups, group; ARGV P, group, member. {-1} not
+// created, {-2} not joined, {1, value}.
+var scriptMemberInfo = script(`
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return {-1} end
+local cur = redis.call('HGET', KEYS[2], ARGV[3])
+if cur and not alive(string.sub(cur, 1, 32)) then
+  reap_dead_members(KEYS[2])
+  cur = redis.call('HGET', KEYS[2], ARGV[3])
+end
+if not cur then return {-2} end
+return {1, cur}
+`)
+
+// scriptUpdate: KEYS groups, group, session; ARGV P, group, member, sid,
+// record. It keeps the stored joined-at time (bytes 4-11 of a record).
+var scriptUpdate = script(`
+if redis.call('EXISTS', KEYS[3]) == 0 then return -3 end
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
+local cur = redis.call('HGET', KEYS[2], ARGV[3])
+if not cur or string.sub(cur, 1, 32) ~= ARGV[4] then return -2 end
+local new = ARGV[5]
+if string.len(cur) >= 51 and string.sub(cur, 33, 35) == string.sub(new, 1, 3) then
+  new = string.sub(new, 1, 3) .. string.sub(cur, 36, 43) .. string.sub(new, 12)
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. new)
+return 1
+`)
+
+// scriptAcquire: KEYS lock, session, index; ARGV P, tok, sid, cid, ttl ms,
+// member, wait (1|0), queue entry. {-1} no session, {1, fence} acquired,
+// {0, pttl of the lock, queue position (0: not queued)}.
+var scriptAcquire = script(`
+local lk = KEYS[1]
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+if redis.call('HGET', lk, 'tok') == ARGV[2] then return {1, redis.call('HGET', lk, 'fence')} end
+check_holder(lk)
+if redis.call('EXISTS', lk) == 0 then
+  local f = grant(lk, ARGV[2], ARGV[3], ARGV[5], ARGV[6])
+  redis.call('HSET', KEYS[3], 'c' .. ARGV[2], lk)
+  return {1, f}
+end
+if ARGV[7] == '1' then
+  local q = lk .. ':q'
+  redis.call('LREM', q, 0, ARGV[8])
+  local n = redis.call('RPUSH', q, ARGV[8])
+  redis.call('HSET', KEYS[3], 'c' .. ARGV[2], lk)
+  return {0, redis.call('PTTL', lk), n}
+end
+return {0, redis.call('PTTL', lk), 0}
+`)
+
+// scriptPoll: KEYS lock, session; ARGV P, tok, queue entry, ttl ms. Like
+// scriptAcquire's answers, plus {-2}: not queued any more. A waiter that
+// finds itself the holder refreshes the TTL, so that its local deadline can
+// count from this call.
+var scriptPoll = script(`
+local lk = KEYS[1]
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+if redis.call('HGET', lk, 'tok') ~= ARGV[2] then check_holder(lk) end
+if redis.call('HGET', lk, 'tok') == ARGV[2] then
+  redis.call('PEXPIRE', lk, ARGV[4])
+  return {1, redis.call('HGET', lk, 'fence')}
+end
+local es = redis.call('LRANGE', lk .. ':q', 0, -1)
+for i, e in ipairs(es) do
+  if e == ARGV[3] then return {0, redis.call('PTTL', lk), i} end
+end
+return {-2}
+`)
+
+// scriptDrop: KEYS lock, index; ARGV P, tok, queue entry (or ""). Releases
+// the lock if tok holds it (1), else withdraws the queue entry (0).
+var scriptDrop = script(`
+local r = 0
+if redis.call('HGET', KEYS[1], 'tok') == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  promote(KEYS[1])
+  r = 1
+elseif ARGV[3] ~= '' then
+  redis.call('LREM', KEYS[1] .. ':q', 1, ARGV[3])
+end
+redis.call('HDEL', KEYS[2], 'c' .. ARGV[2])
+return r
+`)
+
+// scriptOwner: KEYS lock; ARGV P. The holder's member ID, or nil.
+var scriptOwner = script(`
+check_holder(KEYS[1])
+return redis.call('HGET', KEYS[1], 'mem')
+`)
