@@ -1,0 +1,864 @@
+// Package consul registers the "consul" and "consul+https" drivers:
+// coordination through a Consul agent's HTTP API, with the client module
+// github.com/hashicorp/consul/api.
+//
+//	c, err := tooz.Open(ctx, "consul://127.0.0.1:8500?namespace=billing", "worker-7")
+//	c, err := tooz.Open(ctx, "consul+https://consul.internal:8501?ca=/etc/consul/ca.pem", "worker-7")
+//
+// # URL
+//
+// One agent, host[:port] (default 127.0.0.1, port 8500 for consul:// and
+// 8501 for consul+https://). Options, beside the common timeout and namespace:
+//
+//   - token: the ACL token. Without it the CONSUL_HTTP_TOKEN (or
+//     CONSUL_HTTP_TOKEN_FILE) environment variable is used, as by the consul
+//     CLI. The token is sent in a header only; it never appears in errors or
+//     logs.
+//   - timeout: the session TTL (default 10s). It must lie within the
+//     servers' session_ttl_min (10s unless configured) and 24h. Consul
+//     invalidates a session up to twice its TTL after the last renewal, so a
+//     crashed member disappears between timeout and 2 x timeout after it
+//     stopped.
+//   - lock_delay: the session's lock-delay (default 0, at most 60s): after a
+//     session is invalidated, the locks and leaderships it held cannot be
+//     taken by anyone for this long (Consul's own safety margin; its 15s
+//     default would make every failover wait).
+//   - datacenter: the Consul datacenter to use (default: the agent's).
+//   - consistency: "consistent" (default), "default" or "stale": the read
+//     mode of Groups, Members, MemberInfo, Leader/Owner and group watches.
+//     Lock and election internals always read in consistent mode.
+//   - ca, cert, key (consul+https only): PEM files for the CA that signed
+//     the agent's certificate and for a client certificate.
+//
+// User and password in the URL are sent as HTTP basic authentication (for
+// agents behind a proxy). Other CONSUL_* environment variables that the
+// consul/api client honours (CONSUL_NAMESPACE, CONSUL_PARTITION,
+// CONSUL_HTTP_AUTH) apply too; TLS settings come from the URL only.
+//
+// # Keys
+//
+// Every key lives under the escaped namespace (internal/keyspace):
+//
+//	NS/groups/G/             the group marker (no session)
+//	NS/groups/G/M            member M of group G, acquired by M's session
+//	NS/groups/G/.deleting    held by the session of a DeleteGroup in progress
+//	NS/locks/L/owner         the owner of lock L, acquired by its session
+//	NS/locks/L/q/ID          contender ID queued for lock L, acquired by its session
+//	NS/elections/G/...       the same for the leadership of group G
+//
+// # Liveness
+//
+// Each coordinator creates one Consul session (TTL = timeout, behavior
+// "delete", no health checks, lock-delay = lock_delay) and renews it on every
+// heartbeat. Every membership, queued contender and owner key is acquired
+// with that session, so Consul deletes all of them when the session is
+// invalidated: on Close (which destroys it), or when it is not renewed in
+// time (a crash). A watch on the session notices an invalidation at once and
+// ends every lock and leadership; the next heartbeat creates a new session
+// and reports tooz.ErrSessionLost, and the Coordinator re-joins its groups.
+// A heartbeat that finds no successful renewal within the timeout treats the
+// session as lost too (destroying it on the servers as soon as they answer),
+// so that "Consul briefly unavailable" never turns into a lock held in the
+// client's mind only, while shorter outages are ridden out by retrying.
+//
+// # Locks and leadership
+//
+// A contender first reads the lock's keys; when nobody owns or waits, it
+// takes the owner key in one transaction (check-not-exists + acquire). Otherwise
+// it queues a key of its own, ordered by its creation index (the Raft
+// index), and waits with a blocking query on its predecessor only (the head
+// of the queue waits on the owner key), then takes the owner key with the
+// same check-and-acquire. Because the owner key is taken with a
+// check-not-exists, two contenders on one coordinator (one session) exclude
+// each other although Consul's acquire is re-entrant for a session. The
+// fencing token is the owner key's modify index at acquisition: a Raft index,
+// so strictly increasing for every new owner of a name.
+//
+// # Consistency
+//
+// With consistency=consistent every read verifies the leader with a quorum
+// and every write goes through Raft: the driver declares Linearizable (and
+// so Sequential, Causal, the same view across clients and, since a minority
+// side of a partition cannot answer at all, the same view under
+// partitions), and Serializable, since multi-key checks are Consul
+// transactions. The default and stale modes may answer from an old state:
+// they declare only the distribution characteristics and Serializable.
+// Ownership ends on a session TTL, so the driver is not NonTimeoutBased.
+package consul
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/keyspace"
+)
+
+func init() {
+	d := &driver{}
+	tooz.Register("consul", d)
+	tooz.Register("consul+https", d)
+}
+
+// Option names.
+const (
+	optToken       = "token"
+	optLockDelay   = "lock_delay"
+	optDatacenter  = "datacenter"
+	optConsistency = "consistency"
+	optCA          = "ca"
+	optCert        = "cert"
+	optKey         = "key"
+)
+
+// Read modes of the consistency option.
+const (
+	modeConsistent = "consistent"
+	modeDefault    = "default"
+	modeStale      = "stale"
+)
+
+const (
+	defaultHost    = "127.0.0.1"
+	defaultPort    = "8500"
+	defaultTLSPort = "8501"
+	// maxLockDelay is the longest lock-delay Consul accepts.
+	maxLockDelay = 60 * time.Second
+	// blockWait is how long one blocking query may wait on the servers.
+	blockWait = 60 * time.Second
+	// minBackoff and maxBackoff bound the wait before retrying a request
+	// that failed because the agent could not be reached.
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// driver is the registered tooz.Driver.
+type driver struct{}
+
+// Options implements tooz.Driver.
+func (*driver) Options() []string {
+	return []string{optToken, optLockDelay, optDatacenter, optConsistency, optCA, optCert, optKey}
+}
+
+// settings is the validated configuration of one coordinator.
+type settings struct {
+	address     string
+	https       bool
+	token       string
+	basicAuth   *api.HttpBasicAuth
+	datacenter  string
+	consistency string
+	lockDelay   time.Duration
+	tls         api.TLSConfig
+}
+
+// parseSettings validates the URL and options without any I/O.
+func parseSettings(cfg tooz.Config) (settings, error) {
+	var s settings
+	scheme := strings.ToLower(cfg.URL.Scheme)
+	s.https = scheme == "consul+https"
+	switch len(cfg.Hosts) {
+	case 0:
+		s.address = defaultHost
+	case 1:
+		s.address = cfg.Hosts[0]
+	default:
+		return s, fmt.Errorf("%w: %s talks to one Consul agent, got %d hosts", tooz.ErrInvalidURL, scheme, len(cfg.Hosts))
+	}
+	if _, _, err := net.SplitHostPort(s.address); err != nil {
+		port := defaultPort
+		if s.https {
+			port = defaultTLSPort
+		}
+		s.address = net.JoinHostPort(strings.Trim(s.address, "[]"), port)
+	}
+	if p := cfg.URL.Path; p != "" && p != "/" {
+		return s, fmt.Errorf("%w: %s takes no path (use the namespace option for a key prefix)", tooz.ErrInvalidURL, scheme)
+	}
+	if u := cfg.URL.User; u != nil {
+		pw, _ := u.Password()
+		s.basicAuth = &api.HttpBasicAuth{Username: u.Username(), Password: pw}
+	}
+	s.token = cfg.Options[optToken]
+	s.datacenter = cfg.Options[optDatacenter]
+	if v, ok := cfg.Options[optDatacenter]; ok && v == "" {
+		return s, fmt.Errorf("%w: option datacenter is empty", tooz.ErrInvalidURL)
+	}
+	s.consistency = modeConsistent
+	if v, ok := cfg.Options[optConsistency]; ok {
+		switch v {
+		case modeConsistent, modeDefault, modeStale:
+			s.consistency = v
+		default:
+			return s, fmt.Errorf("%w: option consistency=%q: want consistent, default or stale", tooz.ErrInvalidURL, v)
+		}
+	}
+	if v, ok := cfg.Options[optLockDelay]; ok {
+		d, err := parseLockDelay(v)
+		if err != nil {
+			return s, fmt.Errorf("%w: option lock_delay=%q: %v", tooz.ErrInvalidURL, v, err)
+		}
+		s.lockDelay = d
+	}
+	s.tls = api.TLSConfig{
+		Address:  s.address,
+		CAFile:   cfg.Options[optCA],
+		CertFile: cfg.Options[optCert],
+		KeyFile:  cfg.Options[optKey],
+	}
+	for _, o := range []string{optCA, optCert, optKey} {
+		v, ok := cfg.Options[o]
+		if !ok {
+			continue
+		}
+		if !s.https {
+			return s, fmt.Errorf("%w: option %s needs the consul+https scheme", tooz.ErrInvalidURL, o)
+		}
+		if v == "" {
+			return s, fmt.Errorf("%w: option %s is empty", tooz.ErrInvalidURL, o)
+		}
+	}
+	if (s.tls.CertFile == "") != (s.tls.KeyFile == "") {
+		return s, fmt.Errorf("%w: options cert and key go together", tooz.ErrInvalidURL)
+	}
+	if cfg.Timeout > 24*time.Hour {
+		return s, fmt.Errorf("%w: timeout %v exceeds Consul's longest session TTL (24h)", tooz.ErrInvalidURL, cfg.Timeout)
+	}
+	return s, nil
+}
+
+// parseLockDelay accepts "0", a Go duration or a number of seconds, from 0 to 60s.
+func parseLockDelay(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			return 0, errors.New("want a duration such as 5s or a number of seconds")
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	if d < 0 || d > maxLockDelay {
+		return 0, fmt.Errorf("must be between 0 and %v", maxLockDelay)
+	}
+	return d, nil
+}
+
+// Open implements tooz.Driver: it validates the options, connects to the
+// agent and creates the coordinator's session.
+func (*driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
+	s, err := parseSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// Blocking queries hold connections for long: keep enough idle ones
+	// that ordinary requests do not dial anew each time.
+	transport.MaxIdleConnsPerHost = 64
+	scheme := "http"
+	if s.https {
+		scheme = "https"
+		tc, err := api.SetupTLSConfig(&s.tls)
+		if err != nil {
+			return nil, fmt.Errorf("%w: TLS options: %v", tooz.ErrInvalidURL, err)
+		}
+		transport.TLSClientConfig = tc
+	}
+	token, err := resolveToken(s.token)
+	if err != nil {
+		return nil, err
+	}
+	client, err := api.NewClient(&api.Config{
+		Address:    s.address,
+		Scheme:     scheme,
+		Datacenter: s.datacenter,
+		Token:      token,
+		HttpAuth:   s.basicAuth,
+		Transport:  transport,
+		HttpClient: &http.Client{Transport: transport},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", tooz.ErrInvalidURL, scrub(err.Error(), token))
+	}
+	base, cancel := context.WithCancel(context.Background())
+	d := &conn{
+		client:      client,
+		kv:          client.KV(),
+		transport:   transport,
+		member:      cfg.MemberID,
+		timeout:     cfg.Timeout,
+		lockDelay:   s.lockDelay,
+		consistency: s.consistency,
+		token:       token,
+		log:         cfg.Logger,
+		ns:          keyspace.Escape(cfg.Namespace),
+		base:        base,
+		cancel:      cancel,
+	}
+	sess, err := d.createSession(ctx)
+	if err != nil {
+		cancel()
+		transport.CloseIdleConnections()
+		return nil, err
+	}
+	d.mu.Lock()
+	d.sess = sess
+	d.startMonitorLocked(sess)
+	d.mu.Unlock()
+	return d, nil
+}
+
+// resolveToken returns the ACL token: the URL's, else $CONSUL_HTTP_TOKEN,
+// else the content of the file $CONSUL_HTTP_TOKEN_FILE names (as the consul
+// CLI does).
+func resolveToken(fromURL string) (string, error) {
+	if fromURL != "" {
+		return fromURL, nil
+	}
+	if t := os.Getenv("CONSUL_HTTP_TOKEN"); t != "" {
+		return t, nil
+	}
+	if f := os.Getenv("CONSUL_HTTP_TOKEN_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("%w: CONSUL_HTTP_TOKEN_FILE: %v", tooz.ErrInvalidURL, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", nil
+}
+
+// conn is one coordinator's driver.
+type conn struct {
+	client      *api.Client
+	kv          *api.KV
+	transport   *http.Transport
+	member      string
+	timeout     time.Duration
+	lockDelay   time.Duration
+	consistency string
+	token       string
+	log         *slog.Logger
+	ns          string // escaped namespace
+
+	base   context.Context // ends on Close and Abandon
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background goroutines: session monitors, watches
+
+	hbMu sync.Mutex // serializes heartbeats
+
+	mu     sync.Mutex
+	closed bool
+	sess   *session // the current session; may be dead until the next heartbeat replaces it
+}
+
+// session is one Consul session and what was issued under it.
+type session struct {
+	id      string
+	ctx     context.Context // ends when the session is known dead or the driver closes
+	cancel  context.CancelFunc
+	renewed time.Time // start of the last successful renewal (or creation)
+	dead    bool
+	why     string
+	gone    bool // known to be gone from the servers
+	owns    map[*ownership]struct{}
+	pending []cleanup // keys to delete once the agent answers again
+}
+
+// cleanup is a key this session may still hold although nobody wants it:
+// a queued contender that withdrew, or an owner key whose acquisition or
+// release had an unknown outcome. It is deleted when its value names
+// contender (or, with contender empty, whenever this session holds it).
+type cleanup struct {
+	key       string
+	contender string
+}
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("tooz/consul: no randomness: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ttlString renders the session TTL for Consul.
+func ttlString(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return strconv.FormatInt(int64(ms), 10) + "ms"
+}
+
+// createSession creates a session: TTL-only (no health checks), behavior
+// delete, lock-delay from the option (sent even when zero, since Consul's
+// default is 15s).
+func (d *conn) createSession(ctx context.Context) (*session, error) {
+	body := map[string]any{
+		"Name":       "tooz/" + keyspace.Escape(d.member),
+		"TTL":        ttlString(d.timeout),
+		"Behavior":   api.SessionBehaviorDelete,
+		"LockDelay":  strconv.FormatInt(int64((d.lockDelay+time.Millisecond-1)/time.Millisecond), 10) + "ms",
+		"Checks":     []string{},
+		"NodeChecks": []string{},
+	}
+	start := time.Now()
+	var out struct{ ID string }
+	if _, err := d.client.Raw().Write("/v1/session/create", body, &out, d.w(ctx)); err != nil {
+		if strings.Contains(err.Error(), "Session TTL") {
+			return nil, fmt.Errorf("%w: timeout %v refused by the Consul servers as a session TTL: %s",
+				tooz.ErrInvalidURL, d.timeout, d.scrub(err.Error()))
+		}
+		return nil, d.wrap(ctx, "create session", err)
+	}
+	if out.ID == "" {
+		return nil, errors.New("consul: create session: no session ID in the answer")
+	}
+	sctx, cancel := context.WithCancel(d.base)
+	return &session{id: out.ID, ctx: sctx, cancel: cancel, renewed: start, owns: map[*ownership]struct{}{}}, nil
+}
+
+// startMonitorLocked starts the goroutine that watches s on the servers. d.mu is held.
+func (d *conn) startMonitorLocked(s *session) {
+	if d.closed {
+		return
+	}
+	d.wg.Add(1)
+	go d.monitor(s)
+}
+
+// monitor follows s with blocking queries and ends everything issued under
+// it as soon as the servers no longer know it (destroyed out of band,
+// invalidated by its TTL).
+func (d *conn) monitor(s *session) {
+	defer d.wg.Done()
+	var index uint64
+	bo := newBackoff()
+	for s.ctx.Err() == nil {
+		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
+		e, meta, err := d.client.Session().Info(s.id, q.WithContext(s.ctx))
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			d.log.Debug("tooz/consul: session watch failed; retrying", "err", d.scrub(err.Error()))
+			if !bo.wait(s.ctx) {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		if e == nil {
+			// Confirm with the leader before ending anything.
+			e, _, err = d.client.Session().Info(s.id, d.strong(s.ctx))
+			if err == nil && e == nil {
+				d.kill(s, "the Consul servers invalidated the session", true)
+				return
+			}
+			if !bo.wait(s.ctx) {
+				return
+			}
+			continue
+		}
+		index = nextIndex(index, meta.LastIndex)
+	}
+}
+
+// nextIndex is the wait index after a blocking query answered at idx,
+// starting over when the index went backwards (a servers' state reset).
+func nextIndex(prev, idx uint64) uint64 {
+	if idx < prev {
+		return 0
+	}
+	return idx
+}
+
+// kill ends s: every ownership issued under it is lost, and operations
+// report tooz.ErrSessionLost until the next heartbeat makes a new session.
+func (d *conn) kill(s *session, why string, gone bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.killLocked(s, why, gone)
+}
+
+func (d *conn) killLocked(s *session, why string, gone bool) {
+	if gone {
+		s.gone = true
+	}
+	if s.dead {
+		return
+	}
+	s.dead = true
+	s.why = why
+	s.cancel()
+	for o := range s.owns {
+		o.end()
+	}
+	s.owns = nil
+	if d.sess == s && !d.closed {
+		d.log.Warn("tooz/consul: session lost; locks and leaderships end", "reason", why)
+	}
+}
+
+// live returns the current session, or an error when the driver is closed
+// or the session died and no heartbeat replaced it yet.
+func (d *conn) live() (*session, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, tooz.ErrClosed
+	}
+	if d.sess.dead {
+		return nil, fmt.Errorf("%w: %s; the next heartbeat creates a new session", tooz.ErrSessionLost, d.sess.why)
+	}
+	return d.sess, nil
+}
+
+func (d *conn) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// Characteristics implements tooz.CoordinationDriver.
+func (d *conn) Characteristics() []tooz.Characteristic {
+	cs := []tooz.Characteristic{
+		tooz.DistributedAcrossThreads, tooz.DistributedAcrossProcesses, tooz.DistributedAcrossHosts,
+		tooz.Serializable,
+	}
+	if d.consistency == modeConsistent {
+		cs = append(cs, tooz.Linearizable, tooz.Sequential, tooz.Causal,
+			tooz.SameViewAcrossClients, tooz.SameViewUnderPartitions)
+	}
+	return cs
+}
+
+// errSessionGone reports a renewal of a session the servers do not know.
+var errSessionGone = errors.New("session not found")
+
+// Heartbeat implements tooz.CoordinationDriver: it renews the session, or
+// replaces a lost one and reports tooz.ErrSessionLost.
+func (d *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
+	d.hbMu.Lock()
+	defer d.hbMu.Unlock()
+	next := d.timeout / 3
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return 0, tooz.ErrClosed
+	}
+	s := d.sess
+	if !s.dead && time.Since(s.renewed) > d.timeout {
+		d.killLocked(s, fmt.Sprintf("no successful renewal within the timeout (%v)", d.timeout), false)
+	}
+	dead := s.dead
+	d.mu.Unlock()
+	if !dead {
+		start := time.Now()
+		err := d.renew(ctx, s.id)
+		switch {
+		case err == nil:
+			d.mu.Lock()
+			if start.After(s.renewed) {
+				s.renewed = start
+			}
+			d.mu.Unlock()
+			d.runCleanups(ctx, s)
+			return next, nil
+		case errors.Is(err, errSessionGone):
+			d.kill(s, "the Consul servers no longer know the session (expired or destroyed)", true)
+		default:
+			return next, d.wrap(ctx, "renew session", err)
+		}
+	}
+	return next, d.replace(ctx, s)
+}
+
+// renew renews session id once.
+func (d *conn) renew(ctx context.Context, id string) error {
+	var out []*api.SessionEntry
+	_, err := d.client.Raw().Write("/v1/session/renew/"+id, nil, &out, d.w(ctx))
+	var se api.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusNotFound {
+		return errSessionGone
+	}
+	if err == nil && len(out) == 0 {
+		return errSessionGone
+	}
+	return err
+}
+
+// replace destroys the dead session old on the servers (if they may still
+// hold it), creates a new one and returns an error wrapping
+// tooz.ErrSessionLost; or the connection error that stopped it, leaving
+// old in place so that the next heartbeat tries again.
+func (d *conn) replace(ctx context.Context, old *session) error {
+	d.mu.Lock()
+	gone, why := old.gone, old.why
+	d.mu.Unlock()
+	if !gone {
+		if _, err := d.client.Session().Destroy(old.id, d.w(ctx)); err != nil {
+			return d.wrap(ctx, "destroy lost session", err)
+		}
+		d.mu.Lock()
+		old.gone = true
+		d.mu.Unlock()
+	}
+	s, err := d.createSession(ctx)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		cctx, cancel := cleanupContext()
+		defer cancel()
+		_, _ = d.client.Session().Destroy(s.id, d.w(cctx))
+		return tooz.ErrClosed
+	}
+	d.sess = s
+	d.startMonitorLocked(s)
+	d.mu.Unlock()
+	d.log.Info("tooz/consul: new session in place after a loss")
+	return fmt.Errorf("%w: %s; a new session is in place", tooz.ErrSessionLost, why)
+}
+
+// Close implements tooz.CoordinationDriver: it destroys the session, which
+// makes Consul delete every key it holds at once.
+func (d *conn) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	s := d.sess
+	d.mu.Unlock()
+	d.cancel()
+	var err error
+	if !s.gone {
+		if _, derr := d.client.Session().Destroy(s.id, d.w(ctx)); derr != nil {
+			err = d.wrap(ctx, "destroy session", derr)
+		}
+	}
+	d.kill(s, "coordinator closed", err == nil)
+	d.wg.Wait()
+	d.transport.CloseIdleConnections()
+	return err
+}
+
+// Abandon implements tooz.Abandoner: background work stops and connections
+// drop, but the session is left to expire on the servers, as after a crash.
+func (d *conn) Abandon() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	s := d.sess
+	d.mu.Unlock()
+	d.cancel()
+	d.kill(s, "coordinator abandoned", false)
+	d.wg.Wait()
+	d.transport.CloseIdleConnections()
+}
+
+// runCleanups deletes the keys s may hold for nobody.
+func (d *conn) runCleanups(ctx context.Context, s *session) {
+	d.mu.Lock()
+	todo := s.pending
+	s.pending = nil
+	d.mu.Unlock()
+	var failed []cleanup
+	for _, c := range todo {
+		if err := d.cleanKey(ctx, s, c); err != nil {
+			failed = append(failed, c)
+		}
+	}
+	if len(failed) > 0 {
+		d.mu.Lock()
+		if !s.dead {
+			s.pending = append(s.pending, failed...)
+		}
+		d.mu.Unlock()
+	}
+}
+
+// dispose deletes keys s may hold for nobody now, on a context of its own,
+// and leaves those it could not delete to the next heartbeat.
+func (d *conn) dispose(s *session, cs ...cleanup) {
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	var failed []cleanup
+	for _, c := range cs {
+		if err := d.cleanKey(ctx, s, c); err != nil {
+			failed = append(failed, c)
+		}
+	}
+	if len(failed) > 0 {
+		d.mu.Lock()
+		if !s.dead {
+			s.pending = append(s.pending, failed...)
+		}
+		d.mu.Unlock()
+	}
+}
+
+// cleanKey deletes c.key if s holds it for c.contender.
+func (d *conn) cleanKey(ctx context.Context, s *session, c cleanup) error {
+	for range 5 {
+		p, _, err := d.kv.Get(c.key, d.strong(ctx))
+		if err != nil {
+			return err
+		}
+		if p == nil || p.Session != s.id {
+			return nil
+		}
+		if c.contender != "" {
+			if rec, err := decodeContender(p.Value); err != nil || rec.Contender != c.contender {
+				return nil
+			}
+		}
+		ok, _, err := d.kv.DeleteCAS(&api.KVPair{Key: c.key, ModifyIndex: p.ModifyIndex}, d.w(ctx))
+		if err != nil || ok {
+			return err
+		}
+	}
+	return fmt.Errorf("consul: key %q keeps changing", c.key)
+}
+
+// cleanupTimeout bounds cleanup run on a context of its own.
+const cleanupTimeout = 5 * time.Second
+
+func cleanupContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), cleanupTimeout)
+}
+
+// strong returns query options for a consistent read.
+func (d *conn) strong(ctx context.Context) *api.QueryOptions {
+	return (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
+}
+
+// q returns query options in the configured read mode.
+func (d *conn) q(ctx context.Context) *api.QueryOptions {
+	o := &api.QueryOptions{
+		RequireConsistent: d.consistency == modeConsistent,
+		AllowStale:        d.consistency == modeStale,
+	}
+	return o.WithContext(ctx)
+}
+
+// w returns write options bound to ctx.
+func (d *conn) w(ctx context.Context) *api.WriteOptions {
+	return (&api.WriteOptions{}).WithContext(ctx)
+}
+
+// txn runs ops. For read-only transactions q decides the read mode.
+func (d *conn) txn(ctx context.Context, ops api.TxnOps, q *api.QueryOptions) (bool, *api.TxnResponse, error) {
+	if q == nil {
+		q = (&api.QueryOptions{}).WithContext(ctx)
+	}
+	ok, resp, _, err := d.client.Txn().Txn(ops, q)
+	if err == nil && resp == nil {
+		err = errors.New("empty transaction response")
+	}
+	return ok, resp, err
+}
+
+// txnFailure describes why a transaction was rolled back: the index of the
+// first failing operation and the servers' reason.
+func txnFailure(resp *api.TxnResponse) (int, string) {
+	if resp == nil || len(resp.Errors) == 0 {
+		return -1, "transaction rolled back"
+	}
+	e := resp.Errors[0]
+	for _, x := range resp.Errors[1:] {
+		if x.OpIndex < e.OpIndex {
+			e = x
+		}
+	}
+	return e.OpIndex, e.What
+}
+
+// isAuthText reports a Consul ACL refusal.
+func isAuthText(s string) bool {
+	s = strings.ToLower(s)
+	return strings.Contains(s, "permission denied") || strings.Contains(s, "acl not found") ||
+		strings.Contains(s, "token not found")
+}
+
+// isLockDelay reports a transaction refused because of a lock-delay.
+func isLockDelay(s string) bool { return strings.Contains(s, "lock delay") }
+
+// isInvalidSession reports a transaction refused because its session is gone.
+func isInvalidSession(s string) bool { return strings.Contains(s, "invalid session") }
+
+// wrap translates a client error into the tooz sentinels, without the token.
+func (d *conn) wrap(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("consul %s: %w", op, cerr)
+	}
+	msg := d.scrub(err.Error())
+	var se api.StatusError
+	var ne net.Error
+	var ue *url.Error
+	switch {
+	case errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden),
+		isAuthText(msg):
+		return fmt.Errorf("consul %s: %w: %s", op, tooz.ErrAuth, msg)
+	case errors.As(err, &se) && (se.Code >= 500 || se.Code == http.StatusTooManyRequests),
+		errors.As(err, &ne), errors.As(err, &ue),
+		strings.Contains(msg, "No cluster leader"), strings.Contains(msg, "rpc error"):
+		return fmt.Errorf("consul %s: %w: %s", op, tooz.ErrConnection, msg)
+	}
+	return fmt.Errorf("consul %s: %s", op, msg)
+}
+
+// scrub removes the token from msg.
+func (d *conn) scrub(msg string) string { return scrub(msg, d.token) }
+
+func scrub(msg, token string) string {
+	if token == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, token, "xxxxx")
+}
+
+// backoff spaces out retries after failures.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: minBackoff} }
+
+func (b *backoff) reset() { b.d = minBackoff }
+
+// wait waits for the current delay (doubling it for next time) or until
+// ctx ends; it reports whether the delay passed.
+func (b *backoff) wait(ctx context.Context) bool {
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	b.d = min(2*b.d, maxBackoff)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,418 @@
+package consul
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/keyspace"
+)
+
+// contenderRecord is the value of owner and queue keys.
+type contenderRecord struct {
+	Member    string `json:"member"`
+	Contender string `json:"contender"`
+}
+
+func encodeContender(member, contender string) []byte {
+	b, err := json.Marshal(contenderRecord{Member: member, Contender: contender})
+	if err != nil {
+		panic("tooz/consul: " + err.Error()) // strings always marshal
+	}
+	return b
+}
+
+func decodeContender(b []byte) (contenderRecord, error) {
+	var r contenderRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.Contender == "" {
+		return contenderRecord{}, fmt.Errorf("malformed owner record %q", b)
+	}
+	return r, nil
+}
+
+// resBase is the prefix of res's keys; locks and elections are apart.
+func (d *conn) resBase(res tooz.Resource) string {
+	kind := "locks"
+	if res.Kind == tooz.KindElection {
+		kind = "elections"
+	}
+	return d.ns + "/" + kind + "/" + keyspace.Escape(res.Name) + "/"
+}
+
+const (
+	ownerName   = "owner"
+	queuePrefix = "q/"
+)
+
+// resState is one reading of a resource's keys.
+type resState struct {
+	owner *api.KVPair
+	rec   contenderRecord // the owner's record, when owner is set
+	queue []*api.KVPair   // queued contenders, oldest first
+}
+
+func parseRes(base string, pairs []*api.KVPair) resState {
+	var st resState
+	for _, p := range pairs {
+		if p == nil {
+			continue
+		}
+		name := strings.TrimPrefix(p.Key, base)
+		switch {
+		case name == ownerName:
+			st.owner = p
+			st.rec, _ = decodeContender(p.Value)
+		case strings.HasPrefix(name, queuePrefix) && p.Session != "":
+			st.queue = append(st.queue, p)
+		}
+	}
+	sort.Slice(st.queue, func(i, j int) bool { return st.queue[i].CreateIndex < st.queue[j].CreateIndex })
+	return st
+}
+
+// Errors of takeOwner that are not failures.
+var (
+	errHeld      = errors.New("owner key held")
+	errLockDelay = errors.New("owner key in its lock-delay")
+	errDequeued  = errors.New("queue entry gone")
+)
+
+// Acquire implements tooz.CoordinationDriver.
+func (d *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
+	s, err := d.live()
+	if err != nil {
+		return nil, err
+	}
+	base := d.resBase(res)
+	cid := newID()
+	val := encodeContender(d.member, cid)
+	pairs, _, err := d.kv.List(base, d.strong(ctx))
+	if err != nil {
+		return nil, d.wrap(ctx, "acquire", err)
+	}
+	if st := parseRes(base, pairs); st.owner == nil && len(st.queue) == 0 {
+		// Nobody owns or waits: take the owner key directly.
+		o, err := d.takeOwner(ctx, s, base, val, cid, "")
+		switch {
+		case err == nil:
+			return o, nil
+		case !errors.Is(err, errHeld) && !errors.Is(err, errLockDelay):
+			return nil, err
+		case !wait:
+			return nil, tooz.ErrNotAcquired
+		}
+	} else if !wait {
+		return nil, tooz.ErrNotAcquired
+	}
+	return d.queue(ctx, s, base, val, cid)
+}
+
+// takeOwner acquires base's owner key for contender cid if nobody holds it
+// (and, with qKey set, only while s still holds that queue entry).
+func (d *conn) takeOwner(ctx context.Context, s *session, base string, val []byte, cid, qKey string) (*ownership, error) {
+	ownerKey := base + ownerName
+	ops := api.TxnOps{
+		kvOp(api.KVCheckNotExists, ownerKey),
+		lockOp(ownerKey, val, s.id),
+	}
+	if qKey != "" {
+		ops = append(ops, checkSessionOp(qKey, s.id))
+	}
+	ok, resp, err := d.txn(ctx, ops, nil)
+	if err != nil {
+		// It may have been applied: make sure the key does not stay ours.
+		d.disposeLater(s, cleanup{key: ownerKey, contender: cid})
+		return nil, d.wrap(ctx, "acquire", err)
+	}
+	if !ok {
+		switch op, what := txnFailure(resp); {
+		case isAuthText(what):
+			return nil, fmt.Errorf("consul acquire: %w: %s", tooz.ErrAuth, what)
+		case op == 0:
+			return nil, errHeld
+		case isLockDelay(what):
+			return nil, errLockDelay
+		case isInvalidSession(what):
+			d.kill(s, "the Consul servers invalidated the session", true)
+			return nil, fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
+		case op == 1:
+			return nil, errHeld
+		case op == 2:
+			return nil, errDequeued
+		default:
+			return nil, fmt.Errorf("consul acquire: %s", what)
+		}
+	}
+	var idx uint64
+	for _, r := range resp.Results {
+		if r != nil && r.KV != nil && r.KV.Key == ownerKey {
+			idx = r.KV.ModifyIndex
+		}
+	}
+	if idx == 0 {
+		d.disposeLater(s, cleanup{key: ownerKey, contender: cid})
+		return nil, errors.New("consul acquire: no index in the transaction's answer")
+	}
+	return d.issue(s, ownerKey, qKey, cid, idx)
+}
+
+// issue records a new ownership under s, unless s died meanwhile.
+func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*ownership, error) {
+	o := &ownership{d: d, s: s, ownerKey: ownerKey, qKey: qKey, cid: cid, token: idx, lost: make(chan struct{})}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s.dead {
+		if d.closed {
+			return nil, tooz.ErrClosed
+		}
+		return nil, fmt.Errorf("%w: %s", tooz.ErrSessionLost, s.why)
+	}
+	s.owns[o] = struct{}{}
+	return o, nil
+}
+
+// queue waits in line for base: it adds a queue key of its own and waits
+// on its predecessor only (the head waits on the owner key), until it is
+// the head and takes the owner key, ctx ends (it withdraws) or the session
+// dies.
+func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, cid string) (tooz.Ownership, error) {
+	// wctx ends with ctx and with the session.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	qKey := base + queuePrefix + cid
+	ownerKey := base + ownerName
+	ok, resp, err := d.txn(wctx, api.TxnOps{
+		lockOp(qKey, val, s.id),
+		{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: base}},
+	}, nil)
+	withdraw := func() { d.dispose(s, cleanup{key: qKey}) }
+	if err != nil {
+		// The entry may have been added: withdraw it.
+		if ctx.Err() != nil || s.ctx.Err() != nil {
+			withdraw()
+		} else {
+			d.disposeLater(s, cleanup{key: qKey})
+		}
+		return nil, d.endWait(ctx, s, "acquire", err, nil)
+	}
+	if !ok {
+		_, what := txnFailure(resp)
+		switch {
+		case isAuthText(what):
+			return nil, fmt.Errorf("consul acquire: %w: %s", tooz.ErrAuth, what)
+		case isInvalidSession(what):
+			d.kill(s, "the Consul servers invalidated the session", true)
+			return nil, fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
+		}
+		return nil, fmt.Errorf("consul acquire: %s", what)
+	}
+	var tree []*api.KVPair
+	for _, r := range resp.Results[1:] {
+		if r != nil && r.KV != nil {
+			tree = append(tree, r.KV)
+		}
+	}
+	bo := newBackoff()
+	for {
+		st := parseRes(base, tree)
+		pos := -1
+		for i, p := range st.queue {
+			if p.Key == qKey {
+				pos = i
+				break
+			}
+		}
+		if st.owner != nil && st.rec.Contender == cid {
+			return d.issue(s, ownerKey, qKey, cid, st.owner.ModifyIndex)
+		}
+		if pos < 0 {
+			// Our entry vanished: the session was invalidated (or someone
+			// deleted it); either way we are no contender any more.
+			if err := d.endWait(ctx, s, "acquire", nil, nil); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: the queue entry of this contender vanished", tooz.ErrSessionLost)
+		}
+		var waitKey string
+		var waitIndex uint64
+		switch {
+		case pos > 0:
+			waitKey, waitIndex = st.queue[pos-1].Key, st.queue[pos-1].ModifyIndex
+		case st.owner != nil:
+			waitKey, waitIndex = ownerKey, st.owner.ModifyIndex
+		default:
+			o, err := d.takeOwner(wctx, s, base, val, cid, qKey)
+			switch {
+			case err == nil:
+				return o, nil
+			case errors.Is(err, errHeld):
+				// Taken by a direct acquisition: read again and wait on it.
+			case errors.Is(err, errLockDelay):
+				if sleepCtx(wctx, lockDelayRetry) != nil {
+					return nil, d.endWait(ctx, s, "acquire", wctx.Err(), withdraw)
+				}
+			case errors.Is(err, errDequeued):
+				return nil, fmt.Errorf("%w: the queue entry of this contender vanished", tooz.ErrSessionLost)
+			case errors.Is(err, tooz.ErrSessionLost), errors.Is(err, tooz.ErrAuth):
+				return nil, err
+			default:
+				if wctx.Err() != nil || !bo.wait(wctx) {
+					return nil, d.endWait(ctx, s, "acquire", err, withdraw)
+				}
+			}
+		}
+		if waitKey != "" {
+			q := &api.QueryOptions{WaitIndex: waitIndex, WaitTime: blockWait}
+			if _, _, err := d.kv.Get(waitKey, q.WithContext(wctx)); err != nil {
+				if wctx.Err() != nil || !bo.wait(wctx) {
+					return nil, d.endWait(ctx, s, "acquire", err, withdraw)
+				}
+				d.log.Debug("tooz/consul: waiting for a lock failed; retrying", "err", d.scrub(err.Error()))
+			}
+		}
+		pairs, _, err := d.kv.List(base, d.strong(wctx))
+		if err != nil {
+			if wctx.Err() != nil || !bo.wait(wctx) {
+				return nil, d.endWait(ctx, s, "acquire", err, withdraw)
+			}
+			continue // keep the old reading
+		}
+		bo.reset()
+		tree = pairs
+	}
+}
+
+// endWait ends a wait that stopped: with ctx's error after withdrawing
+// when ctx ended, ErrClosed or ErrSessionLost when the session ended, else
+// err wrapped. A nil result means nothing ended.
+func (d *conn) endWait(ctx context.Context, s *session, op string, err error, withdraw func()) error {
+	if ctx.Err() != nil {
+		if withdraw != nil {
+			withdraw()
+		}
+		return ctx.Err()
+	}
+	if s.ctx.Err() != nil {
+		if d.isClosed() {
+			return tooz.ErrClosed
+		}
+		d.mu.Lock()
+		why := s.why
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s", tooz.ErrSessionLost, why)
+	}
+	if err == nil {
+		return nil
+	}
+	if withdraw != nil {
+		withdraw()
+	}
+	return d.wrap(ctx, op, err)
+}
+
+// Owner implements tooz.CoordinationDriver: the member named by the owner key.
+func (d *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
+	if d.isClosed() {
+		return "", tooz.ErrClosed
+	}
+	p, _, err := d.kv.Get(d.resBase(res)+ownerName, d.q(ctx))
+	if err != nil {
+		return "", d.wrap(ctx, "owner", err)
+	}
+	if p == nil || p.Session == "" {
+		return "", tooz.ErrNoLeader
+	}
+	rec, err := decodeContender(p.Value)
+	if err != nil {
+		return "", fmt.Errorf("consul owner: key %q: %w", p.Key, err)
+	}
+	return rec.Member, nil
+}
+
+// ownership is one successful Acquire: the owner key (and the queue key,
+// if it waited) held by session s.
+type ownership struct {
+	d        *conn
+	s        *session
+	ownerKey string
+	qKey     string
+	cid      string
+	token    uint64 // the owner key's modify index at acquisition
+	lost     chan struct{}
+	once     sync.Once
+}
+
+// FencingToken implements tooz.Ownership.
+func (o *ownership) FencingToken() uint64 { return o.token }
+
+// Lost implements tooz.Ownership.
+func (o *ownership) Lost() <-chan struct{} { return o.lost }
+
+func (o *ownership) end() { o.once.Do(func() { close(o.lost) }) }
+
+func (o *ownership) ended() bool {
+	select {
+	case <-o.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// forget ends o and drops it from its session.
+func (o *ownership) forget() {
+	o.d.mu.Lock()
+	if o.s.owns != nil {
+		delete(o.s.owns, o)
+	}
+	o.d.mu.Unlock()
+	o.end()
+}
+
+// Release implements tooz.Ownership: the owner key is deleted only if it is
+// still the one this ownership took (same modify index), with the queue key.
+func (o *ownership) Release(ctx context.Context) error {
+	if o.ended() {
+		return tooz.ErrLockNotHeld
+	}
+	d := o.d
+	if d.isClosed() {
+		o.forget()
+		return tooz.ErrClosed
+	}
+	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: o.ownerKey, Index: o.token}}}
+	if o.qKey != "" {
+		ops = append(ops, kvOp(api.KVDelete, o.qKey))
+	}
+	ok, resp, err := d.txn(ctx, ops, nil)
+	o.forget()
+	if err != nil {
+		cs := []cleanup{{key: o.ownerKey, contender: o.cid}}
+		if o.qKey != "" {
+			cs = append(cs, cleanup{key: o.qKey})
+		}
+		d.disposeLater(o.s, cs...)
+		return d.wrap(ctx, "release", err)
+	}
+	if !ok {
+		if o.qKey != "" {
+			d.dispose(o.s, cleanup{key: o.qKey})
+		}
+		_, what := txnFailure(resp)
+		if isAuthText(what) {
+			return fmt.Errorf("consul release: %w: %s", tooz.ErrAuth, what)
+		}
+		return fmt.Errorf("%w: Consul no longer records this owner", tooz.ErrLockNotHeld)
+	}
+	return nil
+}
