@@ -1,0 +1,662 @@
+package zookeeper
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/keyspace"
+)
+
+func (c *conn) groupPath(g string) string { return c.groups + "/" + keyspace.Escape(g) }
+
+func (c *conn) memberPath(g, m string) string { return c.groupPath(g) + "/" + keyspace.Escape(m) }
+
+// sync makes the server s is connected to catch up with the leader, so
+// that the next read reflects every write completed before this call.
+func (c *conn) sync(ctx context.Context, s *session) error {
+	return c.retry(ctx, s, func(int) error {
+		_, err := call(ctx, func() (string, error) { return s.zk.Sync(c.root) }, nil)
+		return err
+	})
+}
+
+// groupExists tells ErrGroupNotCreated from ErrMemberNotJoined after a
+// member znode was not found.
+func (c *conn) groupExists(ctx context.Context, s *session, g string) (bool, error) {
+	var ok bool
+	err := c.retry(ctx, s, func(int) error {
+		var err error
+		ok, err = call(ctx, func() (bool, error) {
+			ok, _, err := s.zk.Exists(c.groupPath(g))
+			return ok, err
+		}, nil)
+		return err
+	})
+	return ok, err
+}
+
+func (c *conn) memberNotFound(ctx context.Context, s *session, g string) error {
+	ok, err := c.groupExists(ctx, s, g)
+	switch {
+	case err != nil:
+		return c.mapErr(err)
+	case !ok:
+		return tooz.ErrGroupNotCreated
+	}
+	return tooz.ErrMemberNotJoined
+}
+
+// CreateGroup implements tooz.CoordinationDriver. The group znode holds a
+// token unique to this call, so that a create retried after a connection
+// loss recognises its own success.
+func (c *conn) CreateGroup(ctx context.Context, g string) error {
+	s, err := c.live()
+	if err != nil {
+		return err
+	}
+	p := c.groupPath(g)
+	token := []byte(randomID())
+	err = c.retry(ctx, s, func(attempt int) error {
+		_, err := call(ctx, func() (string, error) { return s.zk.Create(p, token, zk.FlagPersistent, c.acl) }, nil)
+		if errors.Is(err, zk.ErrNoNode) { // the namespace was deleted under us
+			if err := c.ensurePath(ctx, s, c.groups); err != nil {
+				return err
+			}
+			_, err = call(ctx, func() (string, error) { return s.zk.Create(p, token, zk.FlagPersistent, c.acl) }, nil)
+		}
+		if errors.Is(err, zk.ErrNodeExists) {
+			if attempt > 0 {
+				data, err := call(ctx, func() ([]byte, error) {
+					d, _, err := s.zk.Get(p)
+					return d, err
+				}, nil)
+				if err == nil && bytes.Equal(data, token) {
+					return nil
+				}
+			}
+			return tooz.ErrGroupAlreadyExists
+		}
+		return err
+	})
+	return c.mapErr(err)
+}
+
+// DeleteGroup implements tooz.CoordinationDriver: ZooKeeper refuses to
+// delete a znode with children, which makes the emptiness check atomic.
+func (c *conn) DeleteGroup(ctx context.Context, g string) error {
+	s, err := c.live()
+	if err != nil {
+		return err
+	}
+	p := c.groupPath(g)
+	err = c.retry(ctx, s, func(attempt int) error {
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) }, nil)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			if attempt > 0 {
+				return nil // our first attempt may have deleted it
+			}
+			return tooz.ErrGroupNotCreated
+		case errors.Is(err, zk.ErrNotEmpty):
+			return tooz.ErrGroupNotEmpty
+		}
+		return err
+	})
+	return c.mapErr(err)
+}
+
+// Groups implements tooz.CoordinationDriver.
+func (c *conn) Groups(ctx context.Context) ([]string, error) {
+	s, err := c.live()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sync(ctx, s); err != nil {
+		return nil, c.mapErr(err)
+	}
+	var children []string
+	err = c.retry(ctx, s, func(int) error {
+		var err error
+		children, err = call(ctx, func() ([]string, error) {
+			ch, _, err := s.zk.Children(c.groups)
+			return ch, err
+		}, nil)
+		if errors.Is(err, zk.ErrNoNode) {
+			children, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, c.mapErr(err)
+	}
+	out := make([]string, 0, len(children))
+	for _, name := range children {
+		g, err := keyspace.Unescape(name)
+		if err != nil {
+			c.log.Warn("tooz: ignoring a znode that is not a group", "path", c.groups+"/"+name)
+			continue
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// JoinGroup implements tooz.CoordinationDriver: the member znode is an
+// ephemeral child of the group znode, so the create fails when the group
+// does not exist. A create retried after a connection loss that finds the
+// znode already there checks whether it belongs to this session (then the
+// first attempt succeeded).
+func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
+	s, err := c.live()
+	if err != nil {
+		return err
+	}
+	p := c.memberPath(g, c.member)
+	undo := func(string) { c.spawn(func() { c.deleteQuietly(s, p) }) }
+	err = c.retry(ctx, s, func(attempt int) error {
+		_, err := call(ctx, func() (string, error) { return s.zk.Create(p, caps, zk.FlagEphemeral, c.acl) }, undo)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			return tooz.ErrGroupNotCreated
+		case errors.Is(err, zk.ErrNodeExists):
+			if attempt > 0 {
+				st, err := call(ctx, func() (*zk.Stat, error) {
+					_, st, err := s.zk.Exists(p)
+					return st, err
+				}, nil)
+				if err == nil && st != nil && st.EphemeralOwner == s.id() {
+					return nil
+				}
+			}
+			return tooz.ErrMemberAlreadyJoined
+		}
+		return err
+	})
+	return c.mapErr(err)
+}
+
+// deleteQuietly deletes p on s, in the background, for a create whose
+// caller gave up.
+func (c *conn) deleteQuietly(s *session, p string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	err := c.retry(ctx, s, func(int) error {
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) }, nil)
+		if errors.Is(err, zk.ErrNoNode) {
+			return nil
+		}
+		return err
+	})
+	if err != nil && s.deadErr() == nil {
+		c.log.Warn("tooz: could not delete a znode created for a cancelled call; it goes with the session", "path", p, "err", err)
+	}
+}
+
+// LeaveGroup implements tooz.CoordinationDriver.
+func (c *conn) LeaveGroup(ctx context.Context, g string) error {
+	s, err := c.live()
+	if err != nil {
+		return err
+	}
+	p := c.memberPath(g, c.member)
+	notFound := false
+	err = c.retry(ctx, s, func(attempt int) error {
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) }, nil)
+		if errors.Is(err, zk.ErrNoNode) {
+			notFound = attempt == 0
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return c.mapErr(err)
+	}
+	if notFound {
+		return c.memberNotFound(ctx, s, g)
+	}
+	return nil
+}
+
+// UpdateCapabilities implements tooz.CoordinationDriver.
+func (c *conn) UpdateCapabilities(ctx context.Context, g string, caps []byte) error {
+	s, err := c.live()
+	if err != nil {
+		return err
+	}
+	p := c.memberPath(g, c.member)
+	err = c.retry(ctx, s, func(int) error {
+		_, err := call(ctx, func() (*zk.Stat, error) { return s.zk.Set(p, caps, -1) }, nil)
+		return err
+	})
+	if errors.Is(err, zk.ErrNoNode) {
+		return c.memberNotFound(ctx, s, g)
+	}
+	return c.mapErr(err)
+}
+
+// info builds a MemberInfo from a member znode.
+func info(id string, data []byte, st *zk.Stat) tooz.MemberInfo {
+	return tooz.MemberInfo{
+		ID:           id,
+		Capabilities: bytes.Clone(data),
+		JoinedAt:     time.UnixMilli(st.Ctime),
+		UpdatedAt:    time.UnixMilli(st.Mtime),
+	}
+}
+
+// MemberInfo implements tooz.CoordinationDriver. The times are the member
+// znode's creation and modification times (server clock, milliseconds).
+func (c *conn) MemberInfo(ctx context.Context, g, m string) (tooz.MemberInfo, error) {
+	s, err := c.live()
+	if err != nil {
+		return tooz.MemberInfo{}, err
+	}
+	if err := c.sync(ctx, s); err != nil {
+		return tooz.MemberInfo{}, c.mapErr(err)
+	}
+	var (
+		data []byte
+		st   *zk.Stat
+	)
+	err = c.retry(ctx, s, func(int) error {
+		var err error
+		data, st, err = get(ctx, s, c.memberPath(g, m))
+		return err
+	})
+	if errors.Is(err, zk.ErrNoNode) {
+		return tooz.MemberInfo{}, c.memberNotFound(ctx, s, g)
+	}
+	if err != nil {
+		return tooz.MemberInfo{}, c.mapErr(err)
+	}
+	return info(m, data, st), nil
+}
+
+func get(ctx context.Context, s *session, p string) ([]byte, *zk.Stat, error) {
+	type r struct {
+		d  []byte
+		st *zk.Stat
+	}
+	v, err := call(ctx, func() (r, error) {
+		d, st, err := s.zk.Get(p)
+		return r{d, st}, err
+	}, nil)
+	return v.d, v.st, err
+}
+
+// Members implements tooz.CoordinationDriver: a listing, then every
+// member's znode read with the requests pipelined (ZooKeeper has no read
+// of a znode's children with their data), so about two round trips.
+func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error) {
+	s, err := c.live()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sync(ctx, s); err != nil {
+		return nil, c.mapErr(err)
+	}
+	gp := c.groupPath(g)
+	var out []tooz.MemberInfo
+	err = c.retry(ctx, s, func(int) error {
+		children, err := call(ctx, func() ([]string, error) {
+			ch, _, err := s.zk.Children(gp)
+			return ch, err
+		}, nil)
+		if errors.Is(err, zk.ErrNoNode) {
+			return tooz.ErrGroupNotCreated
+		}
+		if err != nil {
+			return err
+		}
+		out, err = c.readMembers(ctx, s, gp, children)
+		return err
+	})
+	return out, c.mapErr(err)
+}
+
+// readMembers reads the member znodes named by children, concurrently.
+// Members that left meanwhile are skipped.
+func (c *conn) readMembers(ctx context.Context, s *session, gp string, children []string) ([]tooz.MemberInfo, error) {
+	type result struct {
+		info tooz.MemberInfo
+		ok   bool
+		err  error
+	}
+	res := make([]result, len(children))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i, name := range children {
+		id, err := keyspace.Unescape(name)
+		if err != nil {
+			c.log.Warn("tooz: ignoring a znode that is not a member", "path", gp+"/"+name)
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			data, st, err := get(ctx, s, gp+"/"+name)
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+			case err != nil:
+				res[i].err = err
+			default:
+				res[i] = result{info: info(id, data, st), ok: true}
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]tooz.MemberInfo, 0, len(children))
+	for _, r := range res {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.ok {
+			out = append(out, r.info)
+		}
+	}
+	return out, nil
+}
+
+// groupWatch follows one group's children with ZooKeeper child watches.
+// A child watch fires once and says only "changed": after every firing,
+// and after every reconnection or new session, the group is listed again
+// (which re-arms the watch) and the difference is reported.
+type groupWatch struct {
+	c      *conn
+	group  string
+	path   string
+	sink   tooz.GroupSink
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// The last listing.
+	members  map[string]bool // escaped names
+	exists   bool
+	czxid    int64 // the group znode's, to notice a delete and re-create
+	cversion int32
+	pzxid    int64
+}
+
+// WatchGroup implements tooz.CoordinationDriver.
+func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+	s, err := c.live()
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	w := &groupWatch{c: c, group: g, path: c.groupPath(g), sink: sink, ctx: wctx, cancel: cancel, done: make(chan struct{})}
+	ev, err := w.list(ctx, s, true)
+	if err != nil {
+		cancel()
+		return nil, c.mapErr(err)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel()
+		return nil, tooz.ErrClosed
+	}
+	c.watches[w] = struct{}{}
+	c.mu.Unlock()
+	go w.run(s, ev)
+	return w.stop, nil
+}
+
+// stop ends the watch and waits for its goroutine: the sink is not called after.
+func (w *groupWatch) stop() {
+	w.cancel()
+	<-w.done
+	w.c.mu.Lock()
+	delete(w.c.watches, w)
+	w.c.mu.Unlock()
+}
+
+// list lists the group, arms a watch, and reports the difference from the
+// last listing to the sink (or resets it, on the first). The channel
+// returned fires at the next change.
+func (w *groupWatch) list(ctx context.Context, s *session, first bool) (<-chan zk.Event, error) {
+	for {
+		type r struct {
+			children []string
+			st       *zk.Stat
+			ch       <-chan zk.Event
+		}
+		v, err := call(ctx, func() (r, error) {
+			ch, st, ev, err := s.zk.ChildrenW(w.path)
+			return r{ch, st, ev}, err
+		}, nil)
+		if errors.Is(err, zk.ErrNoNode) {
+			// Wait for the group to be created.
+			type e struct {
+				ok bool
+				ch <-chan zk.Event
+			}
+			x, err := call(ctx, func() (e, error) {
+				ok, _, ch, err := s.zk.ExistsW(w.path)
+				return e{ok, ch}, err
+			}, nil)
+			if err != nil {
+				return nil, err
+			}
+			if x.ok {
+				continue // created meanwhile
+			}
+			w.apply(ctx, s, nil, nil, first)
+			return x.ch, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		w.apply(ctx, s, v.children, v.st, first)
+		return v.ch, nil
+	}
+}
+
+// apply reports the listing children (st: the group znode's stat, nil when
+// the group does not exist).
+func (w *groupWatch) apply(ctx context.Context, s *session, children []string, st *zk.Stat, first bool) {
+	next := make(map[string]bool, len(children))
+	for _, name := range children {
+		if _, err := keyspace.Unescape(name); err != nil {
+			continue
+		}
+		next[name] = true
+	}
+	if first {
+		ids := make([]string, 0, len(next))
+		for name := range next {
+			id, _ := keyspace.Unescape(name)
+			ids = append(ids, id)
+		}
+		w.sink.Reset(ids)
+	} else {
+		var left, joined []string
+		for name := range w.members {
+			if !next[name] {
+				left = append(left, name)
+			}
+		}
+		for name := range next {
+			if !w.members[name] {
+				joined = append(joined, name)
+			}
+		}
+		// Children in both listings may have left and joined again in
+		// between: the group's child version counts every create and
+		// delete, so a count above what the difference explains means
+		// some did, and those have a znode created after the last
+		// listing.
+		var again []string
+		if st != nil && w.exists {
+			switch {
+			case st.Czxid != w.czxid: // deleted (hence emptied) and re-created
+				for name := range next {
+					if w.members[name] {
+						again = append(again, name)
+					}
+				}
+			case len(next) > len(joined) && int(st.Cversion-w.cversion) > len(left)+len(joined):
+				var common []string
+				for name := range next {
+					if w.members[name] {
+						common = append(common, name)
+					}
+				}
+				for name, czxid := range w.czxids(ctx, s, common) {
+					if czxid > w.pzxid {
+						again = append(again, name)
+					}
+				}
+			}
+		}
+		// The order of the leaves is lost; the joins are reported in the
+		// order of their znodes' creation.
+		left = append(left, again...)
+		slices.Sort(left)
+		joined = append(joined, again...)
+		slices.Sort(joined)
+		if len(joined) > 1 {
+			cz := w.czxids(ctx, s, joined)
+			slices.SortStableFunc(joined, func(a, b string) int {
+				za, oka := cz[a]
+				zb, okb := cz[b]
+				switch {
+				case oka && okb:
+					return cmp.Compare(za, zb)
+				case oka:
+					return -1
+				case okb:
+					return 1
+				}
+				return 0
+			})
+		}
+		for _, name := range left {
+			id, _ := keyspace.Unescape(name)
+			w.sink.Left(id)
+		}
+		for _, name := range joined {
+			id, _ := keyspace.Unescape(name)
+			w.sink.Joined(id)
+		}
+	}
+	w.members = next
+	w.exists = st != nil
+	if st != nil {
+		w.czxid, w.cversion, w.pzxid = st.Czxid, st.Cversion, st.Pzxid
+	} else {
+		w.czxid, w.cversion, w.pzxid = 0, 0, 0
+	}
+}
+
+// czxids returns the creation zxids of the members named, read
+// concurrently; members that left meanwhile are missing.
+func (w *groupWatch) czxids(ctx context.Context, s *session, names []string) map[string]int64 {
+	var (
+		mu  sync.Mutex
+		out = make(map[string]int64, len(names))
+		wg  sync.WaitGroup
+	)
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := call(ctx, func() (*zk.Stat, error) {
+				ok, st, err := s.zk.Exists(w.path + "/" + name)
+				if err == nil && !ok {
+					err = zk.ErrNoNode
+				}
+				return st, err
+			}, nil)
+			if err == nil {
+				mu.Lock()
+				out[name] = st.Czxid
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// run waits for the watch to fire, for a reconnection or for a new
+// session, and lists the group again each time.
+func (w *groupWatch) run(s *session, ev <-chan zk.Event) {
+	defer close(w.done)
+	_, stateCh, _ := w.c.current()
+	gen := s.connGen()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-ev:
+		case <-stateCh:
+			cur, ch, closed := w.c.current()
+			stateCh = ch
+			if closed {
+				return
+			}
+			if cur == s && cur.connGen() == gen {
+				continue // suspended, or nothing that concerns the watch
+			}
+		}
+		// List again, on the current session, until that works.
+		for {
+			cur, ch, closed := w.c.current()
+			if closed || w.ctx.Err() != nil {
+				return
+			}
+			stateCh = ch
+			if cur.deadErr() != nil {
+				select {
+				case <-w.ctx.Done():
+					return
+				case <-ch:
+					continue
+				}
+			}
+			s, gen = cur, cur.connGen()
+			next, err := w.list(w.ctx, s, false)
+			if err == nil {
+				ev = next
+				break
+			}
+			if w.ctx.Err() != nil {
+				return
+			}
+			w.c.log.Debug("tooz: listing a watched group failed; retrying", "group", w.group, "err", err)
+			if connLoss(err) {
+				_ = s.waitConnected(w.ctx, w.c.timeout)
+				continue
+			}
+			// Session ended or another failure (e.g. an ACL change):
+			// try again on the next change of state, or in a second.
+			t := time.NewTimer(time.Second)
+			select {
+			case <-w.ctx.Done():
+				t.Stop()
+				return
+			case <-ch:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// connGen counts the client's (re)connections within the session.
+func (s *session) connGen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}

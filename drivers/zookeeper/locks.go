@@ -1,0 +1,400 @@
+package zookeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/keyspace"
+)
+
+// contenderPrefix starts every contender znode's name: c_<guid>_<sequence>.
+const contenderPrefix = "c_"
+
+// resDir returns the directory of res's contenders.
+func (c *conn) resDir(res tooz.Resource) string {
+	if res.Kind == tooz.KindElection {
+		return c.elections + "/" + keyspace.Escape(res.Name)
+	}
+	return c.locks + "/" + keyspace.Escape(res.Name)
+}
+
+// seqOf returns the sequence number ZooKeeper appended to a contender's
+// name, or false for a znode that is not a contender.
+func seqOf(name string) (int64, bool) {
+	i := strings.LastIndexByte(name, '_')
+	if !strings.HasPrefix(name, contenderPrefix) || i < 0 || i == len(name)-1 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(name[i+1:], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// Acquire implements tooz.CoordinationDriver with ZooKeeper's lock recipe:
+// an ephemeral sequential znode per call; the lowest sequence owns the
+// resource; a waiter watches only the znode just before its own.
+func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
+	s, err := c.live()
+	if err != nil {
+		return nil, err
+	}
+	dir := c.resDir(res)
+	o := &ownership{c: c, s: s, lost: make(chan struct{})}
+	// Tied to the session before the znode exists, so that an expiry
+	// from here on ends it.
+	if !s.addOwn(o) {
+		return nil, c.deadSessionErr(s, s.deadErr())
+	}
+	o.path, err = c.createContender(ctx, s, dir)
+	if err != nil {
+		o.end()
+		return nil, c.mapErr(err)
+	}
+	won, err := c.contend(ctx, s, o, dir, wait)
+	if err == nil && won {
+		return o, nil
+	}
+	c.withdraw(o)
+	if err == nil {
+		return nil, tooz.ErrNotAcquired
+	}
+	return nil, c.mapErr(err)
+}
+
+// createContender creates this call's ephemeral sequential znode in dir
+// and returns its path. Its name starts with a prefix unique to the call,
+// so that after a connection loss the znode a lost reply was about is
+// found instead of created twice.
+func (c *conn) createContender(ctx context.Context, s *session, dir string) (string, error) {
+	guid := randomID()
+	mine := contenderPrefix + guid + "_"
+	var (
+		path string
+		loss bool
+	)
+	undo := func(p string) { c.spawn(func() { c.deleteQuietly(s, p) }) }
+	create := func() (string, error) {
+		return call(ctx, func() (string, error) {
+			return s.zk.Create(dir+"/"+mine, []byte(c.member), zk.FlagEphemeral|zk.FlagSequence, c.acl)
+		}, undo)
+	}
+	err := c.retry(ctx, s, func(attempt int) error {
+		if attempt > 0 {
+			loss = true
+			children, err := call(ctx, func() ([]string, error) {
+				ch, _, err := s.zk.Children(dir)
+				return ch, err
+			}, nil)
+			if err != nil && !errors.Is(err, zk.ErrNoNode) {
+				return err
+			}
+			for _, name := range children {
+				if strings.HasPrefix(name, mine) {
+					path = dir + "/" + name
+					return nil
+				}
+			}
+		}
+		p, err := create()
+		if errors.Is(err, zk.ErrNoNode) {
+			if err := c.ensureDir(ctx, s, dir); err != nil {
+				return err
+			}
+			p, err = create()
+		}
+		path = p
+		return err
+	})
+	if err != nil && loss {
+		// A create may have succeeded without our hearing of it.
+		c.spawn(func() { c.deleteByPrefix(s, dir, mine) })
+	}
+	return path, err
+}
+
+// ensureDir creates a lock or election directory: a container znode,
+// which the server deletes once it is empty again (a persistent one on
+// servers older than 3.5).
+func (c *conn) ensureDir(ctx context.Context, s *session, dir string) error {
+	for range 3 {
+		var err error
+		if c.containers.Load() {
+			_, err = call(ctx, func() (string, error) { return s.zk.CreateContainer(dir, nil, zk.FlagContainer, c.acl) }, nil)
+			if err != nil && !errors.Is(err, zk.ErrNodeExists) && !errors.Is(err, zk.ErrNoNode) &&
+				!errors.Is(err, zk.ErrNoAuth) && !connLoss(err) && ctx.Err() == nil {
+				c.log.Info("tooz: the zookeeper server does not create container znodes; using persistent ones", "err", err)
+				c.containers.Store(false)
+			}
+		}
+		if !c.containers.Load() {
+			_, err = call(ctx, func() (string, error) { return s.zk.Create(dir, nil, zk.FlagPersistent, c.acl) }, nil)
+		}
+		switch {
+		case err == nil, errors.Is(err, zk.ErrNodeExists):
+			return nil
+		case errors.Is(err, zk.ErrNoNode):
+			parent := dir[:strings.LastIndexByte(dir, '/')]
+			if err := c.ensurePath(ctx, s, parent); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+	return fmt.Errorf("could not create %s", dir)
+}
+
+// deleteByPrefix deletes dir's children whose name starts with prefix.
+func (c *conn) deleteByPrefix(s *session, dir, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	var children []string
+	err := c.retry(ctx, s, func(int) error {
+		var err error
+		children, err = call(ctx, func() ([]string, error) {
+			ch, _, err := s.zk.Children(dir)
+			return ch, err
+		}, nil)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, name := range children {
+		if strings.HasPrefix(name, prefix) {
+			c.deleteQuietly(s, dir+"/"+name)
+		}
+	}
+}
+
+// contend waits until o's znode is the lowest in dir (true), or reports
+// false at once when it is not and wait is false.
+//
+// The fencing token is the directory's pzxid (the zxid of the last change
+// to its children) in the listing that shows o's znode lowest. It strictly
+// increases from one owner to the next: the previous owner's listing
+// showed its own znode, so it was read before that znode's deletion, and
+// the next owner's listing no longer shows that znode, so it was read
+// after the deletion, which set the pzxid to its own, higher zxid (a
+// re-created directory starts from a zxid higher still). Unlike the owner
+// znode's czxid, it comes with the listing, without another round trip.
+func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string, wait bool) (bool, error) {
+	name := o.path[strings.LastIndexByte(o.path, '/')+1:]
+	seq, ok := seqOf(name)
+	if !ok {
+		return false, fmt.Errorf("unexpected contender znode %q", o.path)
+	}
+	for {
+		children, st, err := c.children(ctx, s, dir)
+		if err != nil {
+			return false, err
+		}
+		pred, present := predecessor(children, name, seq)
+		switch {
+		case !present:
+			return false, c.vanished(s, o)
+		case pred == "":
+			o.token = uint64(st.Pzxid)
+			return true, nil
+		case !wait:
+			return false, nil
+		}
+		var (
+			exists bool
+			ch     <-chan zk.Event
+		)
+		err = c.retry(ctx, s, func(int) error {
+			type r struct {
+				ok bool
+				ch <-chan zk.Event
+			}
+			v, err := call(ctx, func() (r, error) {
+				ok, _, ch, err := s.zk.ExistsW(dir + "/" + pred)
+				return r{ok, ch}, err
+			}, nil)
+			exists, ch = v.ok, v.ch
+			return err
+		})
+		if err != nil {
+			return false, err
+		}
+		if exists {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-o.lost:
+				return false, c.vanished(s, o)
+			}
+		}
+	}
+}
+
+// vanished reports a contender whose znode is gone before it owned anything.
+func (c *conn) vanished(s *session, o *ownership) error {
+	if why := s.deadErr(); why != nil {
+		return c.deadSessionErr(s, why)
+	}
+	return fmt.Errorf("%w: contender znode %s was deleted", tooz.ErrSessionLost, o.path)
+}
+
+// children lists dir (empty when it does not exist) with dir's stat.
+func (c *conn) children(ctx context.Context, s *session, dir string) ([]string, *zk.Stat, error) {
+	type r struct {
+		ch []string
+		st *zk.Stat
+	}
+	var out r
+	err := c.retry(ctx, s, func(int) error {
+		var err error
+		out, err = call(ctx, func() (r, error) {
+			ch, st, err := s.zk.Children(dir)
+			return r{ch, st}, err
+		}, nil)
+		if errors.Is(err, zk.ErrNoNode) {
+			out, err = r{st: &zk.Stat{}}, nil
+		}
+		return err
+	})
+	return out.ch, out.st, err
+}
+
+// predecessor returns the contender just before name (seq) in children,
+// "" when name is the lowest, and whether name is among children at all.
+func predecessor(children []string, name string, seq int64) (string, bool) {
+	var (
+		pred    string
+		predSeq int64 = -1 << 63
+		present bool
+	)
+	for _, ch := range children {
+		if ch == name {
+			present = true
+			continue
+		}
+		n, ok := seqOf(ch)
+		if ok && n < seq && n > predSeq {
+			pred, predSeq = ch, n
+		}
+	}
+	return pred, present
+}
+
+// lowest returns the contender with the lowest sequence in children.
+func lowest(children []string) string {
+	var (
+		best    string
+		bestSeq int64
+	)
+	for _, ch := range children {
+		if n, ok := seqOf(ch); ok && (best == "" || n < bestSeq) {
+			best, bestSeq = ch, n
+		}
+	}
+	return best
+}
+
+// withdraw deletes o's znode (on a context of its own: the caller's may
+// have ended) and ends o.
+func (c *conn) withdraw(o *ownership) {
+	defer o.end()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) }, nil)
+	if err != nil && !errors.Is(err, zk.ErrNoNode) && o.s.deadErr() == nil {
+		c.spawn(func() { c.deleteQuietly(o.s, o.path) })
+	}
+}
+
+// Owner implements tooz.CoordinationDriver: the data of the lowest
+// contender znode, read after a sync.
+func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
+	s, err := c.live()
+	if err != nil {
+		return "", err
+	}
+	if err := c.sync(ctx, s); err != nil {
+		return "", c.mapErr(err)
+	}
+	dir := c.resDir(res)
+	for {
+		children, _, err := c.children(ctx, s, dir)
+		if err != nil {
+			return "", c.mapErr(err)
+		}
+		first := lowest(children)
+		if first == "" {
+			return "", tooz.ErrNoLeader
+		}
+		var data []byte
+		err = c.retry(ctx, s, func(int) error {
+			var err error
+			data, _, err = get(ctx, s, dir+"/"+first)
+			return err
+		})
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // it went away meanwhile: look again
+		}
+		if err != nil {
+			return "", c.mapErr(err)
+		}
+		return string(data), nil
+	}
+}
+
+// ownership is one Acquire's contender znode.
+type ownership struct {
+	c     *conn
+	s     *session
+	path  string
+	token uint64
+	lost  chan struct{}
+	once  sync.Once
+}
+
+// FencingToken implements tooz.Ownership: a zxid that strictly increases
+// from one owner to the next (see contend).
+func (o *ownership) FencingToken() uint64 { return o.token }
+
+// Lost implements tooz.Ownership.
+func (o *ownership) Lost() <-chan struct{} { return o.lost }
+
+// end closes Lost once.
+func (o *ownership) end() {
+	o.once.Do(func() { close(o.lost) })
+	o.s.removeOwn(o)
+}
+
+// Release implements tooz.Ownership.
+func (o *ownership) Release(ctx context.Context) error {
+	select {
+	case <-o.lost:
+		return tooz.ErrLockNotHeld
+	default:
+	}
+	c := o.c
+	err := c.retry(ctx, o.s, func(attempt int) error {
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) }, nil)
+		if errors.Is(err, zk.ErrNoNode) {
+			if attempt > 0 {
+				return nil
+			}
+			return tooz.ErrLockNotHeld
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, tooz.ErrLockNotHeld) && o.s.deadErr() == nil {
+		// Keep trying in the background: the ownership ends here either way.
+		c.spawn(func() { c.deleteQuietly(o.s, o.path) })
+	}
+	o.end()
+	return c.mapErr(err)
+}

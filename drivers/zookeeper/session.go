@@ -1,0 +1,469 @@
+package zookeeper
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/toozgo/tooz"
+)
+
+// session is one ZooKeeper session, with a client of its own. The client
+// is never used for another session: when the server expires the session,
+// the client's dialer refuses to reconnect (the client would otherwise
+// open a new session on its own, under the feet of whoever still believes
+// in the old one) and the client is closed.
+type session struct {
+	c    *conn
+	zk   *zk.Conn // set before the session is published
+	dial *dialer
+
+	established chan struct{} // closed at the first StateHasSession
+	done        chan struct{} // closed when the session ended
+
+	mu        sync.Mutex
+	sid       int64
+	connected chan struct{} // closed while the client has the session; replaced on disconnection
+	isConn    bool
+	gen       int // counts the times the client got the session (reconnections)
+	dead      error
+	authFail  bool
+	owns      map[*ownership]struct{}
+}
+
+// newSession opens a client and waits until it has a session. It fails
+// with tooz.ErrConnection when no host can be reached within the session
+// timeout (or at once when every host refused the connection) and with
+// tooz.ErrAuth when the server rejects the credentials.
+func (c *conn) newSession(ctx context.Context) (*session, error) {
+	s := &session{
+		c:           c,
+		established: make(chan struct{}),
+		done:        make(chan struct{}),
+		connected:   make(chan struct{}),
+		owns:        map[*ownership]struct{}{},
+	}
+	s.dial = newDialer(len(c.hosts), s.onConnectResponse)
+	logger := zkLogger{c: c}
+	z, _, err := zk.Connect(c.hosts, c.timeout,
+		zk.WithDialer(s.dial.dialContext),
+		zk.WithHostProvider(&hostList{}),
+		zk.WithEventCallback(s.onEvent),
+		zk.WithLogger(logger),
+		zk.WithLogInfo(false),
+		zk.WithMaxBufferSize(4<<20),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", tooz.ErrConnection, err)
+	}
+	s.zk = z
+	wait := max(c.timeout, 2*time.Second)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	fail := func(err error) (*session, error) {
+		s.end(err)
+		s.dial.cut()
+		c.spawn(s.closeZK)
+		return nil, err
+	}
+	select {
+	case <-s.established:
+	case <-s.dial.allFailed:
+		return fail(fmt.Errorf("%w: %v", tooz.ErrConnection, s.dial.lastError()))
+	case <-timer.C:
+		return fail(fmt.Errorf("%w: no session within %v (last error: %v)", tooz.ErrConnection, wait, s.dial.lastError()))
+	case <-ctx.Done():
+		return fail(fmt.Errorf("%w: %w", tooz.ErrConnection, ctx.Err()))
+	}
+	if c.auth != nil {
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, z.AddAuth("digest", c.auth) }, nil)
+		if err != nil {
+			if errors.Is(err, zk.ErrAuthFailed) || errors.Is(err, zk.ErrNoAuth) {
+				return fail(fmt.Errorf("%w: digest credentials rejected", tooz.ErrAuth))
+			}
+			return fail(c.mapErr(err))
+		}
+	}
+	if want, got := c.timeout, s.dial.negotiated(); got > 0 && got != want {
+		c.log.Warn("tooz: the zookeeper server changed the session timeout (see its minSessionTimeout and maxSessionTimeout)",
+			"requested", want, "negotiated", got)
+	}
+	return s, nil
+}
+
+// onConnectResponse records the session the server granted on a connection.
+func (s *session) onConnectResponse(sid int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sid != 0 {
+		s.sid = sid
+	}
+}
+
+// id returns the session ID (0 before it is established).
+func (s *session) id() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sid
+}
+
+// onEvent receives the client's events, on the client's goroutine.
+func (s *session) onEvent(ev zk.Event) {
+	if ev.Type != zk.EventSession {
+		return
+	}
+	var report SessionState
+	s.mu.Lock()
+	switch ev.State {
+	case zk.StateHasSession:
+		if !s.isConn {
+			s.isConn = true
+			s.gen++
+			close(s.connected)
+		}
+		select {
+		case <-s.established:
+		default:
+			close(s.established)
+		}
+		if s.dead == nil {
+			report = StateConnected
+		}
+	case zk.StateDisconnected, zk.StateConnecting:
+		if s.isConn {
+			s.isConn = false
+			s.connected = make(chan struct{})
+			if s.dead == nil {
+				report = StateSuspended
+			}
+		}
+	case zk.StateExpired:
+		s.mu.Unlock()
+		s.dial.refuse() // never let the client open a session of its own
+		if s.end(zk.ErrSessionExpired) {
+			s.c.sessionEvent(s, StateLost)
+			s.c.spawn(s.closeZK)
+		}
+		return
+	case zk.StateAuthFailed:
+		s.authFail = true
+	}
+	s.mu.Unlock()
+	if report != 0 {
+		s.c.sessionEvent(s, report)
+	}
+}
+
+// end marks the session ended with why and ends every ownership issued
+// under it. It reports whether this call ended it.
+func (s *session) end(why error) bool {
+	s.mu.Lock()
+	if s.dead != nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.dead = why
+	owns := s.owns
+	s.owns = nil
+	close(s.done)
+	s.mu.Unlock()
+	for o := range owns {
+		o.end()
+	}
+	return true
+}
+
+// deadErr returns why the session ended, or nil while it lives.
+func (s *session) deadErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead
+}
+
+// addOwn ties o to the session; it fails when the session already ended.
+func (s *session) addOwn(o *ownership) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead != nil {
+		return false
+	}
+	s.owns[o] = struct{}{}
+	return true
+}
+
+func (s *session) removeOwn(o *ownership) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.owns, o)
+}
+
+// waitConnected waits until the client has its session again, the session
+// ends, ctx ends or d passes.
+func (s *session) waitConnected(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	ch := s.connected
+	s.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-s.done:
+		return s.deadErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("not reconnected")
+	}
+}
+
+// closeZK stops the client. For a live session it sends closeSession, so
+// that the server deletes the session's ephemeral znodes at once; after
+// dial.cut it cannot send anything.
+func (s *session) closeZK() {
+	s.zk.Close()
+}
+
+// dialer makes the client's connections. It can cut them all and refuse
+// new ones (Abandon, expiry), counts failures so that Open fails fast when
+// every host refuses, and reads the server's answer to the client's
+// connect request (session ID, negotiated timeout) as it passes.
+type dialer struct {
+	nhosts    int
+	onConnect func(sid int64)
+	allFailed chan struct{} // closed when every host failed in a row before any success
+
+	mu         sync.Mutex
+	refused    bool
+	conns      map[*trackedConn]struct{}
+	fails      int
+	succeeded  bool
+	lastErr    error
+	timeoutMs  int32
+	sessionID  int64
+	sessionPwd []byte
+	signalled  bool
+	blocked    bool // refuse for now (tests: a partition)
+}
+
+var errRefused = errors.New("tooz: connection refused by the driver (session ended)")
+
+func newDialer(nhosts int, onConnect func(int64)) *dialer {
+	return &dialer{nhosts: nhosts, onConnect: onConnect, allFailed: make(chan struct{}), conns: map[*trackedConn]struct{}{}}
+}
+
+func (d *dialer) dialContext(network, addr string, timeout time.Duration) (net.Conn, error) {
+	d.mu.Lock()
+	if d.refused || d.blocked {
+		d.mu.Unlock()
+		return nil, errRefused
+	}
+	d.mu.Unlock()
+	nc, err := net.DialTimeout(network, addr, timeout)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.lastErr = err
+		d.fails++
+		if !d.succeeded && d.fails >= d.nhosts && !d.signalled {
+			d.signalled = true
+			close(d.allFailed)
+		}
+		return nil, err
+	}
+	if d.refused || d.blocked {
+		nc.Close()
+		return nil, errRefused
+	}
+	d.fails = 0
+	d.succeeded = true
+	tc := &trackedConn{Conn: nc, d: d}
+	d.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (d *dialer) lastError() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lastErr == nil {
+		return errors.New("no answer")
+	}
+	return d.lastErr
+}
+
+// negotiated returns the session timeout the server granted last.
+func (d *dialer) negotiated() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Duration(d.timeoutMs) * time.Millisecond
+}
+
+// credentials returns the session ID and password the server granted last.
+func (d *dialer) credentials() (int64, []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sessionID, append([]byte(nil), d.sessionPwd...)
+}
+
+// refuse makes every later dial fail.
+func (d *dialer) refuse() {
+	d.mu.Lock()
+	d.refused = true
+	d.mu.Unlock()
+}
+
+// cut refuses every later dial and closes the open connections.
+func (d *dialer) cut() {
+	d.mu.Lock()
+	d.refused = true
+	conns := d.conns
+	d.conns = map[*trackedConn]struct{}{}
+	d.mu.Unlock()
+	for tc := range conns {
+		tc.Conn.Close()
+	}
+}
+
+// block closes the open connections and refuses new ones until unblock,
+// as a network partition would (for tests).
+func (d *dialer) block() {
+	d.mu.Lock()
+	d.blocked = true
+	conns := d.conns
+	d.conns = map[*trackedConn]struct{}{}
+	d.mu.Unlock()
+	for tc := range conns {
+		tc.Conn.Close()
+	}
+}
+
+// unblock ends a block.
+func (d *dialer) unblock() {
+	d.mu.Lock()
+	d.blocked = false
+	d.mu.Unlock()
+}
+
+// trackedConn is a client connection the dialer can cut. It parses the
+// first frame the server sends, the connect response:
+// protocolVersion int32, timeOut int32, sessionId int64, passwd buffer.
+type trackedConn struct {
+	net.Conn
+	d      *dialer
+	head   []byte
+	parsed bool
+}
+
+func (t *trackedConn) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	if !t.parsed && n > 0 {
+		t.head = append(t.head, p[:n]...)
+		t.parse()
+	}
+	return n, err
+}
+
+func (t *trackedConn) parse() {
+	if len(t.head) < 4 {
+		return
+	}
+	size := int(binary.BigEndian.Uint32(t.head))
+	if size < 20 || size > 1024 {
+		t.parsed = true // not a connect response we understand
+		t.head = nil
+		return
+	}
+	if len(t.head) < 4+size {
+		return
+	}
+	b := t.head[4 : 4+size]
+	t.parsed = true
+	t.head = nil
+	timeout := int32(binary.BigEndian.Uint32(b[4:]))
+	sid := int64(binary.BigEndian.Uint64(b[8:]))
+	var pwd []byte
+	if n := int(int32(binary.BigEndian.Uint32(b[16:]))); n > 0 && 20+n <= len(b) {
+		pwd = append([]byte(nil), b[20:20+n]...)
+	}
+	t.d.mu.Lock()
+	if sid != 0 {
+		t.d.timeoutMs, t.d.sessionID, t.d.sessionPwd = timeout, sid, pwd
+	}
+	t.d.mu.Unlock()
+	if t.d.onConnect != nil {
+		t.d.onConnect(sid)
+	}
+}
+
+func (t *trackedConn) Close() error {
+	t.d.mu.Lock()
+	delete(t.d.conns, t)
+	t.d.mu.Unlock()
+	return t.Conn.Close()
+}
+
+// hostList hands the client the URL's hosts in turn, without resolving
+// them up front (the dialer does). Unlike the client's default, the first
+// attempt after a disconnection goes out at once; the client pauses for a
+// second only after every host failed in a row.
+type hostList struct {
+	mu      sync.Mutex
+	servers []string
+	curr    int
+	tried   int // attempts since the last successful connection
+}
+
+// Init implements zk.HostProvider.
+func (h *hostList) Init(servers []string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(servers) == 0 {
+		return errors.New("no servers")
+	}
+	h.servers = append([]string(nil), servers...)
+	rand.Shuffle(len(h.servers), func(i, j int) { h.servers[i], h.servers[j] = h.servers[j], h.servers[i] })
+	h.curr = -1
+	return nil
+}
+
+// Len implements zk.HostProvider.
+func (h *hostList) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.servers)
+}
+
+// Next implements zk.HostProvider.
+func (h *hostList) Next() (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.curr = (h.curr + 1) % len(h.servers)
+	h.tried++
+	retryStart := h.tried > len(h.servers)
+	if retryStart {
+		h.tried = 1
+	}
+	return h.servers[h.curr], retryStart
+}
+
+// Connected implements zk.HostProvider.
+func (h *hostList) Connected() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tried = 0
+}
+
+// zkLogger sends the client's log lines to the coordinator's logger at
+// debug level: the driver logs what matters (suspension, reconnection,
+// expiry) itself.
+type zkLogger struct{ c *conn }
+
+func (l zkLogger) Printf(format string, args ...any) {
+	l.c.log.Debug("zk: " + fmt.Sprintf(format, args...))
+}
