@@ -450,6 +450,7 @@ func (d *conn) monitor(s *session) {
 	bo := newBackoff()
 	for s.ctx.Err() == nil {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
+		began := time.Now()
 		e, meta, err := d.client.Session().Info(s.id, q.WithContext(s.ctx))
 		if err != nil {
 			if s.ctx.Err() != nil {
@@ -472,6 +473,10 @@ func (d *conn) monitor(s *session) {
 			if !bo.wait(s.ctx) {
 				return
 			}
+			continue
+		}
+		if abandoned(index, meta.LastIndex, began) {
+			index = 0
 			continue
 		}
 		index = nextIndex(index, meta.LastIndex)

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,4 +86,126 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// open opens a coordinator on h, closed when the test ends.
+func open(t testing.TB, h harness, member string, opts ...tooz.Option) *tooz.Coordinator {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := h.Open(ctx, nil, member, opts...)
+	if err != nil {
+		t.Fatalf("open %q: %v", member, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Logf("close %q: %v", member, err)
+		}
+	})
+	return c
+}
+
+func must(t testing.TB, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// recv waits up to d for a value from ch.
+func recv[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("waited %v for %s", d, what)
+		panic("unreachable")
+	}
+}
+
+// closedWithin waits up to d for ch to be closed.
+func closedWithin(t testing.TB, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatalf("waited %v for %s", d, what)
+	}
+}
+
+// logSink is a slog.Handler that keeps every line, for tests that wait for
+// a particular line or make sure that none holds a secret.
+type logSink struct {
+	*logLines
+	attrs string
+}
+
+type logLines struct {
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{}
+}
+
+func newLogSink() *logSink { return &logSink{logLines: &logLines{changed: make(chan struct{})}} }
+
+// Enabled implements slog.Handler.
+func (l *logSink) Enabled(context.Context, slog.Level) bool { return true }
+
+// Handle implements slog.Handler.
+func (l *logSink) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message + l.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	l.mu.Lock()
+	l.lines = append(l.lines, b.String())
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	return nil
+}
+
+// WithAttrs implements slog.Handler.
+func (l *logSink) WithAttrs(as []slog.Attr) slog.Handler {
+	s := l.attrs
+	for _, a := range as {
+		s += fmt.Sprintf(" %s=%v", a.Key, a.Value)
+	}
+	return &logSink{logLines: l.logLines, attrs: s}
+}
+
+// WithGroup implements slog.Handler.
+func (l *logSink) WithGroup(string) slog.Handler { return l }
+
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+// waitFor waits up to d for a line containing sub, and returns it.
+func (l *logLines) waitFor(t testing.TB, sub string, d time.Duration) string {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		ch := l.changed
+		for _, line := range l.lines {
+			if strings.Contains(line, sub) {
+				l.mu.Unlock()
+				return line
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("waited %v for a log line containing %q; lines: %q", d, sub, l.all())
+		}
+	}
 }

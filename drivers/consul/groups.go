@@ -145,6 +145,7 @@ func (d *conn) waitGone(ctx context.Context, key string) error {
 	bo := newBackoff()
 	for {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
+		began := time.Now()
 		p, meta, err := d.kv.Get(key, q.WithContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -159,8 +160,20 @@ func (d *conn) waitGone(ctx context.Context, key string) error {
 		if p == nil {
 			return nil
 		}
+		if abandoned(index, meta.LastIndex, began) {
+			index = 0
+			continue
+		}
 		index = nextIndex(index, meta.LastIndex)
 	}
+}
+
+// abandoned reports a blocking query that waited past index wait and came
+// back early with that same index: Consul does so only when it abandons its
+// state store (a snapshot restore), answering from the old one. The caller
+// then reads again without waiting.
+func abandoned(wait, got uint64, began time.Time) bool {
+	return wait != 0 && got == wait && time.Since(began) < blockWait/2
 }
 
 // lockDelayRetry is how long to wait before retrying an acquisition that a
@@ -490,12 +503,13 @@ func memberIDs(m map[string]uint64) []string {
 	return ids
 }
 
-func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.GroupSink, known map[string]uint64, index uint64) {
+func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.GroupSink, known map[string]uint64, last uint64) {
 	bo := newBackoff()
 	reset := false
+	wait := last // the index to wait past; 0 asks for the current state at once
 	for {
 		q := d.q(ctx)
-		q.WaitIndex, q.WaitTime = index, blockWait
+		q.WaitIndex, q.WaitTime = wait, blockWait
 		began := time.Now()
 		pairs, meta, err := d.kv.List(prefix, q)
 		if ctx.Err() != nil {
@@ -512,17 +526,21 @@ func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.GroupSink
 			continue
 		}
 		bo.reset()
-		if meta.LastIndex < index {
-			// The servers' index went backwards (a restore, a reaped
-			// tombstone): start over from this listing.
-			reset = true
-		} else if meta.LastIndex == index && time.Since(began) < blockWait/2 && !reset {
-			// An early answer without a change: do not spin.
-			if !bo.wait(ctx) {
-				return
-			}
+		if abandoned(wait, meta.LastIndex, began) {
+			// The servers dropped their state store (a snapshot restore)
+			// and answered from the old one: look at the new one at once.
+			wait = 0
+			continue
 		}
-		index = max(meta.LastIndex, 1)
+		if meta.LastIndex < last {
+			// The servers' index went backwards (a snapshot restore, a
+			// reaped tombstone): start over from this listing.
+			d.log.Info("tooz/consul: the group watch's index went backwards; re-listing",
+				"prefix", prefix, "index", meta.LastIndex, "was", last)
+			reset = true
+		}
+		last = max(meta.LastIndex, 1)
+		wait = last
 		_, ms := d.parseMembers(prefix, pairs)
 		cur := make(map[string]uint64, len(ms))
 		for _, m := range ms {

@@ -8,7 +8,8 @@ import (
 
 // TestMain fails the run when a test leaves goroutines behind: session
 // monitors, watches and waiters must all end with Close, Abandon or a stop
-// function.
+// function. The test servers' spawner goroutine lives as long as the test
+// binary, by design (see internal/testserver.spawn).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/toozgo/tooz/internal/testserver.spawn.func1.1"))
 }
