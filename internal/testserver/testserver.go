@@ -520,13 +520,56 @@ func (s *Server) Restart() error {
 }
 
 // Pause freezes the server with SIGSTOP: it keeps its connections open but
-// answers nothing, like a stalled machine, until Resume.
+// answers nothing, like a stalled machine, until Resume. It returns once
+// every thread of the server has stopped, so no request is answered after
+// Pause returns.
 func (s *Server) Pause() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closed && s.proc != nil {
-		s.proc.signal(syscall.SIGSTOP)
+	if s.closed || s.proc == nil || s.proc.exited() {
+		return
 	}
+	s.proc.signal(syscall.SIGSTOP)
+	// SIGSTOP is delivered asynchronously: a thread busy on another CPU can
+	// still answer a request for a moment. Wait until all threads stopped.
+	deadline := time.Now().Add(5 * time.Second)
+	for !allThreadsStopped(s.proc.cmd.Process.Pid) {
+		if s.proc.exited() {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Errorf("testserver: %s (pid %d) not stopped 5s after SIGSTOP", s.Name, s.proc.cmd.Process.Pid)
+			return
+		}
+		time.Sleep(time.Millisecond) // polling /proc
+	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in the stopped
+// state (or gone), from /proc/PID/task/TID/stat.
+func allThreadsStopped(pid int) bool {
+	taskDir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(taskDir)
+	if err != nil {
+		return true // gone
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(taskDir, task.Name(), "stat"))
+		if err != nil {
+			continue // thread gone
+		}
+		// "tid (comm) S ...": comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) {
+			continue
+		}
+		switch stat[i+2] {
+		case 'T', 't', 'Z', 'X':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Resume lets a paused server run again with SIGCONT.
