@@ -1,0 +1,588 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package file
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+
+	"github.com/toozgo/tooz"
+)
+
+// notifier is the process's one inotify instance (through fsnotify),
+// shared by every coordinator of the process: it watches directories for
+// as long as a subscriber wants them and hands each subscriber the events
+// it asked for, in the order the kernel reported them.
+type notifier struct {
+	mu    sync.Mutex
+	users int
+	gen   uint64 // counts watcher instances; subscriptions of an old one are void
+	w     *fsnotify.Watcher
+	log   *slog.Logger
+	dirs  map[string]*watchedDir
+	done  chan struct{}
+}
+
+type watchedDir struct {
+	added bool // an inotify watch is in place
+	keep  bool // a namespace's fixed directory: stays watched without subscribers
+	subs  map[*sub]struct{}
+}
+
+var procNotifier notifier
+
+// acquireNotifier returns the process's notifier, starting it for its first user.
+func acquireNotifier(log *slog.Logger) *notifier {
+	n := &procNotifier
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.users++
+	if n.users == 1 {
+		n.gen++
+		n.log = log
+		n.dirs = map[string]*watchedDir{}
+		w, err := fsnotify.NewBufferedWatcher(4096)
+		if err != nil {
+			log.Warn("tooz file: inotify unavailable; watchers and lock waiters poll", "interval", fallbackPoll, "err", err)
+			return n
+		}
+		n.w, n.done = w, make(chan struct{})
+		go n.loop(w, n.done)
+	}
+	return n
+}
+
+// release ends one user's use; the last one stops the watcher.
+func (n *notifier) release() {
+	n.mu.Lock()
+	n.users--
+	if n.users > 0 {
+		n.mu.Unlock()
+		return
+	}
+	w, done := n.w, n.done
+	n.w, n.done, n.dirs = nil, nil, nil
+	n.gen++
+	n.mu.Unlock()
+	if w != nil {
+		_ = w.Close()
+		<-done
+	}
+}
+
+func (n *notifier) loop(w *fsnotify.Watcher, done chan struct{}) {
+	defer close(done)
+	for {
+		select {
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			n.dispatch(ev)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			n.mu.Lock()
+			log := n.log
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Events were dropped: every subscriber must re-read.
+				for _, wd := range n.dirs {
+					for s := range wd.subs {
+						s.lostTrack()
+					}
+				}
+			}
+			n.mu.Unlock()
+			if log != nil {
+				log.Warn("tooz file: inotify error; watchers re-list", "err", err)
+			}
+		}
+	}
+}
+
+func (n *notifier) dispatch(ev fsnotify.Event) {
+	dir, name := filepath.Dir(ev.Name), filepath.Base(ev.Name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if wd := n.dirs[ev.Name]; wd != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+		wd.added = false // the watched directory itself went: inotify dropped its watch
+	}
+	if wd := n.dirs[dir]; wd != nil {
+		for s := range wd.subs {
+			s.deliver(event{dir: dir, name: name, op: ev.Op})
+		}
+	}
+}
+
+// event is one change in a watched directory.
+type event struct {
+	dir, name string
+	op        fsnotify.Op
+}
+
+// maxQueue bounds a subscriber's queue; beyond it the subscriber re-lists.
+const maxQueue = 4096
+
+// sub is a subscription to the events of some directories that pass filter.
+type sub struct {
+	n       *notifier
+	gen     uint64
+	dirs    []string
+	filter  func(dir, name string, op fsnotify.Op) bool
+	polling bool          // inotify could not watch every directory: poll instead
+	ch      chan struct{} // signalled when events are queued
+
+	mu       sync.Mutex
+	queue    []event
+	overflow bool
+}
+
+// subscribe starts delivering the events of dirs that pass filter. A
+// directory that does not exist yet is watched once ensure is called for it.
+func (n *notifier) subscribe(filter func(dir, name string, op fsnotify.Op) bool, dirs ...string) *sub {
+	s := &sub{n: n, filter: filter, ch: make(chan struct{}, 1), dirs: dirs}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s.gen = n.gen
+	if n.w == nil {
+		s.polling = true
+		return s
+	}
+	for _, d := range dirs {
+		wd := n.dirs[d]
+		if wd == nil {
+			wd = &watchedDir{subs: map[*sub]struct{}{}}
+			n.dirs[d] = wd
+		}
+		wd.subs[s] = struct{}{}
+		if err := n.addLocked(d, wd); err != nil && !notExist(err) {
+			n.log.Warn("tooz file: cannot watch a directory with inotify; polling", "dir", d, "interval", fallbackPoll, "err", err)
+			s.polling = true
+		}
+	}
+	return s
+}
+
+func (n *notifier) addLocked(dir string, wd *watchedDir) error {
+	if wd.added {
+		return nil
+	}
+	if err := n.w.Add(dir); err != nil {
+		return err
+	}
+	wd.added = true
+	return nil
+}
+
+// keep marks a namespace's fixed directories, whose watch stays in place
+// once made: waiters come and go often, and adding and removing a watch
+// each time would cost more than the lock itself.
+func (n *notifier) keep(dirs ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.w == nil {
+		return
+	}
+	for _, d := range dirs {
+		wd := n.dirs[d]
+		if wd == nil {
+			wd = &watchedDir{subs: map[*sub]struct{}{}}
+			n.dirs[d] = wd
+		}
+		wd.keep = true
+	}
+}
+
+// ensure watches dir again if it was (re)created since it was subscribed to.
+func (s *sub) ensure(dir string) {
+	n := s.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.gen != s.gen || n.w == nil {
+		return
+	}
+	if wd := n.dirs[dir]; wd != nil {
+		if err := n.addLocked(dir, wd); err != nil && !notExist(err) {
+			n.log.Warn("tooz file: cannot watch a directory with inotify", "dir", dir, "err", err)
+		}
+	}
+}
+
+// close ends the subscription.
+func (s *sub) close() {
+	n := s.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.gen != s.gen || n.w == nil {
+		return
+	}
+	for _, d := range s.dirs {
+		wd := n.dirs[d]
+		if wd == nil {
+			continue
+		}
+		delete(wd.subs, s)
+		if len(wd.subs) == 0 && !wd.keep {
+			if wd.added {
+				_ = n.w.Remove(d)
+			}
+			delete(n.dirs, d)
+		}
+	}
+}
+
+func (s *sub) deliver(ev event) {
+	if !s.filter(ev.dir, ev.name, ev.op) {
+		return
+	}
+	s.mu.Lock()
+	switch {
+	case s.overflow:
+	case len(s.queue) >= maxQueue:
+		s.overflow, s.queue = true, nil
+	default:
+		s.queue = append(s.queue, ev)
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *sub) lostTrack() {
+	s.mu.Lock()
+	s.overflow, s.queue = true, nil
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *sub) signal() {
+	select {
+	case s.ch <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued events, or overflow when some were dropped.
+func (s *sub) take() (evs []event, overflow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	evs, overflow = s.queue, s.overflow
+	s.queue, s.overflow = nil, false
+	return evs, overflow
+}
+
+// groupWatch follows one group's membership for a GroupSink: it lists the
+// group, then turns inotify events on the group directory (joins, leaves),
+// on the groups directory (the group created or deleted) and on the
+// sessions directory (a session ended) into Joined and Left, and arms a
+// timer at the earliest session deadline to report expiries.
+type groupWatch struct {
+	c                  *conn
+	group, gname, gdir string
+	sink               tooz.GroupSink
+	sub                *sub
+	poll               time.Duration // > 0: re-list at this interval instead
+
+	members map[string]watched // by file name
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// watched is a member as the watch knows it; sid is "" for a member whose
+// file was gone before it could be read (its removal event follows).
+type watched struct {
+	id, sid  string
+	deadline time.Time
+}
+
+// maxIncremental is the most events handled one by one; a longer burst is
+// cheaper to handle with one listing.
+const maxIncremental = 256
+
+// WatchGroup implements tooz.CoordinationDriver.
+func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink) (func(), error) {
+	if err := c.usable(ctx); err != nil {
+		return nil, err
+	}
+	gname := entryName(group)
+	w := &groupWatch{c: c, group: group, gname: gname, gdir: filepath.Join(c.groupsDir, gname), sink: sink, done: make(chan struct{})}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	if c.poll > 0 {
+		w.poll = c.poll
+	} else {
+		w.sub = c.notif.subscribe(w.filter, c.groupsDir, c.sessDir, w.gdir)
+		if w.sub.polling {
+			w.poll = fallbackPoll
+		}
+	}
+	if err := w.relist(ctx); err != nil {
+		w.cancel()
+		if w.sub != nil {
+			w.sub.close()
+		}
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		w.cancel()
+		if w.sub != nil {
+			w.sub.close()
+		}
+		return nil, tooz.ErrClosed
+	}
+	c.watches[w] = struct{}{}
+	c.mu.Unlock()
+	go w.run()
+	return func() {
+		w.halt()
+		c.mu.Lock()
+		delete(c.watches, w)
+		c.mu.Unlock()
+	}, nil
+}
+
+// halt stops the watch and waits for its goroutine: the sink is not called after.
+func (w *groupWatch) halt() {
+	w.once.Do(func() {
+		w.cancel()
+		<-w.done
+		if w.sub != nil {
+			w.sub.close()
+		}
+	})
+}
+
+func (w *groupWatch) filter(dir, name string, op fsnotify.Op) bool {
+	switch dir {
+	case w.c.groupsDir:
+		return name == w.gname
+	case w.c.sessDir:
+		return op&(fsnotify.Remove|fsnotify.Rename) != 0
+	case w.gdir:
+		return !strings.HasPrefix(name, ".") && op&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) != 0
+	}
+	return false
+}
+
+func (w *groupWatch) run() {
+	defer close(w.done)
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	var tick <-chan time.Time
+	if w.poll > 0 {
+		t := time.NewTicker(w.poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	var events <-chan struct{}
+	if w.sub != nil {
+		events = w.sub.ch
+	}
+	for {
+		w.arm(expiry)
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-events:
+			w.onEvents()
+		case <-expiry.C:
+			w.expire()
+		case <-tick:
+			w.relistOrLog()
+		}
+	}
+}
+
+// arm sets t to fire just after the earliest session deadline.
+func (w *groupWatch) arm(t *time.Timer) {
+	var first time.Time
+	for _, m := range w.members {
+		if !m.deadline.IsZero() && (first.IsZero() || m.deadline.Before(first)) {
+			first = m.deadline
+		}
+	}
+	if first.IsZero() {
+		t.Stop()
+		return
+	}
+	t.Reset(time.Until(first) + time.Millisecond)
+}
+
+func (w *groupWatch) onEvents() {
+	evs, overflow := w.sub.take()
+	if overflow || len(evs) > maxIncremental {
+		w.relistOrLog()
+		return
+	}
+	for _, ev := range evs {
+		if w.ctx.Err() != nil {
+			return
+		}
+		switch ev.dir {
+		case w.c.groupsDir: // the group was created or deleted
+			if ev.op.Has(fsnotify.Create) {
+				w.sub.ensure(w.gdir)
+			}
+			w.relistOrLog()
+		case w.c.sessDir:
+			w.sessionEnded(ev.name)
+		case w.gdir:
+			w.entryChanged(ev.name, ev.op)
+		}
+	}
+}
+
+// relist reads the whole group and reports it with sink.Reset.
+func (w *groupWatch) relist(ctx context.Context) error {
+	list, err := w.c.scanGroup(ctx, w.group, false)
+	if errors.Is(err, tooz.ErrGroupNotCreated) {
+		list, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	members := make(map[string]watched, len(list))
+	ids := make([]string, 0, len(list))
+	var stale []scanned
+	for _, s := range list {
+		if s.alive {
+			members[s.name] = watched{id: s.m.id, sid: s.m.sid, deadline: s.deadline}
+			ids = append(ids, s.m.id)
+		} else {
+			stale = append(stale, s)
+		}
+	}
+	w.members = members
+	w.sink.Reset(ids)
+	w.c.cleanStale(w.group, stale)
+	return nil
+}
+
+func (w *groupWatch) relistOrLog() {
+	if err := w.relist(w.ctx); err != nil && w.ctx.Err() == nil {
+		w.c.log.Warn("tooz file: listing a watched group failed; retrying on the next event", "group", w.group, "err", err)
+	}
+}
+
+// entryChanged handles a member file created (a join, or an update) or removed.
+func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
+	if op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+		if m, ok := w.members[name]; ok {
+			delete(w.members, name)
+			w.sink.Left(m.id)
+		}
+		return
+	}
+	old, had := w.members[name]
+	b, err := readAt(unix.AT_FDCWD, filepath.Join(w.gdir, name), memberHeaderMax)
+	if notExist(err) {
+		// Joined and already gone: report the join; its removal event
+		// follows and reports the leave.
+		if id, ok := idFromEntry(name); ok && !had {
+			w.members[name] = watched{id: id}
+			w.sink.Joined(id)
+		}
+		return
+	}
+	if err != nil {
+		w.c.log.Warn("tooz file: reading a member file failed; re-listing", "group", w.group, "err", err)
+		w.relistOrLog()
+		return
+	}
+	m, err := decodeMember(b, false)
+	if err != nil {
+		w.c.log.Warn("tooz file: ignoring a malformed member file", "file", filepath.Join(w.gdir, name), "err", err)
+		return
+	}
+	deadline, alive, err := w.c.session(m.sid)
+	if err != nil {
+		w.relistOrLog()
+		return
+	}
+	if !alive {
+		if had {
+			delete(w.members, name)
+			w.sink.Left(old.id)
+		}
+		w.c.cleanStale(w.group, []scanned{{name: name, m: m}})
+		return
+	}
+	w.members[name] = watched{id: m.id, sid: m.sid, deadline: deadline}
+	switch {
+	case !had:
+		w.sink.Joined(m.id)
+	case old.sid != "" && old.sid != m.sid: // a dead membership replaced by a new one
+		w.sink.Left(old.id)
+		w.sink.Joined(m.id)
+	}
+}
+
+// sessionEnded reports the members of a session whose file was removed.
+func (w *groupWatch) sessionEnded(sid string) {
+	var gone []scanned
+	for name, m := range w.members {
+		if m.sid == sid {
+			gone = append(gone, scanned{name: name, m: memberFile{id: m.id, sid: m.sid}})
+		}
+	}
+	w.drop(gone)
+}
+
+// expire checks the sessions whose deadline passed: renewed ones get a new
+// deadline, expired ones are removed and their members reported gone.
+func (w *groupWatch) expire() {
+	now := time.Now()
+	verdicts := map[string]watched{}
+	var gone []scanned
+	for name, m := range w.members {
+		if m.deadline.IsZero() || now.Before(m.deadline) {
+			continue
+		}
+		v, ok := verdicts[m.sid]
+		if !ok {
+			deadline, alive, err := w.c.session(m.sid)
+			if err != nil {
+				w.c.log.Warn("tooz file: checking a session failed", "err", err)
+				deadline = now.Add(fallbackPoll) // try again soon
+				alive = true
+			}
+			if alive {
+				v.deadline = deadline
+			}
+			verdicts[m.sid] = v
+		}
+		if v.deadline.IsZero() {
+			gone = append(gone, scanned{name: name, m: memberFile{id: m.id, sid: m.sid}})
+			continue
+		}
+		m.deadline = v.deadline
+		w.members[name] = m
+	}
+	w.drop(gone)
+}
+
+// drop reports members gone, in name order, and removes their files.
+func (w *groupWatch) drop(gone []scanned) {
+	if len(gone) == 0 {
+		return
+	}
+	slices.SortFunc(gone, func(a, b scanned) int { return strings.Compare(a.name, b.name) })
+	for _, s := range gone {
+		delete(w.members, s.name)
+		w.sink.Left(s.m.id)
+	}
+	w.c.cleanStale(w.group, gone)
+}
