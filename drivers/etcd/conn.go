@@ -55,7 +55,8 @@ type conn struct {
 	log     *slog.Logger
 	seq     atomic.Uint64 // contender IDs
 
-	hbMu sync.Mutex // serializes Heartbeat
+	hbMu sync.Mutex     // serializes Heartbeat
+	bg   sync.WaitGroup // background withdrawals; Add under mu while open
 
 	mu      sync.Mutex
 	closed  bool
@@ -420,6 +421,7 @@ func (c *conn) Close(ctx context.Context) error {
 	if err := c.cli.Close(); err != nil && first == nil && !errors.Is(err, context.Canceled) {
 		first = translate(err)
 	}
+	c.bg.Wait()
 	return first
 }
 
@@ -429,5 +431,6 @@ func (c *conn) Close(ctx context.Context) error {
 func (c *conn) Abandon() {
 	if _, ok := c.shut(); ok {
 		_ = c.cli.Close()
+		c.bg.Wait()
 	}
 }

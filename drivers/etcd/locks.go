@@ -97,7 +97,9 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	key := fmt.Sprintf("%s%016x_%d", prefix, uint64(l.id), c.seq.Add(1))
 	put := clientv3.OpPut(key, c.member, clientv3.WithLease(l.id))
 	if !wait {
-		resp, err := c.cli.Txn(ctx).If(absent(key), noKeyUnder(prefix)).Then(put).Commit()
+		resp, err := c.enqueue(ctx, key, func(tctx context.Context) (*clientv3.TxnResponse, error) {
+			return c.cli.Txn(tctx).If(absent(key), noKeyUnder(prefix)).Then(put).Commit()
+		})
 		if err != nil {
 			return nil, c.fail(ctx, l, err)
 		}
@@ -106,12 +108,14 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		}
 		return c.ownOrWithdraw(l, key, resp.Header.Revision)
 	}
-	resp, err := c.cli.Txn(ctx).If(absent(key)).Then(
-		put,
-		clientv3.OpGet(prefix, append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...),
-		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
-			clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2)),
-	).Commit()
+	resp, err := c.enqueue(ctx, key, func(tctx context.Context) (*clientv3.TxnResponse, error) {
+		return c.cli.Txn(tctx).If(absent(key)).Then(
+			put,
+			clientv3.OpGet(prefix, append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...),
+			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+				clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2)),
+		).Commit()
+	})
 	if err != nil {
 		return nil, c.fail(ctx, l, err)
 	}
@@ -134,6 +138,54 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	return c.ownOrWithdraw(l, key, rev)
 }
 
+// enqueue runs the transaction that creates contender key. The transaction
+// is not cancelled with ctx: when ctx ends first, enqueue returns ctx's
+// error at once and leaves a goroutine to await the answer and delete the
+// key if it was created. (Cancelling the request instead would leave no way
+// to know whether etcd applied it, and a delete sent meanwhile could be
+// applied before it, leaving a contender key that blocks the queue.)
+func (c *conn) enqueue(ctx context.Context, key string, txn func(context.Context) (*clientv3.TxnResponse, error)) (*clientv3.TxnResponse, error) {
+	type result struct {
+		resp *clientv3.TxnResponse
+		err  error
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, tooz.ErrClosed
+	}
+	c.bg.Add(1)
+	c.mu.Unlock()
+	done := make(chan result, 1)
+	go func() {
+		defer c.bg.Done()
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		resp, err := txn(tctx)
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			c.withdraw(key) // a lost answer may hide an applied transaction
+		}
+		return r.resp, r.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		if !c.closed {
+			c.bg.Add(1)
+			go func() {
+				defer c.bg.Done()
+				if r := <-done; r.err != nil || r.resp.Succeeded {
+					c.deleteKey(key)
+				}
+			}()
+		}
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
 // ownOrWithdraw registers the ownership, or deletes the key when that fails.
 func (c *conn) ownOrWithdraw(l *lease, key string, rev int64) (tooz.Ownership, error) {
 	o, err := c.own(l, key, rev)
@@ -144,10 +196,26 @@ func (c *conn) ownOrWithdraw(l *lease, key string, rev int64) (tooz.Ownership, e
 	return o, nil
 }
 
-// withdraw deletes a contender key on a context of its own.
+// withdraw deletes a contender key in the background, so that Acquire
+// returns as soon as its ctx ends even when etcd is unreachable.
 func (c *conn) withdraw(key string) {
-	if c.isClosed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return // Close revoked the lease, or Abandon must leave it
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.deleteKey(key)
+	}()
+}
+
+// deleteKey deletes a contender key on a context of its own; a key it
+// cannot delete is left to the next heartbeat.
+func (c *conn) deleteKey(key string) {
+	if c.isClosed() {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
@@ -161,28 +229,30 @@ func (c *conn) withdraw(key string) {
 var errKeyGone = fmt.Errorf("%w: the contender's key vanished while waiting (lease expired or key deleted)", tooz.ErrSessionLost)
 
 // standing reads, in one transaction, whether key still exists, whether it
-// owns the resource, and which contender is the newest one older than it.
-func (c *conn) standing(ctx context.Context, l *lease, prefix, key string, rev int64) (owner bool, pred string, err error) {
+// owns the resource, which contender is the newest one older than it, and
+// whether that predecessor is the owner (then it is the only older one).
+func (c *conn) standing(ctx context.Context, l *lease, prefix, key string, rev int64) (owner bool, pred string, predFirst bool, err error) {
 	resp, err := c.cli.Txn(ctx).Then(
 		clientv3.OpGet(key, clientv3.WithCountOnly()),
 		clientv3.OpGet(prefix, append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...),
 		clientv3.OpGet(prefix, append(clientv3.WithLastCreate(), clientv3.WithKeysOnly(), clientv3.WithMaxCreateRev(rev-1))...),
 	).Commit()
 	if err != nil {
-		return false, "", c.fail(ctx, l, err)
+		return false, "", false, c.fail(ctx, l, err)
 	}
 	if countOf(resp, 0) == 0 {
-		return false, "", errKeyGone
+		return false, "", false, errKeyGone
 	}
-	if first := rangeOf(resp, 1); len(first) > 0 && string(first[0].Key) == key {
-		return true, "", nil
+	first := rangeOf(resp, 1)
+	if len(first) > 0 && string(first[0].Key) == key {
+		return true, "", false, nil
 	}
-	if older := rangeOf(resp, 2); len(older) > 0 {
-		return false, string(older[0].Key), nil
+	if older := rangeOf(resp, 2); len(older) > 0 && len(first) > 0 {
+		pred := string(older[0].Key)
+		return false, pred, pred == string(first[0].Key), nil
 	}
-	// Not first, yet nobody older: a contender older than us vanished
-	// between the two reads' view — cannot happen within one transaction.
-	return false, "", fmt.Errorf("etcd: inconsistent contender queue under %q", prefix)
+	// Not first, yet nobody older: cannot happen within one transaction.
+	return false, "", false, fmt.Errorf("etcd: inconsistent contender queue under %q", prefix)
 }
 
 // waitTurn waits until key owns the resource. It watches only the
@@ -196,7 +266,7 @@ func (c *conn) waitTurn(ctx context.Context, l *lease, prefix, key string, rev i
 	wctx := clientv3.WithRequireLeader(ctx)
 	for {
 		if pred == "" {
-			owner, p, err := c.standing(ctx, l, prefix, key, rev)
+			owner, p, _, err := c.standing(ctx, l, prefix, key, rev)
 			if err != nil || owner {
 				return err
 			}
@@ -224,6 +294,11 @@ var errPredGone = errors.New("predecessor gone")
 // pred to go. It returns ("", nil) when key owns the resource, (p, nil)
 // when the read found another predecessor p, errPredGone when pred was
 // deleted, errWatchBroke when a watch ended, or the error that ends the wait.
+//
+// When the read found pred to be the owner, it was the only contender older
+// than key (younger ones have higher revisions), so its deletion makes key
+// the owner with no further read: the hand-over costs the releaser's
+// delete and one watch event.
 func (c *conn) watchPredecessor(ctx, wctx context.Context, l *lease, prefix, key string, rev int64, pred string) (string, error) {
 	wctx, cancel := context.WithCancel(wctx)
 	defer cancel()
@@ -232,7 +307,7 @@ func (c *conn) watchPredecessor(ctx, wctx context.Context, l *lease, prefix, key
 	if err := c.waitCreated(ctx, l, predCh, self); err != nil {
 		return "", err
 	}
-	owner, p, err := c.standing(ctx, l, prefix, key, rev)
+	owner, p, predFirst, err := c.standing(ctx, l, prefix, key, rev)
 	switch {
 	case err != nil:
 		return "", err
@@ -241,7 +316,23 @@ func (c *conn) watchPredecessor(ctx, wctx context.Context, l *lease, prefix, key
 	case p != pred:
 		return p, nil
 	}
-	return "", c.waitGone(ctx, l, predCh, self)
+	err = c.waitGone(ctx, l, predCh, self)
+	if !errors.Is(err, errPredGone) || !predFirst {
+		return "", err
+	}
+	// The owner went and nobody else is older: key owns the resource,
+	// unless its own key went too (lease expired) in the meantime.
+	select {
+	case wr, ok := <-self:
+		if !ok || wr.Err() != nil || hasDelete(wr.Events) {
+			return "", errWatchBroke // read the queue to be sure
+		}
+	default:
+	}
+	if l.isDead() {
+		return "", c.deadErr()
+	}
+	return "", nil
 }
 
 // errWatchBroke reports a watch that ended while the wait goes on.

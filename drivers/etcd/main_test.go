@@ -7,7 +7,9 @@ import (
 )
 
 // TestMain fails the run when a test leaves goroutines behind: watches,
-// waiters and clients must all end with Close, Abandon or a stop function.
+// waiters, background withdrawals and clients must all end with Close,
+// Abandon or a stop function. The test server's process spawner lives for
+// the whole test binary by design.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/toozgo/tooz/internal/testserver.spawn.func1.1"))
 }

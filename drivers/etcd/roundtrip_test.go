@@ -1,0 +1,83 @@
+package etcd
+
+import (
+	"bufio"
+	"context"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/toozgo/tooz/internal/testserver"
+)
+
+// kvCalls reads how many KV RPCs (Range, Txn, Put, DeleteRange, ...) etcd
+// has started, by method, from its /metrics endpoint.
+func kvCalls(t *testing.T, s *testserver.Server) map[string]int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+s.Addr+"/metrics", nil)
+	must(t, err, "metrics request")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err, "GET /metrics")
+	defer resp.Body.Close()
+	calls := map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "grpc_server_started_total{") || !strings.Contains(line, `grpc_service="etcdserverpb.KV"`) {
+			continue
+		}
+		i := strings.Index(line, `grpc_method="`)
+		rest := line[i+len(`grpc_method="`):]
+		method := rest[:strings.IndexByte(rest, '"')]
+		n, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		must(t, err, "parse "+line)
+		calls[method] += int(n)
+	}
+	must(t, sc.Err(), "read /metrics")
+	return calls
+}
+
+// TestRoundTrips counts the KV requests etcd receives for each operation:
+// an uncontended Acquire is one transaction, Release one delete, a
+// TryAcquire of a held lock one transaction (that writes nothing), and
+// join, members and leave one transaction each.
+func TestRoundTrips(t *testing.T) {
+	ctx := testCtx(t)
+	s := testserver.StartEtcd(t)
+	url := testURL(s)
+	a, b := open(t, url, "a"), open(t, url, "b")
+	g, name := unique("g"), unique("lock")
+	must(t, a.CreateGroup(ctx, g), "create group")
+	la, lb := a.Lock(name), b.Lock(name)
+
+	step := func(what string, want map[string]int, op func() error) {
+		t.Helper()
+		before := kvCalls(t, s)
+		must(t, op(), what)
+		after := kvCalls(t, s)
+		got := map[string]int{}
+		for m, n := range after {
+			if d := n - before[m]; d != 0 {
+				got[m] = d
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: etcd got %v, want %v", what, got, want)
+		}
+	}
+	step("uncontended Acquire", map[string]int{"Txn": 1}, func() error { return la.Acquire(ctx) })
+	step("TryAcquire of a held lock", map[string]int{"Txn": 1}, func() error {
+		ok, err := lb.TryAcquire(ctx)
+		if ok {
+			t.Error("TryAcquire of a held lock succeeded")
+		}
+		return err
+	})
+	step("Release", map[string]int{"DeleteRange": 1}, func() error { return la.Release(ctx) })
+	step("JoinGroup", map[string]int{"Txn": 1}, func() error { return a.JoinGroup(ctx, g, []byte("x")) })
+	step("Members", map[string]int{"Txn": 1}, func() error { _, err := b.MembersInfo(ctx, g); return err })
+	step("LeaveGroup", map[string]int{"Txn": 1}, func() error { return a.LeaveGroup(ctx, g) })
+}
