@@ -307,3 +307,16 @@ func tlsProxy(t *testing.T, target string, cfg *tls.Config) string {
 	}()
 	return l.Addr().String()
 }
+
+// TestSeveralEndpoints: with the first endpoint dead, the client uses the next.
+func TestSeveralEndpoints(t *testing.T) {
+	ctx := testCtx(t)
+	s := testserver.StartEtcd(t)
+	c := open(t, "etcd://"+closedPort(t)+","+s.Addr+"?namespace="+unique("ns"), "m")
+	g := unique("g")
+	must(t, c.JoinGroupCreate(ctx, g, nil), "join through the live endpoint")
+	ms, err := c.Members(ctx, g)
+	if err != nil || !slices.Equal(ms, []string{"m"}) {
+		t.Fatalf("members = %v, %v", ms, err)
+	}
+}
