@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -29,6 +31,7 @@ type ownership struct {
 	deadline  time.Time // local validity deadline
 	refreshed time.Time // start of the last successful TTL refresh
 	ended     bool
+	releasing bool // Release is running: a refresh that misses it is no loss
 }
 
 // FencingToken implements tooz.Ownership.
@@ -43,6 +46,7 @@ func (o *ownership) Release(ctx context.Context) error {
 	c := o.c
 	c.mu.Lock()
 	ended := o.ended
+	o.releasing = true
 	c.mu.Unlock()
 	if ended {
 		return tooz.ErrLockNotHeld
@@ -62,15 +66,24 @@ func (o *ownership) Release(ctx context.Context) error {
 // server's over one TTL (as in Redlock: 1% plus 2ms).
 func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
 
-// waiter is a queued Acquire, poked when the lock is granted to it or when
-// the grant channel was replaced (a grant may have been missed).
-type waiter struct{ wake chan struct{} }
+// waiter is a queued Acquire, poked when the lock is granted to it (with
+// the fencing token) or when the grant channel was replaced (a grant may
+// have been missed: it rechecks).
+type waiter struct {
+	wake  chan struct{}
+	fence atomic.Uint64 // set by a grant
+}
 
 func (w *waiter) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+func (w *waiter) grant(fence uint64) {
+	w.fence.Store(fence)
+	w.poke()
 }
 
 // Acquire implements tooz.CoordinationDriver. The lock is a hash set only
@@ -217,6 +230,13 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 }
 
 // wait waits in the queue until the lock is granted or ctx ends.
+//
+// A grant message carries the fencing token, and is taken without another
+// round trip when the waiter's last request that found it still queued
+// started less than half a TTL ago: that request ran before the grant, so
+// the server keeps the lock at least a TTL after the request's start, which
+// is where the local deadline counts from. Otherwise a poll confirms the
+// grant and refreshes the TTL.
 func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, st status) (tooz.Ownership, error) {
 	slow := backoff{min: c.timeout, max: 4 * c.timeout}
 	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
@@ -249,6 +269,9 @@ func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, 
 		}
 		if _, err := c.current(); err != nil {
 			return nil, err
+		}
+		if f := w.fence.Load(); f != 0 && time.Since(st.start) < o.ttl/2 {
+			return c.acquired(ctx, o, status{code: 1, fence: f, start: st.start}, nil)
 		}
 		next, err := c.poll(ctx, o, entry)
 		if err != nil {
@@ -351,10 +374,11 @@ func (c *conn) endLocked(o *ownership) bool {
 // passed; with release it also frees it on the server, best effort.
 func (c *conn) lose(o *ownership, release bool) {
 	c.mu.Lock()
+	quiet := o.releasing
 	ok := c.endLocked(o)
 	c.scheduleLocksLocked()
 	c.mu.Unlock()
-	if !ok {
+	if !ok || quiet {
 		return
 	}
 	c.log.Warn("tooz/redis: lock lost", "key", o.lk)
@@ -550,13 +574,20 @@ func (g *grantSub) confirmed(first bool) {
 	g.c.mu.Unlock()
 }
 
-// message implements handler: the payload is the token granted the lock.
-func (g *grantSub) message(tok string) {
+// message implements handler: the payload is "<token> <fencing token>" of
+// a waiter granted a lock.
+func (g *grantSub) message(payload string) {
+	tok, f, _ := strings.Cut(payload, " ")
+	fence, err := strconv.ParseUint(f, 10, 64)
 	g.c.mu.Lock()
 	w := g.c.waiters[tok]
 	g.c.mu.Unlock()
-	if w != nil {
+	switch {
+	case w == nil:
+	case err != nil || fence == 0:
 		w.poke()
+	default:
+		w.grant(fence)
 	}
 }
 

@@ -105,6 +105,7 @@ func (d driver) parse(cfg tooz.Config) (*settings, error) {
 		// The scripts change state: a retry after a lost reply could run
 		// one twice. The heart and the callers retry at their level.
 		MaxRetries:      -1,
+		DialerRetries:   1,
 		DisableIdentity: true,
 	}
 	if u := cfg.URL.User; u != nil {
@@ -268,11 +269,15 @@ func (c *conn) mapErr(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+	if ctx != nil && ctx.Err() != nil {
+		if errors.Is(err, ctx.Err()) {
+			return err
+		}
 		return fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+		// The caller's context is live: a dial or I/O timeout of go-redis' own.
+		return fmt.Errorf("%w: %v", tooz.ErrConnection, err)
 	}
 	msg := err.Error()
 	if isAuthErr(msg) {
@@ -304,8 +309,10 @@ func isAuthErr(msg string) bool {
 
 func isConnErr(err error) bool {
 	var ne net.Error
+	var rh tls.RecordHeaderError
+	var ce *tls.CertificateVerificationError
 	switch {
-	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+	case errors.As(err, &ne), errors.As(err, &rh), errors.As(err, &ce), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, goredis.ErrPoolTimeout), errors.Is(err, goredis.ErrClosed):
 		return true

@@ -17,7 +17,7 @@ import goredis "github.com/redis/go-redis/v9"
 //	P:l:<lock>         HASH tok, sid, mem, fence; PX lock TTL (P:e:<group> for elections)
 //	P:l:<lock>:f       fencing counter of the lock name (never deleted)
 //	P:l:<lock>:q       LIST of waiters "tok|sid|cid|ttl|member", first in first served
-//	P:c:<cid>          pub/sub channel of one conn: the token of a waiter just granted the lock
+//	P:c:<cid>          pub/sub channel of one conn: "<token> <fence>" of a waiter just granted a lock
 //
 // Escaped names hold no ':' (internal/keyspace), so no key can be taken for another.
 
@@ -69,7 +69,6 @@ local function grant(lk, tok, sid, ttl, mem)
   local n = now_us()
   if c < n then redis.call('SET', fk, fmt(n)) end
   local fence = fmt(redis.call('INCR', fk))
-  redis.call('DEL', lk)
   redis.call('HSET', lk, 'tok', tok, 'sid', sid, 'mem', mem, 'fence', fence)
   redis.call('PEXPIRE', lk, ttl)
   return fence
@@ -86,8 +85,8 @@ local function promote(lk)
     local rest = string.sub(e, 100)
     local bar = string.find(rest, '|', 1, true)
     if bar and alive(sid) then
-      grant(lk, tok, sid, string.sub(rest, 1, bar - 1), string.sub(rest, bar + 1))
-      redis.call('PUBLISH', P .. ':c:' .. cid, tok)
+      local f = grant(lk, tok, sid, string.sub(rest, 1, bar - 1), string.sub(rest, bar + 1))
+      redis.call('PUBLISH', P .. ':c:' .. cid, tok .. ' ' .. f)
       return tok
     end
     redis.call('HDEL', ikey(sid), 'c' .. tok)
@@ -353,7 +352,10 @@ return 1
 var scriptAcquire = script(`
 local lk = KEYS[1]
 if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
-if redis.call('HGET', lk, 'tok') == ARGV[2] then return {1, redis.call('HGET', lk, 'fence')} end
+if redis.call('HGET', lk, 'tok') == ARGV[2] then
+  redis.call('PEXPIRE', lk, ARGV[5])
+  return {1, redis.call('HGET', lk, 'fence')}
+end
 check_holder(lk)
 if redis.call('EXISTS', lk) == 0 then
   local f = grant(lk, ARGV[2], ARGV[3], ARGV[5], ARGV[6])

@@ -1,0 +1,367 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/record"
+	"github.com/toozgo/tooz/internal/testserver"
+)
+
+// TestServerRestartWithoutPersistence kills Redis and starts it again
+// empty: the held lock is reported lost, the member gets a new session and
+// re-joins, watchers re-list, and fencing tokens keep growing although the
+// counter was lost with everything else.
+func TestServerRestartWithoutPersistence(t *testing.T) {
+	s := testserver.StartRedis(t)
+	url := testURL(s, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := open(t, url, "a", tooz.WithoutHeart()) // heartbeats by hand, to order them
+	b := open(t, url, "b")
+	g, lockName := unique("g"), unique("lock")
+	if err := a.JoinGroupCreate(ctx, g, []byte("caps-a")); err != nil {
+		t.Fatal(err)
+	}
+	la := a.Lock(lockName)
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f1 := la.FencingToken()
+	ev := newEvents()
+	wj, err := b.WatchJoinGroup(ctx, g, ev.joined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wj.Stop()
+	wl, err := b.WatchLeaveGroup(ctx, g, ev.left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wl.Stop()
+
+	s.Kill()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// b's watch reconnects and lists the group, which is gone: a left.
+	ev.want(t, 10*time.Second, "leave a")
+	if err := retry(t, 10*time.Second, "create the group again", func() error { return b.CreateGroup(ctx, g) }); err != nil {
+		t.Fatalf("create the group again: %v", err)
+	}
+	err = retry(t, 10*time.Second, "heartbeat", func() error { _, err := a.Heartbeat(ctx); return err })
+	if !errors.Is(err, tooz.ErrSessionLost) {
+		t.Fatalf("first heartbeat after the restart: %v, want ErrSessionLost", err)
+	}
+	waitClosed(t, la.Lost(), time.Second, "the lock's Lost after the session was lost")
+	if err := la.Release(ctx); !errors.Is(err, tooz.ErrLockNotHeld) {
+		t.Fatalf("release of the lost lock: %v", err)
+	}
+	ev.want(t, 10*time.Second, "join a")
+	caps, err := b.MemberCapabilities(ctx, g, "a")
+	if err != nil || string(caps) != "caps-a" {
+		t.Fatalf("a's capabilities after re-joining: %q, %v", caps, err)
+	}
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f2 := la.FencingToken(); f2 <= f1 {
+		t.Fatalf("fencing token after the restart %d, not above %d from before", f2, f1)
+	}
+}
+
+// TestServerRestartWithAOF restarts a persistent Redis within the timeout:
+// sessions survive, and a watcher that missed events while reconnecting
+// catches up by listing again.
+func TestServerRestartWithAOF(t *testing.T) {
+	s := testserver.StartRedis(t, testserver.WithPersistence())
+	url := testURL(s, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := open(t, url, "a", tooz.WithTimeout(10*time.Second))
+	w := open(t, url, "w", tooz.WithTimeout(10*time.Second))
+	g := unique("g")
+	if err := a.JoinGroupCreate(ctx, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := newEvents()
+	wj, err := w.WatchJoinGroup(ctx, g, ev.joined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wj.Stop()
+	s.Kill()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, url, "c")
+	if err := c.JoinGroup(ctx, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev.want(t, 10*time.Second, "join c")
+	ms, err := c.Members(ctx, g)
+	if err != nil || strings.Join(ms, ",") != "a,c" {
+		t.Fatalf("members after the restart: %q, %v", ms, err)
+	}
+	if s := a.Stats(); s.SessionsLost != 0 {
+		t.Fatalf("a lost its session across a restart with persistence: %+v", s)
+	}
+}
+
+// TestServerPausedLockLost freezes Redis with SIGSTOP: the holder cannot
+// refresh, and Lost closes by the local deadline (a lock_ttl after the
+// last refresh started), without any answer from the server. Once the
+// server runs again the lock expires there and another member takes it.
+func TestServerPausedLockLost(t *testing.T) {
+	s := testserver.StartRedis(t)
+	const ttl = 600 * time.Millisecond
+	url := testURL(s, "lock_ttl=600ms")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := open(t, url, "a")
+	b := open(t, url, "b")
+	name := unique("lock")
+	la := a.Lock(name)
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f1 := la.FencingToken()
+	s.Pause()
+	paused := time.Now()
+	resumed := false
+	defer func() {
+		if !resumed {
+			s.Resume()
+		}
+	}()
+	waitClosed(t, la.Lost(), 5*time.Second, "Lost of a lock whose server is frozen")
+	if d := time.Since(paused); d > ttl+300*time.Millisecond {
+		t.Fatalf("Lost closed %v after the pause, more than the lock TTL %v (+300ms)", d, ttl)
+	}
+	t.Logf("Lost closed %v after the server froze (lock_ttl %v)", time.Since(paused).Round(time.Millisecond), ttl)
+	s.Resume()
+	resumed = true
+	lb := b.Lock(name)
+	if err := lb.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f2 := lb.FencingToken(); f2 <= f1 {
+		t.Fatalf("fencing token %d not above %d", f2, f1)
+	}
+}
+
+// TestClientPausedPastTTL stops a member's heartbeats (as a stopped
+// process would) while it holds a membership and a lock: another member's
+// heart removes it actively, with a leave event on the group's channel,
+// although nobody lists the group and nobody watches it through tooz.
+func TestClientPausedPastTTL(t *testing.T) {
+	s := testserver.StartRedis(t)
+	url := testURL(s, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := open(t, url, "a", tooz.WithoutHeart())
+	b := open(t, url, "b") // its heart reaps
+	g := unique("g")
+	if err := a.JoinGroupCreate(ctx, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	la := a.Lock(unique("lock"))
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := driverOf(t, a)
+	ps := raw(t, s).Subscribe(ctx, d.gchan(keyspace.Escape(g)))
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// a stops heartbeating now; its lock's Lost closes by its local deadline.
+	waitClosed(t, la.Lost(), testTimeout+time.Second, "Lost of a member that stopped heartbeating")
+	limit := time.NewTimer(testTimeout + testTimeout/3 + 2*time.Second)
+	defer limit.Stop()
+	msgs := ps.Channel()
+	for done := false; !done; {
+		select {
+		case m := <-msgs:
+			if strings.HasSuffix(m.Payload, " L a") {
+				done = true
+			}
+		case <-limit.C:
+			t.Fatalf("no leave event for a within %v of its last heartbeat", time.Since(start))
+		}
+	}
+	t.Logf("a removed %v after its last heartbeat (timeout %v)", time.Since(start).Round(time.Millisecond), testTimeout)
+	if n, err := raw(t, s).HExists(ctx, d.gkey(keyspace.Escape(g)), "a").Result(); err != nil || n {
+		t.Fatalf("a's entry still stored: %v, %v", n, err)
+	}
+	_, err := a.Heartbeat(ctx)
+	if !errors.Is(err, tooz.ErrSessionLost) {
+		t.Fatalf("heartbeat after the pause: %v, want ErrSessionLost", err)
+	}
+	ms, err := b.Members(ctx, g)
+	if err != nil || strings.Join(ms, ",") != "a" {
+		t.Fatalf("members after a's heartbeat: %q, %v (want a re-joined)", ms, err)
+	}
+}
+
+// TestShortLockTTL holds a lock whose TTL is much shorter than the heart's
+// interval: the conn's refresh timer keeps it.
+func TestShortLockTTL(t *testing.T) {
+	s := testserver.StartRedis(t)
+	url := testURL(s, "lock_ttl=500ms")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := open(t, url, "a", tooz.WithTimeout(6*time.Second)) // beats every 2s
+	b := open(t, url, "b")
+	name := unique("lock")
+	la := a.Lock(name)
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Hold it for 2.5s, five lock TTLs, watching Lost.
+	select {
+	case <-la.Lost():
+		t.Fatal("a lock with a short TTL was lost while its holder ran")
+	case <-time.After(2500 * time.Millisecond):
+	}
+	if ok, err := b.Lock(name).TryAcquire(ctx); ok || err != nil {
+		t.Fatalf("b took a held lock: %v, %v (a's Lost closed: %v)", ok, err, !la.Held())
+	}
+	if owner, err := driverOf(t, b).Owner(ctx, tooz.Resource{Kind: tooz.KindLock, Name: name}); err != nil || owner != "a" {
+		t.Fatalf("owner %q, %v", owner, err)
+	}
+}
+
+// TestWatchRelistsAfterMissedEvent kills every pub/sub connection in the
+// same transaction as a join, so the join's message reaches nobody: the
+// watcher must notice the replaced connection and list the group again.
+func TestWatchRelistsAfterMissedEvent(t *testing.T) {
+	s := testserver.StartRedis(t)
+	url := testURL(s, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := open(t, url, "w")
+	b := open(t, url, "b")
+	g := unique("g")
+	if err := w.CreateGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	ev := newEvents()
+	wj, err := w.WatchJoinGroup(ctx, g, ev.joined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wj.Stop()
+
+	d := driverOf(t, b)
+	sid, err := d.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eg := keyspace.Escape(g)
+	now := time.Now()
+	rec := record.Encode(record.Member{JoinedAt: now, UpdatedAt: now})
+	pipe := raw(t, s).TxPipeline()
+	kill := pipe.ClientKillByFilter(ctx, "TYPE", "pubsub")
+	join := scriptJoin.Eval(ctx, pipe, []string{d.groupsKey(), d.gkey(eg), d.skey(sid), d.ikey(sid)}, d.p, eg, "b", sid, rec)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := kill.Result(); err != nil || n == 0 {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %d, %v", n, err)
+	}
+	if r, err := join.Int64(); err != nil || r != 1 {
+		t.Fatalf("join: %d, %v", r, err)
+	}
+	ev.want(t, 10*time.Second, "join b")
+	// Events flow again on the new connection.
+	c := open(t, url, "c")
+	if err := c.JoinGroup(ctx, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev.want(t, 5*time.Second, "join c")
+}
+
+// TestLockHandOverFIFO queues three waiters behind a holder: each release
+// hands the lock to the next in arrival order, with growing tokens.
+func TestLockHandOverFIFO(t *testing.T) {
+	s := testserver.StartRedis(t)
+	url := testURL(s, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := unique("lock")
+	h := open(t, url, "holder")
+	lh := h.Lock(name)
+	if err := lh.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := driverOf(t, h)
+	queue := d.lockKey(tooz.Resource{Kind: tooz.KindLock, Name: name}) + ":q"
+	rdb := raw(t, s)
+	type got struct {
+		who   string
+		token uint64
+		lock  *tooz.Lock
+	}
+	order := make(chan got, 3)
+	for i, who := range []string{"w1", "w2", "w3"} {
+		c := open(t, url, who)
+		l := c.Lock(name)
+		go func() {
+			if err := l.Acquire(ctx); err != nil {
+				t.Errorf("%s: %v", who, err)
+				order <- got{who: who}
+				return
+			}
+			order <- got{who, l.FencingToken(), l}
+		}()
+		// Queue them one after the other.
+		if err := waitLen(ctx, rdb, queue, int64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev := lh.FencingToken()
+	if err := lh.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"w1", "w2", "w3"} {
+		g := <-order
+		if g.who != want {
+			t.Fatalf("%s got the lock, want %s", g.who, want)
+		}
+		if g.token <= prev {
+			t.Fatalf("%s got token %d, not above %d", g.who, g.token, prev)
+		}
+		prev = g.token
+		if err := g.lock.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitLen waits until the list key holds n entries. Nothing publishes a
+// queue's length, so it polls, with a deadline.
+func waitLen(ctx context.Context, rdb *goredis.Client, key string, n int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if l, err := rdb.LLen(ctx, key).Result(); err == nil && l == n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
