@@ -178,35 +178,89 @@ func (c *conn) deleteByPrefix(s *session, dir, prefix string) {
 // contend waits until o's znode is the lowest in dir (true), or reports
 // false at once when it is not and wait is false.
 //
-// The fencing token is the directory's pzxid (the zxid of the last change
-// to its children) in the listing that shows o's znode lowest. It strictly
-// increases from one owner to the next: the previous owner's listing
-// showed its own znode, so it was read before that znode's deletion, and
-// the next owner's listing no longer shows that znode, so it was read
-// after the deletion, which set the pzxid to its own, higher zxid (a
-// re-created directory starts from a zxid higher still). Unlike the owner
-// znode's czxid, it comes with the listing, without another round trip.
+// The fencing token is the owner znode's czxid. Owners follow each other
+// in sequence order, which is creation order, so each new owner's czxid is
+// higher (a re-created directory's znodes are newer still). It usually
+// comes free with the listing: a znode's sequence number is the
+// directory's child version when it was created, so when the listing's
+// child version is one above our sequence number, nothing changed in the
+// directory since our create and its pzxid is our czxid. Otherwise a
+// waiter reads its own stat while it waits.
+//
+// A waiter whose predecessor was the only lower znode does not list the
+// directory again when that predecessor goes away: lower sequence numbers
+// are never handed out again, so it is the owner (one round trip less per
+// hand-over than the classic recipe).
 func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string, wait bool) (bool, error) {
 	name := o.path[strings.LastIndexByte(o.path, '/')+1:]
 	seq, ok := seqOf(name)
 	if !ok {
 		return false, fmt.Errorf("unexpected contender znode %q", o.path)
 	}
+	type selfStat struct {
+		czxid int64
+		err   error
+	}
+	var (
+		czxid int64
+		self  chan selfStat // the pending read of our own stat, if any
+	)
+	readSelf := func() {
+		if czxid != 0 || self != nil {
+			return
+		}
+		self = make(chan selfStat, 1)
+		go func() {
+			var z int64
+			err := c.retry(ctx, s, func(int) error {
+				st, err := call(ctx, func() (*zk.Stat, error) {
+					ok, st, err := s.zk.Exists(o.path)
+					if err == nil && !ok {
+						err = zk.ErrNoNode
+					}
+					return st, err
+				}, nil)
+				if err == nil {
+					z = st.Czxid
+				}
+				return err
+			})
+			self <- selfStat{z, err}
+		}()
+	}
+	owner := func() (bool, error) {
+		readSelf()
+		if self != nil {
+			r := <-self
+			if errors.Is(r.err, zk.ErrNoNode) {
+				return false, c.vanished(s, o)
+			}
+			if r.err != nil {
+				return false, r.err
+			}
+			czxid = r.czxid
+		}
+		o.token = uint64(czxid)
+		return true, nil
+	}
 	for {
 		children, st, err := c.children(ctx, s, dir)
 		if err != nil {
 			return false, err
 		}
-		pred, present := predecessor(children, name, seq)
+		pred, lower, present := predecessor(children, name, seq)
 		switch {
 		case !present:
 			return false, c.vanished(s, o)
 		case pred == "":
-			o.token = uint64(st.Pzxid)
-			return true, nil
+			if czxid == 0 && self == nil && int64(st.Cversion) == seq+1 {
+				czxid = st.Pzxid
+			}
+			return owner()
 		case !wait:
 			return false, nil
 		}
+		readSelf() // meanwhile
 		var (
 			exists bool
 			ch     <-chan zk.Event
@@ -226,14 +280,19 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 		if err != nil {
 			return false, err
 		}
+		gone := !exists
 		if exists {
 			select {
-			case <-ch:
+			case ev := <-ch:
+				gone = ev.Type == zk.EventNodeDeleted
 			case <-ctx.Done():
 				return false, ctx.Err()
 			case <-o.lost:
 				return false, c.vanished(s, o)
 			}
+		}
+		if gone && lower == 1 {
+			return owner()
 		}
 	}
 }
@@ -267,12 +326,14 @@ func (c *conn) children(ctx context.Context, s *session, dir string) ([]string, 
 	return out.ch, out.st, err
 }
 
-// predecessor returns the contender just before name (seq) in children,
-// "" when name is the lowest, and whether name is among children at all.
-func predecessor(children []string, name string, seq int64) (string, bool) {
+// predecessor returns the contender just before name (seq) in children
+// ("" when name is the lowest), how many contenders are lower, and whether
+// name is among children at all.
+func predecessor(children []string, name string, seq int64) (string, int, bool) {
 	var (
 		pred    string
 		predSeq int64 = -1 << 63
+		lower   int
 		present bool
 	)
 	for _, ch := range children {
@@ -281,11 +342,15 @@ func predecessor(children []string, name string, seq int64) (string, bool) {
 			continue
 		}
 		n, ok := seqOf(ch)
-		if ok && n < seq && n > predSeq {
+		if !ok || n >= seq {
+			continue
+		}
+		lower++
+		if n > predSeq {
 			pred, predSeq = ch, n
 		}
 	}
-	return pred, present
+	return pred, lower, present
 }
 
 // lowest returns the contender with the lowest sequence in children.
@@ -360,8 +425,8 @@ type ownership struct {
 	once  sync.Once
 }
 
-// FencingToken implements tooz.Ownership: a zxid that strictly increases
-// from one owner to the next (see contend).
+// FencingToken implements tooz.Ownership: the owner znode's czxid, which
+// strictly increases from one owner to the next (see contend).
 func (o *ownership) FencingToken() uint64 { return o.token }
 
 // Lost implements tooz.Ownership.

@@ -53,10 +53,12 @@
 //
 // Each Acquire creates an ephemeral sequential znode; the owner is the
 // lowest sequence number, and each waiter watches only its predecessor.
-// The fencing token is a zxid read with the listing that made the owner:
-// the directory's pzxid, which strictly increases with every new owner of
-// a name (see the proof at contend); it costs no round trip beyond the
-// recipe's create, list and delete.
+// A waiter whose predecessor was the only lower znode becomes the owner
+// as soon as that znode is deleted, without listing again. The fencing
+// token is the owner znode's creation zxid, which strictly increases with
+// every new owner of a name; it usually comes with the listing (see
+// contend), so an uncontended lock costs the recipe's create, list and
+// delete and nothing more.
 //
 // # Consistency
 //

@@ -315,9 +315,8 @@ func TestLayout(t *testing.T) {
 		if err != nil || string(data) != member || st.EphemeralOwner == 0 {
 			t.Fatalf("contender znode: %q, ephemeral owner %x, %v", data, st.EphemeralOwner, err)
 		}
-		// The token is the zxid of the directory's listing that made the owner.
-		if token < uint64(st.Czxid) {
-			t.Fatalf("%s: fencing token %d below the owner znode's czxid %d", dir, token, st.Czxid)
+		if token != uint64(st.Czxid) {
+			t.Fatalf("%s: fencing token %d, owner znode's czxid %d", dir, token, st.Czxid)
 		}
 	}
 	if id, err := b.Leader(ctx, g); err != nil || id != member {
@@ -686,5 +685,84 @@ func TestProtectedCreates(t *testing.T) {
 	step("delete group", opDelete, func() error { return a.DeleteGroup(ctx, g) })
 	if ok, _, err := z.Exists(root + "/groups/" + keyspace.Escape(g)); err != nil || ok {
 		t.Fatalf("group still there: %v, %v", ok, err)
+	}
+}
+
+// TestHandOverTokens queues three contenders: each owner's fencing token is
+// its znode's czxid, tokens increase, and a waiter whose predecessor was
+// the owner takes over when that znode goes (without listing again).
+func TestHandOverTokens(t *testing.T) {
+	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
+	ctx := testCtx(t)
+	url := "zookeeper://" + srv.Addr + "/handover"
+	name := unique("l")
+	z := rawClient(t, srv.Addr)
+	dir := "/handover/tooz/locks/" + keyspace.Escape(name)
+	var ds []*conn
+	for _, m := range []string{"a", "b", "c"} {
+		ds = append(ds, drv(open(t, url, m)))
+	}
+	res := tooz.Resource{Kind: tooz.KindLock, Name: name}
+	first, err := ds[0].Acquire(ctx, res, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := make(chan tooz.Ownership, 2)
+	for _, d := range ds[1:] {
+		go func() {
+			o, err := d.Acquire(ctx, res, true)
+			if err != nil {
+				t.Error(err)
+				o = nil
+			}
+			owners <- o
+		}()
+		// Queue them in order: wait until the contender's znode is there.
+		for {
+			ch, _, ev, err := z.ChildrenW(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ch) == len(ds[:slices.Index(ds, d)+1]) {
+				break
+			}
+			<-ev
+		}
+	}
+	czxidOfOwner := func() uint64 {
+		ch, _, err := z.Children(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, st, err := z.Get(dir + "/" + lowest(ch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint64(st.Czxid)
+	}
+	if got := czxidOfOwner(); first.FencingToken() != got {
+		t.Fatalf("first owner's token %d, its czxid %d", first.FencingToken(), got)
+	}
+	prev := first
+	for range 2 {
+		if err := prev.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var next tooz.Ownership
+		select {
+		case next = <-owners:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no hand-over")
+		}
+		if next == nil {
+			t.FailNow()
+		}
+		if got := czxidOfOwner(); next.FencingToken() != got || next.FencingToken() <= prev.FencingToken() {
+			t.Fatalf("tokens: previous %d, next %d, next owner's czxid %d", prev.FencingToken(), next.FencingToken(), got)
+		}
+		prev = next
+	}
+	if err := prev.Release(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
