@@ -57,6 +57,8 @@ import (
 	"github.com/toozgo/tooz/internal/keyspace"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // DefaultPort is the port used for a host given without one.
@@ -198,6 +200,7 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 		Username:    s.user,
 		Password:    s.pass,
 		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(reconnectParams(cfg.Timeout))},
 	})
 	if err != nil {
 		return nil, openError(ctx, err, s)
@@ -216,6 +219,17 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 			"timeout", cfg.Timeout, "lease_ttl", granted)
 	}
 	return c, nil
+}
+
+// reconnectParams bounds gRPC's reconnection back-off (120 s by default)
+// by a quarter of the lease TTL: etcd renews every lease for a full TTL
+// when it restarts, so a client that tries again that often is back with a
+// keep-alive before its lease expires.
+func reconnectParams(timeout time.Duration) grpc.ConnectParams {
+	p := grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: 2 * time.Second}
+	p.Backoff.BaseDelay = 100 * time.Millisecond
+	p.Backoff.MaxDelay = min(max(timeout/4, 200*time.Millisecond), 5*time.Second)
+	return p
 }
 
 // openError reports a failure to reach or authenticate to the cluster.

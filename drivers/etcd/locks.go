@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/toozgo/tooz"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -89,6 +90,9 @@ func (c *conn) own(l *lease, key string, rev int64) (*ownership, error) {
 // only round trip. Otherwise the contender waits for its predecessor's key
 // to go (see waitTurn).
 func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	l, err := c.leaseFor(ctx, c.leaseTTL(res))
 	if err != nil {
 		return nil, err
@@ -132,7 +136,7 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		pred = string(newest[1].Key)
 	}
 	if err := c.waitTurn(ctx, l, prefix, key, rev, pred); err != nil {
-		c.withdraw(key)
+		c.await(c.withdraw(key))
 		return nil, err
 	}
 	return c.ownOrWithdraw(l, key, rev)
@@ -159,56 +163,85 @@ func (c *conn) enqueue(ctx context.Context, key string, txn func(context.Context
 	done := make(chan result, 1)
 	go func() {
 		defer c.bg.Done()
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		limit := max(enqueueTimeout, c.timeout)
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 		defer cancel()
 		resp, err := txn(tctx)
+		if err != nil && tctx.Err() != nil {
+			err = fmt.Errorf("%w: no answer from etcd within %v: %w", tooz.ErrConnection, limit, err)
+		}
 		done <- result{resp, err}
 	}()
 	select {
 	case r := <-done:
 		if r.err != nil {
-			c.withdraw(key) // a lost answer may hide an applied transaction
+			c.await(c.withdraw(key)) // a lost answer may hide an applied transaction
 		}
 		return r.resp, r.err
 	case <-ctx.Done():
-		c.mu.Lock()
-		if !c.closed {
-			c.bg.Add(1)
-			go func() {
-				defer c.bg.Done()
-				if r := <-done; r.err != nil || r.resp.Succeeded {
-					c.deleteKey(key)
-				}
-			}()
-		}
-		c.mu.Unlock()
+		c.await(c.background(func() {
+			if r := <-done; r.err != nil || r.resp.Succeeded {
+				c.deleteKey(key)
+			}
+		}))
 		return nil, ctx.Err()
 	}
+}
+
+// enqueueTimeout bounds the wait for the answer to the transaction that
+// creates a contender key when the caller's context has no earlier deadline.
+const enqueueTimeout = 10 * time.Second
+
+// withdrawWait bounds how long an Acquire that gives up waits for its
+// contender key to be deleted before it returns (the deletion goes on in
+// the background after that): long enough for a healthy etcd, so that the
+// queue no longer holds the key when Acquire returns, short enough not to
+// hang when etcd is unreachable.
+const withdrawWait = time.Second
+
+// await waits for done, at most withdrawWait.
+func (c *conn) await(done <-chan struct{}) {
+	t := time.NewTimer(withdrawWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// background runs f in a goroutine that Close and Abandon wait for, unless
+// the conn is closed. The returned channel closes when f returns.
+func (c *conn) background(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		close(done)
+		return done
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer close(done)
+		f()
+	}()
+	return done
 }
 
 // ownOrWithdraw registers the ownership, or deletes the key when that fails.
 func (c *conn) ownOrWithdraw(l *lease, key string, rev int64) (tooz.Ownership, error) {
 	o, err := c.own(l, key, rev)
 	if err != nil {
-		c.withdraw(key)
+		c.await(c.withdraw(key))
 		return nil, err
 	}
 	return o, nil
 }
 
-// withdraw deletes a contender key in the background, so that Acquire
-// returns as soon as its ctx ends even when etcd is unreachable.
-func (c *conn) withdraw(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return // Close revoked the lease, or Abandon must leave it
-	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		c.deleteKey(key)
-	}()
+// withdraw deletes a contender key in the background; the returned channel
+// closes when that is done.
+func (c *conn) withdraw(key string) <-chan struct{} {
+	return c.background(func() { c.deleteKey(key) })
 }
 
 // deleteKey deletes a contender key on a context of its own; a key it
