@@ -395,7 +395,13 @@ func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &groupWatch{c: c, group: g, path: c.groupPath(g), sink: sink, ctx: wctx, cancel: cancel, done: make(chan struct{})}
-	ev, err := w.list(ctx, s, true)
+	gen := s.connGen()
+	var ev <-chan zk.Event
+	err = c.retry(ctx, s, func(int) error {
+		var err error
+		ev, err = w.list(ctx, s, true)
+		return err
+	})
 	if err != nil {
 		cancel()
 		return nil, c.mapErr(err)
@@ -408,7 +414,7 @@ func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	}
 	c.watches[w] = struct{}{}
 	c.mu.Unlock()
-	go w.run(s, ev)
+	go w.run(s, gen, ev)
 	return w.stop, nil
 }
 
@@ -591,10 +597,9 @@ func (w *groupWatch) czxids(ctx context.Context, s *session, names []string) map
 
 // run waits for the watch to fire, for a reconnection or for a new
 // session, and lists the group again each time.
-func (w *groupWatch) run(s *session, ev <-chan zk.Event) {
+func (w *groupWatch) run(s *session, gen int, ev <-chan zk.Event) {
 	defer close(w.done)
 	_, stateCh, _ := w.c.current()
-	gen := s.connGen()
 	for {
 		select {
 		case <-w.ctx.Done():

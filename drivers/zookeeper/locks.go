@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
@@ -368,10 +369,18 @@ func lowest(children []string) string {
 }
 
 // withdraw deletes o's znode (on a context of its own: the caller's may
-// have ended) and ends o.
+// have ended) and ends o. While the connection is down the delete is left
+// to the background rather than holding the caller up.
 func (c *conn) withdraw(o *ownership) {
 	defer o.end()
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	if o.s.deadErr() != nil {
+		return // the znode went with the session
+	}
+	if !o.s.isConnected() {
+		c.spawn(func() { c.deleteQuietly(o.s, o.path) })
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.timeout, 5*time.Second))
 	defer cancel()
 	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) }, nil)
 	if err != nil && !errors.Is(err, zk.ErrNoNode) && o.s.deadErr() == nil {

@@ -203,6 +203,13 @@ func (s *session) removeOwn(o *ownership) {
 	delete(s.owns, o)
 }
 
+// isConnected reports whether the client has the session right now.
+func (s *session) isConnected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isConn && s.dead == nil
+}
+
 // waitConnected waits until the client has its session again, the session
 // ends, ctx ends or d passes.
 func (s *session) waitConnected(ctx context.Context, d time.Duration) error {

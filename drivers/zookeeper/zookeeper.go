@@ -430,6 +430,11 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	if err := s.deadErr(); err != nil {
 		return c.replace(ctx, s, err)
 	}
+	if !s.isConnected() {
+		// Suspended: the client is reconnecting; a request would only
+		// queue up behind it.
+		return next, fmt.Errorf("%w: suspended (reconnecting; session 0x%x may still be alive)", tooz.ErrConnection, s.id())
+	}
 	_, err := call(ctx, func() (bool, error) {
 		ok, _, err := s.zk.Exists(c.root)
 		return ok, err
