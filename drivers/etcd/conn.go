@@ -21,6 +21,13 @@ import (
 // (withdrawing a contender whose wait ended).
 const cleanupTimeout = 5 * time.Second
 
+// join is a membership this coordinator created: the member key's create
+// revision and the JoinedAt it stored.
+type join struct {
+	rev int64
+	at  time.Time
+}
+
 // lease is one etcd lease of the coordinator, with what hangs on it.
 type lease struct {
 	id         clientv3.LeaseID
@@ -67,6 +74,9 @@ type conn struct {
 	// while their lease lives on: the next successful Heartbeat deletes
 	// them, so that a lock given up during an outage does not stay held.
 	orphans map[string]struct{}
+	// joins are this coordinator's memberships as it created them, so that
+	// UpdateCapabilities keeps JoinedAt in one guarded transaction.
+	joins map[string]join
 
 	// testHookWatch, when set (by tests), runs in a group watch's
 	// goroutine after a listing at rev and before the watch from rev+1 starts.
@@ -85,6 +95,7 @@ func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
 		leases:  map[int64]*lease{},
 		watches: map[*groupWatch]struct{}{},
 		orphans: map[string]struct{}{},
+		joins:   map[string]join{},
 	}
 }
 

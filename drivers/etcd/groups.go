@@ -116,6 +116,9 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 	}
 	switch {
 	case resp.Succeeded:
+		c.mu.Lock()
+		c.joins[g] = join{rev: resp.Header.Revision, at: now}
+		c.mu.Unlock()
 		return nil
 	case countOf(resp, 0) == 0:
 		return tooz.ErrGroupNotCreated
@@ -137,6 +140,11 @@ func (c *conn) LeaveGroup(ctx context.Context, g string) error {
 		Commit()
 	if err != nil {
 		return c.fail(ctx, nil, err)
+	}
+	if resp.Succeeded || countOf(resp, 0) == 0 {
+		c.mu.Lock()
+		delete(c.joins, g)
+		c.mu.Unlock()
 	}
 	switch {
 	case resp.Succeeded:
@@ -216,13 +224,37 @@ func (c *conn) MemberInfo(ctx context.Context, g, m string) (tooz.MemberInfo, er
 	return info, nil
 }
 
-// UpdateCapabilities implements tooz.CoordinationDriver: read the record,
-// then replace it only if nobody changed it meanwhile (keeping its lease).
+// UpdateCapabilities implements tooz.CoordinationDriver. When this
+// coordinator created the membership, it is one transaction guarded on the
+// member key's create revision (so the group and the membership exist);
+// otherwise, or when that guard fails, it reads the record and replaces it
+// only if nobody changed it meanwhile. The key keeps its lease.
 func (c *conn) UpdateCapabilities(ctx context.Context, g string, caps []byte) error {
 	if c.isClosed() {
 		return tooz.ErrClosed
 	}
 	gkey, mkey := c.keys.group(g), c.keys.member(g, c.member)
+	c.mu.Lock()
+	j, ok := c.joins[g]
+	c.mu.Unlock()
+	if ok {
+		val := record.Encode(record.Member{Capabilities: caps, JoinedAt: j.at, UpdatedAt: time.Now()})
+		resp, err := c.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(mkey), "=", j.rev)).
+			Then(clientv3.OpPut(mkey, string(val), clientv3.WithIgnoreLease())).
+			Commit()
+		if err != nil {
+			return c.fail(ctx, nil, err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+		c.mu.Lock()
+		if c.joins[g] == j {
+			delete(c.joins, g) // that membership is gone
+		}
+		c.mu.Unlock()
+	}
 	for {
 		resp, err := c.cli.Txn(ctx).Then(
 			clientv3.OpGet(gkey, clientv3.WithCountOnly()),

@@ -3,12 +3,14 @@ package etcd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
 )
 
@@ -43,7 +45,7 @@ func kvCalls(t *testing.T, s *testserver.Server) map[string]int {
 // TestRoundTrips counts the KV requests etcd receives for each operation:
 // an uncontended Acquire is one transaction, Release one delete, a
 // TryAcquire of a held lock one transaction (that writes nothing), and
-// join, members and leave one transaction each.
+// join, update, members and leave one transaction each.
 func TestRoundTrips(t *testing.T) {
 	ctx := testCtx(t)
 	s := testserver.StartEtcd(t)
@@ -78,6 +80,40 @@ func TestRoundTrips(t *testing.T) {
 	})
 	step("Release", map[string]int{"DeleteRange": 1}, func() error { return la.Release(ctx) })
 	step("JoinGroup", map[string]int{"Txn": 1}, func() error { return a.JoinGroup(ctx, g, []byte("x")) })
+	step("UpdateCapabilities", map[string]int{"Txn": 1}, func() error { return a.UpdateCapabilities(ctx, g, []byte("y")) })
 	step("Members", map[string]int{"Txn": 1}, func() error { _, err := b.MembersInfo(ctx, g); return err })
 	step("LeaveGroup", map[string]int{"Txn": 1}, func() error { return a.LeaveGroup(ctx, g) })
+}
+
+// TestUpdateCapabilities takes both paths of UpdateCapabilities — the one
+// guarded on the membership this coordinator created, and the read and
+// compare-and-swap for a membership it does not know — and checks that
+// JoinedAt is kept and the errors are right.
+func TestUpdateCapabilities(t *testing.T) {
+	ctx := testCtx(t)
+	s := testserver.StartEtcd(t)
+	c := open(t, testURL(s), "m")
+	g := unique("g")
+	must(t, c.JoinGroupCreate(ctx, g, []byte("v1")), "join")
+	first, err := c.MemberInfo(ctx, g, "m")
+	must(t, err, "info")
+	must(t, c.UpdateCapabilities(ctx, g, []byte("v2")), "update (guarded on the join)")
+	d := c.Driver().(*conn)
+	d.mu.Lock()
+	clear(d.joins)
+	d.mu.Unlock()
+	must(t, c.UpdateCapabilities(ctx, g, []byte("v3")), "update (read and swap)")
+	last, err := c.MemberInfo(ctx, g, "m")
+	must(t, err, "info")
+	if string(last.Capabilities) != "v3" || !last.JoinedAt.Equal(first.JoinedAt) || !last.UpdatedAt.After(first.UpdatedAt) {
+		t.Fatalf("after two updates: %+v; first %+v", last, first)
+	}
+	must(t, c.LeaveGroup(ctx, g), "leave")
+	if err := c.UpdateCapabilities(ctx, g, nil); !errors.Is(err, tooz.ErrMemberNotJoined) {
+		t.Fatalf("update after leaving: %v, want ErrMemberNotJoined", err)
+	}
+	must(t, c.DeleteGroup(ctx, g), "delete group")
+	if err := c.UpdateCapabilities(ctx, g, nil); !errors.Is(err, tooz.ErrGroupNotCreated) {
+		t.Fatalf("update in a deleted group: %v, want ErrGroupNotCreated", err)
+	}
 }
