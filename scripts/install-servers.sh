@@ -133,9 +133,10 @@ build_wrapper() {
 	log "$name $version: building $out (cold: minutes; warm Go build cache: faster)"
 	mkdir -p "$bin_dir"
 	# -mod=readonly: go.mod/go.sum are committed complete, so the build makes
-	# no checksum-database look-ups and never rewrites them. GOWORK=off keeps
+	# no checksum-database look-ups and never rewrites them; -buildvcs=false:
+	# no git stamping (fails on a checkout owned by another user). GOWORK=off keeps
 	# a go.work in the repository from pulling the root module in.
-	(cd "$dir" && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+	(cd "$dir" && GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 \
 		go build -trimpath -ldflags='-s -w' -o "$out.tmp.$$" .)
 	mv -f "$out.tmp.$$" "$out"
 	printf '%s\n' "$stamp" >"$out.src"
