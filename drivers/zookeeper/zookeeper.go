@@ -88,6 +88,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,10 +124,8 @@ type settings struct {
 // parse validates cfg without I/O. Errors wrap tooz.ErrInvalidURL.
 func parse(cfg tooz.Config) (settings, error) {
 	var s settings
-	if len(cfg.Options) > 0 {
-		for k := range cfg.Options {
-			return s, fmt.Errorf("%w: unknown option %q", tooz.ErrInvalidURL, k)
-		}
+	for k := range cfg.Options { // the core rejects them first; be safe
+		return s, fmt.Errorf("%w: unknown option %q", tooz.ErrInvalidURL, k)
 	}
 	if len(cfg.Hosts) == 0 {
 		return s, fmt.Errorf("%w: no host (want zookeeper://host:2181[,host...][/chroot])", tooz.ErrInvalidURL)
@@ -143,7 +142,7 @@ func parse(cfg tooz.Config) (settings, error) {
 		if host == "" {
 			return s, fmt.Errorf("%w: empty host name in %q", tooz.ErrInvalidURL, h)
 		}
-		if p, err := parsePort(port); err != nil || p == 0 {
+		if _, err := parsePort(port); err != nil {
 			return s, fmt.Errorf("%w: host %q: bad port %q", tooz.ErrInvalidURL, h, port)
 		}
 		s.hosts = append(s.hosts, net.JoinHostPort(host, port))
@@ -172,17 +171,8 @@ func parse(cfg tooz.Config) (settings, error) {
 }
 
 func parsePort(p string) (int, error) {
-	n := 0
-	if p == "" || len(p) > 5 {
-		return 0, errors.New("bad port")
-	}
-	for _, c := range p {
-		if c < '0' || c > '9' {
-			return 0, errors.New("bad port")
-		}
-		n = n*10 + int(c-'0')
-	}
-	if n > 65535 {
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 || strings.TrimLeft(p, "0123456789") != "" {
 		return 0, errors.New("bad port")
 	}
 	return n, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	neturl "net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -764,5 +765,35 @@ func TestHandOverTokens(t *testing.T) {
 	}
 	if err := prev.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	mustParse := func(raw string) settings {
+		t.Helper()
+		u, err := neturl.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := parse(tooz.Config{URL: u, Hosts: strings.Split(u.Host, ","), Timeout: 3 * time.Second})
+		if err != nil {
+			t.Fatalf("parse(%q): %v", raw, err)
+		}
+		return st
+	}
+	st := mustParse("zookeeper://u:p%40ss@zk1,10.0.0.1,zk2:2182/a/b/")
+	if want := []string{"zk1:2181", "10.0.0.1:2181", "zk2:2182"}; !slices.Equal(st.hosts, want) {
+		t.Errorf("hosts = %q, want %q", st.hosts, want)
+	}
+	for raw, want := range map[string]string{"zookeeper://[::1]": "[::1]:2181", "zookeeper://[::1]:2183/x": "[::1]:2183"} {
+		if st := mustParse(raw); !slices.Equal(st.hosts, []string{want}) {
+			t.Errorf("%s: hosts = %q, want %q", raw, st.hosts, want)
+		}
+	}
+	if st.chroot != "/a/b" || string(st.auth) != "u:p@ss" || st.timeout != 3*time.Second {
+		t.Errorf("chroot %q, auth %q, timeout %v", st.chroot, st.auth, st.timeout)
+	}
+	if st := mustParse("zookeeper://h/"); st.chroot != "" || st.auth != nil {
+		t.Errorf("no chroot, no credentials: got %q, %q", st.chroot, st.auth)
 	}
 }
