@@ -41,9 +41,34 @@ func (l *latencies) report(b *testing.B) {
 	b.ReportMetric(float64(l.d[len(l.d)*99/100].Microseconds()), "p99-µs")
 }
 
+// handovers counts acquisitions by another worker than the previous holder.
+type handovers struct {
+	mu          sync.Mutex
+	last, n, of int
+}
+
+func (h *handovers) enter(worker int) {
+	h.mu.Lock()
+	if h.of > 0 && worker != h.last {
+		h.n++
+	}
+	h.last = worker
+	h.of++
+	h.mu.Unlock()
+}
+
+func (h *handovers) report(b *testing.B) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.of > 1 {
+		b.ReportMetric(float64(h.n)/float64(h.of-1), "handovers/op")
+	}
+}
+
 // BenchmarkLockCycle measures an uncontended acquire + release through
-// tooz beside the raw go-redis recipe (SET NX PX, then a Lua
-// compare-and-delete) on the same server, in the same run:
+// tooz (tooz.Lock), through the driver alone, and with the raw go-redis
+// recipe (SET NX PX, then a Lua compare-and-delete) on the same server, in
+// the same run:
 //
 //	go test -run '^$' -bench LockCycle -benchtime 3s ./drivers/redis/
 func BenchmarkLockCycle(b *testing.B) {
@@ -60,6 +85,24 @@ func BenchmarkLockCycle(b *testing.B) {
 				b.Fatal(err)
 			}
 			if err := l.Release(ctx); err != nil {
+				b.Fatal(err)
+			}
+			lat.add(time.Since(start))
+		}
+		lat.report(b)
+	})
+	b.Run("driver", func(b *testing.B) {
+		// The driver alone, without the Coordinator's bookkeeping.
+		d := driverOf(b, open(b, url, unique("bench")))
+		res := tooz.Resource{Kind: tooz.KindLock, Name: unique("lock")}
+		var lat latencies
+		for b.Loop() {
+			start := time.Now()
+			o, err := d.Acquire(ctx, res, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := o.Release(ctx); err != nil {
 				b.Fatal(err)
 			}
 			lat.add(time.Since(start))
@@ -88,8 +131,12 @@ func BenchmarkLockCycle(b *testing.B) {
 
 // BenchmarkLockHandOver measures contended acquisitions: 4 coordinators
 // (one goroutine each) take turns on one lock; ns/op is the time per
-// acquisition, i.e. the hand-over cost. Beside it, the raw recipe with its
-// usual waiting: retry SET NX PX every millisecond.
+// acquisition. Beside it, the raw recipe with its usual waiting: retry SET
+// NX PX every millisecond. handovers/op is the share of acquisitions by
+// another worker than the previous holder: tooz's queue is first in first
+// served (every acquisition is a hand-over), while the raw recipe lets the
+// releasing worker take the lock straight back, which is fast and starves
+// the others (see p99).
 //
 //	go test -run '^$' -bench LockHandOver -benchtime 3s ./drivers/redis/
 func BenchmarkLockHandOver(b *testing.B) {
@@ -107,8 +154,9 @@ func BenchmarkLockHandOver(b *testing.B) {
 		left.Store(int64(b.N))
 		var wg sync.WaitGroup
 		var lat latencies
+		var ho handovers
 		b.ResetTimer()
-		for _, l := range locks {
+		for i, l := range locks {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -119,6 +167,7 @@ func BenchmarkLockHandOver(b *testing.B) {
 						return
 					}
 					lat.add(time.Since(start))
+					ho.enter(i)
 					if err := l.Release(ctx); err != nil {
 						b.Error(err)
 						return
@@ -129,6 +178,7 @@ func BenchmarkLockHandOver(b *testing.B) {
 		wg.Wait()
 		b.StopTimer()
 		lat.report(b)
+		ho.report(b)
 	})
 	b.Run("raw-poll-1ms", func(b *testing.B) {
 		rdb := raw(b, s)
@@ -137,8 +187,9 @@ func BenchmarkLockHandOver(b *testing.B) {
 		left.Store(int64(b.N))
 		var wg sync.WaitGroup
 		var lat latencies
+		var ho handovers
 		b.ResetTimer()
-		for range workers {
+		for i := range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -157,6 +208,7 @@ func BenchmarkLockHandOver(b *testing.B) {
 						time.Sleep(time.Millisecond)
 					}
 					lat.add(time.Since(start))
+					ho.enter(i)
 					if err := rawRelease.Run(ctx, rdb, []string{key}, tok).Err(); err != nil && !errors.Is(err, goredis.Nil) {
 						b.Error(err)
 						return
@@ -167,5 +219,6 @@ func BenchmarkLockHandOver(b *testing.B) {
 		wg.Wait()
 		b.StopTimer()
 		lat.report(b)
+		ho.report(b)
 	})
 }

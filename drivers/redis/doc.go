@@ -31,8 +31,8 @@
 // Every change is one Lua script, so it is atomic. All keys of a namespace
 // share one hash tag ({namespace}), so on Cluster they live in one slot and
 // a script may touch any of them. The driver needs no CONFIG SET and no
-// keyspace notifications (managed Redis services forbid them). Redis 7 or
-// later is recommended; the scripts also run on Redis 3.2 and later. Use a
+// keyspace notifications (managed Redis services forbid them). It is
+// tested with Redis 7; the scripts need Redis 4.0 or later. Use a
 // maxmemory policy that never evicts keys with a TTL (noeviction or
 // allkeys-*): an evicted session key is a lost session.
 //

@@ -238,7 +238,7 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 // is where the local deadline counts from. Otherwise a poll confirms the
 // grant and refreshes the TTL.
 func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, st status) (tooz.Ownership, error) {
-	slow := backoff{min: c.timeout, max: 4 * c.timeout}
+	slow := backoff{min: c.timeout, max: 2 * c.timeout}
 	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
