@@ -142,7 +142,9 @@ type member struct {
 // membership and its capabilities, and Stop does not leave.
 //
 // When New returns, the Partitioner knows the group's current members.
-// Call Stop when done, before closing c.
+// Call Stop when done, before closing c. On a coordinator opened
+// WithExplicitWatchers, membership changes reach the Partitioner only while
+// the application calls RunWatchers.
 func New(ctx context.Context, c *tooz.Coordinator, group string, opts ...Option) (*Partitioner, error) {
 	cfg := config{weight: 1, join: true, replicas: 1}
 	for _, o := range opts {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/toozgo/tooz"
+	_ "github.com/toozgo/tooz/drivers/file"
 	_ "github.com/toozgo/tooz/drivers/memory"
 	"github.com/toozgo/tooz/partitioner"
 )
@@ -37,6 +38,7 @@ type backend struct {
 func backends() []backend {
 	return []backend{
 		{"memory", func(t *testing.T) string { return "memory://" + unique("part") }},
+		{"file", func(t *testing.T) string { return "file://" + t.TempDir() }},
 	}
 }
 
@@ -328,7 +330,12 @@ func checkRebalance(t *testing.T, p *partitioner.Partitioner, items []string, rb
 // TestStop: Stop leaves the group the Partitioner joined, unregisters its
 // hooks (no rebalance call after it) and keeps answering lookups.
 func TestStop(t *testing.T) {
-	url, group := "memory://"+unique("stop"), unique("group")
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) { testStop(t, be.url(t), unique("group")) })
+	}
+}
+
+func testStop(t *testing.T, url, group string) {
 	a, b := open(t, url, "a"), open(t, url, "b")
 	recA, recB := newRebalances(), newRebalances()
 	pa := start(t, a, group, partitioner.WithRebalance(20*time.Millisecond, nil, recA.fn))
@@ -581,6 +588,7 @@ func BenchmarkMembersFor(b *testing.B) {
 	ks := keys(1 << 12)
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			defer cpuPerOp(b)()
 			i := 0
 			for b.Loop() {
 				p.MembersFor(ks[i&(len(ks)-1)], n)
@@ -589,6 +597,7 @@ func BenchmarkMembersFor(b *testing.B) {
 		})
 	}
 	b.Run("BelongsToSelf", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		i := 0
 		for b.Loop() {
 			p.BelongsToSelf(ks[i&(len(ks)-1)])

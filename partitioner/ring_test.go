@@ -327,6 +327,7 @@ func BenchmarkHashRingGet(b *testing.B) {
 	ks := keys(1 << 12)
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			defer cpuPerOp(b)()
 			i := 0
 			for b.Loop() {
 				r.Get(ks[i&(len(ks)-1)], n)
@@ -335,6 +336,7 @@ func BenchmarkHashRingGet(b *testing.B) {
 		})
 	}
 	b.Run("Owner", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		i := 0
 		for b.Loop() {
 			r.Owner(ks[i&(len(ks)-1)])
@@ -348,6 +350,7 @@ func BenchmarkHashRingGet(b *testing.B) {
 func BenchmarkRebuild(b *testing.B) {
 	nodes := equalNodes("member-", 1000)
 	b.Run("members=1000", func(b *testing.B) {
+		defer cpuPerOp(b)()
 		for b.Loop() {
 			r := partitioner.NewHashRing(0)
 			if err := r.Set(nodes); err != nil {
@@ -357,6 +360,7 @@ func BenchmarkRebuild(b *testing.B) {
 	})
 	b.Run("add-to-1000", func(b *testing.B) {
 		r := newRing(b, nodes)
+		defer cpuPerOp(b)()
 		i := 0
 		for b.Loop() {
 			if err := r.Add("newcomer", 1+i%2); err != nil { // alternate weights: a real change each time
