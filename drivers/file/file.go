@@ -80,13 +80,13 @@ func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDrive
 		owns:      map[*ownership]struct{}{},
 		watches:   map[*groupWatch]struct{}{},
 	}
+	if err := checkLocalFS(existingAncestor(ns)); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{c.groupsDir, c.sessDir, c.locksDir, c.electDir, c.tmpDir} {
 		if err := os.MkdirAll(d, 0o777); err != nil {
 			return nil, ioErr("create the directory", err)
 		}
-	}
-	if err := checkLocalFS(ns); err != nil {
-		return nil, err
 	}
 	c.notif = acquireNotifier(c.log)
 	c.notif.keep(c.groupsDir, c.sessDir, c.locksDir, c.electDir)
@@ -113,6 +113,20 @@ func rootDir(cfg tooz.Config) (string, error) {
 		return "", fmt.Errorf("%w: want file:///absolute/directory, got path %q", tooz.ErrInvalidURL, u.Path)
 	}
 	return filepath.Clean(u.Path), nil
+}
+
+// existingAncestor returns dir or its closest existing ancestor.
+func existingAncestor(dir string) string {
+	for {
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return dir
+		}
+		dir = parent
+	}
 }
 
 // ioErr reports a filesystem failure: the backend is unusable.

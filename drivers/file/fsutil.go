@@ -255,9 +255,12 @@ func samePath(fd int, path string) (bool, error) {
 // ID (one byte each), both IDs, then the internal/record encoding.
 const memberMagic = "tzf1"
 
-// memberHeaderMax bounds the header: enough to read ID and session without
-// the capabilities.
-const memberHeaderMax = len(memberMagic) + 2 + 255 + 255
+// recordHeader is the length of the internal/record encoding without capabilities.
+var recordHeader = len(record.Encode(record.Member{}))
+
+// memberHeaderMax bounds the header: enough to read both IDs and the
+// record's times without the capabilities.
+var memberHeaderMax = len(memberMagic) + 2 + 255 + 255 + recordHeader
 
 func encodeMember(id, sid string, m record.Member) []byte {
 	rec := record.Encode(m)
@@ -269,10 +272,18 @@ func encodeMember(id, sid string, m record.Member) []byte {
 	return append(b, rec...)
 }
 
-// memberFile is a decoded member file; rec is set when read in full.
+// memberFile is a decoded member file; rec holds the capabilities only
+// when read in full.
 type memberFile struct {
 	id, sid string
 	rec     record.Member
+}
+
+// sameMembership reports whether two reads of a member file show one
+// membership: a leave and a re-join (or a dead membership replaced) make
+// a new one, an update of the capabilities does not.
+func (m memberFile) sameMembership(o memberFile) bool {
+	return m.sid == o.sid && m.rec.JoinedAt.Equal(o.rec.JoinedAt)
 }
 
 var errMalformed = errors.New("malformed member file")
@@ -287,12 +298,14 @@ func decodeMember(b []byte, full bool) (memberFile, error) {
 		return memberFile{}, errMalformed
 	}
 	m := memberFile{id: string(b[h : h+il]), sid: string(b[h+il : h+il+sl])}
-	if full {
-		rec, err := record.Decode(b[h+il+sl:])
-		if err != nil {
-			return memberFile{}, fmt.Errorf("%w: %w", errMalformed, err)
-		}
-		m.rec = rec
+	rest := b[h+il+sl:]
+	if !full && len(rest) > recordHeader {
+		rest = rest[:recordHeader]
 	}
+	rec, err := record.Decode(rest)
+	if err != nil {
+		return memberFile{}, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	m.rec = rec
 	return m, nil
 }

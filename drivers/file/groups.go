@@ -272,10 +272,17 @@ func (c *conn) JoinGroup(ctx context.Context, group string, caps []byte) error {
 		return ioErr("join", err)
 	}
 	c.mu.Lock()
-	if c.sid == sid && c.groups != nil {
+	current := c.sid == sid
+	if current && c.groups != nil {
 		c.groups[group] = struct{}{}
 	}
 	c.mu.Unlock()
+	if !current {
+		// The session was lost while joining: the file names a dead
+		// session, and the re-join after the loss may have missed it.
+		_ = unix.Unlinkat(g.fd, name, 0)
+		return fmt.Errorf("%w: the session was lost while joining", tooz.ErrSessionLost)
+	}
 	return c.syncDir(g)
 }
 

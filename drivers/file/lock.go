@@ -19,16 +19,17 @@ import (
 	"github.com/toozgo/tooz"
 )
 
-// A lock file holds the record of its holder, read and written only under
-// the flock: "tzl1", the fencing token (big-endian uint64), a CRC-32C of what
-// follows the magic, then the member ID's length (one byte) and the ID.
-// The holder then shows that it is alive with a mark readers can test
-// without taking the flock: an OFD lock on the file's first byte (Linux), or
-// elsewhere a fresh owner file "L.o" (magic "tzo1", token, member ID) that
-// it keeps flocked and renames into place.
+// A lock file holds the record of its holder, written only under the flock:
+// "tzl1", the fencing token (big-endian uint64), a CRC-32C of what follows
+// it, the holder's PID (uint32) and PID namespace (uint64), then the member
+// ID's length (one byte) and the ID. The holder then shows that it is alive
+// with a mark readers can test without taking the flock: an OFD lock on the
+// file's first byte (Linux), or elsewhere a fresh owner file "L.o" (magic
+// "tzo1", token, member ID) that it keeps flocked and renames into place.
+// Waiters watch the recorded process, so that its death wakes them at once.
 const (
 	lockMagic   = "tzl1"
-	lockHeader  = len(lockMagic) + 8 + 4 + 1
+	lockHeader  = len(lockMagic) + 8 + 4 + 4 + 8 + 1
 	ownerMagic  = "tzo1"
 	ownerSuffix = ".o"
 )
@@ -39,7 +40,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // arrives: a holder that dies frees its flock without notifying anyone.
 const (
 	waitMin = 5 * time.Millisecond
-	waitMax = 100 * time.Millisecond
+	waitMax = 50 * time.Millisecond
 )
 
 // fallbackPoll is the polling interval when inotify cannot be used.
@@ -81,8 +82,9 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 	}
 	backoff := waitMin
 	var (
-		t   *time.Timer
-		sub *sub
+		t      *time.Timer
+		sub    *sub
+		holder *exitWatch
 	)
 	defer func() {
 		if t != nil {
@@ -90,6 +92,9 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 		}
 		if sub != nil {
 			sub.close()
+		}
+		if holder != nil {
+			holder.stop()
 		}
 	}()
 	for transitions := 0; ; {
@@ -127,6 +132,19 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 			}
 			continue
 		}
+		// Watch the holder's process: a holder that dies notifies nobody,
+		// but its death frees the flock. Try again once the watch is set,
+		// in case it died before.
+		if w := watchHolder(fd, holder); w != holder {
+			holder = w
+			if holder != nil {
+				continue
+			}
+		}
+		var exited <-chan struct{}
+		if holder != nil {
+			exited = holder.exited
+		}
 		d := backoff/2 + rand.N(backoff/2+1) // jitter, so that waiters do not beat in step
 		if t == nil {
 			t = time.NewTimer(d)
@@ -144,6 +162,10 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 			return nil, tooz.ErrClosed
 		case <-events:
 			sub.take()
+			backoff = waitMin
+		case <-exited:
+			holder.stop()
+			holder = nil
 			backoff = waitMin
 		case <-t.C:
 			backoff = min(2*backoff, ceiling)
@@ -208,7 +230,9 @@ func (c *conn) writeRecord(fd int) (uint64, error) {
 	b := make([]byte, lockHeader, lockHeader+len(c.member))
 	copy(b, lockMagic)
 	binary.BigEndian.PutUint64(b[4:], token)
-	b[16] = byte(len(c.member))
+	binary.BigEndian.PutUint32(b[16:], uint32(os.Getpid()))
+	binary.BigEndian.PutUint64(b[20:], pidNamespace)
+	b[28] = byte(len(c.member))
 	b = append(b, c.member...)
 	binary.BigEndian.PutUint32(b[12:], recordSum(b))
 	if err := writeAll(fd, b, 0); err != nil {
@@ -229,21 +253,52 @@ func recordSum(b []byte) uint32 {
 	return crc32.Update(sum, castagnoli, b[16:])
 }
 
-// readRecord returns the member ID recorded in an open lock file.
-func readRecord(fd int) (string, bool) {
+// holderRecord is what a lock file says about its last holder.
+type holderRecord struct {
+	id    string
+	pid   int
+	pidNS uint64
+}
+
+// readRecord reads the record of an open lock file.
+func readRecord(fd int) (holderRecord, bool) {
 	b, err := readFD(fd, lockHeader+255)
 	if err != nil || len(b) < lockHeader || string(b[:len(lockMagic)]) != lockMagic {
-		return "", false
+		return holderRecord{}, false
 	}
-	n := int(b[16])
+	n := int(b[28])
 	if len(b) < lockHeader+n {
-		return "", false
+		return holderRecord{}, false
 	}
 	b = b[:lockHeader+n]
 	if binary.BigEndian.Uint32(b[12:]) != recordSum(b) {
-		return "", false
+		return holderRecord{}, false
 	}
-	return string(b[lockHeader:]), true
+	return holderRecord{
+		id:    string(b[lockHeader:]),
+		pid:   int(binary.BigEndian.Uint32(b[16:])),
+		pidNS: binary.BigEndian.Uint64(b[20:]),
+	}, true
+}
+
+// watchHolder returns a watch on the process recorded as the holder of the
+// lock file fd, reusing w when it already watches that process; nil when
+// the holder is this process or a process of another PID namespace.
+func watchHolder(fd int, w *exitWatch) *exitWatch {
+	rec, ok := readRecord(fd)
+	if !ok || pidNamespace == 0 || rec.pidNS != pidNamespace || rec.pid == os.Getpid() || rec.pid <= 0 {
+		if w != nil {
+			w.stop()
+		}
+		return nil
+	}
+	if w != nil {
+		if w.pid == rec.pid {
+			return w
+		}
+		w.stop()
+	}
+	return watchExit(rec.pid)
 }
 
 // holderAlive reports whether the holder of the lock file open as fd at
@@ -273,8 +328,8 @@ func ownerOf(path string) (string, bool) {
 		}
 		// The mark is set after the record is written, so the record is
 		// the marker's, or a newer holder's being written: then retry.
-		if id, ok := readRecord(fd); ok {
-			return id, true
+		if rec, ok := readRecord(fd); ok {
+			return rec.id, true
 		}
 	}
 	return "", false

@@ -191,19 +191,22 @@ func (ch *child) expect(t *testing.T, prefix string) string {
 }
 
 // kill SIGKILLs the child and waits until the kernel has reaped it, so that
-// its file descriptors are closed; it returns when the signal was sent.
-func (ch *child) kill(t *testing.T) time.Time {
+// its file descriptors are closed. It returns when the signal was sent and
+// when the child was reaped (its exit, and the freeing of its flocks, fall
+// in between; a race-instrumented process takes a while to tear down).
+func (ch *child) kill(t *testing.T) (signalled, reaped time.Time) {
 	t.Helper()
-	killed := time.Now()
+	signalled = time.Now()
 	if err := ch.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-ch.exited
+	reaped = time.Now()
 	var ee *exec.ExitError
 	if !errors.As(ch.exitErr, &ee) {
 		t.Fatalf("killed child: %v", ch.exitErr)
 	}
-	return killed
+	return signalled, reaped
 }
 
 type testWriter struct{ t *testing.T }

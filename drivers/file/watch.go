@@ -300,10 +300,10 @@ type groupWatch struct {
 	once   sync.Once
 }
 
-// watched is a member as the watch knows it; sid is "" for a member whose
-// file was gone before it could be read (its removal event follows).
+// watched is a member as the watch knows it; m.sid is "" for a member
+// whose file was gone before it could be read (its removal event follows).
 type watched struct {
-	id, sid  string
+	m        memberFile
 	deadline time.Time
 }
 
@@ -409,9 +409,9 @@ func (w *groupWatch) run() {
 // arm sets t to fire just after the earliest session deadline.
 func (w *groupWatch) arm(t *time.Timer) {
 	var first time.Time
-	for _, m := range w.members {
-		if !m.deadline.IsZero() && (first.IsZero() || m.deadline.Before(first)) {
-			first = m.deadline
+	for _, wm := range w.members {
+		if !wm.deadline.IsZero() && (first.IsZero() || wm.deadline.Before(first)) {
+			first = wm.deadline
 		}
 	}
 	if first.IsZero() {
@@ -445,7 +445,12 @@ func (w *groupWatch) onEvents() {
 	}
 }
 
-// relist reads the whole group and reports it with sink.Reset.
+// relist reads the whole group and reports it with sink.Reset. After the
+// first listing it reports the differences itself, so that a membership
+// replaced since the last listing (a leave and a re-join, seen only by a
+// listing when events were lost or when polling) is reported as a leave
+// and a join: first the leaves, by member ID, then the joins, in the order
+// the members joined.
 func (w *groupWatch) relist(ctx context.Context) error {
 	list, err := w.c.scanGroup(ctx, w.group, false)
 	if errors.Is(err, tooz.ErrGroupNotCreated) {
@@ -459,10 +464,32 @@ func (w *groupWatch) relist(ctx context.Context) error {
 	var stale []scanned
 	for _, s := range list {
 		if s.alive {
-			members[s.name] = watched{id: s.m.id, sid: s.m.sid, deadline: s.deadline}
+			members[s.name] = watched{m: s.m, deadline: s.deadline}
 			ids = append(ids, s.m.id)
 		} else {
 			stale = append(stale, s)
+		}
+	}
+	if w.members != nil {
+		var left []string
+		var joined []memberFile
+		for name, old := range w.members {
+			if now, ok := members[name]; !ok || (old.m.sid != "" && !old.m.sameMembership(now.m)) {
+				left = append(left, old.m.id)
+			}
+		}
+		for name, now := range members {
+			if old, ok := w.members[name]; !ok || (old.m.sid != "" && !old.m.sameMembership(now.m)) {
+				joined = append(joined, now.m)
+			}
+		}
+		slices.Sort(left)
+		slices.SortFunc(joined, func(a, b memberFile) int { return a.rec.JoinedAt.Compare(b.rec.JoinedAt) })
+		for _, id := range left {
+			w.sink.Left(id)
+		}
+		for _, m := range joined {
+			w.sink.Joined(m.id)
 		}
 	}
 	w.members = members
@@ -480,9 +507,9 @@ func (w *groupWatch) relistOrLog() {
 // entryChanged handles a member file created (a join, or an update) or removed.
 func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 	if op&(fsnotify.Remove|fsnotify.Rename) != 0 {
-		if m, ok := w.members[name]; ok {
+		if old, ok := w.members[name]; ok {
 			delete(w.members, name)
-			w.sink.Left(m.id)
+			w.sink.Left(old.m.id)
 		}
 		return
 	}
@@ -492,7 +519,7 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 		// Joined and already gone: report the join; its removal event
 		// follows and reports the leave.
 		if id, ok := idFromEntry(name); ok && !had {
-			w.members[name] = watched{id: id}
+			w.members[name] = watched{m: memberFile{id: id}}
 			w.sink.Joined(id)
 		}
 		return
@@ -515,17 +542,17 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 	if !alive {
 		if had {
 			delete(w.members, name)
-			w.sink.Left(old.id)
+			w.sink.Left(old.m.id)
 		}
 		w.c.cleanStale(w.group, []scanned{{name: name, m: m}})
 		return
 	}
-	w.members[name] = watched{id: m.id, sid: m.sid, deadline: deadline}
+	w.members[name] = watched{m: m, deadline: deadline}
 	switch {
 	case !had:
 		w.sink.Joined(m.id)
-	case old.sid != "" && old.sid != m.sid: // a dead membership replaced by a new one
-		w.sink.Left(old.id)
+	case old.m.sid != "" && !old.m.sameMembership(m): // a dead membership replaced by a new one
+		w.sink.Left(old.m.id)
 		w.sink.Joined(m.id)
 	}
 }
@@ -533,9 +560,9 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 // sessionEnded reports the members of a session whose file was removed.
 func (w *groupWatch) sessionEnded(sid string) {
 	var gone []scanned
-	for name, m := range w.members {
-		if m.sid == sid {
-			gone = append(gone, scanned{name: name, m: memberFile{id: m.id, sid: m.sid}})
+	for name, wm := range w.members {
+		if wm.m.sid == sid {
+			gone = append(gone, scanned{name: name, m: wm.m})
 		}
 	}
 	w.drop(gone)
@@ -545,31 +572,30 @@ func (w *groupWatch) sessionEnded(sid string) {
 // deadline, expired ones are removed and their members reported gone.
 func (w *groupWatch) expire() {
 	now := time.Now()
-	verdicts := map[string]watched{}
+	verdicts := map[string]time.Time{} // session → new deadline; zero when dead
 	var gone []scanned
-	for name, m := range w.members {
-		if m.deadline.IsZero() || now.Before(m.deadline) {
+	for name, wm := range w.members {
+		if wm.deadline.IsZero() || now.Before(wm.deadline) {
 			continue
 		}
-		v, ok := verdicts[m.sid]
+		deadline, ok := verdicts[wm.m.sid]
 		if !ok {
-			deadline, alive, err := w.c.session(m.sid)
-			if err != nil {
+			d, alive, err := w.c.session(wm.m.sid)
+			switch {
+			case err != nil:
 				w.c.log.Warn("tooz file: checking a session failed", "err", err)
 				deadline = now.Add(fallbackPoll) // try again soon
-				alive = true
+			case alive:
+				deadline = d
 			}
-			if alive {
-				v.deadline = deadline
-			}
-			verdicts[m.sid] = v
+			verdicts[wm.m.sid] = deadline
 		}
-		if v.deadline.IsZero() {
-			gone = append(gone, scanned{name: name, m: memberFile{id: m.id, sid: m.sid}})
+		if deadline.IsZero() {
+			gone = append(gone, scanned{name: name, m: wm.m})
 			continue
 		}
-		m.deadline = v.deadline
-		w.members[name] = m
+		wm.deadline = deadline
+		w.members[name] = wm
 	}
 	w.drop(gone)
 }
