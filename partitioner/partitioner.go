@@ -32,7 +32,9 @@ type config struct {
 
 // WithWeight sets this member's weight (1..MaxWeight, default 1): a member
 // of weight 2 gets twice the keys of a member of weight 1. It is advertised
-// in the member's capabilities (see Capabilities).
+// in the member's capabilities (see Capabilities), which the other members
+// read when it joins. tooz reports no event when capabilities change, so
+// a new weight takes effect by leaving and joining again: Stop, then New.
 func WithWeight(w int) Option { return func(c *config) { c.weight = w } }
 
 // WithPointsPerWeight sets the ring's points per unit of weight (default
@@ -222,10 +224,12 @@ func (p *Partitioner) start(ctx context.Context) error {
 		return err
 	}
 
-	// Events that arrived since the watches started are newer than the
-	// listing or as new: for a member they mention, they decide, and the
-	// listing only serves to skip reading capabilities when the one event
-	// is the join the listing already shows.
+	// The events that arrived since both hooks were in place report, in
+	// order, every change since then. For a member they mention, they
+	// decide: if the listing saw a later state than their last word, the
+	// change to it has an event still on its way. One exception saves a
+	// read: a single join event for a member the listing shows is that
+	// same membership, whose capabilities the listing holds.
 	type window struct {
 		n      int  // events about the member
 		joined bool // the first one is a join
