@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/drivers/file"
 	"github.com/toozgo/tooz/internal/keyspace"
@@ -265,5 +267,45 @@ func TestCrossProcessMutualExclusion(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(string(b)); n != 3*rounds {
 		t.Errorf("last token %d after %d critical sections", n, 3*rounds)
+	}
+}
+
+// A waiter watches the recorded holder's process; when the flock is held
+// by something that keeps no record (flock(1) run by hand) after that
+// process died, it falls back to its backoff instead of spinning.
+func TestWaiterDoesNotSpinOnForeignHolder(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	url := "file://" + dir
+	ch := startChild(t, "lock", url, "child", "L")
+	ch.expect(t, "ready")
+	ch.kill(t)
+	// The record still names the dead child; now a foreign flock holds the file.
+	path := filepath.Join(dir, keyspace.Escape(tooz.DefaultNamespace), "locks", "L")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, url, "parent")
+	var before, after unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &before)
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := c.Lock("L").Acquire(wctx); !errors.Is(err, tooz.ErrNotAcquired) {
+		t.Fatalf("Acquire while a foreign flock holds the lock: %v, want ErrNotAcquired", err)
+	}
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	t.Logf("waiting 500ms used %v of CPU", cpu)
+	if cpu > 250*time.Millisecond {
+		t.Errorf("waiting 500ms used %v of CPU: the waiter spins", cpu)
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	if err := c.Lock("L").Acquire(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

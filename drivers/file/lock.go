@@ -85,6 +85,7 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 		t      *time.Timer
 		sub    *sub
 		holder *exitWatch
+		exited int // the last holder process seen exiting
 	)
 	defer func() {
 		if t != nil {
@@ -135,15 +136,15 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 		// Watch the holder's process: a holder that dies notifies nobody,
 		// but its death frees the flock. Try again once the watch is set,
 		// in case it died before.
-		if w := watchHolder(fd, holder); w != holder {
+		if w := watchHolder(fd, holder, exited); w != holder {
 			holder = w
 			if holder != nil {
 				continue
 			}
 		}
-		var exited <-chan struct{}
+		var died <-chan struct{}
 		if holder != nil {
-			exited = holder.exited
+			died = holder.exited
 		}
 		d := backoff/2 + rand.N(backoff/2+1) // jitter, so that waiters do not beat in step
 		if t == nil {
@@ -163,7 +164,8 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 		case <-events:
 			sub.take()
 			backoff = waitMin
-		case <-exited:
+		case <-died:
+			exited = holder.pid
 			holder.stop()
 			holder = nil
 			backoff = waitMin
@@ -283,10 +285,12 @@ func readRecord(fd int) (holderRecord, bool) {
 
 // watchHolder returns a watch on the process recorded as the holder of the
 // lock file fd, reusing w when it already watches that process; nil when
-// the holder is this process or a process of another PID namespace.
-func watchHolder(fd int, w *exitWatch) *exitWatch {
+// the holder is this process, a process of another PID namespace, or
+// exited, the process already seen exiting (then the flock is held by
+// something that keeps no record, such as flock(1) run by hand).
+func watchHolder(fd int, w *exitWatch, exited int) *exitWatch {
 	rec, ok := readRecord(fd)
-	if !ok || pidNamespace == 0 || rec.pidNS != pidNamespace || rec.pid == os.Getpid() || rec.pid <= 0 {
+	if !ok || pidNamespace == 0 || rec.pidNS != pidNamespace || rec.pid == os.Getpid() || rec.pid <= 0 || rec.pid == exited {
 		if w != nil {
 			w.stop()
 		}
