@@ -65,16 +65,18 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	if err != nil {
 		return nil, ioErr("open the lock", err)
 	}
-	o, err := c.contend(ctx, fd, dir, name, wait)
-	if err != nil {
-		_ = unix.Close(fd)
-		return nil, err
-	}
-	return o, nil
+	return c.contend(ctx, fd, dir, name, wait)
 }
 
-// contend takes the flock on fd and makes the ownership.
-func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool) (*ownership, error) {
+// contend takes the flock on fd and makes the ownership. It owns fd: the
+// ownership keeps it, or contend closes it.
+func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool) (_ *ownership, err error) {
+	held := false
+	defer func() {
+		if err != nil && !held {
+			_ = unix.Close(fd)
+		}
+	}()
 	path := filepath.Join(dir, name)
 	ceiling := waitMax
 	if c.poll > 0 {
@@ -186,6 +188,7 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 		return nil, err
 	}
 	o := &ownership{c: c, path: path, fd: fd, ownerFD: ofd, token: token, lost: make(chan struct{})}
+	held = true // from here o closes fd
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
