@@ -365,3 +365,30 @@ func waitLen(ctx context.Context, rdb *goredis.Client, key string, n int64) erro
 		}
 	}
 }
+
+// TestDriverLockEndsWithSession checks the driver's own bookkeeping, without
+// the Coordinator's liveness epoch: a lock refreshed by the conn's timer
+// still ends with the session when heartbeats stop, and its Lost closes
+// before another member can take it.
+func TestDriverLockEndsWithSession(t *testing.T) {
+	s := testserver.StartRedis(t)
+	url := testURL(s, "lock_ttl=500ms") // refreshed by the timer every 250ms
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := open(t, url, "a", tooz.WithoutHeart())
+	b := open(t, url, "b")
+	name := unique("lock")
+	own, err := driverOf(t, a).Acquire(ctx, tooz.Resource{Kind: tooz.KindLock, Name: name}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := b.Lock(name)
+	if err := lb.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-own.Lost():
+	default:
+		t.Fatal("b holds the lock while a's driver still reports it held")
+	}
+}

@@ -15,9 +15,10 @@ import (
 
 // ownership is one successful Acquire. The holder's validity deadline is
 // kept locally, counted from the start of the call that last set the
-// lock's TTL on the server, minus an allowance for clock drift: Lost closes
-// when it passes without a successful refresh, before the server can hand
-// the lock to anyone else.
+// lock's TTL on the server, minus an allowance for clock drift, and never
+// later than the session's own local deadline (the lock dies with the
+// session): Lost closes when it passes without a successful refresh,
+// before the server can hand the lock to anyone else.
 type ownership struct {
 	c     *conn
 	lk    string // lock key
@@ -222,7 +223,7 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 		return nil, errSessionGone
 	}
 	o.refreshed = st.start
-	o.deadline = st.start.Add(o.ttl - drift(o.ttl))
+	o.deadline = c.capLocked(st.start.Add(o.ttl - drift(o.ttl)))
 	c.held[o] = struct{}{}
 	c.scheduleLocksLocked()
 	c.mu.Unlock()
@@ -394,11 +395,21 @@ func (c *conn) renewed(o *ownership, start time.Time) {
 	if o.ended {
 		return
 	}
-	if d := start.Add(o.ttl - drift(o.ttl)); d.After(o.deadline) {
+	if d := c.capLocked(start.Add(o.ttl - drift(o.ttl))); d.After(o.deadline) {
 		o.deadline = d
+	}
+	if start.After(o.refreshed) {
 		o.refreshed = start
 	}
 	c.scheduleLocksLocked()
+}
+
+// capLocked bounds a lock deadline by the session's.
+func (c *conn) capLocked(d time.Time) time.Time {
+	if c.sessUntil.Before(d) {
+		return c.sessUntil
+	}
+	return d
 }
 
 // scheduleLocksLocked arms the conn's two lock timers: expiry at the

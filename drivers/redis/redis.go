@@ -178,6 +178,7 @@ func (d driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDri
 		watches: map[*watch]struct{}{},
 	}
 	c.health = min(max(c.timeout/3, 100*time.Millisecond), 5*time.Second)
+	c.sessUntil = time.Now().Add(c.timeout - drift(c.timeout))
 	next, err := c.run(ctx, scriptOpen, []string{c.skey(c.sid)}, c.p, c.sid, ms(c.timeout), c.member).Int64()
 	if err != nil {
 		_ = c.rdb.Close()
@@ -200,7 +201,8 @@ type conn struct {
 	health  time.Duration // pub/sub idle time before a health ping
 
 	mu        sync.Mutex
-	sid       string // the current session
+	sid       string    // the current session
+	sessUntil time.Time // local validity deadline of the session: no lock outlives it
 	closed    bool
 	held      map[*ownership]struct{}
 	waiters   map[string]*waiter // by token
@@ -371,10 +373,12 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		return next, fmt.Errorf("heartbeat: unexpected reply of %d values", len(res))
 	}
 	c.noteEarliest(res[len(res)-1])
+	until := start.Add(c.timeout - drift(c.timeout))
 	if res[0] == 0 {
 		c.mu.Lock()
 		if c.sid == sid {
 			c.sid = newSid
+			c.sessUntil = until
 		}
 		all := make([]*ownership, 0, len(c.held))
 		for o := range c.held {
@@ -387,6 +391,11 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		c.log.Warn("tooz/redis: the session key had expired; made a new session", "lost", len(all))
 		return next, fmt.Errorf("%w: the session key had expired; a new session is in place", tooz.ErrSessionLost)
 	}
+	c.mu.Lock()
+	if c.sid == sid && until.After(c.sessUntil) {
+		c.sessUntil = until
+	}
+	c.mu.Unlock()
 	for i, o := range owns {
 		if res[1+i] == 1 {
 			c.renewed(o, start)
