@@ -61,6 +61,20 @@
 // so that "Consul briefly unavailable" never turns into a lock held in the
 // client's mind only, while shorter outages are ridden out by retrying.
 //
+// # Events
+//
+// Each watched group is followed by blocking queries (index-based long
+// polls) on its prefix. An answer is the group's complete state, so the
+// events are the difference from the previous answer: members are told
+// apart by their key's creation index, so a member that left and joined
+// again between two answers is reported as both. When several changes
+// land between two answers, their leaves are reported before their joins
+// (joins in commit order); a member that joined and left between two
+// answers is not seen at all: Consul keeps no history to ask for. When the
+// agent cannot be reached the watch retries with a backoff and reports its
+// next listing whole (GroupSink.Reset); so it does when the servers' index
+// goes backwards (a snapshot restore), which it notices at once.
+//
 // # Locks and leadership
 //
 // A contender first reads the lock's keys; when nobody owns or waits, it
@@ -308,7 +322,7 @@ func (*driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriv
 		base:        base,
 		cancel:      cancel,
 	}
-	sess, err := d.createSession(ctx)
+	sess, err := d.openSession(ctx)
 	if err != nil {
 		cancel()
 		transport.CloseIdleConnections()
@@ -430,6 +444,30 @@ func (d *conn) createSession(ctx context.Context) (*session, error) {
 	}
 	sctx, cancel := context.WithCancel(d.base)
 	return &session{id: out.ID, ctx: sctx, cancel: cancel, renewed: start, owns: map[*ownership]struct{}{}}, nil
+}
+
+// openSession creates the first session. An agent that answers but cannot
+// serve yet (no cluster leader, its node not registered yet: it has just
+// started) is given up to the timeout; an agent that does not answer fails
+// at once.
+func (d *conn) openSession(ctx context.Context) (*session, error) {
+	deadline := time.Now().Add(d.timeout)
+	bo := newBackoff()
+	for {
+		s, err := d.createSession(ctx)
+		if err == nil || !errors.Is(err, tooz.ErrConnection) || !serverNotReady(err.Error()) || time.Now().After(deadline) {
+			return s, err
+		}
+		d.log.Debug("tooz/consul: the agent cannot create sessions yet; retrying", "err", err)
+		if !bo.wait(ctx) {
+			return nil, fmt.Errorf("consul create session: %w (last: %v)", ctx.Err(), err)
+		}
+	}
+}
+
+// serverNotReady reports the errors of an agent whose servers cannot serve yet.
+func serverNotReady(msg string) bool {
+	return strings.Contains(msg, "No cluster leader") || strings.Contains(msg, "Missing node registration")
 }
 
 // startMonitorLocked starts the goroutine that watches s on the servers. d.mu is held.

@@ -93,7 +93,14 @@ func (d *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	base := d.resBase(res)
 	cid := newID()
 	val := encodeContender(d.member, cid)
-	pairs, _, err := d.kv.List(base, d.strong(ctx))
+	// When waiting, this reading only picks the path (the transactions
+	// below check what matters), so the leader's view will do, without a
+	// quorum round. Without waiting it decides "not acquired": consistent.
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	if !wait {
+		q = d.strong(ctx)
+	}
+	pairs, _, err := d.kv.List(base, q)
 	if err != nil {
 		return nil, d.wrap(ctx, "acquire", err)
 	}

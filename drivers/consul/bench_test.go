@@ -1,0 +1,150 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/testserver"
+)
+
+// benchAgents runs fn against an in-memory agent (-dev: Raft in memory, no
+// fsync) and an agent with its data on disk (Raft log fsynced), so that
+// numbers compare like with like.
+func benchAgents(b *testing.B, fn func(b *testing.B, s *testserver.Server)) {
+	for _, a := range []struct {
+		name string
+		opts []testserver.Option
+	}{{"inmem", nil}, {"disk", []testserver.Option{testserver.WithPersistence()}}} {
+		b.Run(a.name, func(b *testing.B) {
+			fn(b, testserver.StartConsul(b, a.opts...))
+		})
+	}
+}
+
+// BenchmarkLockCycle measures an uncontended Acquire + Release with tooz,
+// beside consul/api's own recipe on the same agent: Lock() then Unlock()
+// with the session the recipe creates per Lock (its default), and with one
+// session made beforehand.
+func BenchmarkLockCycle(b *testing.B) {
+	benchAgents(b, func(b *testing.B, s *testserver.Server) {
+		raw := rawClient(b, s)
+		h := newHarness(s, "")
+		h.LivenessTimeout = 10 * time.Second
+		b.Run("tooz", func(b *testing.B) {
+			c := open(b, h, unique("m"))
+			l := c.Lock(unique("lock"))
+			ctx := context.Background()
+			for b.Loop() {
+				if err := l.Acquire(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if err := l.Release(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("consul-api-Lock", func(b *testing.B) {
+			lock, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", SessionTTL: "10s"})
+			must(b, err, "lock")
+			for b.Loop() {
+				rawCycle(b, lock)
+			}
+		})
+		b.Run("consul-api-Lock-one-session", func(b *testing.B) {
+			id, _, err := raw.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete}, nil)
+			must(b, err, "session")
+			defer raw.Session().Destroy(id, nil)
+			lock, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", Session: id})
+			must(b, err, "lock")
+			for b.Loop() {
+				rawCycle(b, lock)
+			}
+		})
+	})
+}
+
+func rawCycle(b *testing.B, lock *api.Lock) {
+	ch, err := lock.Lock(nil)
+	if err != nil || ch == nil {
+		b.Fatalf("lock: %v", err)
+	}
+	if err := lock.Unlock(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkLockContended measures hand-overs: workers on coordinators of
+// their own take turns on one lock; ns/op is the time per acquisition.
+// consul/api's recipe runs beside it with a Lock (and session) per worker.
+func BenchmarkLockContended(b *testing.B) {
+	const workers = 4
+	benchAgents(b, func(b *testing.B, s *testserver.Server) {
+		raw := rawClient(b, s)
+		h := newHarness(s, "")
+		h.LivenessTimeout = 10 * time.Second
+		b.Run(fmt.Sprintf("tooz-%d", workers), func(b *testing.B) {
+			name := unique("lock")
+			locks := make([]*tooz.Lock, workers)
+			for i := range locks {
+				locks[i] = open(b, h, unique("m")).Lock(name)
+			}
+			ctx := context.Background()
+			contend(b, workers, func(i int) error {
+				if err := locks[i].Acquire(ctx); err != nil {
+					return err
+				}
+				return locks[i].Release(ctx)
+			})
+		})
+		b.Run(fmt.Sprintf("consul-api-Lock-%d", workers), func(b *testing.B) {
+			key := unique("raw") + "/lock"
+			locks := make([]*api.Lock, workers)
+			for i := range locks {
+				l, err := raw.LockOpts(&api.LockOptions{Key: key, SessionTTL: "10s"})
+				must(b, err, "lock")
+				locks[i] = l
+			}
+			contend(b, workers, func(i int) error {
+				ch, err := locks[i].Lock(nil)
+				if err != nil || ch == nil {
+					return fmt.Errorf("lock: %v", err)
+				}
+				return locks[i].Unlock()
+			})
+		})
+	})
+}
+
+// contend runs b.N calls of cycle spread over workers goroutines.
+func contend(b *testing.B, workers int, cycle func(worker int) error) {
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	b.ResetTimer()
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Add(-1) >= 0 {
+				if err := cycle(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
