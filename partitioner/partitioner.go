@@ -143,7 +143,8 @@ type member struct {
 // weight. If c's member already belongs to group, New keeps that
 // membership and its capabilities, and Stop does not leave.
 //
-// When New returns, the Partitioner knows the group's current members.
+// When New returns, the Partitioner knows the members the group had when
+// it listed them; changes since then follow as their events arrive.
 // Call Stop when done, before closing c. On a coordinator opened
 // WithExplicitWatchers, membership changes reach the Partitioner only while
 // the application calls RunWatchers.

@@ -499,6 +499,13 @@ func TestOptionsAndCapabilities(t *testing.T) {
 	if _, err := partitioner.New(t.Context(), c, "", partitioner.WithoutJoin()); !errors.Is(err, tooz.ErrInvalidID) {
 		t.Errorf("New with an empty group = %v, want ErrInvalidID", err)
 	}
+	closed := open(t, "memory://"+unique("opts"), "closed")
+	if err := closed.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := partitioner.New(t.Context(), closed, "g"); !errors.Is(err, tooz.ErrClosed) {
+		t.Errorf("New on a closed coordinator = %v, want ErrClosed", err)
+	}
 	for _, w := range []int{1, 7, partitioner.MaxWeight} {
 		if got, err := partitioner.WeightOf(partitioner.Capabilities(w)); err != nil || got != w {
 			t.Errorf("WeightOf(Capabilities(%d)) = %d, %v", w, got, err)
