@@ -22,7 +22,7 @@ func (c *conn) memberPath(g, m string) string { return c.groupPath(g) + "/" + ke
 // that the next read reflects every write completed before this call.
 func (c *conn) sync(ctx context.Context, s *session) error {
 	return c.retry(ctx, s, func(int) error {
-		_, err := call(ctx, func() (string, error) { return s.zk.Sync(c.root) }, nil)
+		_, err := call(ctx, func() (string, error) { return s.zk.Sync(c.root) })
 		return err
 	})
 }
@@ -36,7 +36,7 @@ func (c *conn) groupExists(ctx context.Context, s *session, g string) (bool, err
 		ok, err = call(ctx, func() (bool, error) {
 			ok, _, err := s.zk.Exists(c.groupPath(g))
 			return ok, err
-		}, nil)
+		})
 		return err
 	})
 	return ok, err
@@ -64,19 +64,19 @@ func (c *conn) CreateGroup(ctx context.Context, g string) error {
 	p := c.groupPath(g)
 	token := []byte(randomID())
 	err = c.retry(ctx, s, func(attempt int) error {
-		_, err := call(ctx, func() (string, error) { return s.zk.Create(p, token, zk.FlagPersistent, c.acl) }, nil)
+		_, err := call(ctx, func() (string, error) { return s.zk.Create(p, token, zk.FlagPersistent, c.acl) })
 		if errors.Is(err, zk.ErrNoNode) { // the namespace was deleted under us
 			if err := c.ensurePath(ctx, s, c.groups); err != nil {
 				return err
 			}
-			_, err = call(ctx, func() (string, error) { return s.zk.Create(p, token, zk.FlagPersistent, c.acl) }, nil)
+			_, err = call(ctx, func() (string, error) { return s.zk.Create(p, token, zk.FlagPersistent, c.acl) })
 		}
 		if errors.Is(err, zk.ErrNodeExists) {
 			if attempt > 0 {
 				data, err := call(ctx, func() ([]byte, error) {
 					d, _, err := s.zk.Get(p)
 					return d, err
-				}, nil)
+				})
 				if err == nil && bytes.Equal(data, token) {
 					return nil
 				}
@@ -97,7 +97,7 @@ func (c *conn) DeleteGroup(ctx context.Context, g string) error {
 	}
 	p := c.groupPath(g)
 	err = c.retry(ctx, s, func(attempt int) error {
-		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) }, nil)
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			if attempt > 0 {
@@ -127,7 +127,7 @@ func (c *conn) Groups(ctx context.Context) ([]string, error) {
 		children, err = call(ctx, func() ([]string, error) {
 			ch, _, err := s.zk.Children(c.groups)
 			return ch, err
-		}, nil)
+		})
 		if errors.Is(err, zk.ErrNoNode) {
 			children, err = nil, nil
 		}
@@ -159,9 +159,9 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 		return err
 	}
 	p := c.memberPath(g, c.member)
-	undo := func(string) { c.spawn(func() { c.deleteQuietly(s, p) }) }
+	undo := func(string) { c.deleteQuietly(s, p) }
 	err = c.retry(ctx, s, func(attempt int) error {
-		_, err := call(ctx, func() (string, error) { return s.zk.Create(p, caps, zk.FlagEphemeral, c.acl) }, undo)
+		_, err := callUndo(ctx, func() (string, error) { return s.zk.Create(p, caps, zk.FlagEphemeral, c.acl) }, undo)
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			return tooz.ErrGroupNotCreated
@@ -170,7 +170,7 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 				st, err := call(ctx, func() (*zk.Stat, error) {
 					_, st, err := s.zk.Exists(p)
 					return st, err
-				}, nil)
+				})
 				if err == nil && st != nil && st.EphemeralOwner == s.id() {
 					return nil
 				}
@@ -188,7 +188,7 @@ func (c *conn) deleteQuietly(s *session, p string) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	err := c.retry(ctx, s, func(int) error {
-		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) }, nil)
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
 		}
@@ -208,7 +208,7 @@ func (c *conn) LeaveGroup(ctx context.Context, g string) error {
 	p := c.memberPath(g, c.member)
 	notFound := false
 	err = c.retry(ctx, s, func(attempt int) error {
-		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) }, nil)
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
 		if errors.Is(err, zk.ErrNoNode) {
 			notFound = attempt == 0
 			return nil
@@ -232,7 +232,7 @@ func (c *conn) UpdateCapabilities(ctx context.Context, g string, caps []byte) er
 	}
 	p := c.memberPath(g, c.member)
 	err = c.retry(ctx, s, func(int) error {
-		_, err := call(ctx, func() (*zk.Stat, error) { return s.zk.Set(p, caps, -1) }, nil)
+		_, err := call(ctx, func() (*zk.Stat, error) { return s.zk.Set(p, caps, -1) })
 		return err
 	})
 	if errors.Is(err, zk.ErrNoNode) {
@@ -287,7 +287,7 @@ func get(ctx context.Context, s *session, p string) ([]byte, *zk.Stat, error) {
 	v, err := call(ctx, func() (r, error) {
 		d, st, err := s.zk.Get(p)
 		return r{d, st}, err
-	}, nil)
+	})
 	return v.d, v.st, err
 }
 
@@ -308,7 +308,7 @@ func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 		children, err := call(ctx, func() ([]string, error) {
 			ch, _, err := s.zk.Children(gp)
 			return ch, err
-		}, nil)
+		})
 		if errors.Is(err, zk.ErrNoNode) {
 			return tooz.ErrGroupNotCreated
 		}
@@ -440,7 +440,7 @@ func (w *groupWatch) list(ctx context.Context, s *session, first bool) (<-chan z
 		v, err := call(ctx, func() (r, error) {
 			ch, st, ev, err := s.zk.ChildrenW(w.path)
 			return r{ch, st, ev}, err
-		}, nil)
+		})
 		if errors.Is(err, zk.ErrNoNode) {
 			// Wait for the group to be created.
 			type e struct {
@@ -450,7 +450,7 @@ func (w *groupWatch) list(ctx context.Context, s *session, first bool) (<-chan z
 			x, err := call(ctx, func() (e, error) {
 				ok, _, ch, err := s.zk.ExistsW(w.path)
 				return e{ok, ch}, err
-			}, nil)
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -583,7 +583,7 @@ func (w *groupWatch) czxids(ctx context.Context, s *session, names []string) map
 					err = zk.ErrNoNode
 				}
 				return st, err
-			}, nil)
+			})
 			if err == nil {
 				mu.Lock()
 				out[name] = st.Czxid

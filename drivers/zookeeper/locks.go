@@ -81,9 +81,9 @@ func (c *conn) createContender(ctx context.Context, s *session, dir string) (str
 		path string
 		loss bool
 	)
-	undo := func(p string) { c.spawn(func() { c.deleteQuietly(s, p) }) }
+	undo := func(p string) { c.deleteQuietly(s, p) }
 	create := func() (string, error) {
-		return call(ctx, func() (string, error) {
+		return callUndo(ctx, func() (string, error) {
 			return s.zk.Create(dir+"/"+mine, []byte(c.member), zk.FlagEphemeral|zk.FlagSequence, c.acl)
 		}, undo)
 	}
@@ -93,7 +93,7 @@ func (c *conn) createContender(ctx context.Context, s *session, dir string) (str
 			children, err := call(ctx, func() ([]string, error) {
 				ch, _, err := s.zk.Children(dir)
 				return ch, err
-			}, nil)
+			})
 			if err != nil && !errors.Is(err, zk.ErrNoNode) {
 				return err
 			}
@@ -128,7 +128,7 @@ func (c *conn) ensureDir(ctx context.Context, s *session, dir string) error {
 	for range 3 {
 		var err error
 		if c.containers.Load() {
-			_, err = call(ctx, func() (string, error) { return s.zk.CreateContainer(dir, nil, zk.FlagContainer, c.acl) }, nil)
+			_, err = call(ctx, func() (string, error) { return s.zk.CreateContainer(dir, nil, zk.FlagContainer, c.acl) })
 			if err != nil && !errors.Is(err, zk.ErrNodeExists) && !errors.Is(err, zk.ErrNoNode) &&
 				!errors.Is(err, zk.ErrNoAuth) && !connLoss(err) && ctx.Err() == nil {
 				c.log.Info("tooz: the zookeeper server does not create container znodes; using persistent ones", "err", err)
@@ -136,7 +136,7 @@ func (c *conn) ensureDir(ctx context.Context, s *session, dir string) error {
 			}
 		}
 		if !c.containers.Load() {
-			_, err = call(ctx, func() (string, error) { return s.zk.Create(dir, nil, zk.FlagPersistent, c.acl) }, nil)
+			_, err = call(ctx, func() (string, error) { return s.zk.Create(dir, nil, zk.FlagPersistent, c.acl) })
 		}
 		switch {
 		case err == nil, errors.Is(err, zk.ErrNodeExists):
@@ -163,7 +163,7 @@ func (c *conn) deleteByPrefix(s *session, dir, prefix string) {
 		children, err = call(ctx, func() ([]string, error) {
 			ch, _, err := s.zk.Children(dir)
 			return ch, err
-		}, nil)
+		})
 		return err
 	})
 	if err != nil {
@@ -220,7 +220,7 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 						err = zk.ErrNoNode
 					}
 					return st, err
-				}, nil)
+				})
 				if err == nil {
 					z = st.Czxid
 				}
@@ -274,7 +274,7 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 			v, err := call(ctx, func() (r, error) {
 				ok, _, ch, err := s.zk.ExistsW(dir + "/" + pred)
 				return r{ok, ch}, err
-			}, nil)
+			})
 			exists, ch = v.ok, v.ch
 			return err
 		})
@@ -318,7 +318,7 @@ func (c *conn) children(ctx context.Context, s *session, dir string) ([]string, 
 		out, err = call(ctx, func() (r, error) {
 			ch, st, err := s.zk.Children(dir)
 			return r{ch, st}, err
-		}, nil)
+		})
 		if errors.Is(err, zk.ErrNoNode) {
 			out, err = r{st: &zk.Stat{}}, nil
 		}
@@ -382,7 +382,7 @@ func (c *conn) withdraw(o *ownership) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(c.timeout, 5*time.Second))
 	defer cancel()
-	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) }, nil)
+	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) })
 	if err != nil && !errors.Is(err, zk.ErrNoNode) && o.s.deadErr() == nil {
 		c.spawn(func() { c.deleteQuietly(o.s, o.path) })
 	}
@@ -456,7 +456,7 @@ func (o *ownership) Release(ctx context.Context) error {
 	}
 	c := o.c
 	err := c.retry(ctx, o.s, func(attempt int) error {
-		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) }, nil)
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) })
 		if errors.Is(err, zk.ErrNoNode) {
 			if attempt > 0 {
 				return nil

@@ -32,6 +32,7 @@ type proxy struct {
 	pairs   map[*pair]struct{}
 	blocked bool
 	armed   int32 // opcode whose reply to lose; 0 when disarmed
+	gate    chan struct{} // while set, replies wait for it to close
 	lostCh  chan struct{}
 	wg      sync.WaitGroup
 }
@@ -61,6 +62,7 @@ func startProxy(t testing.TB, target string) *proxy {
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
+		p.unstall()
 		ln.Close()
 		p.mu.Lock()
 		for pr := range p.pairs {
@@ -181,9 +183,34 @@ func (p *proxy) downstream(pr *pair) {
 			}
 		}
 		first = false
+		p.mu.Lock()
+		gate := p.gate
+		p.mu.Unlock()
+		if gate != nil {
+			<-gate
+		}
 		if _, err := pr.client.Write(f); err != nil {
 			return
 		}
+	}
+}
+
+// stall holds the server's replies back (requests still reach the server
+// and are executed) until unstall.
+func (p *proxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+}
+
+func (p *proxy) unstall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
 	}
 }
 

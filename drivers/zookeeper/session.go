@@ -82,7 +82,7 @@ func (c *conn) newSession(ctx context.Context) (*session, error) {
 		return fail(fmt.Errorf("%w: %w", tooz.ErrConnection, ctx.Err()))
 	}
 	if c.auth != nil {
-		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, z.AddAuth("digest", c.auth) }, nil)
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, z.AddAuth("digest", c.auth) })
 		if err != nil {
 			if errors.Is(err, zk.ErrAuthFailed) || errors.Is(err, zk.ErrNoAuth) {
 				return fail(fmt.Errorf("%w: digest credentials rejected", tooz.ErrAuth))

@@ -255,7 +255,7 @@ func (c *conn) setup(ctx context.Context, s *session) error {
 		_, err := call(ctx, func() ([]string, error) {
 			ch, _, err := s.zk.Children(c.root)
 			return ch, err
-		}, nil)
+		})
 		return err
 	})
 	return c.mapErr(err)
@@ -428,7 +428,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	_, err := call(ctx, func() (bool, error) {
 		ok, _, err := s.zk.Exists(c.root)
 		return ok, err
-	}, nil)
+	})
 	if err != nil {
 		if derr := s.deadErr(); derr != nil {
 			return c.replace(ctx, s, derr)
@@ -448,7 +448,7 @@ func (c *conn) replace(ctx context.Context, old *session, why error) (time.Durat
 	// Sync once so that the new session's server is at least as recent as
 	// anything this coordinator saw through the old one: the client's
 	// "never go back in time" guarantee is per session.
-	if _, err := call(ctx, func() (string, error) { return ns.zk.Sync(c.root) }, nil); err != nil {
+	if _, err := call(ctx, func() (string, error) { return ns.zk.Sync(c.root) }); err != nil {
 		ns.end(tooz.ErrClosed)
 		c.spawn(ns.closeZK)
 		return next, fmt.Errorf("session 0x%x ended (%v); syncing the new one: %w", old.id(), why, c.mapErr(err))
@@ -638,10 +638,21 @@ func (c *conn) deadSessionErr(s *session, why error) error {
 }
 
 // call runs fn on a goroutine of its own so that ctx can end the wait (the
-// client's requests do not take a context). When ctx ends first and fn
-// later succeeds, undo runs with its result, so that a create the caller
-// gave up on does not linger.
-func call[T any](ctx context.Context, fn func() (T, error), undo func(T)) (T, error) {
+// client's requests do not take a context).
+func call[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	return callUndo(ctx, fn, nil)
+}
+
+// undoWait bounds how long a create whose caller gave up is waited for, so
+// that its undo is done before the caller returns.
+const undoWait = 2 * time.Second
+
+// callUndo is call for a create. When ctx ends while fn is in flight, it
+// waits (up to undoWait) for fn's answer and, if fn succeeded, runs undo
+// before returning ctx's error: the caller's withdrawal is complete when
+// it returns (a waiter that gave up is out of the queue). An answer later
+// than that is undone in the background.
+func callUndo[T any](ctx context.Context, fn func() (T, error), undo func(T)) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
@@ -671,16 +682,33 @@ func call[T any](ctx context.Context, fn func() (T, error), undo func(T)) (T, er
 	case r := <-ch:
 		return r.v, r.err
 	case <-ctx.Done():
-		mu.Lock()
-		defer mu.Unlock()
+	}
+	if undo != nil {
+		t := time.NewTimer(undoWait)
+		defer t.Stop()
 		select {
 		case r := <-ch:
-			return r.v, r.err
-		default:
+			if r.err == nil {
+				undo(r.v)
+			}
+			return zero, ctx.Err()
+		case <-t.C:
 		}
-		abandoned = true
-		return zero, ctx.Err()
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	select {
+	case r := <-ch:
+		if undo == nil {
+			return r.v, r.err
+		}
+		if r.err == nil {
+			undo(r.v)
+		}
+	default:
+		abandoned = true
+	}
+	return zero, ctx.Err()
 }
 
 // ensurePath creates p and its missing parents as persistent znodes.
@@ -689,14 +717,14 @@ func (c *conn) ensurePath(ctx context.Context, s *session, p string) error {
 		ok, err := call(ctx, func() (bool, error) {
 			ok, _, err := s.zk.Exists(p)
 			return ok, err
-		}, nil)
+		})
 		if err != nil || ok {
 			return err
 		}
 		var cur string
 		for _, seg := range strings.Split(p[1:], "/") {
 			cur += "/" + seg
-			_, err := call(ctx, func() (string, error) { return s.zk.Create(cur, nil, zk.FlagPersistent, c.acl) }, nil)
+			_, err := call(ctx, func() (string, error) { return s.zk.Create(cur, nil, zk.FlagPersistent, c.acl) })
 			if err != nil && !errors.Is(err, zk.ErrNodeExists) {
 				return err
 			}

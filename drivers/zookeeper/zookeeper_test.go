@@ -797,3 +797,52 @@ func TestParseURL(t *testing.T) {
 		t.Errorf("no chroot, no credentials: got %q, %q", st.chroot, st.auth)
 	}
 }
+
+// TestGiveUpMidCreate ends an Acquire's and a JoinGroup's context while
+// their create is at the server and its reply held back: when the call
+// returns, the znode it created is gone (a waiter that gave up is out of
+// the queue; a join that failed left no member behind).
+func TestGiveUpMidCreate(t *testing.T) {
+	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
+	px := startProxy(t, srv.Addr)
+	ctx := testCtx(t)
+	a := open(t, "zookeeper://"+px.Addr()+"/giveup", "a", tooz.WithTimeout(10*time.Second))
+	z := rawClient(t, srv.Addr)
+	g, name := unique("g"), unique("l")
+	if err := a.CreateGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	l := a.Lock(name)
+	if err := l.Acquire(ctx); err != nil { // makes the lock's directory
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for what, f := range map[string]func(context.Context) error{
+		"acquire": func(ctx context.Context) error { return a.Lock(name).Acquire(ctx) },
+		"join":    func(ctx context.Context) error { return a.JoinGroup(ctx, g, nil) },
+	} {
+		px.stall()
+		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- f(cctx) }()
+		<-cctx.Done()
+		px.unstall()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return after its context ended", what)
+		}
+		cancel()
+		if err == nil {
+			t.Fatalf("%s succeeded after its context ended", what)
+		}
+		for _, dir := range []string{"/giveup/tooz/locks/" + keyspace.Escape(name), "/giveup/tooz/groups/" + keyspace.Escape(g)} {
+			if ch, _, err := z.Children(dir); err != nil || len(ch) != 0 {
+				t.Fatalf("after the %s gave up, %s holds %q (%v)", what, dir, ch, err)
+			}
+		}
+	}
+}
