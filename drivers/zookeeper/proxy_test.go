@@ -31,7 +31,7 @@ type proxy struct {
 	mu      sync.Mutex
 	pairs   map[*pair]struct{}
 	blocked bool
-	armed   int32 // opcode whose reply to lose; 0 when disarmed
+	armed   int32         // opcode whose reply to lose; 0 when disarmed
 	gate    chan struct{} // while set, replies wait for it to close
 	lostCh  chan struct{}
 	wg      sync.WaitGroup
