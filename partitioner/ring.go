@@ -182,14 +182,13 @@ func (r *HashRing) Owner(key string) (string, bool) {
 }
 
 // MaxNodes is the largest number of nodes a HashRing holds.
-const MaxNodes = 1 << ownerBits
+const MaxNodes = 1 << 20
 
 // Points are packed in one uint64: the top 44 bits of the point's ring
-// position, then the owner's node index in the low ownerBits bits. Sorting
+// position, then the owner's node index in the low 20 bits. Sorting
 // the packed values sorts points by position and, at equal positions, by
 // node name (a node's index is its rank by name).
 const (
-	ownerBits = 20
 	ownerMask = MaxNodes - 1
 	posMask   = ^uint64(ownerMask)
 )
