@@ -263,49 +263,118 @@ var errKeyGone = fmt.Errorf("%w: the contender's key vanished while waiting (lea
 
 // standing reads, in one transaction, whether key still exists, whether it
 // owns the resource, which contender is the newest one older than it, and
-// whether that predecessor is the owner (then it is the only older one).
-func (c *conn) standing(ctx context.Context, l *lease, prefix, key string, rev int64) (owner bool, pred string, predFirst bool, err error) {
+// whether that predecessor is the owner (then it is the only older one). It
+// also returns the revision of the read.
+func (c *conn) standing(ctx context.Context, l *lease, prefix, key string, rev int64) (st standing, err error) {
 	resp, err := c.cli.Txn(ctx).Then(
 		clientv3.OpGet(key, clientv3.WithCountOnly()),
 		clientv3.OpGet(prefix, append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...),
 		clientv3.OpGet(prefix, append(clientv3.WithLastCreate(), clientv3.WithKeysOnly(), clientv3.WithMaxCreateRev(rev-1))...),
 	).Commit()
 	if err != nil {
-		return false, "", false, c.fail(ctx, l, err)
+		return st, c.fail(ctx, l, err)
 	}
 	if countOf(resp, 0) == 0 {
-		return false, "", false, errKeyGone
+		return st, errKeyGone
 	}
+	st.at = resp.Header.Revision
 	first := rangeOf(resp, 1)
 	if len(first) > 0 && string(first[0].Key) == key {
-		return true, "", false, nil
+		st.owner = true
+		return st, nil
 	}
 	if older := rangeOf(resp, 2); len(older) > 0 && len(first) > 0 {
-		pred := string(older[0].Key)
-		return false, pred, pred == string(first[0].Key), nil
+		st.pred = string(older[0].Key)
+		st.predFirst = st.pred == string(first[0].Key)
+		return st, nil
 	}
 	// Not first, yet nobody older: cannot happen within one transaction.
-	return false, "", false, fmt.Errorf("etcd: inconsistent contender queue under %q", prefix)
+	return st, fmt.Errorf("etcd: inconsistent contender queue under %q", prefix)
+}
+
+// standing is where a waiting contender stands in its queue.
+type standing struct {
+	owner     bool   // it owns the resource
+	pred      string // else the newest older contender's key
+	predFirst bool   // and whether that one owns the resource
+	at        int64  // the revision of the read
+}
+
+// waiter is one contender waiting for its turn.
+type waiter struct {
+	c      *conn
+	l      *lease
+	prefix string
+	key    string
+	rev    int64 // the key's create revision
+
+	// self watches the contender's own key, so that a waiter whose lease
+	// expires stops. It starts at a revision where the key was known to
+	// exist, which etcd serves from its unsynced watcher set (caught up
+	// every 100 ms): fine for noticing a loss, and it is created without
+	// delaying the predecessor's watch (another stream: no leader
+	// requirement) or being waited for. Nil after it broke.
+	self       clientv3.WatchChan
+	selfCancel context.CancelFunc
+}
+
+// watchSelf (re)starts the own-key watch after revision from.
+func (w *waiter) watchSelf(ctx context.Context, from int64) {
+	w.stopSelf()
+	sctx, cancel := context.WithCancel(ctx)
+	w.selfCancel = cancel
+	w.self = w.c.cli.Watch(sctx, w.key, clientv3.WithRev(from+1), clientv3.WithFilterPut())
+}
+
+func (w *waiter) stopSelf() {
+	if w.selfCancel != nil {
+		w.selfCancel()
+		w.selfCancel, w.self = nil, nil
+	}
+}
+
+// read reads the waiter's standing and restarts a broken own-key watch.
+func (w *waiter) read(ctx context.Context) (standing, error) {
+	st, err := w.c.standing(ctx, w.l, w.prefix, w.key, w.rev)
+	if err == nil && !st.owner && w.self == nil {
+		w.watchSelf(ctx, st.at)
+	}
+	return st, err
+}
+
+// selfEvent handles a response of the own-key watch.
+func (w *waiter) selfEvent(ctx context.Context, wr clientv3.WatchResponse, ok bool) error {
+	if !ok || wr.Err() != nil {
+		w.stopSelf()
+		return w.c.watchErr(ctx, wr, ok)
+	}
+	if hasDelete(wr.Events) {
+		return errKeyGone
+	}
+	return nil
 }
 
 // waitTurn waits until key owns the resource. It watches only the
 // predecessor's key (no thundering herd) and its own key (a contender
-// whose lease expires stops waiting with tooz.ErrSessionLost). Watches
-// start at the current revision — a watch from a past revision lands in
-// etcd's unsynced watcher set, caught up only every 100 ms — and the queue
-// is read again once they are in place, so that a deletion before the
-// watch started is not missed.
+// whose lease expires stops waiting with tooz.ErrSessionLost). The
+// predecessor's watch starts at the current revision — a watch from a past
+// revision lands in etcd's unsynced watcher set, caught up only every
+// 100 ms — and the queue is read again once it is in place, so that a
+// deletion before the watch started is not missed.
 func (c *conn) waitTurn(ctx context.Context, l *lease, prefix, key string, rev int64, pred string) error {
+	w := &waiter{c: c, l: l, prefix: prefix, key: key, rev: rev}
+	defer w.stopSelf()
+	w.watchSelf(ctx, rev)
 	wctx := clientv3.WithRequireLeader(ctx)
 	for {
 		if pred == "" {
-			owner, p, _, err := c.standing(ctx, l, prefix, key, rev)
-			if err != nil || owner {
+			st, err := w.read(ctx)
+			if err != nil || st.owner {
 				return err
 			}
-			pred = p
+			pred = st.pred
 		}
-		next, err := c.watchPredecessor(ctx, wctx, l, prefix, key, rev, pred)
+		next, err := w.watchPredecessor(ctx, wctx, pred)
 		switch {
 		case err == nil && next == "":
 			return nil
@@ -322,113 +391,78 @@ func (c *conn) waitTurn(ctx context.Context, l *lease, prefix, key string, rev i
 // errPredGone reports that the watched predecessor's key was deleted.
 var errPredGone = errors.New("predecessor gone")
 
-// watchPredecessor watches pred's key and key itself from the current
-// revision, reads the queue once both watches are in place, and waits for
-// pred to go. It returns ("", nil) when key owns the resource, (p, nil)
-// when the read found another predecessor p, errPredGone when pred was
-// deleted, errWatchBroke when a watch ended, or the error that ends the wait.
+// errWatchBroke reports a watch that ended while the wait goes on.
+var errWatchBroke = errors.New("watch broke")
+
+// watchPredecessor watches pred's key from the current revision, reads the
+// queue once the watch is in place, and waits for pred to go. It returns
+// ("", nil) when the waiter owns the resource, (p, nil) when the read found
+// another predecessor p, errPredGone when pred was deleted, errWatchBroke
+// when a watch ended, or the error that ends the wait.
 //
 // When the read found pred to be the owner, it was the only contender older
-// than key (younger ones have higher revisions), so its deletion makes key
-// the owner with no further read: the hand-over costs the releaser's
-// delete and one watch event.
-func (c *conn) watchPredecessor(ctx, wctx context.Context, l *lease, prefix, key string, rev int64, pred string) (string, error) {
+// than the waiter (younger ones have higher revisions), so its deletion
+// makes the waiter the owner with no further read: the hand-over costs the
+// releaser's delete and one watch event.
+func (w *waiter) watchPredecessor(ctx, wctx context.Context, pred string) (string, error) {
 	wctx, cancel := context.WithCancel(wctx)
 	defer cancel()
-	predCh := c.cli.Watch(wctx, pred, clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
-	self := c.cli.Watch(wctx, key, clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
-	if err := c.waitCreated(ctx, l, predCh, self); err != nil {
+	predCh := w.c.cli.Watch(wctx, pred, clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	if err := w.wait(ctx, predCh, true); err != nil {
 		return "", err
 	}
-	owner, p, predFirst, err := c.standing(ctx, l, prefix, key, rev)
+	st, err := w.read(ctx)
 	switch {
 	case err != nil:
 		return "", err
-	case owner:
+	case st.owner:
 		return "", nil
-	case p != pred:
-		return p, nil
+	case st.pred != pred:
+		return st.pred, nil
 	}
-	err = c.waitGone(ctx, l, predCh, self)
-	if !errors.Is(err, errPredGone) || !predFirst {
+	err = w.wait(ctx, predCh, false)
+	if !errors.Is(err, errPredGone) || !st.predFirst {
 		return "", err
 	}
-	// The owner went and nobody else is older: key owns the resource,
-	// unless its own key went too (lease expired) in the meantime.
+	// The owner went and nobody else is older: the waiter owns the
+	// resource, unless its own key went too (lease expired) meanwhile.
 	select {
-	case wr, ok := <-self:
-		if !ok || wr.Err() != nil || hasDelete(wr.Events) {
-			return "", errWatchBroke // read the queue to be sure
+	case wr, ok := <-w.self:
+		if err := w.selfEvent(ctx, wr, ok); err != nil {
+			return "", err
 		}
 	default:
 	}
-	if l.isDead() {
-		return "", c.deadErr()
+	if w.l.isDead() {
+		return "", w.c.deadErr()
 	}
 	return "", nil
 }
 
-// errWatchBroke reports a watch that ended while the wait goes on.
-var errWatchBroke = errors.New("watch broke")
-
-// waitCreated waits until both watches are established.
-func (c *conn) waitCreated(ctx context.Context, l *lease, pred, self clientv3.WatchChan) error {
-	predReady, selfReady := false, false
-	for !predReady || !selfReady {
-		var predCh, selfCh clientv3.WatchChan
-		if !predReady {
-			predCh = pred
-		}
-		if !selfReady {
-			selfCh = self
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.dead:
-			return c.deadErr()
-		case wr, ok := <-predCh:
-			if !ok || wr.Err() != nil {
-				return c.watchErr(ctx, wr, ok)
-			}
-			predReady = predReady || wr.Created
-			if hasDelete(wr.Events) {
-				return errPredGone
-			}
-		case wr, ok := <-selfCh:
-			if !ok || wr.Err() != nil {
-				return c.watchErr(ctx, wr, ok)
-			}
-			selfReady = selfReady || wr.Created
-			if hasDelete(wr.Events) {
-				return errKeyGone
-			}
-		}
-	}
-	return nil
-}
-
-// waitGone waits until the predecessor's key is deleted.
-func (c *conn) waitGone(ctx context.Context, l *lease, pred, self clientv3.WatchChan) error {
+// wait waits until the predecessor's watch is established (created) or,
+// after that, until the predecessor's key is deleted (errPredGone), and
+// stops early on the waiter's own key going, its lease dying, a broken
+// watch or ctx ending.
+func (w *waiter) wait(ctx context.Context, pred clientv3.WatchChan, created bool) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-l.dead:
-			return c.deadErr()
+		case <-w.l.dead:
+			return w.c.deadErr()
 		case wr, ok := <-pred:
 			if !ok || wr.Err() != nil {
-				return c.watchErr(ctx, wr, ok)
+				return w.c.watchErr(ctx, wr, ok)
 			}
 			if hasDelete(wr.Events) {
 				return errPredGone
 			}
-		case wr, ok := <-self:
-			if !ok || wr.Err() != nil {
-				return c.watchErr(ctx, wr, ok)
+			if created && wr.Created {
+				return nil
 			}
-			if hasDelete(wr.Events) {
-				return errKeyGone
+		case wr, ok := <-w.self:
+			if err := w.selfEvent(ctx, wr, ok); err != nil {
+				return err
 			}
 		}
 	}
