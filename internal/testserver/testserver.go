@@ -9,12 +9,14 @@
 //
 //   - Redis: no persistence (--save "" --appendonly no); WithPersistence
 //     turns on the append-only file with appendfsync always.
-//   - ZooKeeper: standalone, tickTime=100ms, so session timeouts from
-//     minSessionTimeout=500ms up to 60s are legal; the admin server is off.
+//   - ZooKeeper: standalone (the JVM runs ZooKeeperServerMain directly, with
+//     -Xmx256m), tickTime=100ms, so session timeouts from
+//     minSessionTimeout=500ms up to 60s are legal; the admin server is off;
+//     WithNoFsync sets forceSync=no.
 //   - etcd: a single member with a 20ms heartbeat and a 200ms election
-//     timeout; WithNoFsync adds --unsafe-no-fsync.
+//     timeout; WithNoFsync adds --unsafe-no-fsync (etcd 3.5+ only).
 //   - Consul: "agent -dev", whose state lives in memory only and is lost on
-//     Kill or Stop; WithPersistence runs a single bootstrapping server with
+//     Kill, Stop and Restart; WithPersistence runs a single bootstrapping server with
 //     its data in DataDir instead (its leader election takes about 2s more).
 //     Both have session_ttl_min=1s, DNS and gRPC off.
 //     A session's lock-delay is a per-session setting that the client passes
@@ -22,7 +24,9 @@
 //     nothing to set on the server for it.
 //
 // Binaries are found through environment variables first, then in the cache
-// directory that scripts/install-servers.sh fills, then at Debian's paths:
+// directory that scripts/install-servers.sh fills (BinDir: $TOOZ_BIN_DIR,
+// else $XDG_CACHE_HOME/tooz/bin, else ~/.cache/tooz/bin), then at Debian's
+// paths. A variable that is set must name an executable:
 //
 //   - Redis: $TOOZ_REDIS_SERVER, then redis-server on $PATH.
 //   - ZooKeeper: $TOOZ_JAVA (else java on $PATH) with the class path
