@@ -218,13 +218,14 @@ func (c *conn) leaseFor(ctx context.Context, ttl int64) (*lease, error) {
 	return l, nil
 }
 
-// revokeLater revokes a lease nobody uses, in the background.
+// revokeLater revokes a lease nobody uses, in the background (when the
+// conn is closed, the unused lease is left to expire: nothing hangs on it).
 func (c *conn) revokeLater(id clientv3.LeaseID) {
-	go func() {
+	c.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
 		_, _ = c.cli.Revoke(ctx, id)
-	}()
+	})
 }
 
 // mainLease returns the coordinator's lease, or an error when there is none.
@@ -334,7 +335,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		c.revokeLater(l.id)
+		_, _ = c.cli.Revoke(ctx, l.id) // closed meanwhile: nothing may outlive Close
 		return 0, tooz.ErrClosed
 	}
 	c.leases = map[int64]*lease{c.mainTTL: l}

@@ -38,7 +38,23 @@
 // Each waiter watches only its predecessor, from the current revision, and
 // re-reads after its watch is in place — never from a past revision, which
 // would put the watcher in etcd's "unsynced" set and cost ~100 ms per
-// hand-over, as concurrency.Mutex does.
+// hand-over, as concurrency.Mutex does. An uncontended Acquire is one
+// transaction (create the key, read the queue's head), Release one delete;
+// TryAcquire of a held lock is one transaction that writes nothing.
+//
+// # Failures
+//
+// When the server no longer knows the lease (it expired while the process
+// was paused or cut off), the next Heartbeat ends every ownership, grants a
+// new lease and reports tooz.ErrSessionLost, and the Coordinator re-joins
+// its groups; a dead lease is never renewed or reused. A group watch that
+// breaks (compacted revision, lost leader, server restart) lists the group
+// again and resets its sink. A contender key whose deletion failed (Release
+// or a withdrawal during an outage) is deleted by the next successful
+// heartbeat, so a lock given up while etcd was unreachable is not held on by
+// a lease that lives on. gRPC's reconnection back-off is capped at a quarter
+// of the timeout so that, after an etcd restart (which renews every lease
+// for a full TTL), coordinators are back before their leases expire.
 package etcd
 
 import (
