@@ -6,6 +6,9 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,12 +152,14 @@ func BenchmarkEventLatency(b *testing.B) {
 	}
 	defer wl.Stop()
 	lat := make([]time.Duration, 0, b.N)
+	call := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
 		if err := m.JoinGroup(ctx, "G", nil); err != nil {
 			b.Fatal(err)
 		}
+		call = append(call, time.Since(start))
 		lat = append(lat, (<-joined).Sub(start))
 		if err := m.LeaveGroup(ctx, "G"); err != nil {
 			b.Fatal(err)
@@ -163,6 +168,39 @@ func BenchmarkEventLatency(b *testing.B) {
 	}
 	b.StopTimer()
 	reportLatency(b, lat, "join")
+	reportLatency(b, call, "joincall")
+}
+
+// BenchmarkLockContended is 8 contenders (2 handles on each of 4
+// coordinators) taking turns on one lock; ns/op is per acquisition.
+func BenchmarkLockContended(b *testing.B) {
+	_, url := benchURL(b)
+	ctx := context.Background()
+	var locks []*tooz.Lock
+	for i := range 4 {
+		c := openB(b, url, "c"+strconv.Itoa(i))
+		locks = append(locks, c.Lock("contended"), c.Lock("contended"))
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for _, l := range locks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := l.Acquire(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := l.Release(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func reportLatency(b *testing.B, lat []time.Duration, what string) {

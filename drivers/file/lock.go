@@ -436,7 +436,9 @@ func (o *ownership) Release(context.Context) error {
 }
 
 // end gives the lock up, once: first the mark (Owner then reports
-// nobody), then the flock. With notify it touches the lock file afterwards,
+// nobody), then the flock. Closing the lock file drops both, the OFD mark
+// first (the kernel removes a file's OFD locks before its flocks), as it
+// does when the holder dies. With notify it then touches the lock file,
 // which wakes the waiters at once; a crash (Abandon) does not.
 func (o *ownership) end(notify bool) bool {
 	o.mu.Lock()
@@ -448,13 +450,10 @@ func (o *ownership) end(notify bool) bool {
 	close(o.lost)
 	if o.ownerFD >= 0 {
 		_ = unix.Close(o.ownerFD)
-	} else if notify {
-		_ = setMark(o.fd, markClear)
-	}
-	if notify {
-		_ = unix.Flock(o.fd, unix.LOCK_UN)
-		_ = unix.UtimesNanoAt(unix.AT_FDCWD, o.path, nil, 0)
 	}
 	_ = unix.Close(o.fd)
+	if notify {
+		_ = unix.UtimesNanoAt(unix.AT_FDCWD, o.path, nil, 0)
+	}
 	return true
 }

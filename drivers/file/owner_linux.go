@@ -24,10 +24,10 @@ func probeOFD() bool {
 	return unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk) != unix.EINVAL
 }
 
-// setMark sets (unix.F_WRLCK) or clears (unix.F_UNLCK) the holder's mark:
-// an OFD lock on the lock file's first byte. Like the flock it belongs to
-// the open file description and dies with it, but readers can test it
-// without taking it, so they never get in a contender's way.
+// setMark sets the holder's mark (typ markSet): an OFD lock on the lock
+// file's first byte. Like the flock it belongs to the open file description
+// and dies with it, but readers can test it without taking it, so they
+// never get in a contender's way.
 func setMark(fd int, typ int16) error {
 	lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Len: 1}
 	for {
@@ -47,4 +47,5 @@ func marked(fd int) (bool, error) {
 	return lk.Type != unix.F_UNLCK, nil
 }
 
-const markSet, markClear = unix.F_WRLCK, unix.F_UNLCK
+// markSet is the lock type of a set mark.
+const markSet = unix.F_WRLCK
