@@ -166,7 +166,26 @@ func parseDuration(v string) (time.Duration, error) {
 // option against what the driver accepts. It does no I/O.
 func parseURL(rawURL string, o *options) (Driver, Config, error) {
 	var cfg Config
-	u, err := url.Parse(rawURL)
+	// net/url validates only the last port of a comma-separated host list
+	// ("h1:1,h2" fails): parse with the list set aside, then put it back.
+	parseable, hostList := rawURL, ""
+	if i := strings.Index(rawURL, "://"); i >= 0 {
+		rest := rawURL[i+3:]
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		auth := rest[:end]
+		at := strings.LastIndex(auth, "@")
+		if hosts := auth[at+1:]; strings.Contains(hosts, ",") {
+			hostList = hosts
+			parseable = rawURL[:i+3] + auth[:at+1] + "multi-host" + rest[end:]
+		}
+	}
+	u, err := url.Parse(parseable)
+	if err == nil && hostList != "" {
+		u.Host = hostList
+	}
 	if err != nil {
 		// url.Error quotes the URL, password included: report only the cause.
 		msg := err.Error()
@@ -188,8 +207,8 @@ func parseURL(rawURL string, o *options) (Driver, Config, error) {
 	if u.Host != "" {
 		cfg.Hosts = strings.Split(u.Host, ",")
 		for _, h := range cfg.Hosts {
-			if h == "" {
-				return nil, cfg, fmt.Errorf("%w: %s: empty host in list", ErrInvalidURL, redactURL(u))
+			if err := checkHost(h); err != nil {
+				return nil, cfg, fmt.Errorf("%w: %s: %v", ErrInvalidURL, redactURL(u), err)
 			}
 		}
 	}
@@ -233,4 +252,36 @@ func parseURL(rawURL string, o *options) (Driver, Config, error) {
 		return nil, cfg, fmt.Errorf("%w: namespace: %w", ErrInvalidURL, err)
 	}
 	return d, cfg, nil
+}
+
+// checkHost accepts host, host:port, [v6] and [v6]:port with a numeric port.
+func checkHost(h string) error {
+	if h == "" {
+		return fmt.Errorf("empty host in list")
+	}
+	if strings.ContainsAny(h, " \t/?#@") {
+		return fmt.Errorf("bad host %q", h)
+	}
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.Index(h, "]")
+		if end < 0 {
+			return fmt.Errorf("bad host %q: unclosed [", h)
+		}
+		host, port = h[:end+1], strings.TrimPrefix(h[end+1:], ":")
+		if h[end+1:] != "" && !strings.HasPrefix(h[end+1:], ":") {
+			return fmt.Errorf("bad host %q", h)
+		}
+	} else if i := strings.LastIndex(h, ":"); i >= 0 {
+		host, port = h[:i], h[i+1:]
+	}
+	if host == "" {
+		return fmt.Errorf("bad host %q: no name", h)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("bad port in %q", h)
+		}
+	}
+	return nil
 }

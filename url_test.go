@@ -160,3 +160,30 @@ func TestHeartStats(t *testing.T) {
 		t.Fatalf("Stats() = %+v", s)
 	}
 }
+
+
+func TestMultiHostURLs(t *testing.T) {
+	for _, tc := range []struct {
+		url   string
+		hosts []string
+	}{
+		{"memory://n1:7000,n2:7001,n3/p?namespace=x", []string{"n1:7000", "n2:7001", "n3"}},
+		{"memory://u:pw@n1,n2:2/p", []string{"n1", "n2:2"}},
+		{"memory://[::1]:1,[::2]", []string{"[::1]:1", "[::2]"}},
+	} {
+		c, err := tooz.Open(context.Background(), tc.url, "m")
+		if err != nil {
+			t.Errorf("Open(%q): %v", tc.url, err)
+			continue
+		}
+		if strings.Contains(c.URL(), "pw") {
+			t.Errorf("URL() = %q shows the password", c.URL())
+		}
+		c.Close(context.Background())
+	}
+	for _, bad := range []string{"memory://n1:x,n2", "memory://n1,n2:99999", "memory://[::1,n2"} {
+		if _, err := tooz.Open(context.Background(), bad, "m"); !errors.Is(err, tooz.ErrInvalidURL) {
+			t.Errorf("Open(%q) = %v, want ErrInvalidURL", bad, err)
+		}
+	}
+}
