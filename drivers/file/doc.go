@@ -24,11 +24,14 @@
 // frees them the moment their holder's process dies, so a crashed holder's
 // lock and leadership move on at once, without waiting for any timeout. A
 // waiter tries a non-blocking flock whenever the holder's release touches the
-// lock file (an inotify event), and with a bounded backoff (at most 100ms
-// apart) for holders that died without a word. The fencing token is a
-// counter in the lock file, incremented under the lock. The holder publishes
-// its member ID in a fresh file that it keeps flocked; readers of the owner
-// test that flock, so a dead holder's leftover file never names a leader.
+// lock file (an inotify event) or the holder's process exits (a pidfd, on
+// Linux), and otherwise with a bounded backoff, at most 50ms apart. The
+// fencing token is a counter in the lock file, incremented under the lock,
+// beside the holder's member ID and process. The holder shows that it still
+// holds the lock with a mark that readers test without taking it (an OFD
+// lock on the lock file on Linux, elsewhere a freshly written owner file
+// that the holder keeps flocked), so a dead holder's leftover record never
+// names a leader.
 //
 // Membership is a file per member in a directory per group. Each file names
 // its coordinator's session: one file per coordinator whose modification
@@ -51,18 +54,22 @@
 //
 // The directory must be on a local filesystem: NFS and SMB mounts are
 // refused, because flock there is emulated per process and inotify does not
-// see other clients' changes. Liveness compares file modification times with
-// the wall clock of the same host; a clock step forward by more than the
-// timeout makes members expire and re-join (locks are not affected).
-// Capabilities are stored with the membership and read whole by Members.
+// see other clients' changes. Every process using it must be able to write
+// every file in it (run them as one user, or as one group with umask 002).
+// Liveness compares file modification times with the wall clock of the same
+// host; a clock step forward by more than the timeout makes members expire
+// and re-join (locks are not affected). With the poll option (or when
+// inotify is out of watches), a member that joins and leaves between two
+// polls goes unreported; with inotify every change is. A lock file is kept
+// for every lock name ever used, since it carries the fencing counter.
 //
 // # Layout
 //
 //	DIR/NS/groups/G/M        member M of group G (ID, session, capabilities, times)
 //	DIR/NS/groups/G/.id      the group's name, when G is a hash (names too long to escape)
 //	DIR/NS/sessions/S        a coordinator's session; its mtime is the last heartbeat
-//	DIR/NS/locks/L           lock L: flocked by the holder; holds the fencing counter
-//	DIR/NS/locks/L.o         lock L's owner record, flocked by its writer while it holds L
+//	DIR/NS/locks/L           lock L: flocked and marked by its holder; fencing counter, holder's ID and PID
+//	DIR/NS/locks/L.o         lock L's owner file, flocked while held (platforms without OFD locks)
 //	DIR/NS/elections/G       the same for the leadership of group G
 //	DIR/NS/tmp/              files being written
 //

@@ -83,10 +83,8 @@ func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDrive
 	if err := checkLocalFS(existingAncestor(ns)); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{c.groupsDir, c.sessDir, c.locksDir, c.electDir, c.tmpDir} {
-		if err := os.MkdirAll(d, 0o777); err != nil {
-			return nil, ioErr("create the directory", err)
-		}
+	if err := c.makeDirs(); err != nil {
+		return nil, err
 	}
 	c.notif = acquireNotifier(c.log)
 	c.notif.keep(c.groupsDir, c.sessDir, c.locksDir, c.electDir)
@@ -230,8 +228,30 @@ func sidTimeout(sid string) (time.Duration, bool) {
 
 func (c *conn) sessPath(sid string) string { return filepath.Join(c.sessDir, sid) }
 
-// startSession creates a new session file and makes it current.
+// makeDirs creates the namespace's directories.
+func (c *conn) makeDirs() error {
+	for _, d := range []string{c.groupsDir, c.sessDir, c.locksDir, c.electDir, c.tmpDir} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			return ioErr("create the directory", err)
+		}
+	}
+	return nil
+}
+
+// startSession creates a new session file and makes it current. If the
+// namespace's directories were removed from under it, it makes them again.
 func (c *conn) startSession() error {
+	err := c.newSession()
+	if err != nil && notExist(err) {
+		if err := c.makeDirs(); err != nil {
+			return err
+		}
+		err = c.newSession()
+	}
+	return err
+}
+
+func (c *conn) newSession() error {
 	sid := newSID(c.timeout)
 	body := fmt.Appendf(nil, "member %q\npid %d\ntimeout %v\n", c.member, os.Getpid(), c.timeout)
 	tmp, err := c.writeTmp(body)

@@ -440,3 +440,29 @@ func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration) T {
 	var zero T
 	return zero
 }
+
+// A namespace directory removed from under running coordinators (an
+// operator wiping the state) is made again by the next heartbeat.
+func TestNamespaceRemovedUnderneath(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	a := open(t, "file://"+dir, "a", tooz.WithoutHeart())
+	if err := a.JoinGroupCreate(ctx, "G", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, tooz.DefaultNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Heartbeat(ctx); !errors.Is(err, tooz.ErrSessionLost) {
+		t.Fatalf("Heartbeat after the namespace was removed: %v, want ErrSessionLost", err)
+	}
+	if gs, err := a.Groups(ctx); err != nil || len(gs) != 0 {
+		t.Fatalf("Groups after the namespace was removed = %q, %v", gs, err)
+	}
+	if err := a.JoinGroupCreate(ctx, "G", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Lock("L").Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
