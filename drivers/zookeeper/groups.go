@@ -182,20 +182,45 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 	return c.mapErr(err)
 }
 
-// deleteQuietly deletes p on s, in the background, for a create whose
-// caller gave up.
+// deleteQuietly deletes p, an ephemeral znode of s that nobody must count
+// on any more (a create whose caller gave up, an ownership given up while
+// the connection was down). It keeps trying, across reconnections, until
+// the znode is gone or the session ends (which deletes it too): while the
+// session lives, a leftover contender would block its lock for good.
 func (c *conn) deleteQuietly(s *session, p string) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	err := c.retry(ctx, s, func(int) error {
-		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
-		if errors.Is(err, zk.ErrNoNode) {
-			return nil
+	for attempt := 0; ; attempt++ {
+		if s.deadErr() != nil {
+			return
 		}
-		return err
-	})
-	if err != nil && s.deadErr() == nil {
-		c.log.Warn("tooz: could not delete a znode created for a cancelled call; it goes with the session", "path", p, "err", err)
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, zk.ErrNoNode):
+			return
+		case connLoss(err), errors.Is(err, context.DeadlineExceeded):
+			// Wait for the connection (or the end of the session).
+			select {
+			case <-s.connectedCh():
+			case <-s.done:
+				return
+			}
+			if attempt > 0 {
+				t := time.NewTimer(min(time.Duration(attempt)*50*time.Millisecond, time.Second))
+				select {
+				case <-t.C:
+				case <-s.done:
+					t.Stop()
+					return
+				}
+			}
+		default:
+			if s.deadErr() == nil {
+				c.log.Warn("tooz: could not delete a znode that is not wanted any more; it goes with the session",
+					"path", p, "err", err)
+			}
+			return
+		}
 	}
 }
 

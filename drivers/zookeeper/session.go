@@ -203,6 +203,13 @@ func (s *session) removeOwn(o *ownership) {
 	delete(s.owns, o)
 }
 
+// connectedCh returns a channel closed while the client has the session.
+func (s *session) connectedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
 // isConnected reports whether the client has the session right now.
 func (s *session) isConnected() bool {
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	neturl "net/url"
 	"slices"
 	"strings"
@@ -843,6 +844,70 @@ func TestGiveUpMidCreate(t *testing.T) {
 			if ch, _, err := z.Children(dir); err != nil || len(ch) != 0 {
 				t.Fatalf("after the %s gave up, %s holds %q (%v)", what, dir, ch, err)
 			}
+		}
+	}
+}
+
+// TestServerPaused stalls ZooKeeper (SIGSTOP) for longer than a holder's
+// session timeout: the holder's own deadline reports its lock and
+// leadership lost while the server is frozen, before anyone could take
+// them; once the server runs again the lock goes to a waiter and the
+// holder is a member again (its session survived, or it was replaced and
+// the groups re-joined, depending on which the server did first: after a
+// short freeze it usually revalidates the reconnecting session, after a
+// long one it expires it).
+func TestServerPaused(t *testing.T) {
+	for _, extra := range []time.Duration{0, 4 * time.Second} {
+		t.Run(fmt.Sprintf("extra=%v", extra), func(t *testing.T) { testServerPaused(t, extra) })
+	}
+}
+
+func testServerPaused(t *testing.T, extra time.Duration) {
+	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
+	ctx := testCtx(t)
+	const timeout = 2 * time.Second
+	url := "zookeeper://" + srv.Addr + "/paused"
+	g, name := unique("g"), unique("l")
+	a := open(t, url, "a", tooz.WithTimeout(timeout))
+	b := open(t, url, "b", tooz.WithTimeout(10*time.Second))
+	if err := a.JoinGroupCreate(ctx, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	la := a.Lock(name)
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lead, err := a.Campaign(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := watchGroup(t, b, g)
+	sa, _, _ := drv(a).current()
+	srv.Pause()
+	paused := time.Now()
+	waitClosed(t, la.Lost(), timeout+5*time.Second, "a's lock to be reported lost while the server is frozen")
+	waitClosed(t, lead.Lost(), time.Second, "a's leadership to end")
+	if d := time.Since(paused); d > timeout+2*time.Second {
+		t.Errorf("lock reported lost %v after the server froze (timeout %v)", d, timeout)
+	}
+	// The freeze's length past that point is the fault under test, not a
+	// synchronization.
+	<-time.After(extra)
+	srv.Resume()
+	bctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	lb := b.Lock(name)
+	if err := lb.Acquire(bctx); err != nil {
+		t.Fatalf("b after the server resumed: %v", err)
+	}
+	waitState(t, drv(a), StateConnected, 20*time.Second)
+	if ns, _, _ := drv(a).current(); ns != sa {
+		t.Log("a's session expired while the server was frozen; waiting for its re-join")
+		ev.waitFor(t, 20*time.Second, "leave a", "join a")
+	} else {
+		t.Log("a's session survived the freeze")
+		if ms, err := b.Members(ctx, g); err != nil || !slices.Contains(ms, "a") {
+			t.Fatalf("members = %q, %v", ms, err)
 		}
 	}
 }
