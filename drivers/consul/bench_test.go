@@ -70,6 +70,50 @@ func BenchmarkLockCycle(b *testing.B) {
 	})
 }
 
+// BenchmarkLockCycleInterleaved runs the three recipes of
+// BenchmarkLockCycle in turn within every iteration, so that load from
+// other processes on the machine weighs on each alike, and reports each
+// recipe's time per cycle and the ratios (ns/op is the sum of the three).
+func BenchmarkLockCycleInterleaved(b *testing.B) {
+	benchAgents(b, func(b *testing.B, s *testserver.Server) {
+		raw := rawClient(b, s)
+		h := newHarness(s, "")
+		h.LivenessTimeout = 10 * time.Second
+		l := open(b, h, unique("m")).Lock(unique("lock"))
+		perLock, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", SessionTTL: "10s"})
+		must(b, err, "lock")
+		id, _, err := raw.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete}, nil)
+		must(b, err, "session")
+		defer raw.Session().Destroy(id, nil)
+		oneSession, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", Session: id})
+		must(b, err, "lock")
+		ctx := context.Background()
+		var tz, rawLock, rawOne time.Duration
+		n := 0
+		for b.Loop() {
+			t0 := time.Now()
+			if err := l.Acquire(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := l.Release(ctx); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			rawCycle(b, perLock)
+			t2 := time.Now()
+			rawCycle(b, oneSession)
+			t3 := time.Now()
+			tz, rawLock, rawOne = tz+t1.Sub(t0), rawLock+t2.Sub(t1), rawOne+t3.Sub(t2)
+			n++
+		}
+		b.ReportMetric(float64(tz.Nanoseconds())/float64(n), "tooz-ns/cycle")
+		b.ReportMetric(float64(rawLock.Nanoseconds())/float64(n), "api-Lock-ns/cycle")
+		b.ReportMetric(float64(rawOne.Nanoseconds())/float64(n), "api-Lock-one-session-ns/cycle")
+		b.ReportMetric(float64(rawLock)/float64(tz), "api-Lock/tooz")
+		b.ReportMetric(float64(rawOne)/float64(tz), "api-Lock-one-session/tooz")
+	})
+}
+
 func rawCycle(b *testing.B, lock *api.Lock) {
 	ch, err := lock.Lock(nil)
 	if err != nil || ch == nil {

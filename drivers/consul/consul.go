@@ -56,6 +56,9 @@
 // time (a crash). A watch on the session notices an invalidation at once and
 // ends every lock and leadership; the next heartbeat creates a new session
 // and reports tooz.ErrSessionLost, and the Coordinator re-joins its groups.
+// (Only sessions that took a lock or a leadership are watched: the watch
+// wakes on every session change in the cluster, and a plain membership's
+// loss is found by the next heartbeat.)
 // A heartbeat that finds no successful renewal within the timeout treats the
 // session as lost too (destroying it on the servers as soon as they answer),
 // so that "Consul briefly unavailable" never turns into a lock held in the
@@ -330,7 +333,6 @@ func (*driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriv
 	}
 	d.mu.Lock()
 	d.sess = sess
-	d.startMonitorLocked(sess)
 	d.mu.Unlock()
 	return d, nil
 }
@@ -381,15 +383,16 @@ type conn struct {
 
 // session is one Consul session and what was issued under it.
 type session struct {
-	id      string
-	ctx     context.Context // ends when the session is known dead or the driver closes
-	cancel  context.CancelFunc
-	renewed time.Time // start of the last successful renewal (or creation)
-	dead    bool
-	why     string
-	gone    bool // known to be gone from the servers
-	owns    map[*ownership]struct{}
-	pending []cleanup // keys to delete once the agent answers again
+	id        string
+	ctx       context.Context // ends when the session is known dead or the driver closes
+	cancel    context.CancelFunc
+	renewed   time.Time // start of the last successful renewal (or creation)
+	dead      bool
+	why       string
+	gone      bool // known to be gone from the servers
+	monitored bool // its monitor goroutine runs
+	owns      map[*ownership]struct{}
+	pending   []cleanup // keys to delete once the agent answers again
 }
 
 // cleanup is a key this session may still hold although nobody wants it:
@@ -470,11 +473,16 @@ func serverNotReady(msg string) bool {
 	return strings.Contains(msg, "No cluster leader") || strings.Contains(msg, "Missing node registration")
 }
 
-// startMonitorLocked starts the goroutine that watches s on the servers. d.mu is held.
+// startMonitorLocked starts the goroutine that watches s on the servers,
+// once per session. It runs only for sessions that issued an ownership:
+// its blocking query wakes on every session change in the cluster, and
+// only locks and leaderships need their loss reported sooner than the next
+// heartbeat finds it. d.mu is held.
 func (d *conn) startMonitorLocked(s *session) {
-	if d.closed {
+	if d.closed || s.dead || s.monitored {
 		return
 	}
+	s.monitored = true
 	d.wg.Add(1)
 	go d.monitor(s)
 }
@@ -674,7 +682,6 @@ func (d *conn) replace(ctx context.Context, old *session) error {
 		return tooz.ErrClosed
 	}
 	d.sess = s
-	d.startMonitorLocked(s)
 	d.mu.Unlock()
 	d.log.Info("tooz/consul: new session in place after a loss")
 	return fmt.Errorf("%w: %s; a new session is in place", tooz.ErrSessionLost, why)

@@ -182,6 +182,7 @@ func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*owner
 		return nil, fmt.Errorf("%w: %s", tooz.ErrSessionLost, s.why)
 	}
 	s.owns[o] = struct{}{}
+	d.startMonitorLocked(s)
 	return o, nil
 }
 
