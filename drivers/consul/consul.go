@@ -89,7 +89,9 @@
 // check-not-exists, two contenders on one coordinator (one session) exclude
 // each other although Consul's acquire is re-entrant for a session. The
 // fencing token is the owner key's modify index at acquisition: a Raft index,
-// so strictly increasing for every new owner of a name.
+// so strictly increasing for every new owner of a name. An ownership lasts as
+// long as the session: there is no lock TTL apart from it, so
+// tooz.WithLockTTL has nothing to set here.
 //
 // # Consistency
 //

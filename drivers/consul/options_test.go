@@ -324,3 +324,29 @@ func newTestPKI(t testing.TB, dir string) testPKI {
 	p.clientCert, p.clientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth)
 	return p
 }
+
+// TestMaxCapabilities joins and updates with the largest capabilities
+// tooz accepts: they fit in one Consul transaction (whose request is
+// limited to 512 KiB, the value base64-encoded).
+func TestMaxCapabilities(t *testing.T) {
+	s := testserver.StartConsul(t)
+	h := newHarness(s, "")
+	ctx := ctxFor(t, 30*time.Second)
+	a := open(t, h, "a")
+	g := unique("g")
+	caps := make([]byte, tooz.MaxCapabilitiesLength)
+	for i := range caps {
+		caps[i] = byte(i * 7)
+	}
+	must(t, a.JoinGroupCreate(ctx, g, caps), "join with the largest capabilities")
+	got, err := a.MemberCapabilities(ctx, g, "a")
+	if err != nil || string(got) != string(caps) {
+		t.Fatalf("read back %d bytes, %v", len(got), err)
+	}
+	caps[0]++
+	must(t, a.UpdateCapabilities(ctx, g, caps), "update with the largest capabilities")
+	ms, err := a.MembersWithCapabilities(ctx, g)
+	if err != nil || string(ms["a"]) != string(caps) {
+		t.Fatalf("members: %d bytes, %v", len(ms["a"]), err)
+	}
+}
