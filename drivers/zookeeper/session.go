@@ -33,7 +33,6 @@ type session struct {
 	isConn    bool
 	gen       int // counts the times the client got the session (reconnections)
 	dead      error
-	authFail  bool
 	owns      map[*ownership]struct{}
 }
 
@@ -68,7 +67,12 @@ func (c *conn) newSession(ctx context.Context) (*session, error) {
 	defer timer.Stop()
 	fail := func(err error) (*session, error) {
 		s.end(err)
-		s.dial.cut()
+		select {
+		case <-s.established:
+			// Close the session (closeSession) rather than leave it to time out.
+		default:
+			s.dial.cut()
+		}
 		c.spawn(s.closeZK)
 		return nil, err
 	}
@@ -152,7 +156,7 @@ func (s *session) onEvent(ev zk.Event) {
 		}
 		return
 	case zk.StateAuthFailed:
-		s.authFail = true
+		s.c.log.Error("tooz: zookeeper rejected the client's authentication")
 	}
 	s.mu.Unlock()
 	if report != 0 {
