@@ -275,6 +275,7 @@ const (
 	StateClosed                            // Close or Abandon was called
 )
 
+// String returns the state's name.
 func (s SessionState) String() string {
 	switch s {
 	case StateConnected:
