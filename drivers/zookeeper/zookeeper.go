@@ -56,9 +56,21 @@
 // A waiter whose predecessor was the only lower znode becomes the owner
 // as soon as that znode is deleted, without listing again. The fencing
 // token is the owner znode's creation zxid, which strictly increases with
-// every new owner of a name; it usually comes with the listing (see
-// contend), so an uncontended lock costs the recipe's create, list and
-// delete and nothing more.
+// every new owner of a name. It usually comes free with the listing (a
+// contender's sequence number is the directory's child version at its
+// create, so a listing whose child version is one above it carries the
+// contender's czxid as the directory's pzxid): an uncontended lock costs
+// the recipe's create, list and delete and nothing more.
+//
+// # Events
+//
+// Membership events come from child watches. A child watch fires once and
+// only says "changed", so after every firing, every reconnection and every
+// new session the group is listed again (which re-arms the watch) and the
+// difference is reported: several joins in one listing in the order their
+// znodes were created, and a member that left and joined again between two
+// listings (its znode is newer than the last listing; the group's child
+// version counts the changes) as a leave and a join.
 //
 // # Consistency
 //
