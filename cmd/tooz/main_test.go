@@ -136,13 +136,18 @@ type env struct {
 func (e env) list() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TOOZ_URL=") || strings.HasPrefix(kv, "XDG_CACHE_HOME=") || strings.HasPrefix(kv, "XDG_RUNTIME_DIR=") {
+		if strings.HasPrefix(kv, "TOOZ_URL=") || strings.HasPrefix(kv, "GORACE=") || strings.HasPrefix(kv, "XDG_CACHE_HOME=") || strings.HasPrefix(kv, "XDG_RUNTIME_DIR=") {
 			continue
 		}
 		out = append(out, kv)
 	}
 	if e.url != "" {
 		out = append(out, "TOOZ_URL="+e.url)
+	}
+	if raceEnabled {
+		// A race-enabled binary sleeps 1s before exiting by default; a
+		// race it finds still makes it exit with status 66.
+		out = append(out, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 	}
 	return append(out, "XDG_CACHE_HOME="+e.cache)
 }
@@ -248,8 +253,8 @@ func fileEnv(t *testing.T) env {
 	return env{url: "file://" + t.TempDir() + "?timeout=" + testTimeout.String(), cache: t.TempDir()}
 }
 
-// backends returns the backends a behaviour test runs on: the file driver
-// (the embedded default) and a real etcd server.
+// backendEnv is a backend the behaviour tests run on: the file driver (the
+// embedded default), or a real server that the loss tests can freeze.
 type backendEnv struct {
 	name   string
 	newEnv func(t *testing.T) env
@@ -446,6 +451,16 @@ func TestEtcd(t *testing.T) {
 	t.Run("LeadershipLost", func(t *testing.T) { testLeadershipLost(t, b) })
 }
 
+func TestRedis(t *testing.T) {
+	s := testserver.StartRedis(t)
+	b := backendEnv{name: "redis", server: s, newEnv: func(t *testing.T) env {
+		return env{url: fmt.Sprintf("redis://%s?namespace=%s&timeout=%v", s.Addr, unique("ns"), testTimeout), cache: t.TempDir()}
+	}}
+	runBackend(t, b)
+	t.Run("LockLost", func(t *testing.T) { testLockLost(t, b) })
+	t.Run("LeadershipLost", func(t *testing.T) { testLeadershipLost(t, b) })
+}
+
 func runBackend(t *testing.T, b backendEnv) {
 	t.Run("LockExclusion", func(t *testing.T) { testLockExclusion(t, b.newEnv(t)) })
 	t.Run("LockNoWait", func(t *testing.T) { testLockNoWait(t, b.newEnv(t)) })
@@ -572,6 +587,27 @@ func testLockExitStatus(t *testing.T, e env) {
 	stdout, _ := e.mustRun(t, 0, args("lock", "codes", "--no-wait", "--", sh(`echo "token=$TOOZ_FENCING_TOKEN lock=$TOOZ_LOCK"`))...)
 	if !regexp.MustCompile(`^token=\d+ lock=codes\n$`).MatchString(stdout) {
 		t.Fatalf("child environment: %q", stdout)
+	}
+	// With --json, tooz reports on stderr in JSON lines only.
+	_, stderr := e.mustRun(t, 5, args("--json", "lock", "codes", "--", sh("exit 5"))...)
+	var events []string
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var v struct {
+			Event    string
+			Lock     string
+			Token    uint64 `json:"fencing_token"`
+			ExitCode *int   `json:"exit_code"`
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil || v.Lock != "codes" {
+			t.Fatalf("--json: stderr line %q: %v", line, err)
+		}
+		if v.Event == "acquired" && v.Token == 0 || v.Event == "released" && (v.ExitCode == nil || *v.ExitCode != 5) {
+			t.Errorf("--json: %q", line)
+		}
+		events = append(events, v.Event)
+	}
+	if !slices.Equal(events, []string{"acquired", "released"}) {
+		t.Errorf("--json events %v, want acquired, released", events)
 	}
 }
 
@@ -844,7 +880,7 @@ func testMembers(t *testing.T, e env) {
 	}
 }
 
-// testLockLost freezes etcd past the liveness timeout while `tooz lock`
+// testLockLost freezes the server past the liveness timeout while `tooz lock`
 // runs its command: tooz must notice, stop the command with SIGTERM and
 // exit with the "lost" status.
 func testLockLost(t *testing.T, b backendEnv) {
