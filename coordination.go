@@ -566,6 +566,13 @@ func (c *Coordinator) shutdown(end func() error, reason error) error {
 	for _, h := range hubs {
 		h.stopDriverWatch()
 	}
+	// The driver ends every ownership as it closes: that is the end we
+	// report (reason), not a loss seen by the holdings' own watchers.
+	c.mu.Lock()
+	for h := range c.holdings {
+		h.releasing.Store(true)
+	}
+	c.mu.Unlock()
 	err := end()
 	c.endHoldings(reason)
 	c.live.stop()

@@ -248,3 +248,12 @@ func (cd *candidacy) resign() {
 		_ = l.Resign(ctx)
 	}
 }
+
+// Err reports why the leadership ended: nil while it lasts and after a
+// Resign, StandDown or Close; an error wrapping ErrSessionLost when it was lost.
+func (l *Leadership) Err() error {
+	if !isClosed(l.h.lost) {
+		return nil
+	}
+	return l.h.err
+}

@@ -48,9 +48,10 @@ func (c *Coordinator) Heartbeat(ctx context.Context) (time.Duration, error) {
 		c.stats.beats.Add(1)
 		c.live.renewed(start)
 	case errors.Is(err, ErrSessionLost):
+		// The driver has already ended every ownership of the old session
+		// (their holdings end as their Lost channels close); ending
+		// holdings here could also end one taken under the new session.
 		c.stats.lost.Add(1)
-		c.live.expire()
-		c.endHoldings(err)
 		c.live.renewed(start)
 		c.mu.Lock()
 		c.rejoin = true
@@ -169,17 +170,6 @@ func (l *liveness) check() {
 	}
 }
 
-// expire ends the current epoch now (the driver reported the session lost).
-func (l *liveness) expire() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stopped {
-		return
-	}
-	close(l.epoch)
-	l.epoch = make(chan struct{})
-}
-
 func (l *liveness) stop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -227,7 +217,7 @@ func (h *heart) run(ctx context.Context, c *Coordinator) {
 		bctx, cancel := context.WithTimeout(ctx, max(c.timeout/2, minRetry))
 		d, err := c.Heartbeat(bctx)
 		cancel()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return
 		}
 		switch {

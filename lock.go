@@ -262,3 +262,30 @@ func (l *Lock) FencingToken() uint64 {
 	}
 	return l.h.own.FencingToken()
 }
+
+// Err reports why the lock was lost: nil while it is held, after a Release
+// and before any Acquire; an error wrapping ErrSessionLost once Lost closed
+// because the liveness expired or the backend dropped the ownership.
+func (l *Lock) Err() error {
+	l.mu.Lock()
+	h := l.h
+	l.mu.Unlock()
+	if h == nil || !isClosed(h.lost) {
+		return nil
+	}
+	return h.err
+}
+
+// Owner returns the member ID holding the lock, whoever it is, or an
+// error wrapping ErrNoLeader when nobody holds it.
+func (l *Lock) Owner(ctx context.Context) (string, error) {
+	const op = "lock owner"
+	if err := validate(op, "", "", l.name, l.name); err != nil {
+		return "", err
+	}
+	if err := l.c.check(); err != nil {
+		return "", wrap(err, op, "", "", l.name)
+	}
+	id, err := l.c.drv.Owner(ctx, Resource{Kind: KindLock, Name: l.name})
+	return id, wrap(err, op, "", "", l.name)
+}

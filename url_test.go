@@ -3,6 +3,7 @@ package tooz_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,12 +88,13 @@ func TestOptionsOverrideURL(t *testing.T) {
 
 func TestNamespacesIsolate(t *testing.T) {
 	ctx := context.Background()
-	a, err := tooz.Open(ctx, "memory://ns?namespace=one", "a")
+	store := fmt.Sprintf("memory://ns-%d", time.Now().UnixNano())
+	a, err := tooz.Open(ctx, store+"?namespace=one", "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close(ctx)
-	b, err := tooz.Open(ctx, "memory://ns", "b", tooz.WithNamespace("two"))
+	b, err := tooz.Open(ctx, store, "b", tooz.WithNamespace("two"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,6 @@ func TestHeartStats(t *testing.T) {
 		t.Fatalf("Stats() = %+v", s)
 	}
 }
-
 
 func TestMultiHostURLs(t *testing.T) {
 	for _, tc := range []struct {

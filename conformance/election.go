@@ -16,6 +16,31 @@ var electionTests = []test{
 	{"ElectionFailoverAfterCrash", testElectionFailover},
 	{"StandDownHandsOver", testStandDown},
 	{"CampaignDeadlineIsNotAcquired", testCampaignDeadline},
+	{"CloseEndsLeadershipCleanly", testCloseEndsLeadership},
+}
+
+func testCloseEndsLeadership(f *fixture) {
+	g := f.name("g")
+	a, err := f.h.Open(f.ctx, f.T, f.name("a"))
+	f.must(err, "open a")
+	obs := f.open(f.name("observer"))
+	lost := newRecorder[tooz.LeadershipLost]()
+	wl, err := a.WatchLeadershipLost(f.ctx, g, lost.add)
+	f.must(err, "watch lost")
+	defer wl.Stop()
+	l, err := a.Campaign(f.ctx, g)
+	f.must(err, "campaign")
+	f.must(a.Close(f.ctx), "close")
+	if !closed(l.Lost()) {
+		f.Fatal("Lost() open after Close")
+	}
+	evs := lost.waitFor(f, eventWait, "LeadershipLost on Close", func(e []tooz.LeadershipLost) bool { return len(e) >= 1 })
+	if len(evs) != 1 || evs[0].Err != nil {
+		f.Fatalf("Close reported %+v; want one LeadershipLost with a nil Err (a resignation, not a loss)", evs)
+	}
+	if _, err := obs.Leader(f.ctx, g); !errors.Is(err, tooz.ErrNoLeader) {
+		f.Fatalf("after the leader closed, Leader() = %v, want ErrNoLeader at once", err)
+	}
 }
 
 func testLeaderBeforeAfter(f *fixture) {

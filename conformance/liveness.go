@@ -104,6 +104,12 @@ func testLivenessLostThenRecovered(f *fixture) {
 	if !closed(la.Lost()) || la.Held() {
 		f.Fatal("a's lock handle still claims the lock")
 	}
+	if !errors.Is(la.Err(), tooz.ErrSessionLost) || !errors.Is(lead.Err(), tooz.ErrSessionLost) {
+		f.Fatalf("loss reasons: lock %v, leadership %v; want both wrapping ErrSessionLost", la.Err(), lead.Err())
+	}
+	if id, err := b.Lock(lockName).Owner(ctx); err != nil || id != b.MemberID() {
+		f.Fatalf("Lock.Owner() = %q, %v; want b", id, err)
+	}
 	evs := lost.waitFor(f, eventWait, "a's LeadershipLost event", func(e []tooz.LeadershipLost) bool { return len(e) >= 1 })
 	if evs[0].Member != a.MemberID() || !errors.Is(evs[0].Err, tooz.ErrSessionLost) {
 		f.Fatalf("LeadershipLost = %+v, want a's, with an error wrapping ErrSessionLost", evs[0])

@@ -41,9 +41,15 @@ func testLockTryAcquire(f *fixture) {
 	if err != nil || ok {
 		f.Fatalf("b: TryAcquire of a held lock = %v, %v; want false, nil", ok, err)
 	}
+	if id, err := lb.Owner(ctx); err != nil || id != a.MemberID() {
+		f.Fatalf("Owner() = %q, %v; want %q", id, err, a.MemberID())
+	}
 	f.must(la.Release(ctx), "release")
-	if !closed(la.Lost()) || la.FencingToken() != 0 {
-		f.Fatal("after Release, Lost() is open or the token is still set")
+	if !closed(la.Lost()) || la.FencingToken() != 0 || la.Err() != nil {
+		f.Fatalf("after Release: lost %v, token %d, err %v", closed(la.Lost()), la.FencingToken(), la.Err())
+	}
+	if _, err := lb.Owner(ctx); !errors.Is(err, tooz.ErrNoLeader) {
+		f.Fatalf("Owner() of a free lock: %v, want ErrNoLeader", err)
 	}
 	ok, err = lb.TryAcquire(ctx)
 	if err != nil || !ok {
