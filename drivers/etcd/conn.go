@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/toozgo/tooz"
@@ -40,6 +39,8 @@ type lease struct {
 	expired bool
 	// owns are the live ownerships on the lease. Guarded by conn.mu.
 	owns map[*ownership]struct{}
+	// slots are the contender slots in use, by resource prefix. Guarded by conn.mu.
+	slots map[string]map[int]struct{}
 }
 
 func (l *lease) isDead() bool {
@@ -60,7 +61,6 @@ type conn struct {
 	mainTTL int64 // seconds
 	lockTTL time.Duration
 	log     *slog.Logger
-	seq     atomic.Uint64 // contender IDs
 
 	hbMu sync.Mutex     // serializes Heartbeat
 	bg   sync.WaitGroup // background withdrawals; Add under mu while open
@@ -73,7 +73,7 @@ type conn struct {
 	// orphans are contender keys whose delete (release, withdrawal) failed
 	// while their lease lives on: the next successful Heartbeat deletes
 	// them, so that a lock given up during an outage does not stay held.
-	orphans map[string]struct{}
+	orphans map[string]*contender
 	// joins are this coordinator's memberships as it created them, so that
 	// UpdateCapabilities keeps JoinedAt in one guarded transaction.
 	joins map[string]join
@@ -94,7 +94,7 @@ func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
 		log:     cfg.Logger,
 		leases:  map[int64]*lease{},
 		watches: map[*groupWatch]struct{}{},
-		orphans: map[string]struct{}{},
+		orphans: map[string]*contender{},
 		joins:   map[string]join{},
 	}
 }
@@ -179,7 +179,8 @@ func (c *conn) grant(ctx context.Context, ttl int64) (*lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lease{id: resp.ID, ttl: ttl, grantedTTL: resp.TTL, dead: make(chan struct{}), owns: map[*ownership]struct{}{}}, nil
+	return &lease{id: resp.ID, ttl: ttl, grantedTTL: resp.TTL, dead: make(chan struct{}),
+		owns: map[*ownership]struct{}{}, slots: map[string]map[int]struct{}{}}, nil
 }
 
 // leaseFor returns the live lease of ttl seconds, granting it on first use
@@ -340,19 +341,20 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	}
 	c.leases = map[int64]*lease{c.mainTTL: l}
 	c.lost = false
-	c.orphans = map[string]struct{}{} // they went with their leases
+	c.orphans = map[string]*contender{} // they went with their leases
 	c.mu.Unlock()
 	c.log.Warn("tooz/etcd: new lease granted after the old one expired", "lease", fmt.Sprintf("%x", int64(l.id)))
 	return c.interval([]*lease{l}), fmt.Errorf("%w: etcd lease %v expired; new lease %x granted",
 		tooz.ErrSessionLost, expired, int64(l.id))
 }
 
-// orphan records a contender key that could not be deleted.
-func (c *conn) orphan(key string) {
+// orphan records a contender whose key could not be deleted; its slot
+// stays taken until the key is.
+func (c *conn) orphan(ct *contender) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
-		c.orphans[key] = struct{}{}
+		c.orphans[ct.key] = ct
 	}
 }
 
@@ -360,19 +362,20 @@ func (c *conn) orphan(key string) {
 // stay for the next heartbeat.
 func (c *conn) deleteOrphans(ctx context.Context) {
 	c.mu.Lock()
-	keys := make([]string, 0, len(c.orphans))
-	for k := range c.orphans {
-		keys = append(keys, k)
+	cts := make([]*contender, 0, len(c.orphans))
+	for _, ct := range c.orphans {
+		cts = append(cts, ct)
 	}
 	c.mu.Unlock()
-	for _, k := range keys {
-		if _, err := c.cli.Delete(ctx, k); err != nil {
+	for _, ct := range cts {
+		if _, err := c.cli.Delete(ctx, ct.key); err != nil {
 			return
 		}
 		c.mu.Lock()
-		delete(c.orphans, k)
+		delete(c.orphans, ct.key)
 		c.mu.Unlock()
-		c.log.Info("tooz/etcd: deleted a contender key whose release had failed", "key", k)
+		c.free(ct)
+		c.log.Info("tooz/etcd: deleted a contender key whose release had failed", "key", ct.key)
 	}
 }
 

@@ -12,11 +12,54 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// contender is one Acquire's key: under the resource's prefix, the lease ID
+// and a slot number. Slots are reused once their key is known deleted, so
+// that a coordinator taking a lock over and over re-creates the same few
+// keys instead of leaving a trail of deleted ones, which etcd keeps in its
+// index until a compaction and every read of the queue would step over.
+type contender struct {
+	l      *lease
+	prefix string
+	key    string
+	slot   int
+}
+
+// newContender takes the lowest free slot of l under prefix.
+func (c *conn) newContender(l *lease, prefix string) *contender {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	used := l.slots[prefix]
+	if used == nil {
+		used = map[int]struct{}{}
+		l.slots[prefix] = used
+	}
+	slot := 0
+	for {
+		if _, ok := used[slot]; !ok {
+			break
+		}
+		slot++
+	}
+	used[slot] = struct{}{}
+	return &contender{l: l, prefix: prefix, slot: slot, key: fmt.Sprintf("%s%016x_%d", prefix, uint64(l.id), slot)}
+}
+
+// free gives the contender's slot back: its key is known not to exist.
+func (c *conn) free(ct *contender) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if used := ct.l.slots[ct.prefix]; used != nil {
+		delete(used, ct.slot)
+		if len(used) == 0 {
+			delete(ct.l.slots, ct.prefix)
+		}
+	}
+}
+
 // ownership is one contender key that owns its resource.
 type ownership struct {
 	c     *conn
-	l     *lease
-	key   string
+	ct    *contender
 	token uint64 // the key's create revision
 	lost  chan struct{}
 	once  sync.Once
@@ -34,7 +77,7 @@ func (o *ownership) end() { o.once.Do(func() { close(o.lost) }) }
 // Release implements tooz.Ownership: one Delete of the contender key.
 func (o *ownership) Release(ctx context.Context) error {
 	o.c.mu.Lock()
-	delete(o.l.owns, o)
+	delete(o.ct.l.owns, o)
 	o.c.mu.Unlock()
 	defer o.end()
 	select {
@@ -42,11 +85,12 @@ func (o *ownership) Release(ctx context.Context) error {
 		return tooz.ErrLockNotHeld
 	default:
 	}
-	resp, err := o.c.cli.Delete(ctx, o.key)
+	resp, err := o.c.cli.Delete(ctx, o.ct.key)
 	if err != nil {
-		o.c.orphan(o.key)
+		o.c.orphan(o.ct)
 		return o.c.fail(ctx, nil, err)
 	}
+	o.c.free(o.ct)
 	if resp.Deleted == 0 {
 		return fmt.Errorf("%w: its etcd key is gone (lease expired or key deleted)", tooz.ErrLockNotHeld)
 	}
@@ -65,23 +109,23 @@ func (c *conn) leaseTTL(res tooz.Resource) int64 {
 }
 
 // own registers a contender key that became owner, unless its lease died meanwhile.
-func (c *conn) own(l *lease, key string, rev int64) (*ownership, error) {
-	o := &ownership{c: c, l: l, key: key, token: uint64(rev), lost: make(chan struct{})}
+func (c *conn) own(ct *contender, rev int64) (*ownership, error) {
+	o := &ownership{c: c, ct: ct, token: uint64(rev), lost: make(chan struct{})}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, tooz.ErrClosed
 	}
-	if l.isDead() {
+	if ct.l.isDead() {
 		return nil, fmt.Errorf("%w: the lease expired while acquiring", tooz.ErrSessionLost)
 	}
-	l.owns[o] = struct{}{}
+	ct.l.owns[o] = struct{}{}
 	return o, nil
 }
 
 // Acquire implements tooz.CoordinationDriver. Each call puts a contender
-// key of its own (lease ID and a per-coordinator sequence number) on the
-// lease; the contender with the lowest create revision owns the resource.
+// key of its own (lease ID and a slot number) on the lease; the contender
+// with the lowest create revision owns the resource.
 //
 // Without wait it is one transaction that creates the key only when no
 // contender exists, else reports tooz.ErrNotAcquired (nothing is written).
@@ -98,21 +142,23 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		return nil, err
 	}
 	prefix := c.keys.resource(res)
-	key := fmt.Sprintf("%s%016x_%d", prefix, uint64(l.id), c.seq.Add(1))
+	ct := c.newContender(l, prefix)
+	key := ct.key
 	put := clientv3.OpPut(key, c.member, clientv3.WithLease(l.id))
 	if !wait {
-		resp, err := c.enqueue(ctx, key, func(tctx context.Context) (*clientv3.TxnResponse, error) {
+		resp, err := c.enqueue(ctx, ct, func(tctx context.Context) (*clientv3.TxnResponse, error) {
 			return c.cli.Txn(tctx).If(absent(key), noKeyUnder(prefix)).Then(put).Commit()
 		})
 		if err != nil {
 			return nil, c.fail(ctx, l, err)
 		}
 		if !resp.Succeeded {
+			c.free(ct) // nothing was written
 			return nil, tooz.ErrNotAcquired
 		}
-		return c.ownOrWithdraw(l, key, resp.Header.Revision)
+		return c.ownOrWithdraw(ct, resp.Header.Revision)
 	}
-	resp, err := c.enqueue(ctx, key, func(tctx context.Context) (*clientv3.TxnResponse, error) {
+	resp, err := c.enqueue(ctx, ct, func(tctx context.Context) (*clientv3.TxnResponse, error) {
 		return c.cli.Txn(tctx).If(absent(key)).Then(
 			put,
 			clientv3.OpGet(prefix, append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...),
@@ -124,31 +170,34 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		return nil, c.fail(ctx, l, err)
 	}
 	if !resp.Succeeded {
-		return nil, fmt.Errorf("etcd: contender key %q exists already", key) // cannot happen: keys are unique
+		// Cannot happen (a slot is free only once its key is deleted);
+		// the stray key is deleted by the next heartbeat.
+		c.orphan(ct)
+		return nil, fmt.Errorf("etcd: contender key %q exists already", key)
 	}
 	rev := resp.Header.Revision
 	first, newest := rangeOf(resp, 1), rangeOf(resp, 2)
 	if len(first) > 0 && string(first[0].Key) == key {
-		return c.ownOrWithdraw(l, key, rev)
+		return c.ownOrWithdraw(ct, rev)
 	}
 	pred := ""
 	if len(newest) == 2 && string(newest[0].Key) == key {
 		pred = string(newest[1].Key)
 	}
 	if err := c.waitTurn(ctx, l, prefix, key, rev, pred); err != nil {
-		c.await(c.withdraw(key))
+		c.await(c.withdraw(ct))
 		return nil, err
 	}
-	return c.ownOrWithdraw(l, key, rev)
+	return c.ownOrWithdraw(ct, rev)
 }
 
-// enqueue runs the transaction that creates contender key. The transaction
-// is not cancelled with ctx: when ctx ends first, enqueue returns ctx's
-// error at once and leaves a goroutine to await the answer and delete the
-// key if it was created. (Cancelling the request instead would leave no way
-// to know whether etcd applied it, and a delete sent meanwhile could be
+// enqueue runs the transaction that creates the contender's key. The
+// transaction is not cancelled with ctx: when ctx ends first, enqueue
+// returns ctx's error and leaves a goroutine to await the answer and delete
+// the key if it was created. (Cancelling the request instead would leave no
+// way to know whether etcd applied it, and a delete sent meanwhile could be
 // applied before it, leaving a contender key that blocks the queue.)
-func (c *conn) enqueue(ctx context.Context, key string, txn func(context.Context) (*clientv3.TxnResponse, error)) (*clientv3.TxnResponse, error) {
+func (c *conn) enqueue(ctx context.Context, ct *contender, txn func(context.Context) (*clientv3.TxnResponse, error)) (*clientv3.TxnResponse, error) {
 	type result struct {
 		resp *clientv3.TxnResponse
 		err  error
@@ -175,13 +224,15 @@ func (c *conn) enqueue(ctx context.Context, key string, txn func(context.Context
 	select {
 	case r := <-done:
 		if r.err != nil {
-			c.await(c.withdraw(key)) // a lost answer may hide an applied transaction
+			c.await(c.withdraw(ct)) // a lost answer may hide an applied transaction
 		}
 		return r.resp, r.err
 	case <-ctx.Done():
 		c.await(c.background(func() {
 			if r := <-done; r.err != nil || r.resp.Succeeded {
-				c.deleteKey(key)
+				c.deleteKey(ct)
+			} else {
+				c.free(ct)
 			}
 		}))
 		return nil, ctx.Err()
@@ -229,33 +280,35 @@ func (c *conn) background(f func()) <-chan struct{} {
 }
 
 // ownOrWithdraw registers the ownership, or deletes the key when that fails.
-func (c *conn) ownOrWithdraw(l *lease, key string, rev int64) (tooz.Ownership, error) {
-	o, err := c.own(l, key, rev)
+func (c *conn) ownOrWithdraw(ct *contender, rev int64) (tooz.Ownership, error) {
+	o, err := c.own(ct, rev)
 	if err != nil {
-		c.await(c.withdraw(key))
+		c.await(c.withdraw(ct))
 		return nil, err
 	}
 	return o, nil
 }
 
-// withdraw deletes a contender key in the background; the returned channel
-// closes when that is done.
-func (c *conn) withdraw(key string) <-chan struct{} {
-	return c.background(func() { c.deleteKey(key) })
+// withdraw deletes a contender's key in the background; the returned
+// channel closes when that is done.
+func (c *conn) withdraw(ct *contender) <-chan struct{} {
+	return c.background(func() { c.deleteKey(ct) })
 }
 
-// deleteKey deletes a contender key on a context of its own; a key it
+// deleteKey deletes a contender's key on a context of its own; a key it
 // cannot delete is left to the next heartbeat.
-func (c *conn) deleteKey(key string) {
+func (c *conn) deleteKey(ct *contender) {
 	if c.isClosed() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
-	if _, err := c.cli.Delete(ctx, key); err != nil {
-		c.orphan(key)
-		c.log.Warn("tooz/etcd: could not withdraw a contender; the next heartbeat retries", "key", key, "err", err)
+	if _, err := c.cli.Delete(ctx, ct.key); err != nil {
+		c.orphan(ct)
+		c.log.Warn("tooz/etcd: could not withdraw a contender; the next heartbeat retries", "key", ct.key, "err", err)
+		return
 	}
+	c.free(ct)
 }
 
 // errKeyGone reports a waiting contender whose own key vanished.

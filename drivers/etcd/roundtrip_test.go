@@ -6,12 +6,15 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // kvCalls reads how many KV RPCs (Range, Txn, Put, DeleteRange, ...) etcd
@@ -116,4 +119,56 @@ func TestUpdateCapabilities(t *testing.T) {
 	if err := c.UpdateCapabilities(ctx, g, nil); !errors.Is(err, tooz.ErrGroupNotCreated) {
 		t.Fatalf("update in a deleted group: %v, want ErrGroupNotCreated", err)
 	}
+}
+
+// TestContenderKeysReused: taking a lock again re-creates the same key
+// rather than a new one each time (etcd keeps deleted keys in its index
+// until a compaction, and every read of the queue would step over them),
+// while two handles of one coordinator still get keys of their own.
+func TestContenderKeysReused(t *testing.T) {
+	ctx := testCtx(t)
+	s := testserver.StartEtcd(t)
+	raw := rawClient(t, s)
+	c := open(t, testURL(s), "m")
+	name := unique("lock")
+	prefix := c.Driver().(*conn).keys.resource(tooz.Resource{Kind: tooz.KindLock, Name: name})
+	keys := func() []string {
+		t.Helper()
+		resp, err := raw.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		must(t, err, "list contenders")
+		var ks []string
+		for _, kv := range resp.Kvs {
+			ks = append(ks, string(kv.Key))
+		}
+		return ks
+	}
+	l1, l2 := c.Lock(name), c.Lock(name)
+	must(t, l1.Acquire(ctx), "acquire")
+	first := keys()
+	token := l1.FencingToken()
+	if ok, err := l2.TryAcquire(ctx); ok || err != nil {
+		t.Fatalf("second handle's TryAcquire = %v, %v", ok, err)
+	}
+	must(t, l1.Release(ctx), "release")
+	for range 3 {
+		must(t, l1.Acquire(ctx), "acquire again")
+		if got := keys(); !slices.Equal(got, first) {
+			t.Fatalf("contender keys %v, want the first one %v again", got, first)
+		}
+		if l1.FencingToken() <= token {
+			t.Fatalf("fencing token %d after %d", l1.FencingToken(), token)
+		}
+		token = l1.FencingToken()
+		must(t, l1.Release(ctx), "release")
+	}
+	must(t, l1.Acquire(ctx), "acquire")
+	waiting := make(chan error, 1)
+	go func() { waiting <- l2.Acquire(ctx) }()
+	waitUntil(t, 10*time.Second, "the second handle queued", func() bool { return len(keys()) == 2 })
+	if ks := keys(); ks[0] == ks[1] {
+		t.Fatalf("two handles share the key %s", ks[0])
+	}
+	must(t, l1.Release(ctx), "release")
+	must(t, <-waiting, "second handle acquires")
+	must(t, l2.Release(ctx), "release")
 }
