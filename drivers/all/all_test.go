@@ -1,0 +1,16 @@
+package all_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/toozgo/tooz"
+	_ "github.com/toozgo/tooz/drivers/all"
+)
+
+func TestEverySchemeRegistered(t *testing.T) {
+	want := []string{"consul", "consul+https", "etcd", "etcd+https", "file", "memory", "redis", "redis+sentinel", "rediss", "zookeeper"}
+	if got := tooz.Schemes(); !slices.Equal(got, want) {
+		t.Fatalf("Schemes() = %q, want %q", got, want)
+	}
+}
