@@ -7,7 +7,7 @@ STATICCHECK   := $(BIN_DIR)/staticcheck-v0.8.2
 TEST_TIMEOUT  ?= 40m
 GOFILES        = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 
-.PHONY: test servers lint unit demo bench fuzz
+.PHONY: test servers lint unit demo examples bench fuzz
 
 ## test: install the servers, lint, and run every test with the race detector
 test: servers lint
@@ -32,9 +32,13 @@ lint: $(STATICCHECK)
 unit:
 	$(GO) test -race -count=1 . ./conformance/... ./drivers/memory/... ./internal/keyspace/... ./internal/record/...
 
-## demo: the main job on the embedded default backend
+## demo: the main job on the embedded default backend (file://, no server): locks and an election from the shell
 demo:
-	$(GO) test -count=1 -run '^Example' -v .
+	scripts/demo.sh
+
+## examples: the runnable Go examples of the main flows
+examples:
+	$(GO) test -count=1 -run '^Example' -v . ./partitioner/
 
 ## bench: lock-cycle and other benchmarks beside the raw clients (starts real servers)
 bench: servers
