@@ -181,12 +181,9 @@ func (c *conn) deleteByPrefix(s *session, dir, prefix string) {
 //
 // The fencing token is the owner znode's czxid. Owners follow each other
 // in sequence order, which is creation order, so each new owner's czxid is
-// higher (a re-created directory's znodes are newer still). It usually
-// comes free with the listing: a znode's sequence number is the
-// directory's child version when it was created, so when the listing's
-// child version is one above our sequence number, nothing changed in the
-// directory since our create and its pzxid is our czxid. Otherwise a
-// waiter reads its own stat while it waits.
+// higher (a re-created directory's znodes are newer still). The client
+// does not pass on the zxid of a create's reply, so the znode's stat is
+// read, in the same round trip as the first listing.
 //
 // A waiter whose predecessor was the only lower znode does not list the
 // directory again when that predecessor goes away: lower sequence numbers
@@ -244,8 +241,9 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 		o.token = uint64(czxid)
 		return true, nil
 	}
+	readSelf() // pipelined with the listing
 	for {
-		children, st, err := c.children(ctx, s, dir)
+		children, _, err := c.children(ctx, s, dir)
 		if err != nil {
 			return false, err
 		}
@@ -254,14 +252,10 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 		case !present:
 			return false, c.vanished(s, o)
 		case pred == "":
-			if czxid == 0 && self == nil && int64(st.Cversion) == seq+1 {
-				czxid = st.Pzxid
-			}
 			return owner()
 		case !wait:
 			return false, nil
 		}
-		readSelf() // meanwhile
 		var (
 			exists bool
 			ch     <-chan zk.Event

@@ -56,11 +56,9 @@
 // A waiter whose predecessor was the only lower znode becomes the owner
 // as soon as that znode is deleted, without listing again. The fencing
 // token is the owner znode's creation zxid, which strictly increases with
-// every new owner of a name. It usually comes free with the listing (a
-// contender's sequence number is the directory's child version at its
-// create, so a listing whose child version is one above it carries the
-// contender's czxid as the directory's pzxid): an uncontended lock costs
-// the recipe's create, list and delete and nothing more.
+// every new owner of a name; the znode's stat is read in the same round
+// trip as the first listing, so an uncontended lock costs the recipe's
+// three round trips (create, list, delete).
 //
 // # Events
 //
