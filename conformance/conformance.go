@@ -44,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, electionTests...)
 	all = append(all, livenessTests...)
 	all = append(all, characteristicTests...)
+	all = append(all, isolationTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, h)
