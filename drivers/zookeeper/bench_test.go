@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,20 @@ func benchServers(b *testing.B, f func(b *testing.B, addr string)) {
 			f(b, srv.Addr)
 		})
 	}
+}
+
+// cpuTime returns the CPU time (user + system) this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the client process's CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "client-cpu-µs/op")
 }
 
 // latencies records one duration per iteration and reports percentiles.
@@ -72,6 +87,7 @@ func BenchmarkLockCycle(b *testing.B) {
 			c := openBench(b, addr, "bench")
 			l := c.Lock(unique("cycle"))
 			lat := make(latencies, 0, b.N)
+			cpu := cpuTime()
 			for b.Loop() {
 				start := time.Now()
 				if err := l.Acquire(ctx); err != nil {
@@ -82,12 +98,14 @@ func BenchmarkLockCycle(b *testing.B) {
 				}
 				lat = append(lat, time.Since(start))
 			}
+			reportCPU(b, cpu)
 			lat.report(b)
 		})
 		b.Run("raw-zk.Lock", func(b *testing.B) {
 			z := rawBench(b, addr)
 			lk := zk.NewLock(z, "/bench-raw/"+unique("cycle"), zk.WorldACL(zk.PermAll))
 			lat := make(latencies, 0, b.N)
+			cpu := cpuTime()
 			for b.Loop() {
 				start := time.Now()
 				if err := lk.Lock(); err != nil {
@@ -98,6 +116,7 @@ func BenchmarkLockCycle(b *testing.B) {
 				}
 				lat = append(lat, time.Since(start))
 			}
+			reportCPU(b, cpu)
 			lat.report(b)
 		})
 	})
@@ -156,7 +175,7 @@ func runHandover(b *testing.B, workers int, acquire, release func(worker int) er
 		return true
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for i := range workers {
 		wg.Add(1)
 		go func() {
@@ -186,6 +205,7 @@ func runHandover(b *testing.B, workers int, acquire, release func(worker int) er
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "acq/s")
+	reportCPU(b, cpu)
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "handover-p50-µs")

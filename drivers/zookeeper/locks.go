@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,12 +55,13 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	if !s.addOwn(o) {
 		return nil, c.deadSessionErr(s, s.deadErr())
 	}
-	o.path, err = c.createContender(ctx, s, dir)
+	var czxid int64
+	o.path, czxid, err = c.createContender(ctx, s, dir)
 	if err != nil {
 		o.end()
 		return nil, c.mapErr(err)
 	}
-	won, err := c.contend(ctx, s, o, dir, wait)
+	won, err := c.contend(ctx, s, o, dir, czxid, wait)
 	if err == nil && won {
 		return o, nil
 	}
@@ -71,16 +73,20 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 }
 
 // createContender creates this call's ephemeral sequential znode in dir
-// and returns its path. Its name starts with a prefix unique to the call,
-// so that after a connection loss the znode a lost reply was about is
-// found instead of created twice.
-func (c *conn) createContender(ctx context.Context, s *session, dir string) (string, error) {
+// and returns its path, and its czxid when the reply carried it (0 when
+// not known). Its name starts with a prefix unique to the call, so that
+// after a connection loss the znode a lost reply was about is found
+// instead of created twice.
+func (c *conn) createContender(ctx context.Context, s *session, dir string) (string, int64, error) {
 	guid := randomID()
 	mine := contenderPrefix + guid + "_"
 	var (
-		path string
-		loss bool
+		path  string
+		czxid int64
+		loss  bool
 	)
+	zxid := s.dial.expectCreate(dir + "/" + mine)
+	defer s.dial.forgetCreate(dir + "/" + mine)
 	undo := func(p string) { c.deleteQuietly(s, p) }
 	create := func() (string, error) {
 		return callUndo(ctx, func() (string, error) {
@@ -111,6 +117,12 @@ func (c *conn) createContender(ctx context.Context, s *session, dir string) (str
 			}
 			p, err = create()
 		}
+		if err == nil {
+			select {
+			case czxid = <-zxid:
+			default:
+			}
+		}
 		path = p
 		return err
 	})
@@ -118,7 +130,7 @@ func (c *conn) createContender(ctx context.Context, s *session, dir string) (str
 		// A create may have succeeded without our hearing of it.
 		c.spawn(func() { c.deleteByPrefix(s, dir, mine) })
 	}
-	return path, err
+	return path, czxid, err
 }
 
 // ensureDir creates a lock or election directory: a container znode,
@@ -181,15 +193,18 @@ func (c *conn) deleteByPrefix(s *session, dir, prefix string) {
 //
 // The fencing token is the owner znode's czxid. Owners follow each other
 // in sequence order, which is creation order, so each new owner's czxid is
-// higher (a re-created directory's znodes are newer still). The client
-// does not pass on the zxid of a create's reply, so the znode's stat is
-// read, in the same round trip as the first listing.
+// higher (a re-created directory's znodes are newer still). It is the zxid
+// of the create's reply (czxid, when not 0), which the driver's connection
+// reads as it passes since the client does not pass it on; when that is
+// not known (a reply lost to a reconnection) the znode's stat is read in
+// the same round trip as the first listing. As a check, it cannot be
+// above the directory's pzxid in a listing made after the create.
 //
 // A waiter whose predecessor was the only lower znode does not list the
 // directory again when that predecessor goes away: lower sequence numbers
 // are never handed out again, so it is the owner (one round trip less per
 // hand-over than the classic recipe).
-func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string, wait bool) (bool, error) {
+func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string, czxid int64, wait bool) (bool, error) {
 	name := o.path[strings.LastIndexByte(o.path, '/')+1:]
 	seq, ok := seqOf(name)
 	if !ok {
@@ -199,15 +214,13 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 		czxid int64
 		err   error
 	}
-	var (
-		czxid int64
-		self  chan selfStat // the pending read of our own stat, if any
-	)
+	var self chan selfStat // the pending read of our own stat, if any
 	readSelf := func() {
 		if czxid != 0 || self != nil {
 			return
 		}
 		self = make(chan selfStat, 1)
+		c.statReads.Add(1)
 		go func() {
 			var z int64
 			err := c.retry(ctx, s, func(int) error {
@@ -241,11 +254,20 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 		o.token = uint64(czxid)
 		return true, nil
 	}
-	readSelf() // pipelined with the listing
+	readSelf() // pipelined with the listing, unless the create's reply told
+	checked := false
 	for {
-		children, _, err := c.children(ctx, s, dir)
+		children, st, err := c.children(ctx, s, dir)
 		if err != nil {
 			return false, err
+		}
+		if !checked && slices.Contains(children, name) {
+			checked = true
+			if czxid > st.Pzxid { // cannot be: our create came first
+				c.log.Warn("tooz: a create's zxid is above its directory's pzxid; reading the znode's stat", "path", o.path)
+				czxid = 0
+				readSelf()
+			}
 		}
 		pred, lower, present := predecessor(children, name, seq)
 		switch {

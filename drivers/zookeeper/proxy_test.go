@@ -11,9 +11,8 @@ import (
 	"time"
 )
 
-// ZooKeeper opcodes, as the protocol numbers them.
+// ZooKeeper opcodes, as the protocol numbers them (opCreate is the driver's).
 const (
-	opCreate       = 1
 	opDelete       = 2
 	opCloseSession = -11
 )

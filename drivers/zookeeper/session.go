@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -268,6 +269,12 @@ type dialer struct {
 	sessionPwd []byte
 	signalled  bool
 	blocked    bool // refuse for now (tests: a partition)
+
+	// Creates whose reply zxid is wanted (see expectCreate).
+	nwants atomic.Int32
+	cmu    sync.Mutex
+	wants  map[string]chan int64 // by path
+	byXid  map[int32]chan int64  // by the xid of the request sent
 }
 
 var errRefused = errors.New("tooz: connection refused by the driver (session ended)")
@@ -368,41 +375,173 @@ func (d *dialer) unblock() {
 	d.mu.Unlock()
 }
 
-// trackedConn is a client connection the dialer can cut. It parses the
-// first frame the server sends, the connect response:
-// protocolVersion int32, timeOut int32, sessionId int64, passwd buffer.
-type trackedConn struct {
-	net.Conn
-	d      *dialer
-	head   []byte
-	parsed bool
+// opCreate is ZooKeeper's create request.
+const opCreate = 1
+
+// expectCreate asks for the zxid of the reply to the next create of path:
+// the created znode's czxid, which the client does not pass on. When the
+// reply comes through, the channel holds it before the create returns.
+func (d *dialer) expectCreate(path string) <-chan int64 {
+	ch := make(chan int64, 1)
+	d.cmu.Lock()
+	defer d.cmu.Unlock()
+	if d.wants == nil {
+		d.wants = map[string]chan int64{}
+		d.byXid = map[int32]chan int64{}
+	}
+	d.wants[path] = ch
+	d.nwants.Add(1)
+	return ch
 }
 
+// forgetCreate ends an expectCreate.
+func (d *dialer) forgetCreate(path string) {
+	d.cmu.Lock()
+	defer d.cmu.Unlock()
+	ch, ok := d.wants[path]
+	if !ok {
+		return
+	}
+	delete(d.wants, path)
+	d.nwants.Add(-1)
+	for xid, c := range d.byXid {
+		if c == ch {
+			delete(d.byXid, xid)
+		}
+	}
+}
+
+// noteRequest looks at a request frame the client writes (the client
+// writes each frame whole: length, xid, opcode, body) for a create
+// of an expected path: length, xid, opcode, then the path as a
+// length-prefixed string.
+func (d *dialer) noteRequest(p []byte) {
+	if d.nwants.Load() == 0 || len(p) < 16 || int32(binary.BigEndian.Uint32(p[8:])) != opCreate {
+		return
+	}
+	n := int(int32(binary.BigEndian.Uint32(p[12:])))
+	if n <= 0 || 16+n > len(p) {
+		return
+	}
+	xid := int32(binary.BigEndian.Uint32(p[4:]))
+	d.cmu.Lock()
+	defer d.cmu.Unlock()
+	if ch, ok := d.wants[string(p[16:16+n])]; ok {
+		d.byXid[xid] = ch
+	}
+}
+
+// noteReply looks at a reply header: xid, zxid, error code.
+func (d *dialer) noteReply(h []byte) {
+	if d.nwants.Load() == 0 {
+		return
+	}
+	xid := int32(binary.BigEndian.Uint32(h))
+	d.cmu.Lock()
+	defer d.cmu.Unlock()
+	ch, ok := d.byXid[xid]
+	if !ok {
+		return
+	}
+	delete(d.byXid, xid)
+	if code := int32(binary.BigEndian.Uint32(h[12:])); code == 0 {
+		select {
+		case ch <- int64(binary.BigEndian.Uint64(h[4:])):
+		default:
+		}
+	}
+}
+
+// trackedConn is a client connection the dialer can cut. It follows the
+// length-prefixed frames the server sends: the first is the connect
+// response (protocolVersion int32, timeOut int32, sessionId int64, passwd
+// buffer), the others start with a reply header (xid int32, zxid int64,
+// err int32), which it hands to the dialer before the client reads on.
+type trackedConn struct {
+	net.Conn
+	d *dialer
+
+	wrote bool // the first frame written, the connect request, is not a request
+
+	// Read side: only the client's reader goroutine reads.
+	frames int      // frames received completely
+	inBody bool     // reading a frame's body (else its length)
+	lenBuf [4]byte  // the length being read
+	lenN   int      // bytes of it read
+	left   int      // bytes of the body still to come
+	head   []byte   // the start of the body: the connect response, or a reply header
+	hdr    [16]byte // storage for reply headers
+}
+
+// Write implements net.Conn.
+func (t *trackedConn) Write(p []byte) (int, error) {
+	if t.wrote {
+		t.d.noteRequest(p)
+	}
+	t.wrote = true
+	return t.Conn.Write(p)
+}
+
+// Read implements net.Conn.
 func (t *trackedConn) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
-	if !t.parsed && n > 0 {
-		t.head = append(t.head, p[:n]...)
-		t.parse()
-	}
+	t.follow(p[:n])
 	return n, err
 }
 
-func (t *trackedConn) parse() {
-	if len(t.head) < 4 {
+// follow advances through the received bytes b.
+func (t *trackedConn) follow(b []byte) {
+	for len(b) > 0 {
+		if !t.inBody {
+			k := copy(t.lenBuf[t.lenN:], b)
+			t.lenN += k
+			b = b[k:]
+			if t.lenN == 4 {
+				t.lenN = 0
+				t.inBody = true
+				t.left = int(binary.BigEndian.Uint32(t.lenBuf[:]))
+				if t.frames == 0 {
+					t.head = nil
+				} else {
+					t.head = t.hdr[:0]
+				}
+				if t.left == 0 {
+					t.frameDone()
+				}
+			}
+			continue
+		}
+		k := min(t.left, len(b))
+		limit := len(t.hdr)
+		if t.frames == 0 {
+			limit = 1024
+		}
+		if room := limit - len(t.head); room > 0 {
+			t.head = append(t.head, b[:min(room, k)]...)
+		}
+		t.left -= k
+		b = b[k:]
+		if t.left == 0 {
+			t.frameDone()
+		}
+	}
+}
+
+func (t *trackedConn) frameDone() {
+	t.inBody = false
+	if t.frames == 0 {
+		t.connectResponse(t.head)
+	} else if len(t.head) == len(t.hdr) {
+		t.d.noteReply(t.head)
+	}
+	t.frames++
+}
+
+// connectResponse records what the server granted.
+func (t *trackedConn) connectResponse(b []byte) {
+	if len(b) < 20 {
 		return
 	}
-	size := int(binary.BigEndian.Uint32(t.head))
-	if size < 20 || size > 1024 {
-		t.parsed = true // not a connect response we understand
-		t.head = nil
-		return
-	}
-	if len(t.head) < 4+size {
-		return
-	}
-	b := t.head[4 : 4+size]
-	t.parsed = true
-	t.head = nil
 	timeout := int32(binary.BigEndian.Uint32(b[4:]))
 	sid := int64(binary.BigEndian.Uint64(b[8:]))
 	var pwd []byte
@@ -419,6 +558,7 @@ func (t *trackedConn) parse() {
 	}
 }
 
+// Close implements net.Conn.
 func (t *trackedConn) Close() error {
 	t.d.mu.Lock()
 	delete(t.d.conns, t)

@@ -318,7 +318,8 @@ type conn struct {
 
 	chroot, root, groups, locks, elections string
 
-	containers atomic.Bool // false once the server refused a container znode
+	containers atomic.Bool  // false once the server refused a container znode
+	statReads  atomic.Int64 // contenders whose czxid had to be read (tests)
 
 	mu      sync.Mutex
 	sess    *session
@@ -667,6 +668,9 @@ func callUndo[T any](ctx context.Context, fn func() (T, error), undo func(T)) (T
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
+	}
+	if ctx.Done() == nil {
+		return fn() // nothing can end the wait: spare the goroutine
 	}
 	type result struct {
 		v   T

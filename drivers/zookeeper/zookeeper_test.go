@@ -324,6 +324,10 @@ func TestLayout(t *testing.T) {
 	if id, err := b.Leader(ctx, g); err != nil || id != member {
 		t.Fatalf("leader = %q, %v", id, err)
 	}
+	// The czxids came with the creates' replies: no stat was read.
+	if n := drv(a).statReads.Load(); n != 0 {
+		t.Errorf("%d contender stats read for 2 uncontended acquisitions", n)
+	}
 	info, err := b.MemberInfo(ctx, g, member)
 	if err != nil || info.JoinedAt.IsZero() || time.Since(info.JoinedAt) > time.Minute || info.UpdatedAt.Before(info.JoinedAt) {
 		t.Fatalf("member info %+v, %v", info, err)
@@ -681,6 +685,14 @@ func TestProtectedCreates(t *testing.T) {
 	ch, _, err := z.Children(root + "/locks/" + keyspace.Escape(lockName))
 	if err != nil || len(ch) != 1 {
 		t.Fatalf("contenders after a retried acquire: %q, %v; want exactly one", ch, err)
+	}
+	// Its czxid, lost with the reply, was read from its stat.
+	_, st, err := z.Get(root + "/locks/" + keyspace.Escape(lockName) + "/" + ch[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(st.Czxid) != l.FencingToken() {
+		t.Fatalf("token %d after a retried acquire; the contender's czxid %d", l.FencingToken(), st.Czxid)
 	}
 	step("release", opDelete, func() error { return l.Release(ctx) })
 	step("leave", opDelete, func() error { return a.LeaveGroup(ctx, g) })
