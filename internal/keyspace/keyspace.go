@@ -10,6 +10,7 @@ package keyspace
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrMalformed reports a segment that Escape cannot have produced.
@@ -57,10 +58,23 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
+// maxIDLength is tooz.MaxIDLength: no valid ID is longer.
+const maxIDLength = 255
+
 // Unescape reverses Escape. It rejects anything Escape would not produce
 // (lower-case hex, escaped plain bytes, stray characters), so that one ID
-// has exactly one escaped form.
+// has exactly one escaped form, and anything that does not decode to a
+// valid ID (empty, not UTF-8, longer than 255 bytes): drivers unescape
+// keys that anyone with access to the backend may have written.
 func Unescape(seg string) (string, error) {
+	id, err := unescape(seg)
+	if err != nil || id == "" || len(id) > maxIDLength || !utf8.ValidString(id) {
+		return "", ErrMalformed
+	}
+	return id, nil
+}
+
+func unescape(seg string) (string, error) {
 	if !strings.Contains(seg, "%") {
 		for i := 0; i < len(seg); i++ {
 			if !plain(seg[i]) {

@@ -22,7 +22,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestUnescapeRejects(t *testing.T) {
-	for _, s := range []string{"%", "%4", "%zz", "%41", "%2f", "a/b", "a.b", "%4G"} {
+	for _, s := range []string{"%", "%4", "%zz", "%41", "%2f", "a/b", "a.b", "%4G", "", "%FF", "a%C3", strings.Repeat("a", 256)} {
 		if got, err := Unescape(s); err == nil {
 			t.Errorf("Unescape(%q) = %q, want error", s, got)
 		}
@@ -34,7 +34,10 @@ func FuzzEscape(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
-		if !utf8.ValidString(id) {
+		if !utf8.ValidString(id) || id == "" || len(id) > maxIDLength {
+			if _, err := Unescape(Escape(id)); err == nil {
+				t.Fatalf("Unescape(Escape(%q)) accepted an invalid ID", id)
+			}
 			return
 		}
 		e := Escape(id)
