@@ -205,8 +205,8 @@ func TestLateHeartbeatDoesNotRevive(t *testing.T) {
 // after the session's deadline; the files are then removed.
 func TestAbandonedMemberExpiresOnTime(t *testing.T) {
 	ctx := testCtx(t)
-	const timeout = time.Second
-	url := "file://" + t.TempDir() + "?timeout=1s"
+	const timeout = 3 * time.Second
+	url := "file://" + t.TempDir() + "?timeout=3s"
 	a := open(t, url, "a")
 	w := open(t, url, "w")
 	if err := a.JoinGroupCreate(ctx, "G", nil); err != nil {
@@ -246,10 +246,11 @@ func TestAbandonedMemberExpiresOnTime(t *testing.T) {
 		t.Errorf("leave reported %v before the deadline", -late)
 	}
 	// The watcher's timer fires 1ms after the deadline (a few ms in all);
-	// the bound leaves room for a loaded machine, and still fails if the
-	// expiry were found by polling at the heartbeat interval (333ms here).
-	if late > 250*time.Millisecond {
-		t.Errorf("leave reported %v after the deadline, want within ~100ms", late)
+	// the bound leaves room for a loaded machine (half a second was seen
+	// with a dozen processes on 2 cores), and still fails if the expiry
+	// were found by polling at the heartbeat interval (1s here).
+	if late > 700*time.Millisecond {
+		t.Errorf("leave reported %v after the deadline, want within a few ms (700ms allowed for load)", late)
 	}
 	if ms, err := w.Members(ctx, "G"); err != nil || len(ms) != 0 {
 		t.Fatalf("Members after expiry = %q, %v", ms, err)
