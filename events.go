@@ -61,8 +61,14 @@ const (
 )
 
 type hook struct {
-	kind hookKind
-	fn   func(any)
+	kind  hookKind
+	fn    func(any)
+	since uint64 // only events queued after registration are delivered
+}
+
+type queued struct {
+	seq uint64
+	ev  any
 }
 
 // hub holds one group's hooks, its known membership, its driver watch and
@@ -79,7 +85,8 @@ type hub struct {
 	nextID    uint64
 	members   map[string]struct{}
 	baselined bool
-	queue     []any
+	queue     []queued
+	seq       uint64 // sequence number of the last queued event
 	draining  bool
 	closed    bool
 }
@@ -138,6 +145,7 @@ func (h *hub) add(ctx context.Context, kind hookKind, fn func(any)) (*Watch, err
 	}
 	id := h.nextID
 	h.nextID++
+	k.since = h.seq
 	h.hooks[id] = k
 	h.mu.Unlock()
 	return &Watch{stop: func() { h.remove(id) }}, nil
@@ -257,7 +265,8 @@ func (h *hub) enqueueLocked(ev any) {
 	if h.closed && h.c.explicit {
 		return
 	}
-	h.queue = append(h.queue, ev)
+	h.seq++
+	h.queue = append(h.queue, queued{seq: h.seq, ev: ev})
 	if !h.c.explicit && !h.draining {
 		h.draining = true
 		go h.drain()
@@ -285,13 +294,14 @@ func (h *hub) drain() int {
 			h.mu.Unlock()
 			return n
 		}
-		ev := h.queue[0]
-		h.queue[0] = nil
+		q := h.queue[0]
+		h.queue[0] = queued{}
 		h.queue = h.queue[1:]
+		ev := q.ev
 		kind := kindOf(ev)
 		ids := make([]uint64, 0, len(h.hooks))
 		for id, k := range h.hooks {
-			if k.kind == kind {
+			if k.kind == kind && k.since < q.seq {
 				ids = append(ids, id)
 			}
 		}
