@@ -30,6 +30,8 @@ type proxy struct {
 	mu      sync.Mutex
 	pairs   map[*pair]struct{}
 	blocked bool
+	muted   chan struct{} // while set, new connections are swallowed (see mute)
+	silent  []net.Conn    // connections swallowed, open until the end of the test
 	armed   int32         // opcode whose reply to lose; 0 when disarmed
 	gate    chan struct{} // while set, replies wait for it to close
 	lostCh  chan struct{}
@@ -67,6 +69,9 @@ func startProxy(t testing.TB, target string) *proxy {
 		for pr := range p.pairs {
 			pr.close()
 		}
+		for _, c := range p.silent {
+			c.Close()
+		}
 		p.mu.Unlock()
 		p.wg.Wait()
 	})
@@ -83,8 +88,24 @@ func (p *proxy) accept() {
 			return
 		}
 		p.mu.Lock()
-		blocked := p.blocked
+		blocked, muted := p.blocked, p.muted
+		if muted != nil {
+			p.silent = append(p.silent, c)
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				_, _ = io.Copy(io.Discard, c) // until the test's end closes it
+			}()
+			select {
+			case <-muted:
+			default:
+				close(muted)
+			}
+		}
 		p.mu.Unlock()
+		if muted != nil {
+			continue
+		}
 		if blocked {
 			c.Close()
 			continue
@@ -236,6 +257,34 @@ func (p *proxy) block() {
 	for _, pr := range prs {
 		p.drop(pr)
 	}
+}
+
+// mute cuts every connection; until unmute, new connections are accepted
+// and what the client sends is read, but never answered and never closed,
+// as by a ZooKeeper 3.8 server that is still starting (see
+// dialer.handshakeTimeoutLocked). The channel closes when the first such
+// connection was accepted. The swallowed connections stay silent and open
+// until the end of the test.
+func (p *proxy) mute() <-chan struct{} {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	p.muted = ch
+	prs := make([]*pair, 0, len(p.pairs))
+	for pr := range p.pairs {
+		prs = append(prs, pr)
+	}
+	p.mu.Unlock()
+	for _, pr := range prs {
+		p.drop(pr)
+	}
+	return ch
+}
+
+// unmute makes new connections reach the server again.
+func (p *proxy) unmute() {
+	p.mu.Lock()
+	p.muted = nil
+	p.mu.Unlock()
 }
 
 func (p *proxy) unblock() {

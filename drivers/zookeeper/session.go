@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +51,8 @@ func (c *conn) newSession(ctx context.Context) (*session, error) {
 		connected:   make(chan struct{}),
 		owns:        map[*ownership]struct{}{},
 	}
-	s.dial = newDialer(len(c.hosts), s.onConnectResponse)
+	s.dial = newDialer(len(c.hosts), c.timeout, s.onConnectResponse)
+	s.dial.log = c.log
 	logger := zkLogger{c: c}
 	z, _, err := zk.Connect(c.hosts, c.timeout,
 		zk.WithDialer(s.dial.dialContext),
@@ -252,11 +255,15 @@ func (s *session) closeZK() {
 // dialer makes the client's connections. It can cut them all and refuse
 // new ones (Abandon, expiry), counts failures so that Open fails fast when
 // every host refuses, and reads the server's answer to the client's
-// connect request (session ID, negotiated timeout) as it passes.
+// connect request (session ID, negotiated timeout) as it passes. It
+// also bounds how long a connection may wait for that answer (see
+// handshakeTimeout).
 type dialer struct {
 	nhosts    int
+	requested time.Duration // the session timeout asked for
 	onConnect func(sid int64)
 	allFailed chan struct{} // closed when every host failed in a row before any success
+	log       *slog.Logger  // may be nil
 
 	mu         sync.Mutex
 	refused    bool
@@ -279,8 +286,37 @@ type dialer struct {
 
 var errRefused = errors.New("tooz: connection refused by the driver (session ended)")
 
-func newDialer(nhosts int, onConnect func(int64)) *dialer {
-	return &dialer{nhosts: nhosts, onConnect: onConnect, allFailed: make(chan struct{}), conns: map[*trackedConn]struct{}{}}
+func newDialer(nhosts int, timeout time.Duration, onConnect func(int64)) *dialer {
+	return &dialer{nhosts: nhosts, requested: timeout, onConnect: onConnect, allFailed: make(chan struct{}), conns: map[*trackedConn]struct{}{}}
+}
+
+// minHandshake is the least time a server is given to answer the connect
+// request, however short the session timeout.
+const minHandshake = time.Second
+
+// handshakeTimeout is how long a new connection may wait for the server's
+// answer to the connect request: a third of the session timeout (the one
+// the server granted, once known), at least minHandshake. d.mu is held.
+//
+// The client (go-zookeeper) waits ten times its receive timeout for that
+// answer, nearly seven session timeouts, on the assumption that a server
+// either answers or closes the connection. A ZooKeeper 3.8 server that is
+// still starting does neither: it accepts connections before its database
+// is loaded, refuses the connect request, and its attempt to close the
+// connection dies on a NullPointerException (ZooKeeperServer.removeCnxn,
+// zkDb still null) before the socket is closed, so the socket stays open
+// and silent for the life of the server. A client that connected in that
+// window would stay suspended until its session expired although the
+// server came up a moment later. Like the Java client, which bounds the
+// handshake by the session timeout divided by the number of hosts, give
+// up early enough that a retry can still resume the session: a third
+// leaves two thirds of the session to reconnect.
+func (d *dialer) handshakeTimeoutLocked() time.Duration {
+	st := d.requested
+	if d.timeoutMs > 0 {
+		st = time.Duration(d.timeoutMs) * time.Millisecond
+	}
+	return max(st/3, minHandshake)
 }
 
 func (d *dialer) dialContext(network, addr string, timeout time.Duration) (net.Conn, error) {
@@ -308,7 +344,12 @@ func (d *dialer) dialContext(network, addr string, timeout time.Duration) (net.C
 	}
 	d.fails = 0
 	d.succeeded = true
-	tc := &trackedConn{Conn: nc, d: d}
+	hs := d.handshakeTimeoutLocked()
+	tc := &trackedConn{Conn: nc, d: d, handshake: time.Now().Add(hs), hsTimeout: hs}
+	if err := nc.SetReadDeadline(tc.handshake); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	d.conns[tc] = struct{}{}
 	return tc, nil
 }
@@ -457,9 +498,15 @@ func (d *dialer) noteReply(h []byte) {
 // response (protocolVersion int32, timeOut int32, sessionId int64, passwd
 // buffer), the others start with a reply header (xid int32, zxid int64,
 // err int32), which it hands to the dialer before the client reads on.
+// Until the connect response is in, its read deadline is never later than
+// the handshake deadline (see dialer.handshakeTimeoutLocked).
 type trackedConn struct {
 	net.Conn
 	d *dialer
+
+	handshake time.Time     // the connect response is due by then
+	hsTimeout time.Duration // for the log line
+	shaken    atomic.Bool   // the connect response was received
 
 	wrote bool // the first frame written, the connect request, is not a request
 
@@ -486,7 +533,30 @@ func (t *trackedConn) Write(p []byte) (int, error) {
 func (t *trackedConn) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
 	t.follow(p[:n])
+	if err != nil && !t.shaken.Load() && errors.Is(err, os.ErrDeadlineExceeded) && t.d.log != nil {
+		t.d.log.Warn("tooz: the zookeeper server accepted the connection but did not answer the connect request; trying again",
+			"server", t.RemoteAddr().String(), "waited", t.hsTimeout)
+	}
 	return n, err
+}
+
+// SetReadDeadline implements net.Conn: until the connect response is in,
+// the handshake deadline caps the client's (which is far too late; "no
+// deadline" included).
+func (t *trackedConn) SetReadDeadline(dl time.Time) error {
+	if !t.shaken.Load() && (dl.IsZero() || dl.After(t.handshake)) {
+		dl = t.handshake
+	}
+	return t.Conn.SetReadDeadline(dl)
+}
+
+// SetDeadline implements net.Conn, capping the read side as
+// SetReadDeadline does.
+func (t *trackedConn) SetDeadline(dl time.Time) error {
+	if err := t.Conn.SetWriteDeadline(dl); err != nil {
+		return err
+	}
+	return t.SetReadDeadline(dl)
 }
 
 // follow advances through the received bytes b.
@@ -531,6 +601,10 @@ func (t *trackedConn) frameDone() {
 	t.inBody = false
 	if t.frames == 0 {
 		t.connectResponse(t.head)
+		// The handshake is over: the client's deadlines apply from now
+		// on (it sets one before each read; clear the handshake's).
+		t.shaken.Store(true)
+		_ = t.Conn.SetReadDeadline(time.Time{})
 	} else if len(t.head) == len(t.hdr) {
 		t.d.noteReply(t.head)
 	}

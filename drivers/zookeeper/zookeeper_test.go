@@ -552,6 +552,52 @@ func TestSuspendedIsNotLost(t *testing.T) {
 	}
 }
 
+// TestSilentServerDuringReconnect reconnects a suspended coordinator to a
+// server that accepts the connection but never answers the connect request
+// (what a ZooKeeper 3.8 server does to a client that connects while it is
+// starting): the driver gives up on that connection early enough to
+// resume the session on the next one. The client alone would wait for the
+// answer ten times its receive timeout, long after the session expired.
+func TestSilentServerDuringReconnect(t *testing.T) {
+	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
+	px := startProxy(t, srv.Addr)
+	ctx := testCtx(t)
+	const timeout = 9 * time.Second
+	g, lockName := unique("g"), unique("l")
+	a := open(t, "zookeeper://"+px.Addr()+"/silent", "a", tooz.WithTimeout(timeout))
+	b := open(t, "zookeeper://"+srv.Addr+"/silent", "b")
+	if err := a.JoinGroupCreate(ctx, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	la := a.Lock(lockName)
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := drv(a)
+	s, _, _ := d.current()
+	swallowed := px.mute()
+	waitState(t, d, StateSuspended, 5*time.Second)
+	waitClosed(t, swallowed, timeout, "the client to connect to the silent server")
+	px.unmute()
+	began := time.Now()
+	// The session outlives the disconnection by its timeout: the driver
+	// must be back within it, on the same session.
+	waitState(t, d, StateConnected, timeout)
+	t.Logf("reconnected %v after the silent connection", time.Since(began).Round(time.Millisecond))
+	if ns, _, _ := d.current(); ns != s {
+		t.Fatal("the session was replaced")
+	}
+	if !la.Held() {
+		t.Fatal("a lost its lock")
+	}
+	if ms, err := b.Members(ctx, g); err != nil || !slices.Equal(ms, []string{"a"}) {
+		t.Fatalf("members = %q, %v", ms, err)
+	}
+	if err := la.Release(ctx); err != nil {
+		t.Fatalf("release after reconnecting: %v", err)
+	}
+}
+
 // TestServerRestart restarts ZooKeeper under coordinators holding a lock,
 // a membership and a watch: sessions survive a restart shorter than their
 // timeout, and the watch reports what changed while the server was away.
