@@ -94,6 +94,9 @@ func FuzzMemberInfo(f *testing.F) {
 // URL made of these parts, keeping only the driver's own options as the
 // core does; ok is false for parts the core would reject before the driver.
 func fuzzConfig(scheme, hosts, path, user, pass, query string, timeout int64, accepted []string) (cfg tooz.Config, ok bool) {
+	if path != "" && !strings.HasPrefix(path, "/") {
+		path = "/" + path // a URL with hosts has an absolute path
+	}
 	u := &url.URL{Scheme: scheme, Host: hosts, Path: path, RawQuery: query}
 	if user != "" || pass != "" {
 		u.User = url.UserPassword(user, pass)
