@@ -604,7 +604,15 @@ func TestSilentServerDuringReconnect(t *testing.T) {
 func TestServerRestart(t *testing.T) {
 	srv := testserver.StartZooKeeper(t)
 	ctx := testCtx(t)
-	const timeout = 15 * time.Second // a JVM restart takes a few seconds
+	// The coordinator keeps its lock if it beats again within 0.9 timeout
+	// of its last beat. Between them: the restart (a graceful stop, then
+	// up to 8s of start-up measured on a loaded 2-core machine), the
+	// reconnection (up to timeout/3 + 1s when the client connected while
+	// the server was still starting: see dialer.handshakeTimeoutLocked)
+	// and the heart's retry interval (1s). With the last beat just before
+	// the restart (below), 30s leaves about 5s to spare; 15s was not
+	// enough.
+	const timeout = 30 * time.Second
 	url := "zookeeper://" + srv.Addr + "/restart"
 	g, lockName := unique("g"), unique("l")
 	a := open(t, url, "a", tooz.WithTimeout(timeout))
@@ -619,6 +627,11 @@ func TestServerRestart(t *testing.T) {
 	token := la.FencingToken()
 	ev := watchGroup(t, w, g)
 	sa, _, _ := drv(a).current()
+	// Beat now, so that the time the restart may take does not depend on
+	// where the restart falls between two beats.
+	if _, err := a.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
