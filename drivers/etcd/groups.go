@@ -186,7 +186,7 @@ func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 // memberInfo decodes a member key and value; foreign entries are logged and skipped.
 func (c *conn) memberInfo(prefix string, kv *mvccpb.KeyValue) (tooz.MemberInfo, bool) {
 	id, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
-	if err != nil {
+	if err != nil || kv.Lease == 0 {
 		c.log.Warn("tooz/etcd: ignoring a foreign key under a group's members", "key", string(kv.Key))
 		return tooz.MemberInfo{}, false
 	}
@@ -312,7 +312,7 @@ func (c *conn) listMembers(ctx context.Context, prefix string) ([]string, int64,
 	ids := make([]string, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		id, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
-		if err != nil {
+		if err != nil || kv.Lease == 0 { // every member key is tied to its member's lease
 			c.log.Warn("tooz/etcd: ignoring a foreign key under a group's members", "key", string(kv.Key))
 			continue
 		}
@@ -433,6 +433,11 @@ func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.GroupSink
 			case ev.Type == clientv3.EventTypeDelete:
 				sink.Left(id)
 			case ev.IsCreate():
+				// What Members would ignore is no join (a left event
+				// for a member that never joined is dropped by the sink).
+				if _, err := record.Decode(ev.Kv.Value); err != nil || ev.Kv.Lease == 0 {
+					continue
+				}
 				sink.Joined(id)
 			}
 		}

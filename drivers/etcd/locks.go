@@ -566,5 +566,12 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 	if len(resp.Kvs) == 0 {
 		return "", tooz.ErrNoLeader
 	}
-	return string(resp.Kvs[0].Value), nil
+	kv := resp.Kvs[0]
+	if owner := string(kv.Value); kv.Lease != 0 && tooz.ValidateID(owner) == nil {
+		return owner, nil
+	}
+	// Someone else's key, first in the queue: it blocks the resource, but
+	// names no member.
+	c.log.Warn("tooz/etcd: a foreign key without a lease or a member ID heads a lock queue", "key", string(kv.Key))
+	return "", fmt.Errorf("etcd: the first contender %q is a foreign key, no member's", kv.Key)
 }
