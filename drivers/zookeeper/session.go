@@ -257,7 +257,7 @@ func (s *session) closeZK() {
 // every host refuses, and reads the server's answer to the client's
 // connect request (session ID, negotiated timeout) as it passes. It
 // also bounds how long a connection may wait for that answer (see
-// handshakeTimeout).
+// handshakeTimeoutLocked).
 type dialer struct {
 	nhosts    int
 	requested time.Duration // the session timeout asked for
@@ -294,7 +294,7 @@ func newDialer(nhosts int, timeout time.Duration, onConnect func(int64)) *dialer
 // request, however short the session timeout.
 const minHandshake = time.Second
 
-// handshakeTimeout is how long a new connection may wait for the server's
+// handshakeTimeoutLocked is how long a new connection may wait for the server's
 // answer to the connect request: a third of the session timeout (the one
 // the server granted, once known), at least minHandshake. d.mu is held.
 //
