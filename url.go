@@ -195,8 +195,10 @@ func parseURL(rawURL string, o *options) (Driver, Config, error) {
 		return nil, cfg, fmt.Errorf("%w: %s", ErrInvalidURL, msg)
 	}
 	if u.Scheme == "" {
-		return nil, cfg, fmt.Errorf("%w: %s: no scheme (want e.g. etcd://host:2379); registered schemes: %s",
-			ErrInvalidURL, redactURL(u), strings.Join(Schemes(), ", "))
+		// Without a scheme net/url finds no userinfo to mask (a mistyped
+		// "redis//user:pw@host" is all path), so the input is not quoted.
+		return nil, cfg, fmt.Errorf("%w: no scheme (want e.g. etcd://host:2379); registered schemes: %s",
+			ErrInvalidURL, strings.Join(Schemes(), ", "))
 	}
 	d, ok := lookupDriver(u.Scheme)
 	if !ok {

@@ -229,8 +229,8 @@ func FuzzOpenURL(f *testing.F) {
 // TestSchemelessURLHidesPassword: a URL whose scheme is mistyped so that
 // net/url sees none ("redis//user:pw@host", missing colon) is no URL with
 // credentials to net/url, so redaction cannot find the password, and the
-// "no scheme" error of parseURL (url.go) quotes the whole input. Found by
-// FuzzOpenURL; skipped until the core stops quoting the input there.
+// "no scheme" error of parseURL (url.go) must not quote the input. Found
+// by FuzzOpenURL.
 func TestSchemelessURLHidesPassword(t *testing.T) {
 	for _, u := range []string{"redis//user:hunter2-pw@host", "#://:hunter2-pw@"} {
 		_, err := tooz.Open(context.Background(), u, "m")
@@ -238,7 +238,7 @@ func TestSchemelessURLHidesPassword(t *testing.T) {
 			t.Fatalf("Open(%q) = %v, want ErrInvalidURL", u, err)
 		}
 		if strings.Contains(err.Error(), "hunter2-pw") {
-			t.Skipf("KNOWN CORE BUG (url.go, parseURL's no-scheme error quotes the input): %v", err)
+			t.Fatalf("the error for %q shows the password: %v", u, err)
 		}
 	}
 }
