@@ -181,7 +181,7 @@ func (c *conn) list(ctx context.Context, eg string) (int64, []tooz.MemberInfo, e
 }
 
 func (c *conn) decodeMember(eg, id, val string) (tooz.MemberInfo, bool) {
-	if len(val) < sidLen {
+	if len(val) < sidLen || tooz.ValidateID(id) != nil { // the field is the raw member ID
 		c.log.Warn("tooz/redis: ignoring a member entry that tooz did not write", "group", eg, "member", id)
 		return tooz.MemberInfo{}, false
 	}
