@@ -13,6 +13,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/record"
 )
 
 // FuzzParseSettings feeds the driver's URL validation arbitrary URLs: it
@@ -52,7 +53,7 @@ func FuzzParseSettings(f *testing.F) {
 }
 
 // FuzzDecodeContender feeds the decoding of a lock's owner record
-// arbitrary bytes: it never panics and accepts only JSON naming a contender.
+// arbitrary bytes: it never panics and accepts only JSON naming a contender and a valid member ID.
 func FuzzDecodeContender(f *testing.F) {
 	f.Add(encodeContender("m", "c1"))
 	f.Add([]byte(`{"member":"m"}`))
@@ -67,8 +68,8 @@ func FuzzDecodeContender(f *testing.F) {
 			}
 			return
 		}
-		if r.Contender == "" {
-			t.Fatalf("accepted %q without a contender", b)
+		if r.Contender == "" || tooz.ValidateID(r.Member) != nil {
+			t.Fatalf("accepted %q without a contender or a valid member", b)
 		}
 	})
 }
@@ -87,7 +88,7 @@ func FuzzParseMembers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, k1, s1, k2, s2, k3, s3 string) {
 		pairs := api.KVPairs{{Key: prefix}}
 		for _, kv := range [][2]string{{k1, s1}, {k2, s2}, {k3, s3}} {
-			pairs = append(pairs, &api.KVPair{Key: prefix + kv[0], Session: kv[1]})
+			pairs = append(pairs, &api.KVPair{Key: prefix + kv[0], Session: kv[1], Value: record.Encode(record.Member{})})
 		}
 		exists, ms := d.parseMembers(prefix, pairs)
 		if !exists {

@@ -424,6 +424,11 @@ func (d *conn) parseMembers(prefix string, pairs api.KVPairs) (bool, []memberEnt
 			d.log.Warn("tooz/consul: ignoring a foreign key in a group", "key", p.Key)
 			continue
 		}
+		// What Members would skip must not be a member to a watch either.
+		if _, err := record.Decode(p.Value); err != nil {
+			d.log.Warn("tooz/consul: ignoring a malformed member record", "key", p.Key, "err", err)
+			continue
+		}
 		out = append(out, memberEntry{id: id, created: p.CreateIndex, pair: p})
 	}
 	return exists, out

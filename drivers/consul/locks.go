@@ -31,7 +31,7 @@ func encodeContender(member, contender string) []byte {
 
 func decodeContender(b []byte) (contenderRecord, error) {
 	var r contenderRecord
-	if err := json.Unmarshal(b, &r); err != nil || r.Contender == "" {
+	if err := json.Unmarshal(b, &r); err != nil || r.Contender == "" || tooz.ValidateID(r.Member) != nil {
 		return contenderRecord{}, fmt.Errorf("malformed owner record %q", b)
 	}
 	return r, nil
