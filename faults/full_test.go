@@ -1,0 +1,54 @@
+package faults
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/toozgo/tooz/faults/history"
+)
+
+// fullTTL is the liveness timeout of the full matrix.
+const fullTTL = 2 * time.Second
+
+// TestFull is the full matrix, run when TOOZ_FAULTS=full (scripts/faults.sh):
+// on every backend configuration, TOOZ_FAULTS_ROUNDS rounds (default 2) of
+// every fault, each aimed at the current lock holder or leader: client
+// frozen past the TTL (lock holder, then leader), client killed (lock
+// holder, then leader), backend killed and restarted, backend frozen past
+// the TTL. TOOZ_FAULTS_BACKENDS (comma-separated) narrows the backends.
+func TestFull(t *testing.T) {
+	if os.Getenv("TOOZ_FAULTS") != "full" {
+		t.Skip("the full fault matrix runs with TOOZ_FAULTS=full (scripts/faults.sh)")
+	}
+	rounds := 2
+	if v, err := strconv.Atoi(os.Getenv("TOOZ_FAULTS_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	names := []string{"etcd", "redis", "redis-aof", "zookeeper", "consul", "consul-persistent"}
+	if v := os.Getenv("TOOZ_FAULTS_BACKENDS"); v != "" {
+		names = splitComma(v)
+	}
+	for _, name := range names {
+		spec, ok := backends[name]
+		if !ok {
+			t.Fatalf("unknown backend %q", name)
+		}
+		t.Run(name, func(t *testing.T) {
+			r := newRun(t, spec, fullTTL, 3)
+			r.waitFor("every process sees all three members", 60*time.Second, func(recs []history.Rec) bool {
+				return converged(recs, r.live())
+			})
+			for range rounds {
+				r.pauseHolder(history.FLock, lockRes)
+				r.pauseHolder(history.FLead, leadRes)
+				r.killHolder(history.FLock, lockRes)
+				r.killHolder(history.FLead, leadRes)
+				r.killBackend()
+				r.pauseBackend()
+			}
+			r.finish()
+		})
+	}
+}

@@ -1,0 +1,525 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/toozgo/tooz"
+	_ "github.com/toozgo/tooz/drivers/all"
+	"github.com/toozgo/tooz/faults/checker"
+	"github.com/toozgo/tooz/faults/history"
+	"github.com/toozgo/tooz/faults/nemesis"
+	"github.com/toozgo/tooz/faults/register"
+	"github.com/toozgo/tooz/internal/testserver"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/toozgo/tooz/internal/testserver.spawn.func1.1"))
+}
+
+var (
+	buildOnce sync.Once
+	buildBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// workloadBinary builds faults/workload once per test binary (with -race
+// when the tests run with it).
+func workloadBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "tooz-faults-bin")
+		if buildErr != nil {
+			return
+		}
+		buildBin = filepath.Join(buildDir, "workload")
+		args := []string{"build", "-o", buildBin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "github.com/toozgo/tooz/faults/workload")
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			goTool = "go"
+		}
+		out, err := exec.Command(goTool, args...).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
+
+// backendSpec says how to start one backend and what to expect of it.
+type backendSpec struct {
+	name  string
+	start func(t *testing.T) *testserver.Server
+	url   func(s *testserver.Server, ns string) string
+	// expiryFactor: a crashed holder's entries are freed within
+	// expiryFactor × TTL (Consul: 2).
+	expiryFactor int
+	// stateLoss: a restart loses every session and counter.
+	stateLoss bool
+}
+
+var backends = map[string]backendSpec{
+	"etcd": {
+		name:         "etcd",
+		start:        func(t *testing.T) *testserver.Server { return testserver.StartEtcd(t, testserver.WithNoFsync()) },
+		url:          func(s *testserver.Server, ns string) string { return "etcd://" + s.Addr + "?namespace=" + ns },
+		expiryFactor: 1,
+	},
+	"redis": {
+		name:         "redis",
+		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t) },
+		url:          func(s *testserver.Server, ns string) string { return "redis://" + s.Addr + "/0?namespace=" + ns },
+		expiryFactor: 1,
+		stateLoss:    true,
+	},
+	"redis-aof": {
+		name:         "redis-aof",
+		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t, testserver.WithPersistence()) },
+		url:          func(s *testserver.Server, ns string) string { return "redis://" + s.Addr + "/0?namespace=" + ns },
+		expiryFactor: 1,
+	},
+	"zookeeper": {
+		name:         "zookeeper",
+		start:        func(t *testing.T) *testserver.Server { return testserver.StartZooKeeper(t, testserver.WithNoFsync()) },
+		url:          func(s *testserver.Server, ns string) string { return "zookeeper://" + s.Addr + "?namespace=" + ns },
+		expiryFactor: 1,
+	},
+	"consul": {
+		name:         "consul",
+		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t) },
+		url:          func(s *testserver.Server, ns string) string { return "consul://" + s.Addr + "?namespace=" + ns },
+		expiryFactor: 2,
+		stateLoss:    true,
+	},
+	"consul-persistent": {
+		name:         "consul-persistent",
+		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t, testserver.WithPersistence()) },
+		url:          func(s *testserver.Server, ns string) string { return "consul://" + s.Addr + "?namespace=" + ns },
+		expiryFactor: 2,
+	},
+}
+
+const (
+	lockRes  = "L"
+	leadRes  = "E"
+	groupRes = "G"
+)
+
+// run is one fault-test run: a backend, a register, a nemesis and the
+// workload processes, all recording into dir.
+type run struct {
+	t      *testing.T
+	spec   backendSpec
+	srv    *testserver.Server
+	dir    string
+	url    string
+	ttl    time.Duration
+	slack  time.Duration
+	bin    string
+	hist   *history.Writer
+	reg    *register.Register
+	nem    *nemesis.Nemesis
+	linear bool
+
+	mu    sync.Mutex
+	procs map[string]*proc
+	next  int
+}
+
+// proc is one workload process.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr string
+	done   chan struct{}
+	err    error
+	killed bool
+}
+
+func (p *proc) Name() string { return p.name }
+func (p *proc) Pid() int     { return p.cmd.Process.Pid }
+func (p *proc) Kill() error {
+	p.killed = true
+	err := p.cmd.Process.Kill()
+	<-p.done
+	return err
+}
+
+func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run {
+	t.Helper()
+	bin := workloadBinary(t)
+	srv := spec.start(t)
+	dir := t.TempDir()
+	if keep := os.Getenv("TOOZ_FAULTS_KEEP"); keep != "" {
+		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+		_ = os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := history.Create(filepath.Join(dir, "test.jsonl"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := register.Start(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{
+		t: t, spec: spec, srv: srv, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
+		url:   spec.url(srv, fmt.Sprintf("faults-%d", time.Now().UnixNano())),
+		slack: max(2*time.Second, ttl),
+		nem:   &nemesis.Nemesis{H: h, Backend: srv},
+		procs: map[string]*proc{},
+	}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		ps := make([]*proc, 0, len(r.procs))
+		for _, p := range r.procs {
+			ps = append(ps, p)
+		}
+		r.mu.Unlock()
+		for _, p := range ps {
+			_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		_ = reg.Close()
+		_ = h.Close()
+	})
+	// The declared characteristics decide whether overlaps are bugs.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := tooz.Open(ctx, r.url, "probe", tooz.WithTimeout(ttl))
+	if err != nil {
+		t.Fatalf("open %s: %v", r.url, err)
+	}
+	r.linear = slices.Contains(c.Characteristics(), tooz.Linearizable)
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range nprocs {
+		r.startProc()
+	}
+	return r
+}
+
+func (r *run) expiryBound() time.Duration { return time.Duration(r.spec.expiryFactor) * r.ttl }
+
+// startProc starts a new workload process with the next member ID.
+func (r *run) startProc() *proc {
+	r.mu.Lock()
+	r.next++
+	name := fmt.Sprintf("p%d", r.next)
+	r.mu.Unlock()
+	stderr := filepath.Join(r.dir, name+".stderr")
+	f, err := os.Create(stderr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(r.bin,
+		"-url", r.url, "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
+		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
+		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, stderr: stderr, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	r.hist.Add(history.Rec{Type: history.Nemesis, F: checker.StartClient, Proc: name})
+	r.mu.Lock()
+	r.procs[name] = p
+	r.mu.Unlock()
+	r.waitFor(name+" started", 30*time.Second, func(recs []history.Rec) bool {
+		for _, rec := range recs {
+			if rec.Proc == name && rec.Type == history.Process && rec.F == "start" {
+				return true
+			}
+		}
+		return false
+	})
+	return p
+}
+
+func (r *run) live() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for n, p := range r.procs {
+		if !p.killed {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (r *run) proc(name string) *proc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.procs[name]
+}
+
+// records reads every history of the run.
+func (r *run) records() []history.Rec {
+	recs, err := history.ReadDir(r.dir)
+	if err != nil {
+		r.t.Fatalf("read histories: %v", err)
+	}
+	return recs
+}
+
+// waitFor reads the histories until cond holds, failing the test after d.
+// It polls the files: the processes share nothing else with the test.
+func (r *run) waitFor(what string, d time.Duration, cond func([]history.Rec) bool) []history.Rec {
+	r.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		recs := r.records()
+		if cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("faults: %s: not seen within %v", what, d)
+			return recs
+		}
+		time.Sleep(50 * time.Millisecond) // polling the history files
+	}
+}
+
+// holder waits for the next accepted fenced write to res and returns the
+// process that made it: the current lock holder or leader.
+func (r *run) holder(res string, d time.Duration) *proc {
+	r.t.Helper()
+	select {
+	case name := <-r.reg.NextWriter(res):
+		return r.proc(name)
+	case <-time.After(d):
+		r.t.Fatalf("faults: nobody wrote to %s within %v", res, d)
+		return nil
+	}
+}
+
+// entered reports whether anybody but not entered section f of res after t0.
+func entered(f, res, not string, t0 int64) func([]history.Rec) bool {
+	return func(recs []history.Rec) bool {
+		for _, rec := range recs {
+			if rec.Type == history.Enter && rec.F == f && rec.Res == res && rec.Proc != not && rec.T > t0 {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// noticed reports whether p recorded the end of a section (exit or loss) after t0.
+func noticed(p string, t0 int64) func([]history.Rec) bool {
+	return func(recs []history.Rec) bool {
+		for _, rec := range recs {
+			if rec.Proc == p && rec.T > t0 && (rec.Type == history.Lost || rec.Type == history.Exit) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// progress waits until both the lock and the leadership change hands after now.
+func (r *run) progress(d time.Duration) {
+	t0 := history.Now()
+	r.waitFor("lock and leadership taken after the fault", d, func(recs []history.Rec) bool {
+		return entered(history.FLock, lockRes, "", t0)(recs) && entered(history.FLead, leadRes, "", t0)(recs)
+	})
+}
+
+// Faults, aimed at the current holder or leader.
+
+func (r *run) pauseHolder(f, res string) {
+	p := r.holder(res, 30*time.Second)
+	d := r.expiryBound() + r.slack + time.Second
+	r.t.Logf("faults: pausing %s (%s %s) for %v", p.name, f, res, d)
+	t0 := history.Now()
+	if err := r.nem.PauseProcess(p, d, f+" "+res); err != nil {
+		r.t.Fatal(err)
+	}
+	r.waitFor(p.name+" notices its loss after the pause", 2*r.slack+10*time.Second, noticed(p.name, t0))
+	r.progress(r.expiryBound() + r.slack + 20*time.Second)
+}
+
+func (r *run) killHolder(f, res string) {
+	p := r.holder(res, 30*time.Second)
+	r.t.Logf("faults: killing %s (%s %s)", p.name, f, res)
+	if err := r.nem.KillProcess(p, f+" "+res); err != nil {
+		r.t.Fatal(err)
+	}
+	t0 := history.Now()
+	r.waitFor("takeover of "+res+" after "+p.name+" was killed", r.expiryBound()+r.slack+20*time.Second, entered(f, res, p.name, t0))
+	r.startProc()
+}
+
+func (r *run) killBackend() {
+	r.holder(lockRes, 30*time.Second)
+	r.t.Logf("faults: killing and restarting %s", r.spec.name)
+	if err := r.nem.KillBackend("holder writing"); err != nil {
+		r.t.Fatal(err)
+	}
+	r.progress(r.expiryBound() + r.slack + 30*time.Second)
+}
+
+func (r *run) pauseBackend() {
+	r.holder(lockRes, 30*time.Second)
+	d := r.ttl + r.slack + time.Second
+	r.t.Logf("faults: pausing %s for %v", r.spec.name, d)
+	r.nem.PauseBackend(d, "holder writing")
+	r.progress(r.expiryBound() + r.slack + 30*time.Second)
+}
+
+// finish quiesces the processes, waits for their views to converge, stops
+// them, checks the histories and fails the test on violations.
+func (r *run) finish() *checker.Report {
+	t := r.t
+	t.Helper()
+	live := r.live()
+	for _, n := range live {
+		_ = syscall.Kill(r.proc(n).Pid(), syscall.SIGUSR1)
+	}
+	r.waitFor("membership views converge on "+strings.Join(live, ","), r.expiryBound()+r.slack+20*time.Second,
+		func(recs []history.Rec) bool { return checker.Converged(recs, live) })
+	r.hist.Add(history.Rec{Type: history.Process, F: checker.ViewsChecked, Proc: "test"})
+	for _, n := range live {
+		_ = syscall.Kill(r.proc(n).Pid(), syscall.SIGTERM)
+	}
+	for _, n := range live {
+		p := r.proc(n)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			r.hist.Add(history.Rec{Type: history.Process, F: "crash", Proc: n, Err: "did not exit within 30s of SIGTERM"})
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	r.mu.Lock()
+	for n, p := range r.procs {
+		out, _ := os.ReadFile(p.stderr)
+		switch {
+		case bytes.Contains(out, []byte("panic:")) || bytes.Contains(out, []byte("DATA RACE")):
+			r.hist.Add(history.Rec{Type: history.Process, F: "panic", Proc: n, Note: tail(out, 3000)})
+		case !p.killed && p.err != nil:
+			r.hist.Add(history.Rec{Type: history.Process, F: "crash", Proc: n, Err: p.err.Error(), Note: tail(out, 3000)})
+		}
+	}
+	r.mu.Unlock()
+	cfg := checker.Config{
+		Linearizable: r.linear,
+		TTL:          r.ttl,
+		ExpiryBound:  r.expiryBound(),
+		Slack:        r.slack,
+		Live:         live,
+		StateLoss:    r.spec.stateLoss,
+	}
+	rep := checker.Check(r.records(), cfg)
+	t.Logf("faults: %s (linearizable=%v) histories in %s\n%s", r.spec.name, r.linear, r.dir, rep.Summary())
+	_ = os.WriteFile(filepath.Join(r.dir, "report.txt"), []byte(rep.Summary()+"\n"), 0o644)
+	saveResult(t, r.spec.name, rep)
+	for _, v := range rep.Violations {
+		if why := knownFailure(r.spec.name, v); why != "" {
+			t.Logf("faults: KNOWN FAILURE (%s): %s", why, v)
+			continue
+		}
+		t.Errorf("faults: %s", v)
+	}
+	return rep
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// saveResult appends one JSON line per run to $TOOZ_FAULTS_RESULTS, from
+// which scripts/faults.sh makes the table of RELIABILITY.md.
+func saveResult(t *testing.T, backend string, rep *checker.Report) {
+	path := os.Getenv("TOOZ_FAULTS_RESULTS")
+	if path == "" {
+		return
+	}
+	explained, unexplained := 0, 0
+	for _, o := range rep.Overlaps {
+		if o.Explanation == "UNEXPLAINED" {
+			unexplained++
+		} else {
+			explained++
+		}
+	}
+	var vs []string
+	for _, v := range rep.Violations {
+		vs = append(vs, v.String())
+	}
+	line, _ := json.Marshal(map[string]any{
+		"test": t.Name(), "backend": backend, "ops": rep.Ops, "sections": rep.Sections, "writes": rep.Writes,
+		"stale_rejected": rep.StaleRejected, "faults": rep.Faults, "lost": rep.Lost, "events": rep.Events,
+		"overlaps_explained": explained, "overlaps_unexplained": unexplained, "violations": vs, "takeovers": rep.Takeovers,
+	})
+	appendLine(t, path, string(line))
+	// The same as a row of RELIABILITY.md's results table.
+	status := "pass"
+	if len(vs) > 0 {
+		status = strings.Join(vs, "; ")
+	}
+	appendLine(t, path+".md", fmt.Sprintf("| %s | %s | %d | %d | %d | %d | %d | %d | %d/%d | %s |",
+		t.Name(), backend, rep.Ops, rep.Sections, rep.Writes, rep.StaleRejected, rep.Faults, rep.Lost,
+		explained, unexplained, status))
+}
+
+func appendLine(t *testing.T, path, line string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Logf("faults: results: %v", err)
+		return
+	}
+	defer f.Close()
+	_, _ = f.WriteString(line + "\n")
+}
+
+// knownFailure returns why a violation is a known, reported driver or core
+// bug (see RELIABILITY.md), or "" when it must fail the test.
+func knownFailure(backend string, v checker.Violation) string {
+	if backend == "consul" && v.Check == "fencing" && strings.Contains(v.Msg, "not above") {
+		// "consul agent -dev" keeps its state in memory: a restart resets
+		// the Raft index the driver's tokens come from (RELIABILITY.md).
+		return "Consul -dev loses its Raft index on restart; fencing tokens start over"
+	}
+	return ""
+}

@@ -1,0 +1,34 @@
+package faults
+
+import (
+	"testing"
+	"time"
+
+	"github.com/toozgo/tooz/faults/history"
+)
+
+// smokeTTL is short, so that the whole smoke tier stays within a few minutes.
+const smokeTTL = 2 * time.Second
+
+// TestSmoke runs three workload processes on every server backend and
+// injects the faults that matter most: the lock holder frozen past its
+// TTL (the stale writer must be fenced off and must see Lost()), and the
+// leader killed (another candidate must take over within the bound). On
+// Redis without persistence the server is also killed and restarted: the
+// fencing tokens must keep growing although the counter is gone.
+func TestSmoke(t *testing.T) {
+	for _, name := range []string{"etcd", "redis", "zookeeper", "consul"} {
+		t.Run(name, func(t *testing.T) {
+			r := newRun(t, backends[name], smokeTTL, 3)
+			r.waitFor("every process sees all three members", 60*time.Second, func(recs []history.Rec) bool {
+				return converged(recs, r.live())
+			})
+			r.pauseHolder(history.FLock, lockRes)
+			r.killHolder(history.FLead, leadRes)
+			if name == "redis" {
+				r.killBackend()
+			}
+			r.finish()
+		})
+	}
+}
