@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/record"
 )
@@ -298,6 +299,9 @@ func decodeMember(b []byte, full bool) (memberFile, error) {
 		return memberFile{}, errMalformed
 	}
 	m := memberFile{id: string(b[h : h+il]), sid: string(b[h+il : h+il+sl])}
+	if tooz.ValidateID(m.id) != nil {
+		return memberFile{}, errMalformed
+	}
 	rest := b[h+il+sl:]
 	if !full && len(rest) > recordHeader {
 		rest = rest[:recordHeader]

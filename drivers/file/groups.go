@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -207,12 +208,19 @@ func (c *conn) Groups(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer gs.close()
-	names, err := gs.f.Readdirnames(-1)
+	entries, err := gs.f.ReadDir(-1)
 	if err != nil {
 		return nil, ioErr("list the groups", err)
 	}
-	out := make([]string, 0, len(names))
-	for _, n := range names {
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		n := e.Name()
+		if !e.IsDir() && e.Type()&fs.ModeSymlink == 0 { // every group is a directory
+			if !strings.HasPrefix(n, ".") {
+				c.log.Warn("tooz file: ignoring a foreign entry in the groups directory", "name", n)
+			}
+			continue
+		}
 		if isHashed(n) {
 			if id, ok := groupID(gs.fd, n+"/"+idFile); ok {
 				out = append(out, id)
@@ -476,10 +484,17 @@ func (c *conn) scanGroup(ctx context.Context, group string, full bool) ([]scanne
 		if notExist(err) {
 			continue
 		}
+		if errors.Is(err, unix.EISDIR) {
+			c.log.Warn("tooz file: ignoring a directory among the member files", "file", filepath.Join(g.path, n))
+			continue
+		}
 		if err != nil {
 			return nil, ioErr("read a member", err)
 		}
 		m, err := decodeMember(b, full)
+		if err == nil && entryName(m.id) != n {
+			err = fmt.Errorf("%w: it holds the ID %q, whose file has another name", errMalformed, m.id)
+		}
 		if err != nil {
 			c.log.Warn("tooz file: ignoring a malformed member file", "file", filepath.Join(g.path, n), "err", err)
 			continue

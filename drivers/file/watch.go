@@ -5,6 +5,7 @@ package file
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -524,12 +525,18 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 		}
 		return
 	}
+	if errors.Is(err, unix.EISDIR) {
+		return // not a member: scanGroup ignores it too
+	}
 	if err != nil {
 		w.c.log.Warn("tooz file: reading a member file failed; re-listing", "group", w.group, "err", err)
 		w.relistOrLog()
 		return
 	}
 	m, err := decodeMember(b, false)
+	if err == nil && entryName(m.id) != name {
+		err = fmt.Errorf("%w: it holds the ID %q, whose file has another name", errMalformed, m.id)
+	}
 	if err != nil {
 		w.c.log.Warn("tooz file: ignoring a malformed member file", "file", filepath.Join(w.gdir, name), "err", err)
 		return
