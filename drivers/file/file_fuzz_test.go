@@ -3,7 +3,10 @@ package file
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/toozgo/tooz"
@@ -53,6 +56,25 @@ func FuzzIDFromEntry(f *testing.F) {
 		}
 		if isHashed(name) || keyspace.Escape(id) != name || !utf8.ValidString(id) || tooz.ValidateID(id) != nil {
 			t.Fatalf("idFromEntry(%q) = %q", name, id)
+		}
+	})
+}
+
+// FuzzSIDTimeout feeds the parsing of session IDs (read from member and
+// lock files anyone may write) arbitrary strings: it never panics, and
+// what it accepts is a plain file name with a positive timeout, so that
+// foreign data never names a path outside the sessions directory.
+func FuzzSIDTimeout(f *testing.F) {
+	for _, s := range []string{newSID(time.Second), "0123456789abcdef-1", "../../etc/passwd", "0123456789abcdef-", "0123456789ABCDEF-5", "0123456789abcdef--5", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sid string) {
+		d, ok := sidTimeout(sid)
+		if !ok {
+			return
+		}
+		if d <= 0 || filepath.Base(sid) != sid || strings.ContainsAny(sid, "/\x00") || sid == "." || sid == ".." {
+			t.Fatalf("sidTimeout(%q) = %v, accepted", sid, d)
 		}
 	})
 }
