@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/record"
 	"github.com/toozgo/tooz/internal/testserver"
 )
@@ -101,4 +102,14 @@ func TestForeignData(t *testing.T) {
 	if leader, err := a.Leader(ctx, g); err == nil {
 		t.Fatalf("Leader of an election whose owner key holds garbage = %q, want an error", leader)
 	}
+}
+
+// TestConformanceACL runs the whole suite against an agent with ACLs on
+// (default deny), with a token in the URL.
+func TestConformanceACL(t *testing.T) {
+	const mgmt = "3c0a5e1d-7b2f-4c8e-9d6a-5f4e3d2c1b0a"
+	s := testserver.StartConsul(t, testserver.WithArgs("-hcl",
+		`acl { enabled = true, default_policy = "deny", tokens { initial_management = "`+mgmt+`" } }`))
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	conformance.Run(t, newHarness(s, "&token="+mgmt))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/testserver"
 )
 
@@ -244,4 +245,14 @@ func TestForeignData(t *testing.T) {
 			t.Skipf("KNOWN BUG (drivers/zookeeper/locks.go, Owner): returns the first contender's data verbatim: %q", owner)
 		}
 	})
+}
+
+// TestConformanceDigestAuth runs the whole suite with digest credentials:
+// every znode the driver creates carries the identity's ACL.
+func TestConformanceDigestAuth(t *testing.T) {
+	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
+	conformance.Run(t, harness{conformance.URLHarness{
+		URL:             "zookeeper://suite:suite-Secret-5@" + srv.Addr + "/conformance-auth",
+		LivenessTimeout: 2 * time.Second,
+	}})
 }
