@@ -7,11 +7,14 @@ STATICCHECK   := $(BIN_DIR)/staticcheck-v0.8.2
 TEST_TIMEOUT  ?= 40m
 GOFILES        = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 
-.PHONY: test servers lint unit demo examples bench fuzz
+.PHONY: test servers lint unit demo examples bench fuzz faults
 
-## test: install the servers, lint, and run every test with the race detector
+FUZZTIME      ?= 5s
+
+## test: install the servers, lint, run every test with the race detector, then every fuzz target briefly
 test: servers lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	scripts/fuzz.sh $(FUZZTIME)
 
 ## servers: install redis, zookeeper, etcd (3.4 and 3.6) and consul (idempotent)
 servers:
@@ -40,6 +43,14 @@ demo:
 examples:
 	$(GO) test -count=1 -run '^Example' -v . ./partitioner/
 
-## bench: lock-cycle and other benchmarks beside the raw clients (starts real servers)
+## bench: tooz beside each backend's raw client on the same server; regenerates BENCHMARKS.md (~10 min)
 bench: servers
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./drivers/...
+	scripts/bench.sh
+
+## fuzz: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m for a longer hunt)
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+## faults: the full fault matrix (crashes, pauses, restarts on every backend; ~20 min); see RELIABILITY.md
+faults: servers
+	scripts/faults.sh
