@@ -46,9 +46,10 @@ type target struct {
 	floorName string
 	floor     func(ctx context.Context) error
 	// rawName names the raw lock recipe; rawLocker makes one contender on
-	// its own connection for the lock called name.
+	// its own connection to addr (the server's, or a proxy's) for the lock
+	// called name.
 	rawName   string
-	rawLocker func(t testing.TB, name string) locker
+	rawLocker func(t testing.TB, addr, name string) locker
 	// settings describes the server: fsync, tmpfs or disk, TTLs.
 	settings string
 	// livenessBar is how long after a crash the liveness must end at the
@@ -140,8 +141,8 @@ func etcdTarget(t *testing.T) *target {
 			return err
 		},
 		rawName: "concurrency.Mutex",
-		rawLocker: func(t testing.TB, name string) locker {
-			sess, err := concurrency.NewSession(etcdClient(t, s.Addr), concurrency.WithTTL(10))
+		rawLocker: func(t testing.TB, addr, name string) locker {
+			sess, err := concurrency.NewSession(etcdClient(t, addr), concurrency.WithTTL(10))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,8 +173,8 @@ func consulTarget(t *testing.T) *target {
 			return err
 		},
 		rawName: "api.Lock (one session)",
-		rawLocker: func(t testing.TB, name string) locker {
-			c := consulClient(t, s.Addr)
+		rawLocker: func(t testing.TB, addr, name string) locker {
+			c := consulClient(t, addr)
 			id, _, err := c.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete, LockDelay: time.Nanosecond}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -218,8 +219,8 @@ func zkTarget(t *testing.T) *target {
 			return err
 		},
 		rawName: "zk.Lock",
-		rawLocker: func(t testing.TB, name string) locker {
-			l := zk.NewLock(zkConn(t, s.Addr), "/raw/"+name, zk.WorldACL(zk.PermAll))
+		rawLocker: func(t testing.TB, addr, name string) locker {
+			l := zk.NewLock(zkConn(t, addr), "/raw/"+name, zk.WorldACL(zk.PermAll))
 			return lockFuncs{
 				lock:   func(context.Context) error { return l.Lock() },
 				unlock: func(context.Context) error { return l.Unlock() },
@@ -261,8 +262,8 @@ func redisTarget(t *testing.T) *target {
 			return err
 		},
 		rawName: "SET NX PX + Lua release (waiters retry every 1 ms)",
-		rawLocker: func(t testing.TB, name string) locker {
-			c := redisClient(t, s.Addr)
+		rawLocker: func(t testing.TB, addr, name string) locker {
+			c := redisClient(t, addr)
 			key := "raw:" + name
 			var tok string
 			return lockFuncs{
@@ -302,7 +303,7 @@ func fileTarget(t *testing.T) *target {
 			return err
 		},
 		rawName: "flock on a file kept open",
-		rawLocker: func(t testing.TB, name string) locker {
+		rawLocker: func(t testing.TB, addr, name string) locker {
 			fd, err := unix.Open(filepath.Join(dir, "raw-"+name), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o666)
 			if err != nil {
 				t.Fatal(err)
@@ -330,7 +331,7 @@ func memoryTarget(t *testing.T) *target {
 		name:    "memory",
 		url:     "memory://" + unique("bench"),
 		rawName: "sync.Mutex",
-		rawLocker: func(_ testing.TB, name string) locker {
+		rawLocker: func(_ testing.TB, _, name string) locker {
 			mu.Lock()
 			m, ok := locks[name]
 			if !ok {

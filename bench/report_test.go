@@ -32,6 +32,17 @@ func (s samples) q(q float64) time.Duration {
 func (s samples) p50() time.Duration { return s.q(0.5) }
 func (s samples) p99() time.Duration { return s.q(0.99) }
 
+func (s samples) mean() time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return sum / time.Duration(len(s))
+}
+
 // row is one line of a backend's table.
 type row struct {
 	metric, ours, raw, ratio, bar, verdict string
