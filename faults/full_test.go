@@ -15,8 +15,9 @@ const fullTTL = 2 * time.Second
 // TestFull is the full matrix, run when TOOZ_FAULTS=full (scripts/faults.sh):
 // on every backend configuration, TOOZ_FAULTS_ROUNDS rounds (default 2) of
 // every fault, each aimed at the current lock holder or leader: client
-// frozen past the TTL (lock holder, then leader), client killed (lock
-// holder, then leader), backend killed and restarted, backend frozen past
+// frozen past the TTL (lock holder, then leader), client cut off from the
+// backend past the expiry bound (lock holder, then leader), client killed
+// (lock holder, then leader), backend killed and restarted, backend frozen past
 // the TTL. TOOZ_FAULTS_BACKENDS (comma-separated) narrows the backends.
 func TestFull(t *testing.T) {
 	if os.Getenv("TOOZ_FAULTS") != "full" {
@@ -43,6 +44,8 @@ func TestFull(t *testing.T) {
 			for range rounds {
 				r.pauseHolder(history.FLock, lockRes)
 				r.pauseHolder(history.FLead, leadRes)
+				r.cutHolder(history.FLock, lockRes)
+				r.cutHolder(history.FLead, leadRes)
 				r.killHolder(history.FLock, lockRes)
 				r.killHolder(history.FLead, leadRes)
 				r.killBackend()

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -54,11 +53,8 @@ func workloadBinary(t *testing.T) string {
 			args = append(args, "-race")
 		}
 		args = append(args, "github.com/toozgo/tooz/faults/workload")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			goTool = "go"
-		}
-		out, err := exec.Command(goTool, args...).CombinedOutput()
+		// go test puts its own go command first on the test's $PATH.
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -73,7 +69,7 @@ func workloadBinary(t *testing.T) string {
 type backendSpec struct {
 	name  string
 	start func(t *testing.T) *testserver.Server
-	url   func(s *testserver.Server, ns string) string
+	url   func(addr, ns string) string
 	// expiryFactor: a crashed holder's entries are freed within
 	// expiryFactor × TTL (Consul: 2).
 	expiryFactor int
@@ -85,39 +81,39 @@ var backends = map[string]backendSpec{
 	"etcd": {
 		name:         "etcd",
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartEtcd(t, testserver.WithNoFsync()) },
-		url:          func(s *testserver.Server, ns string) string { return "etcd://" + s.Addr + "?namespace=" + ns },
+		url:          func(addr, ns string) string { return "etcd://" + addr + "?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"redis": {
 		name:         "redis",
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t) },
-		url:          func(s *testserver.Server, ns string) string { return "redis://" + s.Addr + "/0?namespace=" + ns },
+		url:          func(addr, ns string) string { return "redis://" + addr + "/0?namespace=" + ns },
 		expiryFactor: 1,
 		stateLoss:    true,
 	},
 	"redis-aof": {
 		name:         "redis-aof",
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t, testserver.WithPersistence()) },
-		url:          func(s *testserver.Server, ns string) string { return "redis://" + s.Addr + "/0?namespace=" + ns },
+		url:          func(addr, ns string) string { return "redis://" + addr + "/0?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"zookeeper": {
 		name:         "zookeeper",
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartZooKeeper(t, testserver.WithNoFsync()) },
-		url:          func(s *testserver.Server, ns string) string { return "zookeeper://" + s.Addr + "?namespace=" + ns },
+		url:          func(addr, ns string) string { return "zookeeper://" + addr + "?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"consul": {
 		name:         "consul",
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t) },
-		url:          func(s *testserver.Server, ns string) string { return "consul://" + s.Addr + "?namespace=" + ns },
+		url:          func(addr, ns string) string { return "consul://" + addr + "?namespace=" + ns },
 		expiryFactor: 2,
 		stateLoss:    true,
 	},
 	"consul-persistent": {
 		name:         "consul-persistent",
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t, testserver.WithPersistence()) },
-		url:          func(s *testserver.Server, ns string) string { return "consul://" + s.Addr + "?namespace=" + ns },
+		url:          func(addr, ns string) string { return "consul://" + addr + "?namespace=" + ns },
 		expiryFactor: 2,
 	},
 }
@@ -135,7 +131,7 @@ type run struct {
 	spec   backendSpec
 	srv    *testserver.Server
 	dir    string
-	url    string
+	ns     string // the namespace of the run
 	ttl    time.Duration
 	slack  time.Duration
 	bin    string
@@ -154,6 +150,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stderr string
+	px     *nemesis.Proxy // the process's own way to the backend
 	done   chan struct{}
 	err    error
 	killed bool
@@ -190,7 +187,7 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 	}
 	r := &run{
 		t: t, spec: spec, srv: srv, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
-		url:   spec.url(srv, fmt.Sprintf("faults-%d", time.Now().UnixNano())),
+		ns:    fmt.Sprintf("faults-%d", time.Now().UnixNano()),
 		slack: max(2*time.Second, ttl),
 		nem:   &nemesis.Nemesis{H: h, Backend: srv},
 		procs: map[string]*proc{},
@@ -206,6 +203,7 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 			_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
 			_ = p.cmd.Process.Kill()
 			<-p.done
+			_ = p.px.Close()
 		}
 		_ = reg.Close()
 		_ = h.Close()
@@ -213,9 +211,10 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 	// The declared characteristics decide whether overlaps are bugs.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := tooz.Open(ctx, r.url, "probe", tooz.WithTimeout(ttl))
+	probeURL := spec.url(srv.Addr, r.ns)
+	c, err := tooz.Open(ctx, probeURL, "probe", tooz.WithTimeout(ttl))
 	if err != nil {
-		t.Fatalf("open %s: %v", r.url, err)
+		t.Fatalf("open %s: %v", probeURL, err)
 	}
 	r.linear = slices.Contains(c.Characteristics(), tooz.Linearizable)
 	if err := c.Close(ctx); err != nil {
@@ -241,16 +240,21 @@ func (r *run) startProc() *proc {
 		r.t.Fatal(err)
 	}
 	defer f.Close()
+	px, err := nemesis.NewProxy(r.srv.Addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	cmd := exec.Command(r.bin,
-		"-url", r.url, "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
+		"-url", r.spec.url(px.Addr(), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		_ = px.Close()
 		r.t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, stderr: stderr, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, stderr: stderr, px: px, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -372,6 +376,18 @@ func (r *run) pauseHolder(f, res string) {
 		r.t.Fatal(err)
 	}
 	r.waitFor(p.name+" notices its loss after the pause", 2*r.slack+10*time.Second, noticed(p.name, t0))
+	r.progress(r.expiryBound() + r.slack + 20*time.Second)
+}
+
+// cutHolder cuts the holder off from the backend for longer than the
+// expiry bound: it runs on, so it must see Lost() before anyone takes over.
+func (r *run) cutHolder(f, res string) {
+	p := r.holder(res, 30*time.Second)
+	d := r.expiryBound() + r.slack + time.Second
+	r.t.Logf("faults: cutting %s (%s %s) off the backend for %v", p.name, f, res, d)
+	t0 := history.Now()
+	r.nem.CutProcess(p, p.px, d, f+" "+res)
+	r.waitFor(p.name+" notices its loss in the cut", 2*r.slack+10*time.Second, noticed(p.name, t0))
 	r.progress(r.expiryBound() + r.slack + 20*time.Second)
 }
 

@@ -12,8 +12,9 @@ const smokeTTL = 2 * time.Second
 
 // TestSmoke runs three workload processes on every server backend and
 // injects the faults that matter most: the lock holder frozen past its
-// TTL (the stale writer must be fenced off and must see Lost()), and the
-// leader killed (another candidate must take over within the bound). On
+// TTL (the stale writer must be fenced off and must see Lost()), the
+// leader cut off from the backend (it runs on, so it must see Lost()
+// before anyone else leads: no overlap at all), and the leader killed (another candidate must take over within the bound). On
 // Redis without persistence the server is also killed and restarted: the
 // fencing tokens must keep growing although the counter is gone.
 func TestSmoke(t *testing.T) {
@@ -24,6 +25,7 @@ func TestSmoke(t *testing.T) {
 				return converged(recs, r.live())
 			})
 			r.pauseHolder(history.FLock, lockRes)
+			r.cutHolder(history.FLead, leadRes)
 			r.killHolder(history.FLead, leadRes)
 			if name == "redis" {
 				r.killBackend()

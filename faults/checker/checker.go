@@ -6,8 +6,12 @@
 //   - a fencing token that did not increase: an acquisition that began
 //     after another one completed got a token no greater than it;
 //   - overlapping critical sections (two lock holders, two leaders) that no
-//     injected fault explains, on backends declared linearizable (on the
-//     others they are counted and reported);
+//     injected fault explains (a frozen holder or a backend outage does; a
+//     holder cut off from the backend does not, since it runs and must see
+//     its own deadline pass), on backends declared linearizable (on the
+//     others they are counted and reported, except when the older holder
+//     was cut off: tooz's own deadline must prevent that overlap on every
+//     backend);
 //   - a holder that kept acting (fenced writes) more than TTL + slack after
 //     its liveness ended (a pause, a backend outage) without its Lost()
 //     channel having fired;
@@ -41,6 +45,8 @@ const (
 	RestartBackend = "restart-backend" // recorded once the backend serves again
 	PauseBackend   = "pause-backend"
 	ResumeBackend  = "resume-backend"
+	CutClient      = "cut-client" // the client cut off from the backend
+	HealClient     = "heal-client"
 )
 
 // Config describes the run being checked.
@@ -199,13 +205,13 @@ func collectFaults(recs []history.Rec, endOfRun int64) []fault {
 			continue
 		}
 		switch rec.F {
-		case PauseClient, PauseBackend, KillBackend:
+		case PauseClient, PauseBackend, KillBackend, CutClient:
 			open[rec.F+"/"+rec.Proc] = len(fs)
 			fs = append(fs, fault{kind: rec.F, proc: rec.Proc, start: rec.T, end: endOfRun})
 		case KillClient:
 			fs = append(fs, fault{kind: KillClient, proc: rec.Proc, start: rec.T, end: rec.T})
-		case ResumeClient, ResumeBackend, RestartBackend:
-			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend}[rec.F]
+		case ResumeClient, ResumeBackend, RestartBackend, HealClient:
+			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend, HealClient: CutClient}[rec.F]
 			if i, ok := open[from+"/"+rec.Proc]; ok {
 				fs[i].end = rec.T
 				delete(open, from+"/"+rec.Proc)
@@ -242,11 +248,10 @@ func checkRegister(r *Report, recs []history.Rec) {
 }
 
 type acquisition struct {
-	proc        string
-	acq         int64
-	invoke, ok  int64
-	token       uint64
-	description string
+	proc       string
+	acq        int64
+	invoke, ok int64
+	token      uint64
 }
 
 // checkTokenOrder: an acquisition invoked after another one completed must
@@ -352,7 +357,7 @@ func checkOverlaps(r *Report, secs []Section, faults []fault, cfg Config) {
 				if o.Explanation == "" {
 					o.Explanation = "UNEXPLAINED"
 					r.Overlaps[len(r.Overlaps)-1] = o
-					if cfg.Linearizable {
+					if cfg.Linearizable || cutDuring(a, faults) {
 						r.fail("overlap", "%s: %s#%d (tok %d, %v..%v) and %s#%d (tok %d, from %v) overlap with no fault to explain it",
 							res, a.Proc, a.Acq, a.Token, dur(a.Start), dur(a.End), b.Proc, b.Acq, b.Token, dur(b.Start))
 					}
@@ -362,7 +367,23 @@ func checkOverlaps(r *Report, secs []Section, faults []fault, cfg Config) {
 	}
 }
 
+// cutDuring reports whether a's holder was cut off from the backend while
+// it held a: tooz promises on every backend that such a running holder sees
+// Lost() before the backend can expire it, so an overlap then fails the
+// check whatever the backend declares.
+func cutDuring(a Section, faults []fault) bool {
+	for _, f := range faults {
+		if f.kind == CutClient && f.proc == a.Proc && f.start < a.End && f.end > a.Start {
+			return true
+		}
+	}
+	return false
+}
+
 // explain names the fault that let b in while a still believed it held.
+// A client cut off from the backend is no explanation: it runs, so tooz's
+// own deadline (0.9 × TTL after its last good heartbeat) must end its
+// sections before the backend can expire it.
 func explain(a, b Section, faults []fault, cfg Config) string {
 	for _, f := range faults {
 		switch f.kind {
@@ -399,7 +420,7 @@ func checkKeptActing(r *Report, recs []history.Rec, secs []Section, faults []fau
 			deadline = f.end + int64(cfg.Slack)
 		}
 		for _, s := range secs {
-			if f.kind == PauseClient && s.Proc != f.proc {
+			if (f.kind == PauseClient || f.kind == CutClient) && s.Proc != f.proc {
 				continue
 			}
 			if s.Start >= f.start || s.End <= f.start {
@@ -431,7 +452,7 @@ func checkKeptActing(r *Report, recs []history.Rec, secs []Section, faults []fau
 func checkTakeover(r *Report, secs []Section, faults []fault, cfg Config) {
 	bound := int64(cfg.ExpiryBound + cfg.Slack)
 	for _, f := range faults {
-		if f.kind != KillClient && !(f.kind == PauseClient && f.end-f.start > bound) {
+		if f.kind != KillClient && !((f.kind == PauseClient || f.kind == CutClient) && f.end-f.start > bound) {
 			continue
 		}
 		for _, s := range secs {

@@ -140,3 +140,19 @@ func TestCrashedProcessFails(t *testing.T) {
 	recs := []history.Rec{{T: 1, Proc: "a", Type: history.Process, F: "panic", Note: "panic: boom"}}
 	wantChecks(t, Check(recs, cfg(true)), "process")
 }
+
+func TestCutOffHolderMustNotOverlap(t *testing.T) {
+	// a is cut off from the backend at 50 ms but never sees Lost(): b
+	// takes over at 2100 while a still writes.
+	recs := join(hold("a", 1, 5, 10, 2500), hold("b", 1, 6, 2100, 2600), []history.Rec{
+		nem(CutClient, "a", 50), nem(HealClient, "a", 6000),
+	})
+	wantChecks(t, Check(recs, cfg(true)), "overlap")
+	wantChecks(t, Check(recs, cfg(false)), "overlap") // whatever the backend declares
+	// Seeing Lost() at 0.9 × TTL and stopping is right.
+	recs = join(hold("a", 1, 5, 10, 1851), hold("b", 1, 6, 2100, 2600), []history.Rec{
+		nem(CutClient, "a", 50), nem(HealClient, "a", 6000),
+		{T: 1850 * ms, Proc: "a", Type: history.Lost, F: history.FLock, Res: "L", Acq: 1},
+	})
+	wantChecks(t, Check(recs, cfg(true)))
+}

@@ -7,7 +7,10 @@
 //   - a client process killed with SIGKILL (a crash: its lock must be taken
 //     over once its liveness expires);
 //   - the backend killed with SIGKILL and restarted on the same data;
-//   - the backend frozen with SIGSTOP for a while, then SIGCONT.
+//   - the backend frozen with SIGSTOP for a while, then SIGCONT;
+//   - a client cut off from the backend (its Proxy forwards nothing) for a
+//     while: the holder runs on, so it must see Lost() before the backend
+//     hands its lock to someone else.
 //
 // The caller aims the fault: it passes the process that currently holds
 // the lock or leads (see register.NextWriter), not a random one.
@@ -83,6 +86,16 @@ func (n *Nemesis) KillBackend(note string) error {
 	}
 	n.H.Add(r)
 	return err
+}
+
+// CutProcess cuts p off from the backend for d through its proxy (p runs
+// on, but its packets go nowhere), then heals the cut.
+func (n *Nemesis) CutProcess(p Process, px *Proxy, d time.Duration, note string) {
+	n.H.Add(history.Rec{Type: history.Nemesis, F: checker.CutClient, Proc: p.Name(), Note: note})
+	px.Cut()
+	time.Sleep(d) // the fault's duration, not synchronization
+	px.Heal()
+	n.H.Add(history.Rec{Type: history.Nemesis, F: checker.HealClient, Proc: p.Name()})
 }
 
 // PauseBackend freezes the backend with SIGSTOP for d, then resumes it.
