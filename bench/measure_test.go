@@ -259,7 +259,8 @@ func benchContended(t *testing.T, tg *target, tr tier, workers, names int) {
 		return
 	}
 	hp := float64(o.handover.p50()) / float64(r.handover.p50())
-	results.add(tg.name, row{metric: what + ": hand-over to another worker, p50 (release → next holder)", ours: ms(o.handover.p50()), raw: ms(r.handover.p50()),
+	results.add(tg.name, row{metric: what + ": hand-over to another worker, p50 (release → next holder)",
+		ours: fmt.Sprintf("%s (n=%d)", ms(o.handover.p50()), len(o.handover)), raw: fmt.Sprintf("%s (n=%d)", ms(r.handover.p50()), len(r.handover)),
 		ratio: ratio(float64(o.handover.p50()), float64(r.handover.p50())), bar: bar(tg, "≤ 1.2×"), verdict: verdict(tg, hp <= 1.2)})
 	results.add(tg.name, row{metric: what + ": hand-over p99; mean", ours: ms(o.handover.p99()) + "; " + ms(o.handover.mean()), raw: ms(r.handover.p99()) + "; " + ms(r.handover.mean()), ratio: ratio(float64(o.handover.p99()), float64(r.handover.p99()))})
 	share := func(c contention) string {
@@ -288,19 +289,34 @@ func herd(t *testing.T, tg *target, tr tier, workers int) {
 		ours[i] = ourLocker(open(t, &pt, ns, fmt.Sprintf("w%d", i)).Lock(name))
 		raw[i] = tg.rawLocker(t, pr.addr, name)
 	}
-	per := func(p *countingProxy, ls []locker) string {
+	per := func(p *countingProxy, ls []locker) float64 {
 		p.reset()
 		c := contend(t, ls, tr.contendFor/2, true)
 		n := p.requests.Load()
 		if tg.proto == "redis" {
 			n = p.turns.Load()
 		}
-		return fmt.Sprintf("%.1f", float64(n)/float64(max(c.acquired, 1)))
+		return float64(n) / float64(max(c.acquired, 1))
 	}
 	o, r := per(po, ours), per(pr, raw)
-	results.add(tg.name, row{metric: fmt.Sprintf("%d workers, 1 lock: requests per acquisition, all workers (counted by a proxy)", workers), ours: o, raw: r,
-		bar: "no herd: flat from 8 to 32 workers"})
+	verdict := "–"
+	herdMu.Lock()
+	if first, ok := herdFirst[tg.name]; ok {
+		// Flat: at most 1.5 times the requests per acquisition of the
+		// smaller worker count.
+		verdict = yes(o <= 1.5*first)
+	} else {
+		herdFirst[tg.name] = o
+	}
+	herdMu.Unlock()
+	results.add(tg.name, row{metric: fmt.Sprintf("%d workers, 1 lock: requests per acquisition, all workers (counted by a proxy)", workers),
+		ours: fmt.Sprintf("%.1f", o), raw: fmt.Sprintf("%.1f", r), bar: "no herd: flat from 8 to 32 workers", verdict: verdict})
 }
+
+var (
+	herdMu    sync.Mutex
+	herdFirst = map[string]float64{} // tooz's requests per acquisition at the first worker count, per backend
+)
 
 // benchFailover elects one of 3 candidates (own coordinators, liveness
 // timeout tr.timeout), crashes it with Abandon and times the election of
