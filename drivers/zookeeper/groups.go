@@ -301,6 +301,10 @@ func (c *conn) MemberInfo(ctx context.Context, g, m string) (tooz.MemberInfo, er
 	if err != nil {
 		return tooz.MemberInfo{}, c.mapErr(err)
 	}
+	if st.EphemeralOwner == 0 {
+		c.log.Warn("tooz: ignoring a persistent znode among members", "path", c.memberPath(g, m))
+		return tooz.MemberInfo{}, tooz.ErrMemberNotJoined
+	}
 	return info(m, data, st), nil
 }
 
@@ -373,6 +377,10 @@ func (c *conn) readMembers(ctx context.Context, s *session, gp string, children 
 			case errors.Is(err, zk.ErrNoNode):
 			case err != nil:
 				res[i].err = err
+			case st.EphemeralOwner == 0:
+				// Members are ephemeral: a persistent znode belongs to no
+				// session and would stay listed forever.
+				c.log.Warn("tooz: ignoring a persistent znode among members", "path", gp+"/"+name)
 			default:
 				res[i] = result{info: info(id, data, st), ok: true}
 			}

@@ -436,6 +436,10 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 		if err != nil {
 			return "", c.mapErr(err)
 		}
+		if err := tooz.ValidateID(string(data)); err != nil {
+			c.log.Warn("tooz: the first contender names no valid member", "path", dir+"/"+first)
+			return "", fmt.Errorf("the first contender %s holds no member ID: %w", first, err)
+		}
 		return string(data), nil
 	}
 }
