@@ -24,6 +24,17 @@ type SessionExpirer interface {
 	ExpireSession(ctx context.Context, t *testing.T, c *tooz.Coordinator) error
 }
 
+// StateWatcher is implemented by harnesses whose backend's native watch
+// reports a group's state rather than each change — ZooKeeper's one-shot
+// child watches re-armed by a listing, Consul's blocking queries — so that a
+// member that joins and leaves between two notifications can go unreported.
+// For such a harness the events test makes its changes one at a time,
+// waiting for each event before the next change; order and exactly-once
+// delivery are checked all the same. Return true only when that is so.
+type StateWatcher interface {
+	WatchesReportState() bool
+}
+
 // slack is what the suite allows beyond a timeout for the backend and the
 // watchers to act on it.
 const slack = 3 * time.Second

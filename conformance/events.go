@@ -42,12 +42,29 @@ func testJoinLeaveEvents(f *fixture) {
 	a := f.open(f.name("a"))
 	b := f.open(f.name("b"))
 	marker := f.open(f.name("marker"))
-	f.must(a.JoinGroup(ctx, g, nil), "a joins")
-	f.must(b.JoinGroup(ctx, g, nil), "b joins")
-	f.must(a.UpdateCapabilities(ctx, g, []byte("not an event")), "a updates")
-	f.must(a.LeaveGroup(ctx, g), "a leaves")
-	f.must(b.LeaveGroup(ctx, g), "b leaves")
-	f.must(a.JoinGroup(ctx, g, nil), "a joins again")
+	// step makes one change; on a backend whose watch reports states it
+	// first waits for the event of the change before, so that no change is
+	// folded into the next notification.
+	stepwise := false
+	if sw, ok := f.h.(StateWatcher); ok && sw.WatchesReportState() {
+		stepwise = true
+	}
+	seen := 0
+	step := func(err error, what string, event bool) {
+		f.Helper()
+		f.must(err, what)
+		if !stepwise || !event {
+			return
+		}
+		seen++
+		rec.waitFor(f, eventWait, "the event of: "+what, func(e []ev) bool { return len(e) >= seen })
+	}
+	step(a.JoinGroup(ctx, g, nil), "a joins", true)
+	step(b.JoinGroup(ctx, g, nil), "b joins", true)
+	step(a.UpdateCapabilities(ctx, g, []byte("not an event")), "a updates", false)
+	step(a.LeaveGroup(ctx, g), "a leaves", true)
+	step(b.LeaveGroup(ctx, g), "b leaves", true)
+	step(a.JoinGroup(ctx, g, nil), "a joins again", true)
 	// The marker's join comes after everything else: once it is seen,
 	// every earlier event must have been seen, once.
 	f.must(marker.JoinGroup(ctx, g, nil), "marker joins")

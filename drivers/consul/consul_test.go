@@ -45,6 +45,11 @@ type harness struct {
 // ExpiryBound implements conformance.ExpiryBounder.
 func (h harness) ExpiryBound() time.Duration { return 2 * h.LivenessTimeout }
 
+// WatchesReportState implements conformance.StateWatcher: a blocking query
+// answers with the prefix's state, so a member that joins and leaves
+// between two answers is never seen.
+func (harness) WatchesReportState() bool { return true }
+
 func newHarness(s *testserver.Server, options string) harness {
 	return harness{conformance.URLHarness{
 		URL:             fmt.Sprintf("consul://%s?namespace=%s%s", s.Addr, unique("conformance"), options),
