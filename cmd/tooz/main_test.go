@@ -314,7 +314,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad name", args("leader", "\xff"), exitUsage, "bad group name"},
 		{"capabilities not JSON", args("join", "g", "--capabilities", "{zone: a}"), exitUsage, "--capabilities is not valid JSON"},
 		{"unknown scheme", args("--url", "bogus://h:1", "status"), exitUsage, `tooz: unknown backend "bogus" in URL (from --url); this tooz knows: `},
-		{"no scheme", args("--url", "/var/lib/tooz", "status"), exitUsage, "tooz: invalid URL: /var/lib/tooz: no scheme"},
+		{"no scheme", args("--url", "/var/lib/tooz", "status"), exitUsage, "tooz: invalid URL: no scheme (want e.g. etcd://host:2379)"},
 		{"unparsable URL", args("--url", "127.0.0.1:2379", "status"), exitUsage, "tooz: invalid URL: "},
 		{"unknown URL option", args("--url", "file:///tmp/x?colour=blue", "status"), exitUsage, `tooz: invalid URL: unknown option "colour" for scheme file`},
 		{"bad URL option value", args("--url", "etcd://127.0.0.1:1?dial_timeout=soon", "status"), exitUsage, "dial_timeout"},
