@@ -302,7 +302,8 @@ func (r *run) records() []history.Rec {
 	return recs
 }
 
-// waitFor reads the histories until cond holds, failing the test after d.
+// waitFor reads the histories until cond holds; after d it records a
+// checker.Stuck violation (the checker fails the run on it).
 // It polls the files: the processes share nothing else with the test.
 func (r *run) waitFor(what string, d time.Duration, cond func([]history.Rec) bool) []history.Rec {
 	r.t.Helper()
@@ -313,7 +314,10 @@ func (r *run) waitFor(what string, d time.Duration, cond func([]history.Rec) boo
 			return recs
 		}
 		if time.Now().After(deadline) {
-			r.t.Errorf("faults: %s: not seen within %v", what, d)
+			// A violation for the checker (which may know it), not a
+			// test failure here: the run goes on to the check.
+			r.hist.Add(history.Rec{Type: history.Process, F: checker.Stuck, Proc: "test", Note: fmt.Sprintf("%s: not seen within %v", what, d)})
+			r.t.Logf("faults: %s: not seen within %v", what, d)
 			return recs
 		}
 		time.Sleep(50 * time.Millisecond) // polling the history files
@@ -328,7 +332,8 @@ func (r *run) holder(res string, d time.Duration) *proc {
 	case name := <-r.reg.NextWriter(res):
 		return r.proc(name)
 	case <-time.After(d):
-		r.t.Fatalf("faults: nobody wrote to %s within %v", res, d)
+		r.hist.Add(history.Rec{Type: history.Process, F: checker.Stuck, Proc: "test", Note: fmt.Sprintf("nobody wrote to %s within %v", res, d)})
+		r.t.Logf("faults: nobody wrote to %s within %v; fault skipped", res, d)
 		return nil
 	}
 }
@@ -369,6 +374,9 @@ func (r *run) progress(d time.Duration) {
 
 func (r *run) pauseHolder(f, res string) {
 	p := r.holder(res, 30*time.Second)
+	if p == nil {
+		return
+	}
 	d := r.expiryBound() + r.slack + time.Second
 	r.t.Logf("faults: pausing %s (%s %s) for %v", p.name, f, res, d)
 	t0 := history.Now()
@@ -383,6 +391,9 @@ func (r *run) pauseHolder(f, res string) {
 // expiry bound: it runs on, so it must see Lost() before anyone takes over.
 func (r *run) cutHolder(f, res string) {
 	p := r.holder(res, 30*time.Second)
+	if p == nil {
+		return
+	}
 	d := r.expiryBound() + r.slack + time.Second
 	r.t.Logf("faults: cutting %s (%s %s) off the backend for %v", p.name, f, res, d)
 	t0 := history.Now()
@@ -393,6 +404,9 @@ func (r *run) cutHolder(f, res string) {
 
 func (r *run) killHolder(f, res string) {
 	p := r.holder(res, 30*time.Second)
+	if p == nil {
+		return
+	}
 	r.t.Logf("faults: killing %s (%s %s)", p.name, f, res)
 	if err := r.nem.KillProcess(p, f+" "+res); err != nil {
 		r.t.Fatal(err)
@@ -403,7 +417,9 @@ func (r *run) killHolder(f, res string) {
 }
 
 func (r *run) killBackend() {
-	r.holder(lockRes, 30*time.Second)
+	if r.holder(lockRes, 30*time.Second) == nil {
+		return
+	}
 	r.t.Logf("faults: killing and restarting %s", r.spec.name)
 	if err := r.nem.KillBackend("holder writing"); err != nil {
 		r.t.Fatal(err)
@@ -412,7 +428,9 @@ func (r *run) killBackend() {
 }
 
 func (r *run) pauseBackend() {
-	r.holder(lockRes, 30*time.Second)
+	if r.holder(lockRes, 30*time.Second) == nil {
+		return
+	}
 	d := r.ttl + r.slack + time.Second
 	r.t.Logf("faults: pausing %s for %v", r.spec.name, d)
 	r.nem.PauseBackend(d, "holder writing")
@@ -536,6 +554,13 @@ func knownFailure(backend string, v checker.Violation) string {
 		// "consul agent -dev" keeps its state in memory: a restart resets
 		// the Raft index the driver's tokens come from (RELIABILITY.md).
 		return "Consul -dev loses its Raft index on restart; fencing tokens start over"
+	}
+	if backend == "zookeeper" && (v.Check == "progress" || v.Check == "takeover") {
+		// After a backend freeze, an Acquire whose create reply was lost
+		// can leave its contender znode in the queue under a live
+		// session: nobody gets the lock until that session ends
+		// (RELIABILITY.md, "Known failures").
+		return "ZooKeeper: orphan contender znode after a lost create reply blocks the lock"
 	}
 	return ""
 }

@@ -18,6 +18,8 @@
 //   - no takeover within the expiry bound + slack after the holder crashed
 //     or was paused;
 //   - membership views that do not converge on the live processes;
+//   - no progress: the test recorded (Stuck) that a takeover, a new holder
+//     after a fault, or converging views did not come within its deadline;
 //   - processes that crashed, panicked or leaked goroutines.
 //
 // Overlaps explained by a fault (a paused holder, a backend that lost its
@@ -48,6 +50,11 @@ const (
 	CutClient      = "cut-client" // the client cut off from the backend
 	HealClient     = "heal-client"
 )
+
+// Stuck is the F of the Process record the test adds when something it
+// waited for (a takeover, progress after a fault, converging views, a
+// holder to aim at) did not happen within its deadline.
+const Stuck = "stuck"
 
 // Config describes the run being checked.
 type Config struct {
@@ -181,6 +188,8 @@ func Check(recs []history.Rec, cfg Config) *Report {
 			switch rec.F {
 			case "crash", "panic", "leak":
 				r.fail("process", "%s: %s %s %s", rec.Proc, rec.F, rec.Err, rec.Note)
+			case Stuck:
+				r.fail("progress", "at %v: %s", dur(rec.T), rec.Note)
 			}
 		}
 	}

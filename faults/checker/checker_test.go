@@ -141,6 +141,11 @@ func TestCrashedProcessFails(t *testing.T) {
 	wantChecks(t, Check(recs, cfg(true)), "process")
 }
 
+func TestStuckFails(t *testing.T) {
+	recs := []history.Rec{{T: 1, Proc: "test", Type: history.Process, F: Stuck, Note: "no takeover"}}
+	wantChecks(t, Check(recs, cfg(true)), "progress")
+}
+
 func TestCutOffHolderMustNotOverlap(t *testing.T) {
 	// a is cut off from the backend at 50 ms but never sees Lost(): b
 	// takes over at 2100 while a still writes.

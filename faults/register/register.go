@@ -78,7 +78,7 @@ func (r *Register) write(proc, res string, acq int64, tok uint64) (bool, uint64)
 	}
 	// Recorded under the lock, so the history holds the register's order.
 	r.h.Add(history.Rec{Proc: proc, Type: history.Write, F: history.FWrite, Res: res, Acq: acq, Token: tok, Accepted: accepted})
-	if accepted {
+	{
 		kept := r.waiters[:0]
 		for _, wt := range r.waiters {
 			if wt.res == res {
@@ -92,8 +92,10 @@ func (r *Register) write(proc, res string, acq int64, tok uint64) (bool, uint64)
 	return accepted, max
 }
 
-// NextWriter returns a channel that receives the process of the next
-// accepted write to res: the current holder, for a nemesis to aim at.
+// NextWriter returns a channel that receives the process of the next write
+// to res, accepted or not: the current holder (or leader), for a nemesis to
+// aim at. Rejected writes count too: after a backend lost its fencing
+// counter, every current holder is rejected.
 func (r *Register) NextWriter(res string) <-chan string {
 	ch := make(chan string, 1)
 	r.mu.Lock()
