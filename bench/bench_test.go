@@ -66,6 +66,9 @@ func open(t testing.TB, tg *target, ns, member string, opts ...tooz.Option) *too
 
 // TestBench runs every measurement on every backend; see the package doc.
 func TestBench(t *testing.T) {
+	if os.Getenv("TOOZ_BENCH") == "off" {
+		t.Skip("TOOZ_BENCH=off")
+	}
 	tr := tierFromEnv()
 	all := []struct {
 		name string

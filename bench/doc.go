@@ -11,5 +11,6 @@
 //
 // TOOZ_BENCH=full runs the full tier, and TOOZ_BENCH_OUT=file writes the
 // result tables as Markdown; scripts/bench.sh does both and regenerates
-// BENCHMARKS.md. TOOZ_BENCH_BACKENDS=etcd,redis limits the backends.
+// BENCHMARKS.md. TOOZ_BENCH_BACKENDS=etcd,redis limits the backends, and
+// TOOZ_BENCH=off skips the suite (it runs in "go test ./..." otherwise).
 package bench
