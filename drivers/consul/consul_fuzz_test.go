@@ -1,10 +1,7 @@
 package consul
 
 import (
-	"errors"
 	"log/slog"
-	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/record"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // FuzzParseSettings feeds the driver's URL validation arbitrary URLs: it
@@ -30,13 +28,13 @@ func FuzzParseSettings(f *testing.F) {
 		if https {
 			scheme = "consul+https"
 		}
-		cfg, ok := fuzzConfig(scheme, hosts, path, user, pass, query, timeout, (&driver{}).Options())
+		cfg, ok := testutil.FuzzConfig(scheme, hosts, path, user, pass, query, timeout, (&driver{}).Options())
 		if !ok {
 			return
 		}
 		s, err := parseSettings(cfg)
 		if err != nil {
-			checkParseError(t, err, pass, hosts, path, user, query)
+			testutil.CheckParseError(t, err, pass, hosts, path, user, query)
 			if tok := cfg.Options[optToken]; len(tok) >= 6 && strings.Contains(err.Error(), tok) &&
 				!strings.Contains(strings.ReplaceAll(hosts+path+user+query, tok, ""), tok) {
 				t.Fatalf("parse error %q shows the token", err)
@@ -112,57 +110,4 @@ func FuzzParseMembers(f *testing.F) {
 			}
 		}
 	})
-}
-
-// fuzzConfig builds the Config that tooz.Open would hand the driver for a
-// URL made of these parts, keeping only the driver's own options as the
-// core does; ok is false for parts the core would reject before the driver.
-func fuzzConfig(scheme, hosts, path, user, pass, query string, timeout int64, accepted []string) (cfg tooz.Config, ok bool) {
-	if path != "" && !strings.HasPrefix(path, "/") {
-		path = "/" + path // a URL with hosts has an absolute path
-	}
-	u := &url.URL{Scheme: scheme, Host: hosts, Path: path, RawQuery: query}
-	if user != "" || pass != "" {
-		u.User = url.UserPassword(user, pass)
-	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return cfg, false
-	}
-	cfg = tooz.Config{
-		URL:       u,
-		Options:   map[string]string{},
-		MemberID:  "m",
-		Timeout:   time.Duration(timeout),
-		Namespace: "tooz",
-		Logger:    slog.New(slog.DiscardHandler),
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = tooz.DefaultTimeout
-	}
-	for k, vs := range q {
-		if !slices.Contains(accepted, k) || len(vs) != 1 {
-			return cfg, false
-		}
-		cfg.Options[k] = vs[0]
-	}
-	if hosts != "" {
-		cfg.Hosts = strings.Split(hosts, ",")
-		if slices.Contains(cfg.Hosts, "") {
-			return cfg, false
-		}
-	}
-	return cfg, true
-}
-
-// checkParseError fails t unless err wraps tooz.ErrInvalidURL and keeps
-// the password (when it is long enough to tell, and found nowhere else) out.
-func checkParseError(t *testing.T, err error, pass string, others ...string) {
-	t.Helper()
-	if !errors.Is(err, tooz.ErrInvalidURL) {
-		t.Fatalf("parse error %v does not wrap ErrInvalidURL", err)
-	}
-	if len(pass) >= 6 && strings.Contains(err.Error(), pass) && !strings.Contains(strings.Join(others, "\x00"), pass) {
-		t.Fatalf("parse error %q shows the password %q", err, pass)
-	}
 }

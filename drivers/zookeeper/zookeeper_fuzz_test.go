@@ -1,16 +1,13 @@
 package zookeeper
 
 import (
-	"errors"
-	"log/slog"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // FuzzParse feeds the driver's URL validation arbitrary URLs: it never
@@ -25,13 +22,13 @@ func FuzzParse(f *testing.F) {
 	f.Add("h", "/\x01", "u", "", "", int64(1<<62))
 	f.Add("h:0", "/", "", "", "", int64(1))
 	f.Fuzz(func(t *testing.T, hosts, path, user, pass, query string, timeout int64) {
-		cfg, ok := fuzzConfig("zookeeper", hosts, path, user, pass, query, timeout, nil)
+		cfg, ok := testutil.FuzzConfig("zookeeper", hosts, path, user, pass, query, timeout, nil)
 		if !ok {
 			return
 		}
 		s, err := parse(cfg)
 		if err != nil {
-			checkParseError(t, err, pass, hosts, path, user, query)
+			testutil.CheckParseError(t, err, pass, hosts, path, user, query)
 			return
 		}
 		if len(s.hosts) != len(cfg.Hosts) || len(s.hosts) == 0 {
@@ -105,57 +102,4 @@ func FuzzPredecessor(f *testing.F) {
 			t.Fatalf("predecessor %q in %q, want sequence %d", pred, children, best)
 		}
 	})
-}
-
-// fuzzConfig builds the Config that tooz.Open would hand the driver for a
-// URL made of these parts, keeping only the driver's own options as the
-// core does; ok is false for parts the core would reject before the driver.
-func fuzzConfig(scheme, hosts, path, user, pass, query string, timeout int64, accepted []string) (cfg tooz.Config, ok bool) {
-	if path != "" && !strings.HasPrefix(path, "/") {
-		path = "/" + path // a URL with hosts has an absolute path
-	}
-	u := &url.URL{Scheme: scheme, Host: hosts, Path: path, RawQuery: query}
-	if user != "" || pass != "" {
-		u.User = url.UserPassword(user, pass)
-	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return cfg, false
-	}
-	cfg = tooz.Config{
-		URL:       u,
-		Options:   map[string]string{},
-		MemberID:  "m",
-		Timeout:   time.Duration(timeout),
-		Namespace: "tooz",
-		Logger:    slog.New(slog.DiscardHandler),
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = tooz.DefaultTimeout
-	}
-	for k, vs := range q {
-		if !slices.Contains(accepted, k) || len(vs) != 1 {
-			return cfg, false
-		}
-		cfg.Options[k] = vs[0]
-	}
-	if hosts != "" {
-		cfg.Hosts = strings.Split(hosts, ",")
-		if slices.Contains(cfg.Hosts, "") {
-			return cfg, false
-		}
-	}
-	return cfg, true
-}
-
-// checkParseError fails t unless err wraps tooz.ErrInvalidURL and keeps
-// the password (when it is long enough to tell, and found nowhere else) out.
-func checkParseError(t *testing.T, err error, pass string, others ...string) {
-	t.Helper()
-	if !errors.Is(err, tooz.ErrInvalidURL) {
-		t.Fatalf("parse error %v does not wrap ErrInvalidURL", err)
-	}
-	if len(pass) >= 6 && strings.Contains(err.Error(), pass) && !strings.Contains(strings.Join(others, "\x00"), pass) {
-		t.Fatalf("parse error %q shows the password %q", err, pass)
-	}
 }
