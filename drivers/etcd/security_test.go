@@ -1,18 +1,15 @@
 package etcd
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"log/slog"
 	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,30 +20,8 @@ import (
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/record"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
-
-// logBuffer collects a coordinator's log lines (slog text) for inspection.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// logger returns a logger writing every level into b.
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // enableAuth turns authentication on with a root user and returns a
 // client logged in as root.
@@ -97,18 +72,18 @@ func TestAuthSecretsNeverShown(t *testing.T) {
 	root := enableAuth(t, ctx, s, rootPass)
 	ns := unique("ns")
 	addUser(t, ctx, root, "app", appPass, keyspace.Escape(ns)+"/")
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	var shown []string
 
 	_, err := tooz.Open(ctx, "etcd://app:"+wrongPass+"@"+s.Addr+"?namespace="+ns, "m",
-		tooz.WithTimeout(testTimeout), tooz.WithLogger(logs.logger()))
+		tooz.WithTimeout(testTimeout), tooz.WithLogger(logs.Logger()))
 	if !errors.Is(err, tooz.ErrAuth) || !strings.Contains(err.Error(), "etcd") {
 		t.Fatalf("wrong password: %v, want ErrAuth naming etcd", err)
 	}
 	shown = append(shown, err.Error())
 	t.Logf("refused: %v", err)
 
-	c := open(t, "etcd://app:"+appPass+"@"+s.Addr+"?namespace="+ns, "m", tooz.WithLogger(logs.logger()))
+	c := open(t, "etcd://app:"+appPass+"@"+s.Addr+"?namespace="+ns, "m", tooz.WithLogger(logs.Logger()))
 	shown = append(shown, c.URL())
 	g := unique("g")
 	must(t, c.JoinGroupCreate(ctx, g, []byte("caps")), "join in the user's namespace")
@@ -118,7 +93,7 @@ func TestAuthSecretsNeverShown(t *testing.T) {
 
 	// Another namespace is out of the role's range: Open only makes a
 	// lease, which needs no permission; the first write is ErrAuth.
-	o := open(t, "etcd://app:"+appPass+"@"+s.Addr+"?namespace="+unique("other"), "m", tooz.WithLogger(logs.logger()))
+	o := open(t, "etcd://app:"+appPass+"@"+s.Addr+"?namespace="+unique("other"), "m", tooz.WithLogger(logs.Logger()))
 	err = o.JoinGroupCreate(ctx, g, nil)
 	if !errors.Is(err, tooz.ErrAuth) {
 		t.Fatalf("join in a namespace outside the user's role: %v, want ErrAuth", err)
@@ -128,13 +103,7 @@ func TestAuthSecretsNeverShown(t *testing.T) {
 	must(t, o.Close(ctx), "close")
 	must(t, c.Close(ctx), "close")
 	shown = append(shown, logs.String())
-	for _, s := range shown {
-		for _, secret := range []string{rootPass, appPass, wrongPass} {
-			if strings.Contains(s, secret) {
-				t.Fatalf("a password shows in %q", s)
-			}
-		}
-	}
+	testutil.CheckNoSecret(t, shown, rootPass, appPass, wrongPass)
 }
 
 // TestForeignData writes what tooz never writes into a namespace with the
@@ -147,9 +116,9 @@ func TestForeignData(t *testing.T) {
 	s := testserver.StartEtcd(t, testserver.WithNoFsync())
 	raw := rawClient(t, s)
 	ns := unique("ns")
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	u := "etcd://" + s.Addr + "?namespace=" + ns
-	a := open(t, u, "a", tooz.WithLogger(logs.logger()))
+	a := open(t, u, "a", tooz.WithLogger(logs.Logger()))
 	g := unique("g")
 	must(t, a.JoinGroupCreate(ctx, g, []byte("caps-a")), "a joins")
 	joined := make(chan string, 16)

@@ -3,38 +3,19 @@
 package file
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/record"
+	"github.com/toozgo/tooz/internal/testutil"
 )
-
-// logBuffer collects a coordinator's log lines (slog text) for inspection.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // openForeign opens a coordinator closed when the test ends.
 func openForeign(t *testing.T, url, member string, opts ...tooz.Option) *tooz.Coordinator {
@@ -65,7 +46,7 @@ func TestForeignData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	u := "file://" + dir
 	a := openForeign(t, u, "a", tooz.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	d := a.Driver().(*conn)

@@ -1,12 +1,9 @@
 package zookeeper
 
 import (
-	"bytes"
 	"errors"
-	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +12,8 @@ import (
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
-
-// logBuffer collects a coordinator's log lines (slog text) for inspection.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// logger returns a logger writing every level into b.
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // TestDigestACLsProtectNodes: with digest credentials, every znode the
 // driver creates (group, member, lock contender, election candidate) has an
@@ -50,9 +25,9 @@ func TestDigestACLsProtectNodes(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
 	ctx := testCtx(t)
 	const pass, wrong = "right-Secret-8", "wr0ng-Secret-9"
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	base := srv.Addr + "/acl?namespace=" + unique("ns")
-	a := open(t, "zookeeper://app:"+pass+"@"+base, "a", tooz.WithLogger(logs.logger()), tooz.WithTimeout(2*time.Second))
+	a := open(t, "zookeeper://app:"+pass+"@"+base, "a", tooz.WithLogger(logs.Logger()), tooz.WithTimeout(2*time.Second))
 	d := drv(a)
 	g := unique("g")
 	if err := a.JoinGroupCreate(ctx, g, []byte("caps")); err != nil {
@@ -128,7 +103,7 @@ func TestDigestACLsProtectNodes(t *testing.T) {
 	// zookeeper; no password anywhere.
 	var shown []string
 	for _, u := range []string{"zookeeper://app:" + wrong + "@" + base, "zookeeper://intruder:" + pass + "@" + base} {
-		_, err := tooz.Open(ctx, u, "b", tooz.WithLogger(logs.logger()), tooz.WithTimeout(2*time.Second))
+		_, err := tooz.Open(ctx, u, "b", tooz.WithLogger(logs.Logger()), tooz.WithTimeout(2*time.Second))
 		if !errors.Is(err, tooz.ErrAuth) || !strings.Contains(err.Error(), "zookeeper") {
 			t.Fatalf("Open with other credentials: %v, want ErrAuth naming zookeeper", err)
 		}
@@ -136,11 +111,7 @@ func TestDigestACLsProtectNodes(t *testing.T) {
 		shown = append(shown, err.Error())
 	}
 	shown = append(shown, a.URL(), logs.String())
-	for _, s := range shown {
-		if strings.Contains(s, pass) || strings.Contains(s, wrong) {
-			t.Fatalf("a password shows in %q", s)
-		}
-	}
+	testutil.CheckNoSecret(t, shown, pass, wrong)
 }
 
 // TestForeignData creates znodes tooz never creates in a namespace —
@@ -151,9 +122,9 @@ func TestDigestACLsProtectNodes(t *testing.T) {
 func TestForeignData(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
 	ctx := testCtx(t)
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	u := "zookeeper://" + srv.Addr + "/foreign?namespace=" + unique("ns")
-	a := open(t, u, "a", tooz.WithLogger(logs.logger()), tooz.WithTimeout(2*time.Second))
+	a := open(t, u, "a", tooz.WithLogger(logs.Logger()), tooz.WithTimeout(2*time.Second))
 	d := drv(a)
 	g := unique("g")
 	if err := a.JoinGroupCreate(ctx, g, []byte("caps-a")); err != nil {
