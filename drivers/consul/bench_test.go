@@ -12,6 +12,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // benchAgents runs fn against an in-memory agent (-dev: Raft in memory, no
@@ -38,8 +39,8 @@ func BenchmarkLockCycle(b *testing.B) {
 		h := newHarness(s, "")
 		h.LivenessTimeout = 10 * time.Second
 		b.Run("tooz", func(b *testing.B) {
-			c := open(b, h, unique("m"))
-			l := c.Lock(unique("lock"))
+			c := open(b, h, testutil.Unique("m"))
+			l := c.Lock(testutil.Unique("lock"))
 			ctx := context.Background()
 			for b.Loop() {
 				if err := l.Acquire(ctx); err != nil {
@@ -51,18 +52,18 @@ func BenchmarkLockCycle(b *testing.B) {
 			}
 		})
 		b.Run("consul-api-Lock", func(b *testing.B) {
-			lock, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", SessionTTL: "10s"})
-			must(b, err, "lock")
+			lock, err := raw.LockOpts(&api.LockOptions{Key: testutil.Unique("raw") + "/lock", SessionTTL: "10s"})
+			testutil.Must(b, err, "lock")
 			for b.Loop() {
 				rawCycle(b, lock)
 			}
 		})
 		b.Run("consul-api-Lock-one-session", func(b *testing.B) {
 			id, _, err := raw.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete}, nil)
-			must(b, err, "session")
+			testutil.Must(b, err, "session")
 			defer raw.Session().Destroy(id, nil)
-			lock, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", Session: id})
-			must(b, err, "lock")
+			lock, err := raw.LockOpts(&api.LockOptions{Key: testutil.Unique("raw") + "/lock", Session: id})
+			testutil.Must(b, err, "lock")
 			for b.Loop() {
 				rawCycle(b, lock)
 			}
@@ -79,14 +80,14 @@ func BenchmarkLockCycleInterleaved(b *testing.B) {
 		raw := rawClient(b, s)
 		h := newHarness(s, "")
 		h.LivenessTimeout = 10 * time.Second
-		l := open(b, h, unique("m")).Lock(unique("lock"))
-		perLock, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", SessionTTL: "10s"})
-		must(b, err, "lock")
+		l := open(b, h, testutil.Unique("m")).Lock(testutil.Unique("lock"))
+		perLock, err := raw.LockOpts(&api.LockOptions{Key: testutil.Unique("raw") + "/lock", SessionTTL: "10s"})
+		testutil.Must(b, err, "lock")
 		id, _, err := raw.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete}, nil)
-		must(b, err, "session")
+		testutil.Must(b, err, "session")
 		defer raw.Session().Destroy(id, nil)
-		oneSession, err := raw.LockOpts(&api.LockOptions{Key: unique("raw") + "/lock", Session: id})
-		must(b, err, "lock")
+		oneSession, err := raw.LockOpts(&api.LockOptions{Key: testutil.Unique("raw") + "/lock", Session: id})
+		testutil.Must(b, err, "lock")
 		ctx := context.Background()
 		var tz, rawLock, rawOne time.Duration
 		n := 0
@@ -134,10 +135,10 @@ func BenchmarkLockContended(b *testing.B) {
 		h := newHarness(s, "")
 		h.LivenessTimeout = 10 * time.Second
 		b.Run(fmt.Sprintf("tooz-%d", workers), func(b *testing.B) {
-			name := unique("lock")
+			name := testutil.Unique("lock")
 			locks := make([]*tooz.Lock, workers)
 			for i := range locks {
-				locks[i] = open(b, h, unique("m")).Lock(name)
+				locks[i] = open(b, h, testutil.Unique("m")).Lock(name)
 			}
 			ctx := context.Background()
 			contend(b, workers, func(i int) error {
@@ -148,11 +149,11 @@ func BenchmarkLockContended(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("consul-api-Lock-%d", workers), func(b *testing.B) {
-			key := unique("raw") + "/lock"
+			key := testutil.Unique("raw") + "/lock"
 			locks := make([]*api.Lock, workers)
 			for i := range locks {
 				l, err := raw.LockOpts(&api.LockOptions{Key: key, SessionTTL: "10s"})
-				must(b, err, "lock")
+				testutil.Must(b, err, "lock")
 				locks[i] = l
 			}
 			contend(b, workers, func(i int) error {

@@ -2,8 +2,6 @@ package consul
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -16,18 +14,12 @@ import (
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // testTimeout is the liveness timeout (session TTL) of the tests'
 // coordinators; the test agent accepts TTLs from 1s.
 const testTimeout = 2 * time.Second
-
-// unique returns a name no other test uses.
-func unique(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "-" + hex.EncodeToString(b[:])
-}
 
 // harness opens coordinators on one Consul agent and namespace.
 //
@@ -52,7 +44,7 @@ func (harness) WatchesReportState() bool { return true }
 
 func newHarness(s *testserver.Server, options string) harness {
 	return harness{conformance.URLHarness{
-		URL:             fmt.Sprintf("consul://%s?namespace=%s%s", s.Addr, unique("conformance"), options),
+		URL:             fmt.Sprintf("consul://%s?namespace=%s%s", s.Addr, testutil.Unique("conformance"), options),
 		LivenessTimeout: testTimeout,
 	}}
 }
@@ -86,13 +78,6 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, newHarness(s, ""))
 }
 
-// ctxFor returns a context that ends with the test or after d.
-func ctxFor(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // open opens a coordinator on h, closed when the test ends.
 func open(t testing.TB, h harness, member string, opts ...tooz.Option) *tooz.Coordinator {
 	t.Helper()
@@ -112,13 +97,6 @@ func open(t testing.TB, h harness, member string, opts ...tooz.Option) *tooz.Coo
 	return c
 }
 
-func must(t testing.TB, err error, what string) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 // recv waits up to d for a value from ch.
 func recv[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	t.Helper()
@@ -128,16 +106,6 @@ func recv[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	case <-time.After(d):
 		t.Fatalf("waited %v for %s", d, what)
 		panic("unreachable")
-	}
-}
-
-// closedWithin waits up to d for ch to be closed.
-func closedWithin(t testing.TB, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("waited %v for %s", d, what)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // eventWait bounds how long a pushed event or a reaction may take.
@@ -25,12 +26,12 @@ type memberEvent struct{ kind, member string }
 func watchMembers(t testing.TB, c *tooz.Coordinator, g string) <-chan memberEvent {
 	t.Helper()
 	ch := make(chan memberEvent, 100)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Context(t, 10*time.Second)
 	wj, err := c.WatchJoinGroup(ctx, g, func(e tooz.MemberJoined) { ch <- memberEvent{"join", e.Member} })
-	must(t, err, "watch join")
+	testutil.Must(t, err, "watch join")
 	t.Cleanup(wj.Stop)
 	wl, err := c.WatchLeaveGroup(ctx, g, func(e tooz.MemberLeft) { ch <- memberEvent{"leave", e.Member} })
-	must(t, err, "watch leave")
+	testutil.Must(t, err, "watch leave")
 	t.Cleanup(wl.Stop)
 	return ch
 }
@@ -51,22 +52,22 @@ func TestSessionDestroyedOutOfBand(t *testing.T) {
 	s := testserver.StartConsul(t)
 	raw := rawClient(t, s)
 	h := newHarness(s, "")
-	ctx := ctxFor(t, time.Minute)
+	ctx := testutil.Context(t, time.Minute)
 	a := open(t, h, "a")
 	w := open(t, h, "w")
-	g := unique("g")
-	must(t, a.JoinGroupCreate(ctx, g, []byte("caps")), "a joins")
+	g := testutil.Unique("g")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, []byte("caps")), "a joins")
 	events := watchMembers(t, w, g)
-	l := a.Lock(unique("lock"))
-	must(t, l.Acquire(ctx), "a locks")
+	l := a.Lock(testutil.Unique("lock"))
+	testutil.Must(t, l.Acquire(ctx), "a locks")
 	tok1 := l.FencingToken()
 	elected := make(chan tooz.ElectedAsLeader, 4)
 	lostEv := make(chan tooz.LeadershipLost, 4)
 	wl, err := a.WatchLeadershipLost(ctx, g, func(e tooz.LeadershipLost) { lostEv <- e })
-	must(t, err, "watch leadership lost")
+	testutil.Must(t, err, "watch leadership lost")
 	defer wl.Stop()
 	we, err := a.WatchElectedAsLeader(ctx, g, func(e tooz.ElectedAsLeader) { elected <- e })
-	must(t, err, "watch elected")
+	testutil.Must(t, err, "watch elected")
 	defer we.Stop()
 	e1 := recv(t, elected, eventWait, "a's election")
 
@@ -82,7 +83,7 @@ func TestSessionDestroyedOutOfBand(t *testing.T) {
 	}
 	destroyed := time.Now()
 	// The session watch notices at once, without waiting for a heartbeat.
-	closedWithin(t, l.Lost(), testTimeout, "the lock's Lost after its session was destroyed")
+	testutil.WaitClosed(t, l.Lost(), testTimeout, "the lock's Lost after its session was destroyed")
 	t.Logf("lock reported lost %v after the session was destroyed", time.Since(destroyed).Round(time.Millisecond))
 	ev := recv(t, lostEv, eventWait, "LeadershipLost")
 	if !errors.Is(ev.Err, tooz.ErrSessionLost) {
@@ -104,7 +105,7 @@ func TestSessionDestroyedOutOfBand(t *testing.T) {
 	if err := l.Release(ctx); !errors.Is(err, tooz.ErrLockNotHeld) {
 		t.Fatalf("release of the lost lock: %v, want ErrLockNotHeld", err)
 	}
-	must(t, l.Acquire(ctx), "a locks again")
+	testutil.Must(t, l.Acquire(ctx), "a locks again")
 	if l.FencingToken() <= tok1 {
 		t.Fatalf("fencing token %d after re-acquiring, not above %d", l.FencingToken(), tok1)
 	}
@@ -132,7 +133,7 @@ func (h harness) keys(t testing.TB) *conn {
 	if j := strings.IndexByte(ns, '&'); j >= 0 {
 		ns = ns[:j]
 	}
-	return &conn{ns: ns} // namespaces from unique() need no escaping
+	return &conn{ns: ns} // namespaces from testutil.Unique() need no escaping
 }
 
 // TestLockDelay checks that the lock_delay option reaches Consul: after the
@@ -141,7 +142,7 @@ func (h harness) keys(t testing.TB) *conn {
 func TestLockDelay(t *testing.T) {
 	s := testserver.StartConsul(t)
 	raw := rawClient(t, s)
-	ctx := ctxFor(t, time.Minute)
+	ctx := testutil.Context(t, time.Minute)
 	for _, tc := range []struct {
 		option string
 		delay  time.Duration
@@ -149,8 +150,8 @@ func TestLockDelay(t *testing.T) {
 		h := newHarness(s, tc.option)
 		a := open(t, h, "a")
 		b := open(t, h, "b")
-		name := unique("lock")
-		must(t, a.Lock(name).Acquire(ctx), "a locks")
+		name := testutil.Unique("lock")
+		testutil.Must(t, a.Lock(name).Acquire(ctx), "a locks")
 		if _, err := raw.Session().Destroy(sessionOf(t, a), nil); err != nil {
 			t.Fatalf("destroy a's session: %v", err)
 		}
@@ -162,7 +163,7 @@ func TestLockDelay(t *testing.T) {
 				t.Fatalf("lock_delay=%v: TryAcquire right after the holder's session ended = %v, %v; want false, nil", tc.delay, ok, err)
 			}
 		}
-		must(t, lb.Acquire(ctx), "b acquires")
+		testutil.Must(t, lb.Acquire(ctx), "b acquires")
 		took := time.Since(destroyed)
 		t.Logf("lock_delay=%v: b got the lock %v after a's session was destroyed", tc.delay, took.Round(time.Millisecond))
 		switch {
@@ -171,7 +172,7 @@ func TestLockDelay(t *testing.T) {
 		case took > tc.delay+2*time.Second:
 			t.Fatalf("lock_delay=%v: b got the lock only after %v", tc.delay, took)
 		}
-		must(t, lb.Release(ctx), "b releases")
+		testutil.Must(t, lb.Release(ctx), "b releases")
 	}
 }
 
@@ -192,15 +193,15 @@ func TestAgentRestart(t *testing.T) {
 			raw := rawClient(t, s)
 			h := newHarness(s, "")
 			h.LivenessTimeout = tc.timeout
-			ctx := ctxFor(t, 2*time.Minute)
+			ctx := testutil.Context(t, 2*time.Minute)
 			a := open(t, h, "a")
 			w := open(t, h, "w")
-			g := unique("g")
-			must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
+			g := testutil.Unique("g")
+			testutil.Must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
 			events := watchMembers(t, w, g)
-			name := unique("lock")
+			name := testutil.Unique("lock")
 			la := a.Lock(name)
-			must(t, la.Acquire(ctx), "a locks")
+			testutil.Must(t, la.Acquire(ctx), "a locks")
 			before := sessionOf(t, a)
 
 			began := time.Now()
@@ -229,7 +230,7 @@ func TestAgentRestart(t *testing.T) {
 				t.Fatalf("a %v outage did not cost the session with a %v timeout", down, tc.timeout)
 			case lost:
 				t.Logf("session lost as expected: %s", lostAt)
-				closedWithin(t, la.Lost(), eventWait, "the lock's Lost after the session was lost")
+				testutil.WaitClosed(t, la.Lost(), eventWait, "the lock's Lost after the session was lost")
 				if sessionOf(t, a) == before {
 					t.Fatal("still on the lost session")
 				}
@@ -251,7 +252,7 @@ func TestAgentRestart(t *testing.T) {
 			// The watch survived: a new member is reported; a's leave
 			// and re-join only if its session was lost.
 			c := open(t, h, "c")
-			must(t, c.JoinGroup(ctx, g, nil), "c joins")
+			testutil.Must(t, c.JoinGroup(ctx, g, nil), "c joins")
 			for {
 				ev := recv(t, events, eventWait, "c's join")
 				if ev == (memberEvent{"join", "c"}) {
@@ -263,9 +264,9 @@ func TestAgentRestart(t *testing.T) {
 			}
 			// The lock is usable by others once a lets go.
 			if la.Held() {
-				must(t, la.Release(ctx), "a releases")
+				testutil.Must(t, la.Release(ctx), "a releases")
 			}
-			must(t, c.Lock(name).Acquire(ctx), "c locks after the restart")
+			testutil.Must(t, c.Lock(name).Acquire(ctx), "c locks after the restart")
 		})
 	}
 }
@@ -277,11 +278,11 @@ func TestWaitInterrupted(t *testing.T) {
 	s := testserver.StartConsul(t)
 	raw := rawClient(t, s)
 	h := newHarness(s, "")
-	ctx := ctxFor(t, time.Minute)
+	ctx := testutil.Context(t, time.Minute)
 	a := open(t, h, "a")
 	b := open(t, h, "b")
-	name := unique("lock")
-	must(t, a.Lock(name).Acquire(ctx), "a locks")
+	name := testutil.Unique("lock")
+	testutil.Must(t, a.Lock(name).Acquire(ctx), "a locks")
 	base := h.keys(t).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
 	queued := func(q *api.QueryOptions) (int, uint64) {
 		keys, meta, err := raw.KV().Keys(base+queuePrefix, "", q)
@@ -319,16 +320,16 @@ func TestAgentPaused(t *testing.T) {
 	s := testserver.StartConsul(t)
 	h := newHarness(s, "")
 	h.LivenessTimeout = 6 * time.Second // the pause must stay well within it
-	ctx := ctxFor(t, time.Minute)
+	ctx := testutil.Context(t, time.Minute)
 	a := open(t, h, "a")
 	b := open(t, h, "b")
 	w := open(t, h, "w")
-	g := unique("g")
-	must(t, w.CreateGroup(ctx, g), "create")
+	g := testutil.Unique("g")
+	testutil.Must(t, w.CreateGroup(ctx, g), "create")
 	events := watchMembers(t, w, g)
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	la := a.Lock(name)
-	must(t, la.Acquire(ctx), "a locks")
+	testutil.Must(t, la.Acquire(ctx), "a locks")
 	got := make(chan error, 1)
 	go func() { got <- b.Lock(name).Acquire(ctx) }()
 	// b is waiting once its queue entry exists.
@@ -338,14 +339,14 @@ func TestAgentPaused(t *testing.T) {
 	for err == nil && len(keys) == 0 {
 		keys, meta, err = raw.KV().Keys(base+queuePrefix, "", &api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: eventWait})
 	}
-	must(t, err, "wait for b to queue")
+	testutil.Must(t, err, "wait for b to queue")
 
 	s.Pause()
 	pause := time.NewTimer(time.Second) // the fault's duration, not synchronization
 	<-pause.C
 	s.Resume()
 
-	must(t, a.JoinGroup(ctx, g, nil), "a joins after the pause")
+	testutil.Must(t, a.JoinGroup(ctx, g, nil), "a joins after the pause")
 	expectEvent(t, events, memberEvent{"join", "a"})
 	select {
 	case err := <-got:
@@ -355,8 +356,8 @@ func TestAgentPaused(t *testing.T) {
 	if !la.Held() {
 		t.Fatal("a lost its lock over a pause shorter than the timeout")
 	}
-	must(t, la.Release(ctx), "a releases")
-	must(t, recv(t, got, eventWait, "b's lock after a released"), "b acquires")
+	testutil.Must(t, la.Release(ctx), "a releases")
+	testutil.Must(t, recv(t, got, eventWait, "b's lock after a released"), "b acquires")
 }
 
 // TestWatchIndexReset restores an older snapshot, which sends Consul's
@@ -367,22 +368,22 @@ func TestWatchIndexReset(t *testing.T) {
 	raw := rawClient(t, s)
 	h := newHarness(s, "")
 	logs := newLogSink()
-	ctx := ctxFor(t, time.Minute)
+	ctx := testutil.Context(t, time.Minute)
 	a := open(t, h, "a")
 	b := open(t, h, "b")
 	w := open(t, h, "w", tooz.WithLogger(slog.New(logs)))
-	g := unique("g")
-	must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
+	g := testutil.Unique("g")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
 	snap, _, err := raw.Snapshot().Save(nil)
-	must(t, err, "save snapshot")
+	testutil.Must(t, err, "save snapshot")
 	data, err := io.ReadAll(snap)
 	snap.Close()
-	must(t, err, "read snapshot")
+	testutil.Must(t, err, "read snapshot")
 	events := watchMembers(t, w, g)
-	must(t, b.JoinGroup(ctx, g, nil), "b joins")
+	testutil.Must(t, b.JoinGroup(ctx, g, nil), "b joins")
 	expectEvent(t, events, memberEvent{"join", "b"})
 	restored := time.Now()
-	must(t, raw.Snapshot().Restore(nil, bytes.NewReader(data)), "restore snapshot")
+	testutil.Must(t, raw.Snapshot().Restore(nil, bytes.NewReader(data)), "restore snapshot")
 	// b's membership is not in the snapshot.
 	expectEvent(t, events, memberEvent{"leave", "b"})
 	t.Logf("leave reported %v after the restore", time.Since(restored).Round(time.Millisecond))

@@ -24,24 +24,13 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 func TestBadURLs(t *testing.T) {
 	t.Setenv("CONSUL_HTTP_TOKEN", "")
-	ctx := ctxFor(t, 10*time.Second)
-	addr := closedPort(t)
+	ctx := testutil.Context(t, 10*time.Second)
+	addr := testutil.ClosedPort(t)
 	for _, u := range []string{
 		"consul://" + addr + "?bogus=1",
 		"consul://" + addr + "?consistency=linearizable",
@@ -98,9 +87,9 @@ func TestSettings(t *testing.T) {
 // connection error, without the token.
 func TestUnreachable(t *testing.T) {
 	const secret = "5ecr3t-t0ken-never-printed"
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Context(t, 10*time.Second)
 	logs := newLogSink()
-	addr := closedPort(t)
+	addr := testutil.ClosedPort(t)
 	_, err := tooz.Open(ctx, "consul://"+addr+"?token="+secret, "m", tooz.WithLogger(slog.New(logs)))
 	if !errors.Is(err, tooz.ErrConnection) {
 		t.Fatalf("Open on a closed port: %v, want ErrConnection", err)
@@ -121,7 +110,7 @@ func TestUnreachable(t *testing.T) {
 // TTL (the test agent's session_ttl_min is 1s) is reported as a bad URL.
 func TestTimeoutRefused(t *testing.T) {
 	s := testserver.StartConsul(t)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Context(t, 10*time.Second)
 	_, err := tooz.Open(ctx, "consul://"+s.Addr, "m", tooz.WithTimeout(300*time.Millisecond))
 	if !errors.Is(err, tooz.ErrInvalidURL) || !strings.Contains(err.Error(), "TTL") {
 		t.Fatalf("Open with a 300ms timeout: %v, want ErrInvalidURL naming the TTL", err)
@@ -132,7 +121,7 @@ func TestTimeoutRefused(t *testing.T) {
 // and that the weaker modes work.
 func TestConsistencyModes(t *testing.T) {
 	s := testserver.StartConsul(t)
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testutil.Context(t, 30*time.Second)
 	for _, mode := range []string{modeDefault, modeStale} {
 		h := newHarness(s, "&consistency="+mode)
 		c := open(t, h, "a")
@@ -143,8 +132,8 @@ func TestConsistencyModes(t *testing.T) {
 		if _, err := h.Open(ctx, nil, "b", tooz.Require(tooz.Linearizable)); !errors.Is(err, tooz.ErrDriverChosenPoorly) {
 			t.Fatalf("consistency=%s with Require(Linearizable): %v, want ErrDriverChosenPoorly", mode, err)
 		}
-		g := unique("g")
-		must(t, c.JoinGroupCreate(ctx, g, []byte("x")), "join")
+		g := testutil.Unique("g")
+		testutil.Must(t, c.JoinGroupCreate(ctx, g, []byte("x")), "join")
 		// Reads in a weaker mode may lag, but on one agent the join is
 		// there by the time a blocking read has seen its index.
 		ms, err := c.MembersWithCapabilities(ctx, g)
@@ -162,9 +151,9 @@ func TestACL(t *testing.T) {
 	s := testserver.StartConsul(t, testserver.WithArgs("-hcl",
 		`acl { enabled = true, default_policy = "deny", tokens { initial_management = "`+mgmt+`" } }`))
 	t.Setenv("CONSUL_HTTP_TOKEN", "")
-	ctx := ctxFor(t, time.Minute)
+	ctx := testutil.Context(t, time.Minute)
 	logs := newLogSink()
-	ns := unique("acl")
+	ns := testutil.Unique("acl")
 	base := "consul://" + s.Addr + "?namespace=" + ns
 	var errs []string
 
@@ -183,17 +172,17 @@ func TestACL(t *testing.T) {
 	cfg := api.DefaultConfig()
 	cfg.Address, cfg.Token = s.Addr, mgmt
 	raw, err := api.NewClient(cfg)
-	must(t, err, "raw client")
+	testutil.Must(t, err, "raw client")
 	pol, _, err := raw.ACL().PolicyCreate(&api.ACLPolicy{
 		Name:  "tooz-read-only",
 		Rules: `key_prefix "" { policy = "read" } session_prefix "" { policy = "write" }`,
 	}, nil)
-	must(t, err, "create policy")
+	testutil.Must(t, err, "create policy")
 	ro, _, err := raw.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
-	must(t, err, "create token")
+	testutil.Must(t, err, "create token")
 	c, err := tooz.Open(ctx, base+"&token="+ro.SecretID, "ro", tooz.WithLogger(slog.New(logs)), tooz.WithTimeout(testTimeout))
-	must(t, err, "open with the read-only token")
-	g := unique("g")
+	testutil.Must(t, err, "open with the read-only token")
+	g := testutil.Unique("g")
 	err = c.CreateGroup(ctx, g)
 	if !errors.Is(err, tooz.ErrAuth) {
 		t.Fatalf("CreateGroup with a read-only token: %v, want ErrAuth", err)
@@ -205,26 +194,26 @@ func TestACL(t *testing.T) {
 	}
 	errs = append(errs, err.Error(), c.URL())
 	t.Logf("refused: %v", err)
-	must(t, c.Close(ctx), "close")
+	testutil.Must(t, c.Close(ctx), "close")
 
 	// The management token, from the URL and from the environment.
 	a, err := tooz.Open(ctx, base+"&token="+mgmt, "a", tooz.WithLogger(slog.New(logs)), tooz.WithTimeout(testTimeout))
-	must(t, err, "open with the management token")
+	testutil.Must(t, err, "open with the management token")
 	errs = append(errs, a.URL())
 	t.Setenv("CONSUL_HTTP_TOKEN", mgmt)
 	b, err := tooz.Open(ctx, base, "b", tooz.WithLogger(slog.New(logs)), tooz.WithTimeout(testTimeout))
-	must(t, err, "open with the token in CONSUL_HTTP_TOKEN")
-	must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
-	must(t, b.JoinGroup(ctx, g, nil), "b joins")
+	testutil.Must(t, err, "open with the token in CONSUL_HTTP_TOKEN")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
+	testutil.Must(t, b.JoinGroup(ctx, g, nil), "b joins")
 	l := a.Lock("l")
-	must(t, l.Acquire(ctx), "a locks")
+	testutil.Must(t, l.Acquire(ctx), "a locks")
 	ok, err := b.Lock("l").TryAcquire(ctx)
 	if ok || err != nil {
 		t.Fatalf("b's TryAcquire of a's lock: %v, %v", ok, err)
 	}
-	must(t, l.Release(ctx), "a releases")
-	must(t, a.Close(ctx), "close a")
-	must(t, b.Close(ctx), "close b")
+	testutil.Must(t, l.Release(ctx), "a releases")
+	testutil.Must(t, a.Close(ctx), "close a")
+	testutil.Must(t, b.Close(ctx), "close b")
 	for _, s := range append(logs.all(), errs...) {
 		if strings.Contains(s, mgmt) || strings.Contains(s, ro.SecretID) || strings.Contains(s, unknown) {
 			t.Fatalf("a token leaked: %q", s)
@@ -238,7 +227,7 @@ func TestACL(t *testing.T) {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	pki := newTestPKI(t, dir)
-	httpsAddr := closedPort(t)
+	httpsAddr := testutil.ClosedPort(t)
 	_, port, _ := net.SplitHostPort(httpsAddr)
 	s := testserver.StartConsul(t, testserver.WithArgs(
 		"-hcl", "ports { https = "+port+" }",
@@ -246,14 +235,14 @@ func TestTLS(t *testing.T) {
 			pki.ca, pki.serverCert, pki.serverKey),
 	))
 	_ = s
-	ctx := ctxFor(t, time.Minute)
-	base := "consul+https://" + httpsAddr + "?namespace=" + unique("tls")
+	ctx := testutil.Context(t, time.Minute)
+	base := "consul+https://" + httpsAddr + "?namespace=" + testutil.Unique("tls")
 	full := base + "&ca=" + url.QueryEscape(pki.ca) + "&cert=" + url.QueryEscape(pki.clientCert) + "&key=" + url.QueryEscape(pki.clientKey)
 	c, err := tooz.Open(ctx, full, "a", tooz.WithTimeout(testTimeout))
-	must(t, err, "open over TLS with a client certificate")
-	g := unique("g")
-	must(t, c.JoinGroupCreate(ctx, g, nil), "join over TLS")
-	must(t, c.Close(ctx), "close")
+	testutil.Must(t, err, "open over TLS with a client certificate")
+	g := testutil.Unique("g")
+	testutil.Must(t, c.JoinGroupCreate(ctx, g, nil), "join over TLS")
+	testutil.Must(t, c.Close(ctx), "close")
 	for _, tc := range []struct{ url, want string }{
 		{base + "&ca=" + url.QueryEscape(pki.ca), ""},     // no client certificate: the handshake fails
 		{base, "certificate signed by unknown authority"}, // the system roots do not know the test CA
@@ -331,20 +320,20 @@ func newTestPKI(t testing.TB, dir string) testPKI {
 func TestMaxCapabilities(t *testing.T) {
 	s := testserver.StartConsul(t)
 	h := newHarness(s, "")
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testutil.Context(t, 30*time.Second)
 	a := open(t, h, "a")
-	g := unique("g")
+	g := testutil.Unique("g")
 	caps := make([]byte, tooz.MaxCapabilitiesLength)
 	for i := range caps {
 		caps[i] = byte(i * 7)
 	}
-	must(t, a.JoinGroupCreate(ctx, g, caps), "join with the largest capabilities")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, caps), "join with the largest capabilities")
 	got, err := a.MemberCapabilities(ctx, g, "a")
 	if err != nil || string(got) != string(caps) {
 		t.Fatalf("read back %d bytes, %v", len(got), err)
 	}
 	caps[0]++
-	must(t, a.UpdateCapabilities(ctx, g, caps), "update with the largest capabilities")
+	testutil.Must(t, a.UpdateCapabilities(ctx, g, caps), "update with the largest capabilities")
 	ms, err := a.MembersWithCapabilities(ctx, g)
 	if err != nil || string(ms["a"]) != string(caps) {
 		t.Fatalf("members: %d bytes, %v", len(ms["a"]), err)

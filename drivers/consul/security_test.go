@@ -13,6 +13,7 @@ import (
 	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/record"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // TestForeignData writes what tooz never writes into a namespace with the
@@ -23,18 +24,18 @@ import (
 // never panic and never report a wrong member.
 func TestForeignData(t *testing.T) {
 	s := testserver.StartConsul(t)
-	ctx := ctxFor(t, time.Minute)
+	ctx := testutil.Context(t, time.Minute)
 	h := newHarness(s, "")
 	logs := newLogSink()
 	a := open(t, h, "a", tooz.WithLogger(slog.New(logs)))
-	g := unique("g")
-	must(t, a.JoinGroupCreate(ctx, g, []byte("caps-a")), "a joins")
+	g := testutil.Unique("g")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, []byte("caps-a")), "a joins")
 	events := watchMembers(t, a, g)
 
 	raw := rawClient(t, s)
 	kv := raw.KV()
 	sid, _, err := raw.Session().Create(&api.SessionEntry{TTL: "60s", Behavior: api.SessionBehaviorDelete}, nil)
-	must(t, err, "foreign session")
+	testutil.Must(t, err, "foreign session")
 	t.Cleanup(func() { _, _ = raw.Session().Destroy(sid, nil) })
 	k := h.keys(t)
 	valid := record.Encode(record.Member{Capabilities: []byte("forged"), JoinedAt: time.Now(), UpdatedAt: time.Now()})
@@ -43,7 +44,7 @@ func TestForeignData(t *testing.T) {
 		p := &api.KVPair{Key: key, Value: val}
 		if !session {
 			_, err := kv.Put(p, nil)
-			must(t, err, "put "+key)
+			testutil.Must(t, err, "put "+key)
 			return
 		}
 		p.Session = sid
@@ -64,7 +65,7 @@ func TestForeignData(t *testing.T) {
 	// A member that really joins after the garbage: its event must be the
 	// first one the watch reports.
 	b := open(t, h, "b")
-	must(t, b.JoinGroup(ctx, g, []byte("caps-b")), "b joins")
+	testutil.Must(t, b.JoinGroup(ctx, g, []byte("caps-b")), "b joins")
 	expectEvent(t, events, memberEvent{"join", "b"})
 
 	gs, err := a.Groups(ctx)
@@ -72,7 +73,7 @@ func TestForeignData(t *testing.T) {
 		t.Fatalf("groups = %q, %v; want only %q", gs, err, g)
 	}
 	ms, err := a.MembersInfo(ctx, g)
-	must(t, err, "members info")
+	testutil.Must(t, err, "members info")
 	if len(ms) != 2 || ms[0].ID != "a" || string(ms[0].Capabilities) != "caps-a" || ms[1].ID != "b" || string(ms[1].Capabilities) != "caps-b" {
 		t.Fatalf("members = %+v, want a and b with their capabilities", ms)
 	}

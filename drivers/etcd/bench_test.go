@@ -24,6 +24,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -117,8 +118,8 @@ func BenchmarkLockCycle(b *testing.B) {
 	s := benchServer(b)
 	ctx := context.Background()
 	b.Run("tooz", func(b *testing.B) {
-		c := benchOpen(b, s, unique("bench"), "m")
-		l := c.Lock(unique("lock"))
+		c := benchOpen(b, s, testutil.Unique("bench"), "m")
+		l := c.Lock(testutil.Unique("lock"))
 		var lat latencies
 		b.ResetTimer()
 		for b.Loop() {
@@ -135,7 +136,7 @@ func BenchmarkLockCycle(b *testing.B) {
 	})
 	b.Run("raw-concurrency.Mutex", func(b *testing.B) {
 		cli := rawClient(b, s)
-		m := concurrency.NewMutex(benchSession(b, cli), "/"+unique("raw-lock"))
+		m := concurrency.NewMutex(benchSession(b, cli), "/"+testutil.Unique("raw-lock"))
 		var lat latencies
 		b.ResetTimer()
 		for b.Loop() {
@@ -158,8 +159,8 @@ func BenchmarkJoinLeave(b *testing.B) {
 	s := benchServer(b)
 	ctx := context.Background()
 	b.Run("tooz", func(b *testing.B) {
-		c := benchOpen(b, s, unique("bench"), "m")
-		g := unique("g")
+		c := benchOpen(b, s, testutil.Unique("bench"), "m")
+		g := testutil.Unique("g")
 		if err := c.CreateGroup(ctx, g); err != nil {
 			b.Fatal(err)
 		}
@@ -183,7 +184,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		key := "/" + unique("raw-members") + "/m"
+		key := "/" + testutil.Unique("raw-members") + "/m"
 		var lat latencies
 		b.ResetTimer()
 		for b.Loop() {
@@ -238,7 +239,7 @@ func BenchmarkHandover(b *testing.B) {
 	}
 	for _, contenders := range []int{2, 8} {
 		b.Run(fmt.Sprintf("contenders=%d/tooz", contenders), func(b *testing.B) {
-			ns, name := unique("bench"), unique("lock")
+			ns, name := testutil.Unique("bench"), testutil.Unique("lock")
 			var cycle []func() error
 			for i := range contenders {
 				l := benchOpen(b, s, ns, fmt.Sprintf("m%d", i)).Lock(name)
@@ -253,7 +254,7 @@ func BenchmarkHandover(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("contenders=%d/raw-concurrency.Mutex", contenders), func(b *testing.B) {
 			cli := rawClient(b, s)
-			prefix := "/" + unique("raw-lock")
+			prefix := "/" + testutil.Unique("raw-lock")
 			var cycle []func() error
 			for range contenders {
 				m := concurrency.NewMutex(benchSession(b, cli), prefix)

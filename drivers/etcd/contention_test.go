@@ -11,6 +11,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // TestContention has 8 handles on 4 coordinators take one lock in turns,
@@ -19,10 +20,10 @@ import (
 // lock at any time, and every new holder's fencing token is greater than
 // the previous holder's.
 func TestContention(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t, testserver.WithNoFsync())
 	url := testURL(s)
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	const coordinators, handles, rounds = 4, 2, 15
 	var (
 		holders   atomic.Int32

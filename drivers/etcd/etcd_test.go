@@ -2,8 +2,6 @@ package etcd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -19,13 +18,6 @@ import (
 
 // testTimeout is the liveness timeout of the tests' coordinators.
 const testTimeout = 2 * time.Second
-
-// unique returns a name no other test uses.
-func unique(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "-" + hex.EncodeToString(b[:])
-}
 
 // rawClient connects a plain etcd client to s, closed when the test ends.
 func rawClient(t testing.TB, s *testserver.Server) *clientv3.Client {
@@ -79,7 +71,7 @@ func revokeLease(ctx context.Context, raw *clientv3.Client, c *tooz.Coordinator)
 func newHarness(t *testing.T, s *testserver.Server) harness {
 	return harness{
 		URLHarness: conformance.URLHarness{
-			URL:             "etcd://" + s.Addr + "?namespace=" + unique("conformance"),
+			URL:             "etcd://" + s.Addr + "?namespace=" + testutil.Unique("conformance"),
 			LivenessTimeout: testTimeout,
 		},
 	}
@@ -100,23 +92,13 @@ func TestConformanceEtcd34(t *testing.T) {
 	conformance.Run(t, newHarness(t, s))
 }
 
-// open opens a coordinator on s, closed when the test ends.
+// open opens a coordinator with the tests' liveness timeout, closed when
+// the test ends.
 func open(t testing.TB, url, member string, opts ...tooz.Option) *tooz.Coordinator {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := tooz.Open(ctx, url, member, append([]tooz.Option{tooz.WithTimeout(testTimeout)}, opts...)...)
-	if err != nil {
-		t.Fatalf("open %s: %v", member, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c
+	return testutil.Open(t, 10*time.Second, url, member, append([]tooz.Option{tooz.WithTimeout(testTimeout)}, opts...)...)
 }
 
 func testURL(s *testserver.Server) string {
-	return "etcd://" + s.Addr + "?namespace=" + unique("ns")
+	return "etcd://" + s.Addr + "?namespace=" + testutil.Unique("ns")
 }

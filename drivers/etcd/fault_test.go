@@ -10,6 +10,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -92,32 +93,19 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func must(t *testing.T, err error, what string) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // TestCompactionDuringWatch compacts the history past the revision a group
 // watch must start from: the driver must list the group again and the
 // Coordinator must report exactly the difference — no join or leave lost
 // or doubled — and the watch must go on afterwards.
 func TestCompactionDuringWatch(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	raw := rawClient(t, s)
 	url := testURL(s)
-	g := unique("g")
+	g := testutil.Unique("g")
 	a, b, c, x, d := open(t, url, "a"), open(t, url, "b"), open(t, url, "c"), open(t, url, "x"), open(t, url, "d")
-	must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
-	must(t, b.JoinGroup(ctx, g, nil), "b joins")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
+	testutil.Must(t, b.JoinGroup(ctx, g, nil), "b joins")
 
 	w := open(t, url, "w")
 	drv := w.Driver().(*conn)
@@ -135,12 +123,12 @@ func TestCompactionDuringWatch(t *testing.T) {
 	rev := <-listed
 
 	// While the watch has not started: b leaves, c joins, x joins and leaves.
-	must(t, b.LeaveGroup(ctx, g), "b leaves")
-	must(t, c.JoinGroup(ctx, g, nil), "c joins")
-	must(t, x.JoinGroup(ctx, g, nil), "x joins")
-	must(t, x.LeaveGroup(ctx, g), "x leaves")
+	testutil.Must(t, b.LeaveGroup(ctx, g), "b leaves")
+	testutil.Must(t, c.JoinGroup(ctx, g, nil), "c joins")
+	testutil.Must(t, x.JoinGroup(ctx, g, nil), "x joins")
+	testutil.Must(t, x.LeaveGroup(ctx, g), "x leaves")
 	head, err := raw.Get(ctx, "compaction-probe")
-	must(t, err, "read the head revision")
+	testutil.Must(t, err, "read the head revision")
 	if _, err := raw.Compact(ctx, head.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatalf("compact: %v", err)
 	}
@@ -160,15 +148,15 @@ func TestCompactionDuringWatch(t *testing.T) {
 	evs.waitFor(t, 10*time.Second, "the difference after the compaction", func(e []event) bool { return len(e) >= 2 })
 
 	// The watch goes on after the re-listing.
-	must(t, d.JoinGroup(ctx, g, nil), "d joins")
-	must(t, a.LeaveGroup(ctx, g), "a leaves")
+	testutil.Must(t, d.JoinGroup(ctx, g, nil), "d joins")
+	testutil.Must(t, a.LeaveGroup(ctx, g), "a leaves")
 	got := evs.waitFor(t, 10*time.Second, "events after the re-listing", func(e []event) bool { return len(e) >= 4 })
 	want := []event{{"leave", "b"}, {"join", "c"}, {"join", "d"}, {"leave", "a"}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want exactly %v", got, want)
 	}
 	ms, err := w.Members(ctx, g)
-	must(t, err, "members")
+	testutil.Must(t, err, "members")
 	if !slices.Equal(ms, []string{"c", "d"}) {
 		t.Fatalf("members = %v, want [c d]", ms)
 	}
@@ -181,27 +169,27 @@ func TestCompactionDuringWatch(t *testing.T) {
 // and its next heartbeat reports ErrSessionLost with a new lease in place
 // and the groups re-joined.
 func TestLeaseLostWhilePaused(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	url := testURL(s)
-	g, lockName, busy := unique("g"), unique("lock"), unique("busy")
+	g, lockName, busy := testutil.Unique("g"), testutil.Unique("lock"), testutil.Unique("busy")
 	a := open(t, url, "a", tooz.WithoutHeart())
 	b := open(t, url, "b")
-	must(t, a.JoinGroupCreate(ctx, g, []byte("caps")), "a joins")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, []byte("caps")), "a joins")
 	evs := watchEvents(t, b, g)
 	la := a.Lock(lockName)
-	must(t, la.Acquire(ctx), "a locks")
+	testutil.Must(t, la.Acquire(ctx), "a locks")
 	lost := make(chan tooz.LeadershipLost, 1)
 	wl, err := a.WatchLeadershipLost(ctx, g, func(e tooz.LeadershipLost) { lost <- e })
-	must(t, err, "watch leadership lost")
+	testutil.Must(t, err, "watch leadership lost")
 	defer wl.Stop()
 	lead, err := a.Campaign(ctx, g)
-	must(t, err, "a campaigns")
+	testutil.Must(t, err, "a campaigns")
 	oldLease, err := leaseOf(a)
-	must(t, err, "a's lease")
+	testutil.Must(t, err, "a's lease")
 
 	// a also waits for a lock b holds.
-	must(t, b.Lock(busy).Acquire(ctx), "b locks busy")
+	testutil.Must(t, b.Lock(busy).Acquire(ctx), "b locks busy")
 	waiting := make(chan error, 1)
 	go func() { waiting <- a.Lock(busy).Acquire(ctx) }()
 
@@ -246,7 +234,7 @@ func TestLeaseLostWhilePaused(t *testing.T) {
 		t.Fatalf("first heartbeat after the expiry: %v, want ErrSessionLost", err)
 	}
 	newLease, err := leaseOf(a)
-	must(t, err, "a's new lease")
+	testutil.Must(t, err, "a's new lease")
 	if newLease == oldLease {
 		t.Fatal("the expired lease is still in use")
 	}
@@ -258,7 +246,7 @@ func TestLeaseLostWhilePaused(t *testing.T) {
 		return i >= 0 && slices.Contains(e[i:], event{"join", "a"})
 	})
 	caps, err := b.MemberCapabilities(ctx, g, "a")
-	must(t, err, "a's capabilities")
+	testutil.Must(t, err, "a's capabilities")
 	if string(caps) != "caps" {
 		t.Fatalf("re-joined with %q, want %q", caps, "caps")
 	}
@@ -271,19 +259,19 @@ func TestLeaseLostWhilePaused(t *testing.T) {
 // driver itself (not the Coordinator's local deadline) must find out at the
 // next heartbeat, end the ownerships, grant a new lease and re-join.
 func TestLeaseRevoked(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	raw := rawClient(t, s)
 	url := testURL(s)
-	g, lockName := unique("g"), unique("lock")
+	g, lockName := testutil.Unique("g"), testutil.Unique("lock")
 	a := open(t, url, "a", tooz.WithoutHeart())
 	b := open(t, url, "b")
-	must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
 	evs := watchEvents(t, b, g)
 	la := a.Lock(lockName)
-	must(t, la.Acquire(ctx), "a locks")
+	testutil.Must(t, la.Acquire(ctx), "a locks")
 	token := la.FencingToken()
-	must(t, revokeLease(ctx, raw, a), "revoke")
+	testutil.Must(t, revokeLease(ctx, raw, a), "revoke")
 	evs.waitFor(t, slack, "a's leave", func(e []event) bool { return slices.Contains(e, event{"leave", "a"}) })
 	if _, err := a.Heartbeat(ctx); !errors.Is(err, tooz.ErrSessionLost) {
 		t.Fatalf("heartbeat after the revocation: %v, want ErrSessionLost", err)
@@ -295,7 +283,7 @@ func TestLeaseRevoked(t *testing.T) {
 		return slices.Equal(e, []event{{"leave", "a"}, {"join", "a"}})
 	})
 	lb := b.Lock(lockName)
-	must(t, lb.Acquire(ctx), "b locks")
+	testutil.Must(t, lb.Acquire(ctx), "b locks")
 	if lb.FencingToken() <= token {
 		t.Fatalf("fencing token %d after %d", lb.FencingToken(), token)
 	}
@@ -309,18 +297,18 @@ func TestLeaseRevoked(t *testing.T) {
 // so the members are still there; the group watch resumes without
 // spurious events.
 func TestRestart(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	url := testURL(s)
-	g, lockName := unique("g"), unique("lock")
+	g, lockName := testutil.Unique("g"), testutil.Unique("lock")
 	a, b, w := open(t, url, "a"), open(t, url, "b"), open(t, url, "w")
-	must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
-	must(t, b.JoinGroup(ctx, g, nil), "b joins")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, nil), "a joins")
+	testutil.Must(t, b.JoinGroup(ctx, g, nil), "b joins")
 	evs := watchEvents(t, w, g)
 	la := a.Lock(lockName)
-	must(t, la.Acquire(ctx), "a locks")
+	testutil.Must(t, la.Acquire(ctx), "a locks")
 	leaseA, err := leaseOf(a)
-	must(t, err, "a's lease")
+	testutil.Must(t, err, "a's lease")
 	drv := a.Driver().(*conn)
 
 	s.Kill()
@@ -334,7 +322,7 @@ func TestRestart(t *testing.T) {
 		defer drv.mu.Unlock()
 		return len(drv.orphans) > 0
 	})
-	must(t, s.Restart(), "restart etcd")
+	testutil.Must(t, s.Restart(), "restart etcd")
 
 	actx, cancel := context.WithTimeout(ctx, 3*testTimeout+slack)
 	defer cancel()
@@ -342,7 +330,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("b cannot take the lock a lost during the outage: %v", err)
 	}
 	ms, err := b.Members(ctx, g)
-	must(t, err, "members after the restart")
+	testutil.Must(t, err, "members after the restart")
 	if !slices.Equal(ms, []string{"a", "b"}) {
 		t.Fatalf("members after the restart = %v, want [a b]", ms)
 	}
@@ -350,7 +338,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("a's lease after the restart = %x, %v; want the same %x", l, err, leaseA)
 	}
 	c := open(t, url, "c")
-	must(t, c.JoinGroup(ctx, g, nil), "c joins after the restart")
+	testutil.Must(t, c.JoinGroup(ctx, g, nil), "c joins after the restart")
 	got := evs.waitFor(t, slack, "c's join", func(e []event) bool { return slices.Contains(e, event{"join", "c"}) })
 	if !slices.Equal(got, []event{{"join", "c"}}) {
 		t.Fatalf("events across the restart = %v, want only c's join", got)

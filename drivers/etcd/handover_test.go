@@ -7,6 +7,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -16,14 +17,14 @@ import (
 // waiter watching from a past revision (concurrency.Mutex) is served from
 // etcd's unsynced watcher set every 100 ms; ours must not be.
 func TestHandOverFast(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t, testserver.WithNoFsync())
 	raw := rawClient(t, s)
 	url := testURL(s)
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	locks := []*tooz.Lock{open(t, url, "a").Lock(name), open(t, url, "b").Lock(name)}
 	queue := open(t, url, "probe").Driver().(*conn).keys.resource(tooz.Resource{Kind: tooz.KindLock, Name: name})
-	must(t, locks[0].Acquire(ctx), "first acquire")
+	testutil.Must(t, locks[0].Acquire(ctx), "first acquire")
 	var took []time.Duration
 	for i := range 20 {
 		holder, waiter := locks[i%2], locks[(i+1)%2]
@@ -40,7 +41,7 @@ func TestHandOverFast(t *testing.T) {
 			resp, err := raw.Get(ctx, queue, clientv3.WithPrefix(), clientv3.WithCountOnly())
 			return err == nil && resp.Count == 2
 		})
-		must(t, holder.Release(ctx), "release")
+		testutil.Must(t, holder.Release(ctx), "release")
 		released := time.Now()
 		select {
 		case at := <-got:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -14,24 +15,24 @@ import (
 // locks hang on a lease of that TTL, renewed by the same heartbeat as the
 // member's lease; losing it is losing the session.
 func TestLockTTL(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	raw := rawClient(t, s)
 	url := testURL(s) + "&lock_ttl=5s"
-	g, name, other := unique("g"), unique("lock"), unique("lock")
+	g, name, other := testutil.Unique("g"), testutil.Unique("lock"), testutil.Unique("lock")
 	a := open(t, url, "a", tooz.WithoutHeart())
-	must(t, a.JoinGroupCreate(ctx, g, nil), "join")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, nil), "join")
 	memberLease, err := leaseOf(a)
-	must(t, err, "member lease")
+	testutil.Must(t, err, "member lease")
 	l := a.Lock(name)
-	must(t, l.Acquire(ctx), "acquire")
+	testutil.Must(t, l.Acquire(ctx), "acquire")
 	l7 := a.Lock(other, tooz.WithLockTTL(7*time.Second))
-	must(t, l7.Acquire(ctx), "acquire with WithLockTTL")
+	testutil.Must(t, l7.Acquire(ctx), "acquire with WithLockTTL")
 
 	leaseOfKey := func(prefix string) clientv3.LeaseID {
 		t.Helper()
 		resp, err := raw.Get(ctx, prefix, clientv3.WithPrefix())
-		must(t, err, "get "+prefix)
+		testutil.Must(t, err, "get "+prefix)
 		if len(resp.Kvs) != 1 {
 			t.Fatalf("%d keys under %s, want 1", len(resp.Kvs), prefix)
 		}
@@ -40,7 +41,7 @@ func TestLockTTL(t *testing.T) {
 	ttlOf := func(id clientv3.LeaseID) int64 {
 		t.Helper()
 		resp, err := raw.TimeToLive(ctx, id)
-		must(t, err, "time to live")
+		testutil.Must(t, err, "time to live")
 		return resp.GrantedTTL
 	}
 	d := a.Driver().(*conn)
@@ -59,7 +60,7 @@ func TestLockTTL(t *testing.T) {
 		t.Fatalf("WithLockTTL lease TTL %d, want 7", got)
 	}
 	next, err := a.Heartbeat(ctx)
-	must(t, err, "heartbeat")
+	testutil.Must(t, err, "heartbeat")
 	if next != testTimeout/3 {
 		t.Fatalf("heartbeat interval %v, want %v", next, testTimeout/3)
 	}
@@ -78,9 +79,9 @@ func TestLockTTL(t *testing.T) {
 		t.Fatalf("the old member lease lives on: %+v, %v", resp, err)
 	}
 	ms, err := a.Members(ctx, g)
-	must(t, err, "members")
+	testutil.Must(t, err, "members")
 	if len(ms) != 1 || ms[0] != "a" {
 		t.Fatalf("members after the session loss = %v, want a re-joined", ms)
 	}
-	must(t, l.Acquire(ctx), "lock again on a new lease")
+	testutil.Must(t, l.Acquire(ctx), "lock again on a new lease")
 }

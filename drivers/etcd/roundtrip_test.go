@@ -14,6 +14,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -22,9 +23,9 @@ import (
 func kvCalls(t *testing.T, s *testserver.Server) map[string]int {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+s.Addr+"/metrics", nil)
-	must(t, err, "metrics request")
+	testutil.Must(t, err, "metrics request")
 	resp, err := http.DefaultClient.Do(req)
-	must(t, err, "GET /metrics")
+	testutil.Must(t, err, "GET /metrics")
 	defer resp.Body.Close()
 	calls := map[string]int{}
 	sc := bufio.NewScanner(resp.Body)
@@ -38,10 +39,10 @@ func kvCalls(t *testing.T, s *testserver.Server) map[string]int {
 		rest := line[i+len(`grpc_method="`):]
 		method := rest[:strings.IndexByte(rest, '"')]
 		n, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		must(t, err, "parse "+line)
+		testutil.Must(t, err, "parse "+line)
 		calls[method] += int(n)
 	}
-	must(t, sc.Err(), "read /metrics")
+	testutil.Must(t, sc.Err(), "read /metrics")
 	return calls
 }
 
@@ -50,18 +51,18 @@ func kvCalls(t *testing.T, s *testserver.Server) map[string]int {
 // TryAcquire of a held lock one transaction (that writes nothing), and
 // join, update, members and leave one transaction each.
 func TestRoundTrips(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	url := testURL(s)
 	a, b := open(t, url, "a"), open(t, url, "b")
-	g, name := unique("g"), unique("lock")
-	must(t, a.CreateGroup(ctx, g), "create group")
+	g, name := testutil.Unique("g"), testutil.Unique("lock")
+	testutil.Must(t, a.CreateGroup(ctx, g), "create group")
 	la, lb := a.Lock(name), b.Lock(name)
 
 	step := func(what string, want map[string]int, op func() error) {
 		t.Helper()
 		before := kvCalls(t, s)
-		must(t, op(), what)
+		testutil.Must(t, op(), what)
 		after := kvCalls(t, s)
 		got := map[string]int{}
 		for m, n := range after {
@@ -93,29 +94,29 @@ func TestRoundTrips(t *testing.T) {
 // compare-and-swap for a membership it does not know — and checks that
 // JoinedAt is kept and the errors are right.
 func TestUpdateCapabilities(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	c := open(t, testURL(s), "m")
-	g := unique("g")
-	must(t, c.JoinGroupCreate(ctx, g, []byte("v1")), "join")
+	g := testutil.Unique("g")
+	testutil.Must(t, c.JoinGroupCreate(ctx, g, []byte("v1")), "join")
 	first, err := c.MemberInfo(ctx, g, "m")
-	must(t, err, "info")
-	must(t, c.UpdateCapabilities(ctx, g, []byte("v2")), "update (guarded on the join)")
+	testutil.Must(t, err, "info")
+	testutil.Must(t, c.UpdateCapabilities(ctx, g, []byte("v2")), "update (guarded on the join)")
 	d := c.Driver().(*conn)
 	d.mu.Lock()
 	clear(d.joins)
 	d.mu.Unlock()
-	must(t, c.UpdateCapabilities(ctx, g, []byte("v3")), "update (read and swap)")
+	testutil.Must(t, c.UpdateCapabilities(ctx, g, []byte("v3")), "update (read and swap)")
 	last, err := c.MemberInfo(ctx, g, "m")
-	must(t, err, "info")
+	testutil.Must(t, err, "info")
 	if string(last.Capabilities) != "v3" || !last.JoinedAt.Equal(first.JoinedAt) || !last.UpdatedAt.After(first.UpdatedAt) {
 		t.Fatalf("after two updates: %+v; first %+v", last, first)
 	}
-	must(t, c.LeaveGroup(ctx, g), "leave")
+	testutil.Must(t, c.LeaveGroup(ctx, g), "leave")
 	if err := c.UpdateCapabilities(ctx, g, nil); !errors.Is(err, tooz.ErrMemberNotJoined) {
 		t.Fatalf("update after leaving: %v, want ErrMemberNotJoined", err)
 	}
-	must(t, c.DeleteGroup(ctx, g), "delete group")
+	testutil.Must(t, c.DeleteGroup(ctx, g), "delete group")
 	if err := c.UpdateCapabilities(ctx, g, nil); !errors.Is(err, tooz.ErrGroupNotCreated) {
 		t.Fatalf("update in a deleted group: %v, want ErrGroupNotCreated", err)
 	}
@@ -126,16 +127,16 @@ func TestUpdateCapabilities(t *testing.T) {
 // until a compaction, and every read of the queue would step over them),
 // while two handles of one coordinator still get keys of their own.
 func TestContenderKeysReused(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	raw := rawClient(t, s)
 	c := open(t, testURL(s), "m")
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	prefix := c.Driver().(*conn).keys.resource(tooz.Resource{Kind: tooz.KindLock, Name: name})
 	keys := func() []string {
 		t.Helper()
 		resp, err := raw.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-		must(t, err, "list contenders")
+		testutil.Must(t, err, "list contenders")
 		var ks []string
 		for _, kv := range resp.Kvs {
 			ks = append(ks, string(kv.Key))
@@ -143,15 +144,15 @@ func TestContenderKeysReused(t *testing.T) {
 		return ks
 	}
 	l1, l2 := c.Lock(name), c.Lock(name)
-	must(t, l1.Acquire(ctx), "acquire")
+	testutil.Must(t, l1.Acquire(ctx), "acquire")
 	first := keys()
 	token := l1.FencingToken()
 	if ok, err := l2.TryAcquire(ctx); ok || err != nil {
 		t.Fatalf("second handle's TryAcquire = %v, %v", ok, err)
 	}
-	must(t, l1.Release(ctx), "release")
+	testutil.Must(t, l1.Release(ctx), "release")
 	for range 3 {
-		must(t, l1.Acquire(ctx), "acquire again")
+		testutil.Must(t, l1.Acquire(ctx), "acquire again")
 		if got := keys(); !slices.Equal(got, first) {
 			t.Fatalf("contender keys %v, want the first one %v again", got, first)
 		}
@@ -159,16 +160,16 @@ func TestContenderKeysReused(t *testing.T) {
 			t.Fatalf("fencing token %d after %d", l1.FencingToken(), token)
 		}
 		token = l1.FencingToken()
-		must(t, l1.Release(ctx), "release")
+		testutil.Must(t, l1.Release(ctx), "release")
 	}
-	must(t, l1.Acquire(ctx), "acquire")
+	testutil.Must(t, l1.Acquire(ctx), "acquire")
 	waiting := make(chan error, 1)
 	go func() { waiting <- l2.Acquire(ctx) }()
 	waitUntil(t, 10*time.Second, "the second handle queued", func() bool { return len(keys()) == 2 })
 	if ks := keys(); ks[0] == ks[1] {
 		t.Fatalf("two handles share the key %s", ks[0])
 	}
-	must(t, l1.Release(ctx), "release")
-	must(t, <-waiting, "second handle acquires")
-	must(t, l2.Release(ctx), "release")
+	testutil.Must(t, l1.Release(ctx), "release")
+	testutil.Must(t, <-waiting, "second handle acquires")
+	testutil.Must(t, l2.Release(ctx), "release")
 }

@@ -29,15 +29,15 @@ func enableAuth(t *testing.T, ctx context.Context, s *testserver.Server, rootPas
 	t.Helper()
 	raw := rawClient(t, s)
 	_, err := raw.RoleAdd(ctx, "root")
-	must(t, err, "role add root")
+	testutil.Must(t, err, "role add root")
 	_, err = raw.UserAdd(ctx, "root", rootPass)
-	must(t, err, "user add root")
+	testutil.Must(t, err, "user add root")
 	_, err = raw.UserGrantRole(ctx, "root", "root")
-	must(t, err, "grant root")
+	testutil.Must(t, err, "grant root")
 	_, err = raw.AuthEnable(ctx)
-	must(t, err, "auth enable")
+	testutil.Must(t, err, "auth enable")
 	root, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + s.Addr}, Username: "root", Password: rootPass, DialTimeout: 5 * time.Second})
-	must(t, err, "root client")
+	testutil.Must(t, err, "root client")
 	t.Cleanup(func() { root.Close() })
 	return root
 }
@@ -47,17 +47,17 @@ func enableAuth(t *testing.T, ctx context.Context, s *testserver.Server, rootPas
 func addUser(t *testing.T, ctx context.Context, root *clientv3.Client, user, pass, prefix string) {
 	t.Helper()
 	_, err := root.RoleAdd(ctx, user)
-	must(t, err, "role add")
+	testutil.Must(t, err, "role add")
 	key, end := prefix, clientv3.GetPrefixRangeEnd(prefix)
 	if prefix == "" {
 		key, end = "\x00", "\x00" // from the first key to the end
 	}
 	_, err = root.RoleGrantPermission(ctx, user, key, end, clientv3.PermissionType(clientv3.PermReadWrite))
-	must(t, err, "grant permission")
+	testutil.Must(t, err, "grant permission")
 	_, err = root.UserAdd(ctx, user, pass)
-	must(t, err, "user add")
+	testutil.Must(t, err, "user add")
 	_, err = root.UserGrantRole(ctx, user, user)
-	must(t, err, "grant role")
+	testutil.Must(t, err, "grant role")
 }
 
 // TestAuthSecretsNeverShown complements TestAuth: the error of a refused
@@ -66,11 +66,11 @@ func addUser(t *testing.T, ctx context.Context, root *clientv3.Client, user, pas
 // role covers only its own namespace works there and gets ErrAuth in
 // another one.
 func TestAuthSecretsNeverShown(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	const rootPass, appPass, wrongPass = "r00t-Secret-1", "app-Secret-22", "wr0ng-Secret-333"
 	root := enableAuth(t, ctx, s, rootPass)
-	ns := unique("ns")
+	ns := testutil.Unique("ns")
 	addUser(t, ctx, root, "app", appPass, keyspace.Escape(ns)+"/")
 	var logs testutil.LogBuffer
 	var shown []string
@@ -85,23 +85,23 @@ func TestAuthSecretsNeverShown(t *testing.T) {
 
 	c := open(t, "etcd://app:"+appPass+"@"+s.Addr+"?namespace="+ns, "m", tooz.WithLogger(logs.Logger()))
 	shown = append(shown, c.URL())
-	g := unique("g")
-	must(t, c.JoinGroupCreate(ctx, g, []byte("caps")), "join in the user's namespace")
+	g := testutil.Unique("g")
+	testutil.Must(t, c.JoinGroupCreate(ctx, g, []byte("caps")), "join in the user's namespace")
 	l := c.Lock("l")
-	must(t, l.Acquire(ctx), "lock in the user's namespace")
-	must(t, l.Release(ctx), "release")
+	testutil.Must(t, l.Acquire(ctx), "lock in the user's namespace")
+	testutil.Must(t, l.Release(ctx), "release")
 
 	// Another namespace is out of the role's range: Open only makes a
 	// lease, which needs no permission; the first write is ErrAuth.
-	o := open(t, "etcd://app:"+appPass+"@"+s.Addr+"?namespace="+unique("other"), "m", tooz.WithLogger(logs.Logger()))
+	o := open(t, "etcd://app:"+appPass+"@"+s.Addr+"?namespace="+testutil.Unique("other"), "m", tooz.WithLogger(logs.Logger()))
 	err = o.JoinGroupCreate(ctx, g, nil)
 	if !errors.Is(err, tooz.ErrAuth) {
 		t.Fatalf("join in a namespace outside the user's role: %v, want ErrAuth", err)
 	}
 	shown = append(shown, err.Error())
 	t.Logf("outside the role: %v", err)
-	must(t, o.Close(ctx), "close")
-	must(t, c.Close(ctx), "close")
+	testutil.Must(t, o.Close(ctx), "close")
+	testutil.Must(t, c.Close(ctx), "close")
 	shown = append(shown, logs.String())
 	testutil.CheckNoSecret(t, shown, rootPass, appPass, wrongPass)
 }
@@ -112,18 +112,18 @@ func TestAuthSecretsNeverShown(t *testing.T) {
 // queues — and checks that listings and watches ignore it with a log line,
 // never panic and never report a wrong member.
 func TestForeignData(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t, testserver.WithNoFsync())
 	raw := rawClient(t, s)
-	ns := unique("ns")
+	ns := testutil.Unique("ns")
 	var logs testutil.LogBuffer
 	u := "etcd://" + s.Addr + "?namespace=" + ns
 	a := open(t, u, "a", tooz.WithLogger(logs.Logger()))
-	g := unique("g")
-	must(t, a.JoinGroupCreate(ctx, g, []byte("caps-a")), "a joins")
+	g := testutil.Unique("g")
+	testutil.Must(t, a.JoinGroupCreate(ctx, g, []byte("caps-a")), "a joins")
 	joined := make(chan string, 16)
 	w, err := a.WatchJoinGroup(ctx, g, func(e tooz.MemberJoined) { joined <- e.Member })
-	must(t, err, "watch")
+	testutil.Must(t, err, "watch")
 	defer w.Stop()
 
 	k := keys{ns: keyspace.Escape(ns) + "/"}
@@ -143,17 +143,17 @@ func TestForeignData(t *testing.T) {
 		k.ns + "unexpected/top-level/key": []byte("x"),
 	} {
 		_, err := raw.Put(ctx, key, string(val))
-		must(t, err, "put "+key)
+		testutil.Must(t, err, "put "+key)
 	}
 	// A malformed value on a key that a lease holds, as a member's is.
 	lease, err := raw.Grant(ctx, 60)
-	must(t, err, "grant a lease")
+	testutil.Must(t, err, "grant a lease")
 	_, err = raw.Put(ctx, k.membersOf(g)+"leased-garbage", "\x00junk", clientv3.WithLease(lease.ID))
-	must(t, err, "put leased garbage")
+	testutil.Must(t, err, "put leased garbage")
 	// A member that really joins after the garbage: its event must be the
 	// first one the watch reports.
 	b := open(t, u, "b")
-	must(t, b.JoinGroup(ctx, g, []byte("caps-b")), "b joins")
+	testutil.Must(t, b.JoinGroup(ctx, g, []byte("caps-b")), "b joins")
 	select {
 	case m := <-joined:
 		if m != "b" {
@@ -168,7 +168,7 @@ func TestForeignData(t *testing.T) {
 		t.Fatalf("groups = %q, %v; want only %q", gs, err, g)
 	}
 	ms, err := a.MembersInfo(ctx, g)
-	must(t, err, "members info")
+	testutil.Must(t, err, "members info")
 	if len(ms) != 2 || ms[0].ID != "a" || string(ms[0].Capabilities) != "caps-a" || ms[1].ID != "b" || string(ms[1].Capabilities) != "caps-b" {
 		t.Fatalf("members = %+v, want a and b with their capabilities", ms)
 	}
@@ -185,9 +185,9 @@ func TestForeignData(t *testing.T) {
 	// never the garbage reported as an owner: a key that no lease holds is
 	// not a member's.
 	_, err = raw.Put(ctx, k.resource(tooz.Resource{Name: "l", Kind: tooz.KindLock})+"foreign", "\xffowner")
-	must(t, err, "put a foreign lock contender")
+	testutil.Must(t, err, "put a foreign lock contender")
 	_, err = raw.Put(ctx, k.resource(tooz.Resource{Name: g, Kind: tooz.KindElection})+"foreign", "\xffleader")
-	must(t, err, "put a foreign candidate")
+	testutil.Must(t, err, "put a foreign candidate")
 	ok, err := a.Lock("l").TryAcquire(ctx)
 	if ok || err != nil {
 		t.Fatalf("TryAcquire behind a foreign key: %v, %v; want false (the foreign key heads the queue)", ok, err)
@@ -210,14 +210,14 @@ func TestForeignData(t *testing.T) {
 // authentication on, as a user that is not root, through a TLS terminator
 // that demands a client certificate (see TestTLS).
 func TestConformanceAuthTLS(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	// etcd checks the password with bcrypt at every Open; at the default
 	// cost that is too slow for the suite's many coordinators on a loaded
 	// machine, and only etcd's own binary takes --bcrypt-cost (the 3.6
 	// wrapper in tools/etcd does not): run the oldest supported server.
 	s := testserver.StartEtcd(t, testserver.WithEtcd34(), testserver.WithArgs("--bcrypt-cost", "4"))
 	root := enableAuth(t, ctx, s, "r00t-Secret-1")
-	ns := unique("conf-auth")
+	ns := testutil.Unique("conf-auth")
 	// The whole key space: NamespacesIsolate opens namespaces of its own.
 	addUser(t, ctx, root, "suite", "suite-Secret-4", "")
 
@@ -228,7 +228,7 @@ func TestConformanceAuthTLS(t *testing.T) {
 	cliCert := issue(t, ca, caKey, true)
 	writePEM(t, filepath.Join(dir, "client.pem"), "CERTIFICATE", cliCert.Certificate[0])
 	keyDER, err := x509.MarshalECPrivateKey(cliCert.PrivateKey.(*ecdsa.PrivateKey))
-	must(t, err, "marshal key")
+	testutil.Must(t, err, "marshal key")
 	writePEM(t, filepath.Join(dir, "client-key.pem"), "EC PRIVATE KEY", keyDER)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)

@@ -24,22 +24,11 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestInvalidURLs(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	for _, u := range []string{
 		"etcd://127.0.0.1:1?dial_timeout=soon",
 		"etcd://127.0.0.1:1?lock_ttl=0",
@@ -107,10 +96,10 @@ func TestParseEndpoints(t *testing.T) {
 // TestUnreachable: a cluster that does not answer within dial_timeout is
 // ErrConnection, and the password never shows.
 func TestUnreachable(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	for _, u := range []string{
-		"etcd://" + closedPort(t) + "?dial_timeout=300ms",
-		"etcd://alice:s3cr3t-pw@" + closedPort(t) + "?dial_timeout=300ms",
+		"etcd://" + testutil.ClosedPort(t) + "?dial_timeout=300ms",
+		"etcd://alice:s3cr3t-pw@" + testutil.ClosedPort(t) + "?dial_timeout=300ms",
 	} {
 		start := time.Now()
 		_, err := tooz.Open(ctx, u, "m")
@@ -129,7 +118,7 @@ func TestUnreachable(t *testing.T) {
 // TestAuth runs against an etcd with authentication on: the right password
 // works, a wrong one or none is ErrAuth, and the password never shows.
 func TestAuth(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	raw := rawClient(t, s)
 	if _, err := raw.RoleAdd(ctx, "root"); err != nil {
@@ -145,8 +134,8 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("auth enable: %v", err)
 	}
 	c := open(t, "etcd://root:r00t-pw@"+s.Addr, "m")
-	g := unique("g")
-	must(t, c.JoinGroupCreate(ctx, g, nil), "join with credentials")
+	g := testutil.Unique("g")
+	testutil.Must(t, c.JoinGroupCreate(ctx, g, nil), "join with credentials")
 	for _, u := range []string{"etcd://root:wr0ng-pw@" + s.Addr, "etcd://" + s.Addr} {
 		_, err := tooz.Open(ctx, u, "m", tooz.WithTimeout(testTimeout))
 		if !errors.Is(err, tooz.ErrAuth) {
@@ -162,7 +151,7 @@ func TestAuth(t *testing.T) {
 // certificate: etcd+https with ca, cert and key works; without the client
 // certificate, or trusting another CA, Open fails with ErrConnection.
 func TestTLS(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
 	dir := t.TempDir()
 	ca, caKey := newCA(t)
@@ -173,7 +162,7 @@ func TestTLS(t *testing.T) {
 	cliCert := issue(t, ca, caKey, true)
 	writePEM(t, filepath.Join(dir, "client.pem"), "CERTIFICATE", cliCert.Certificate[0])
 	keyDER, err := x509.MarshalECPrivateKey(cliCert.PrivateKey.(*ecdsa.PrivateKey))
-	must(t, err, "marshal key")
+	testutil.Must(t, err, "marshal key")
 	writePEM(t, filepath.Join(dir, "client-key.pem"), "EC PRIVATE KEY", keyDER)
 
 	pool := x509.NewCertPool()
@@ -188,11 +177,11 @@ func TestTLS(t *testing.T) {
 	q := "?ca=" + url.QueryEscape(filepath.Join(dir, "ca.pem")) +
 		"&cert=" + url.QueryEscape(filepath.Join(dir, "client.pem")) +
 		"&key=" + url.QueryEscape(filepath.Join(dir, "client-key.pem"))
-	c := open(t, "etcd+https://"+addr+q+"&namespace="+unique("tls"), "m")
-	g := unique("g")
-	must(t, c.JoinGroupCreate(ctx, g, []byte("over tls")), "join over TLS")
+	c := open(t, "etcd+https://"+addr+q+"&namespace="+testutil.Unique("tls"), "m")
+	g := testutil.Unique("g")
+	testutil.Must(t, c.JoinGroupCreate(ctx, g, []byte("over tls")), "join over TLS")
 	info, err := c.MemberInfo(ctx, g, "m")
-	must(t, err, "member info over TLS")
+	testutil.Must(t, err, "member info over TLS")
 	if string(info.Capabilities) != "over tls" {
 		t.Fatalf("capabilities = %q", info.Capabilities)
 	}
@@ -209,7 +198,7 @@ func TestTLS(t *testing.T) {
 func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err, "ca key")
+	testutil.Must(t, err, "ca key")
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "tooz test CA"},
@@ -220,16 +209,16 @@ func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 		KeyUsage:              x509.KeyUsageCertSign,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	must(t, err, "ca cert")
+	testutil.Must(t, err, "ca cert")
 	cert, err := x509.ParseCertificate(der)
-	must(t, err, "parse ca")
+	testutil.Must(t, err, "parse ca")
 	return cert, key
 }
 
 func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, client bool) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err, "key")
+	testutil.Must(t, err, "key")
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: "tooz test"},
@@ -244,13 +233,13 @@ func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, client b
 		tmpl.IPAddresses = nil
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	must(t, err, "issue")
+	testutil.Must(t, err, "issue")
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
-	must(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600), "write "+path)
+	testutil.Must(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600), "write "+path)
 }
 
 // tlsProxy terminates TLS on a loopback port and forwards the plain bytes
@@ -258,7 +247,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 func tlsProxy(t *testing.T, target string, cfg *tls.Config) string {
 	t.Helper()
 	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	must(t, err, "listen")
+	testutil.Must(t, err, "listen")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -310,11 +299,11 @@ func tlsProxy(t *testing.T, target string, cfg *tls.Config) string {
 
 // TestSeveralEndpoints: with the first endpoint dead, the client uses the next.
 func TestSeveralEndpoints(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t)
-	c := open(t, "etcd://"+closedPort(t)+","+s.Addr+"?namespace="+unique("ns"), "m")
-	g := unique("g")
-	must(t, c.JoinGroupCreate(ctx, g, nil), "join through the live endpoint")
+	c := open(t, "etcd://"+testutil.ClosedPort(t)+","+s.Addr+"?namespace="+testutil.Unique("ns"), "m")
+	g := testutil.Unique("g")
+	testutil.Must(t, c.JoinGroupCreate(ctx, g, nil), "join through the live endpoint")
 	ms, err := c.Members(ctx, g)
 	if err != nil || !slices.Equal(ms, []string{"m"}) {
 		t.Fatalf("members = %v, %v", ms, err)

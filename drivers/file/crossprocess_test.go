@@ -18,6 +18,7 @@ import (
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/drivers/file"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // open opens a coordinator closed at the end of the test.
@@ -35,16 +36,10 @@ func open(t *testing.T, url, member string, opts ...tooz.Option) *tooz.Coordinat
 	return c
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // A lock held by another process excludes this one, names its holder, and
 // is free the moment that process is killed.
 func TestCrossProcessLockFreedOnKill(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	ch := startChild(t, "lock", url, "child", "L")
 	t1 := parseToken(t, ch.expect(t, "ready"))
@@ -91,7 +86,7 @@ func TestCrossProcessLockFreedOnKill(t *testing.T) {
 // Leader reads the leader another process published, and reports no leader
 // once that process is dead, although its owner file stays on disk.
 func TestCrossProcessLeaderOfDeadProcess(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	dir := t.TempDir()
 	url := "file://" + dir
 	ch := startChild(t, "elect", url, "child leader", "G")
@@ -124,7 +119,7 @@ func TestCrossProcessLeaderOfDeadProcess(t *testing.T) {
 // A member joined by another process is seen joining, and leaves within
 // the timeout (plus a little) after that process is killed; its files go.
 func TestCrossProcessMemberExpiresAfterKill(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	dir := t.TempDir()
 	const timeout = time.Second
 	url := "file://" + dir + "?timeout=1s"
@@ -208,7 +203,7 @@ func TestCrossProcessMemberExpiresAfterKill(t *testing.T) {
 
 // Fencing tokens go up across processes, including past a killed holder.
 func TestCrossProcessFencingTokens(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	c := open(t, url, "parent")
 	var last uint64
@@ -236,7 +231,7 @@ func TestCrossProcessFencingTokens(t *testing.T) {
 // Two processes (and two handles in this one) hammering one lock never
 // overlap, and every holder's token is above the one before.
 func TestCrossProcessMutualExclusion(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	shared := t.TempDir()
 	const rounds = 40
@@ -274,7 +269,7 @@ func TestCrossProcessMutualExclusion(t *testing.T) {
 // by something that keeps no record (flock(1) run by hand) after that
 // process died, it falls back to its backoff instead of spinning.
 func TestWaiterDoesNotSpinOnForeignHolder(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	dir := t.TempDir()
 	url := "file://" + dir
 	ch := startChild(t, "lock", url, "child", "L")

@@ -16,6 +16,7 @@ import (
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/drivers/file"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // The polling fallback (for filesystems inotify does not cover): changes
@@ -24,7 +25,7 @@ import (
 // locks. (A join and leave both within one interval leave no trace for a
 // poll to find; with inotify every change is reported.)
 func TestPolling(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const poll = 20 * time.Millisecond
 	url := "file://" + t.TempDir() + "?poll=20ms&timeout=1s"
 	w, a, b := open(t, url, "w"), open(t, url, "a"), open(t, url, "b")
@@ -123,7 +124,7 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 // expire): ownerships end, the error wraps ErrSessionLost, and a new
 // session is in place, under which the coordinator re-joins its groups.
 func TestSessionRemovedIsDetected(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	a := open(t, url, "a", tooz.WithoutHeart())
 	b := open(t, url, "b")
@@ -182,7 +183,7 @@ func TestSessionRemovedIsDetected(t *testing.T) {
 // A member that stops heartbeating expires by its own clock too: its next
 // beat reports the loss rather than bringing the member back to life.
 func TestLateHeartbeatDoesNotRevive(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir() + "?timeout=1s"
 	a := open(t, url, "a", tooz.WithoutHeart())
 	if err := a.JoinGroupCreate(ctx, "G", nil); err != nil {
@@ -204,7 +205,7 @@ func TestLateHeartbeatDoesNotRevive(t *testing.T) {
 // membership stays until the timeout, and the leave is reported right
 // after the session's deadline; the files are then removed.
 func TestAbandonedMemberExpiresOnTime(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const timeout = 3 * time.Second
 	url := "file://" + t.TempDir() + "?timeout=3s"
 	a := open(t, url, "a")
@@ -264,7 +265,7 @@ func TestAbandonedMemberExpiresOnTime(t *testing.T) {
 
 // Events arrive well within 100ms of the change.
 func TestEventLatency(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	w, m := open(t, url, "w"), open(t, url, "m")
 	if err := w.CreateGroup(ctx, "G"); err != nil {
@@ -305,7 +306,7 @@ func TestEventLatency(t *testing.T) {
 // Members whose session expired do not keep a group from being deleted;
 // live ones do.
 func TestDeleteGroupWithExpiredMembers(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	a := open(t, url, "a")
 	b := open(t, url, "b")
@@ -333,7 +334,7 @@ func TestDeleteGroupWithExpiredMembers(t *testing.T) {
 
 // A watch follows a group through deletion and re-creation.
 func TestWatchFollowsRecreatedGroup(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	w, m := open(t, url, "w"), open(t, url, "m")
 	events := make(chan string, 16)
@@ -369,7 +370,7 @@ func TestWatchFollowsRecreatedGroup(t *testing.T) {
 // Group names too long to escape into a file name are hashed; a hashed
 // group left half made by a crash does not exist until created again.
 func TestHashedGroupNames(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	c := open(t, url, "m")
 	long := strings.Repeat("é/", 85)
@@ -411,7 +412,7 @@ func TestHashedGroupNames(t *testing.T) {
 
 // Files the driver did not write are ignored, never fatal.
 func TestForeignFilesIgnored(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "file://" + t.TempDir()
 	c := open(t, url, "m")
 	if err := c.JoinGroupCreate(ctx, "G", nil); err != nil {
@@ -449,7 +450,7 @@ func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration) T {
 // A namespace directory removed from under running coordinators (an
 // operator wiping the state) is made again by the next heartbeat.
 func TestNamespaceRemovedUnderneath(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	dir := t.TempDir()
 	a := open(t, "file://"+dir, "a", tooz.WithoutHeart())
 	if err := a.JoinGroupCreate(ctx, "G", nil); err != nil {

@@ -17,23 +17,6 @@ import (
 	"github.com/toozgo/tooz/internal/testutil"
 )
 
-// openForeign opens a coordinator closed when the test ends.
-func openForeign(t *testing.T, url, member string, opts ...tooz.Option) *tooz.Coordinator {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := tooz.Open(ctx, url, member, append([]tooz.Option{tooz.WithTimeout(2 * time.Second)}, opts...)...)
-	if err != nil {
-		t.Fatalf("open %s: %v", member, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c
-}
-
 // TestForeignData complements TestForeignFilesIgnored (a file of plain
 // text among members): entries in the groups directory that are no
 // escaped names, member files that are truncated, name another ID than
@@ -48,7 +31,7 @@ func TestForeignData(t *testing.T) {
 	dir := t.TempDir()
 	var logs testutil.LogBuffer
 	u := "file://" + dir
-	a := openForeign(t, u, "a", tooz.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	a := testutil.Open(t, 10*time.Second, u, "a", tooz.WithTimeout(2*time.Second), tooz.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	d := a.Driver().(*conn)
 	d.mu.Lock()
 	liveSID := d.sid
@@ -96,7 +79,7 @@ func TestForeignData(t *testing.T) {
 
 	// A member that really joins after the garbage: its event must be the
 	// first one the watch reports.
-	b := openForeign(t, u, "b")
+	b := testutil.Open(t, 10*time.Second, u, "b", tooz.WithTimeout(2*time.Second))
 	if err := b.JoinGroup(ctx, g, []byte("caps-b")); err != nil {
 		t.Fatal(err)
 	}

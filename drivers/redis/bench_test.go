@@ -13,6 +13,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // rawRelease is the usual compare-and-delete release of the raw recipe.
@@ -76,8 +77,8 @@ func BenchmarkLockCycle(b *testing.B) {
 	url := testURL(s, "")
 	ctx := context.Background()
 	b.Run("tooz", func(b *testing.B) {
-		c := open(b, url, unique("bench"))
-		l := c.Lock(unique("lock"))
+		c := open(b, url, testutil.Unique("bench"))
+		l := c.Lock(testutil.Unique("lock"))
 		var lat latencies
 		for b.Loop() {
 			start := time.Now()
@@ -93,8 +94,8 @@ func BenchmarkLockCycle(b *testing.B) {
 	})
 	b.Run("driver", func(b *testing.B) {
 		// The driver alone, without the Coordinator's bookkeeping.
-		d := driverOf(b, open(b, url, unique("bench")))
-		res := tooz.Resource{Kind: tooz.KindLock, Name: unique("lock")}
+		d := driverOf(b, open(b, url, testutil.Unique("bench")))
+		res := tooz.Resource{Kind: tooz.KindLock, Name: testutil.Unique("lock")}
 		var lat latencies
 		for b.Loop() {
 			start := time.Now()
@@ -111,7 +112,7 @@ func BenchmarkLockCycle(b *testing.B) {
 	})
 	b.Run("raw", func(b *testing.B) {
 		rdb := raw(b, s)
-		key := unique("rawlock")
+		key := testutil.Unique("rawlock")
 		var lat latencies
 		for b.Loop() {
 			start := time.Now()
@@ -145,10 +146,10 @@ func BenchmarkLockHandOver(b *testing.B) {
 	url := testURL(s, "")
 	ctx := context.Background()
 	b.Run("tooz", func(b *testing.B) {
-		name := unique("lock")
+		name := testutil.Unique("lock")
 		locks := make([]*tooz.Lock, workers)
 		for i := range locks {
-			locks[i] = open(b, url, unique("w")).Lock(name)
+			locks[i] = open(b, url, testutil.Unique("w")).Lock(name)
 		}
 		var left atomic.Int64
 		left.Store(int64(b.N))
@@ -182,7 +183,7 @@ func BenchmarkLockHandOver(b *testing.B) {
 	})
 	b.Run("raw-poll-1ms", func(b *testing.B) {
 		rdb := raw(b, s)
-		key := unique("rawlock")
+		key := testutil.Unique("rawlock")
 		var left atomic.Int64
 		left.Store(int64(b.N))
 		var wg sync.WaitGroup

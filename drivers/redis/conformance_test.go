@@ -6,6 +6,7 @@ import (
 
 	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // testTimeout is the liveness timeout of the tests' coordinators.
@@ -15,7 +16,7 @@ const testTimeout = 2 * time.Second
 func TestConformance(t *testing.T) {
 	s := testserver.StartRedis(t)
 	conformance.Run(t, conformance.URLHarness{
-		URL:             "redis://" + s.Addr + "/0?namespace=" + unique("conf"),
+		URL:             "redis://" + s.Addr + "/0?namespace=" + testutil.Unique("conf"),
 		LivenessTimeout: testTimeout,
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/record"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // TestServerRestartWithoutPersistence kills Redis and starts it again
@@ -26,7 +27,7 @@ func TestServerRestartWithoutPersistence(t *testing.T) {
 	defer cancel()
 	a := open(t, url, "a", tooz.WithoutHeart()) // heartbeats by hand, to order them
 	b := open(t, url, "b")
-	g, lockName := unique("g"), unique("lock")
+	g, lockName := testutil.Unique("g"), testutil.Unique("lock")
 	if err := a.JoinGroupCreate(ctx, g, []byte("caps-a")); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestServerRestartWithAOF(t *testing.T) {
 	defer cancel()
 	a := open(t, url, "a", tooz.WithTimeout(10*time.Second))
 	w := open(t, url, "w", tooz.WithTimeout(10*time.Second))
-	g := unique("g")
+	g := testutil.Unique("g")
 	if err := a.JoinGroupCreate(ctx, g, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestServerPausedLockLost(t *testing.T) {
 	defer cancel()
 	a := open(t, url, "a")
 	b := open(t, url, "b")
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	la := a.Lock(name)
 	if err := la.Acquire(ctx); err != nil {
 		t.Fatal(err)
@@ -168,11 +169,11 @@ func TestClientPausedPastTTL(t *testing.T) {
 	defer cancel()
 	a := open(t, url, "a", tooz.WithoutHeart())
 	b := open(t, url, "b") // its heart reaps
-	g := unique("g")
+	g := testutil.Unique("g")
 	if err := a.JoinGroupCreate(ctx, g, nil); err != nil {
 		t.Fatal(err)
 	}
-	la := a.Lock(unique("lock"))
+	la := a.Lock(testutil.Unique("lock"))
 	if err := la.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestShortLockTTL(t *testing.T) {
 	defer cancel()
 	a := open(t, url, "a", tooz.WithTimeout(6*time.Second)) // beats every 2s
 	b := open(t, url, "b")
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	la := a.Lock(name)
 	if err := la.Acquire(ctx); err != nil {
 		t.Fatal(err)
@@ -250,7 +251,7 @@ func TestWatchRelistsAfterMissedEvent(t *testing.T) {
 	defer cancel()
 	w := open(t, url, "w")
 	b := open(t, url, "b")
-	g := unique("g")
+	g := testutil.Unique("g")
 	if err := w.CreateGroup(ctx, g); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +298,7 @@ func TestLockHandOverFIFO(t *testing.T) {
 	url := testURL(s, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	h := open(t, url, "holder")
 	lh := h.Lock(name)
 	if err := lh.Acquire(ctx); err != nil {
@@ -377,7 +378,7 @@ func TestDriverLockEndsWithSession(t *testing.T) {
 	defer cancel()
 	a := open(t, url, "a", tooz.WithoutHeart())
 	b := open(t, url, "b")
-	name := unique("lock")
+	name := testutil.Unique("lock")
 	own, err := driverOf(t, a).Acquire(ctx, tooz.Resource{Kind: tooz.KindLock, Name: name}, false)
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,6 @@
 package redis
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -12,39 +9,23 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
-
-// unique returns a name no other test uses.
-func unique(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "-" + hex.EncodeToString(b[:])
-}
 
 // testURL returns a URL on s in a namespace of the test's own.
 func testURL(s *testserver.Server, extra string) string {
-	u := "redis://" + s.Addr + "/0?namespace=" + unique("ns")
+	u := "redis://" + s.Addr + "/0?namespace=" + testutil.Unique("ns")
 	if extra != "" {
 		u += "&" + extra
 	}
 	return u
 }
 
-// open opens a coordinator closed when the test ends.
+// open opens a coordinator with the tests' liveness timeout, closed when
+// the test ends.
 func open(t testing.TB, url, member string, opts ...tooz.Option) *tooz.Coordinator {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := tooz.Open(ctx, url, member, append([]tooz.Option{tooz.WithTimeout(testTimeout)}, opts...)...)
-	if err != nil {
-		t.Fatalf("open %s: %v", member, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c
+	return testutil.Open(t, 10*time.Second, url, member, append([]tooz.Option{tooz.WithTimeout(testTimeout)}, opts...)...)
 }
 
 // raw connects a plain go-redis client to s, closed when the test ends.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // TestURLValidation checks option values before any I/O: the port is closed,
@@ -104,11 +105,11 @@ func TestAuth(t *testing.T) {
 	s := testserver.StartRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	user := unique("user")
+	user := testutil.Unique("user")
 	if err := raw(t, s).Do(ctx, "ACL", "SETUSER", user, "on", ">right-pass-42", "~*", "&*", "+@all").Err(); err != nil {
 		t.Fatalf("ACL SETUSER: %v", err)
 	}
-	ns := unique("auth")
+	ns := testutil.Unique("auth")
 	_, err := tooz.Open(ctx, "redis://"+user+":wrong-pass-17@"+s.Addr+"/0?namespace="+ns, "m")
 	if !errors.Is(err, tooz.ErrAuth) {
 		t.Fatalf("wrong password: %v, want ErrAuth", err)
@@ -121,7 +122,7 @@ func TestAuth(t *testing.T) {
 	if strings.Contains(c.URL(), "right-pass-42") {
 		t.Fatalf("URL() shows the password: %s", c.URL())
 	}
-	g := unique("g")
+	g := testutil.Unique("g")
 	if err := c.JoinGroupCreate(ctx, g, nil); err != nil {
 		t.Fatalf("join with the right password: %v", err)
 	}

@@ -42,7 +42,7 @@ func TestRequirePassSecretsNeverShown(t *testing.T) {
 	requirePass(t, ctx, s, pass)
 	var logs testutil.LogBuffer
 	var shown []string
-	ns := unique("auth")
+	ns := testutil.Unique("auth")
 	for _, u := range []string{
 		"redis://:" + wrong + "@" + s.Addr + "/0?namespace=" + ns,
 		"redis://default:" + wrong + "@" + s.Addr + "/0?namespace=" + ns,
@@ -60,7 +60,7 @@ func TestRequirePassSecretsNeverShown(t *testing.T) {
 	}
 	c := open(t, "redis://:"+pass+"@"+s.Addr+"/0?namespace="+ns, "m", tooz.WithLogger(logs.Logger()))
 	shown = append(shown, c.URL())
-	g := unique("g")
+	g := testutil.Unique("g")
 	if err := c.JoinGroupCreate(ctx, g, nil); err != nil {
 		t.Fatalf("join with the password: %v", err)
 	}
@@ -79,7 +79,7 @@ func TestConformanceRequirePass(t *testing.T) {
 	defer cancel()
 	requirePass(t, ctx, s, "suite-Secret-7")
 	conformance.Run(t, conformance.URLHarness{
-		URL:             "redis://:suite-Secret-7@" + s.Addr + "/0?namespace=" + unique("conf-auth"),
+		URL:             "redis://:suite-Secret-7@" + s.Addr + "/0?namespace=" + testutil.Unique("conf-auth"),
 		LivenessTimeout: testTimeout,
 	})
 }
@@ -99,7 +99,7 @@ func TestForeignData(t *testing.T) {
 	u := testURL(s, "")
 	a := open(t, u, "a", tooz.WithLogger(logs.Logger()))
 	d := driverOf(t, a)
-	g := unique("g")
+	g := testutil.Unique("g")
 	if err := a.JoinGroupCreate(ctx, g, []byte("caps-a")); err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +112,8 @@ func TestForeignData(t *testing.T) {
 
 	liveSID := d.sid // a's session: the only one alive so far
 	valid := record.Encode(record.Member{Capabilities: []byte("forged"), JoinedAt: time.Now(), UpdatedAt: time.Now()})
-	must := func(err error, what string) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	must(rdb.HSet(ctx, d.groupsKey(), "not.escaped", "1", "%FF", "1", "", "1").Err(), "foreign groups")
-	must(rdb.HSet(ctx, d.gkey(keyspace.Escape(g)),
+	testutil.Must(t, rdb.HSet(ctx, d.groupsKey(), "not.escaped", "1", "%FF", "1", "", "1").Err(), "foreign groups")
+	testutil.Must(t, rdb.HSet(ctx, d.gkey(keyspace.Escape(g)),
 		"short", "abc",
 		"dead-session", strings.Repeat("f", sidLen)+string(valid),
 		"no-record", liveSID+"\xffjunk",
@@ -159,12 +153,12 @@ func TestForeignData(t *testing.T) {
 	// A lock or election key of the wrong type, or a hash without tooz's
 	// fields: an error or no owner, never a panic or a garbage owner.
 	lk := d.lockKey(tooz.Resource{Name: "l1", Kind: tooz.KindLock})
-	must(rdb.Set(ctx, lk, "not a hash", 0).Err(), "string lock key")
+	testutil.Must(t, rdb.Set(ctx, lk, "not a hash", 0).Err(), "string lock key")
 	if ok, err := a.Lock("l1").TryAcquire(ctx); ok || err == nil {
 		t.Fatalf("TryAcquire of a lock key holding a string: %v, %v; want an error", ok, err)
 	}
 	ek := d.lockKey(tooz.Resource{Name: g, Kind: tooz.KindElection})
-	must(rdb.HSet(ctx, ek, "mem", "\xffforged", "sid", "nope").Err(), "foreign election hash")
+	testutil.Must(t, rdb.HSet(ctx, ek, "mem", "\xffforged", "sid", "nope").Err(), "foreign election hash")
 	leader, err := a.Leader(ctx, g)
 	t.Logf("Leader of an election hash tooz did not write: %q, %v", leader, err)
 	if err == nil && tooz.ValidateID(leader) != nil {

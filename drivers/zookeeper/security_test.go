@@ -23,7 +23,7 @@ import (
 // show a password.
 func TestDigestACLsProtectNodes(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const pass, wrong = "right-Secret-8", "wr0ng-Secret-9"
 	var logs testutil.LogBuffer
 	base := srv.Addr + "/acl?namespace=" + unique("ns")
@@ -121,7 +121,7 @@ func TestDigestACLsProtectNodes(t *testing.T) {
 // are reported as skipped subtests (see their messages).
 func TestForeignData(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	var logs testutil.LogBuffer
 	u := "zookeeper://" + srv.Addr + "/foreign?namespace=" + unique("ns")
 	a := open(t, u, "a", tooz.WithLogger(logs.Logger()), tooz.WithTimeout(2*time.Second))

@@ -18,6 +18,7 @@ import (
 	"github.com/toozgo/tooz/conformance"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // harness runs the conformance suite on a real ZooKeeper. It can end a
@@ -66,27 +67,10 @@ func unique(s string) string {
 	return s + "-" + hex.EncodeToString(b[:])
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // open opens a coordinator closed at the end of the test.
 func open(t *testing.T, url, member string, opts ...tooz.Option) *tooz.Coordinator {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := tooz.Open(ctx, url, member, opts...)
-	if err != nil {
-		t.Fatalf("open %s: %v", member, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c
+	return testutil.Open(t, 20*time.Second, url, member, opts...)
 }
 
 func drv(c *tooz.Coordinator) *conn { return c.Driver().(*conn) }
@@ -127,16 +111,6 @@ func expireSession(t *testing.T, s *session, addr string) {
 	}
 }
 
-// waitClosed waits until ch is closed.
-func waitClosed(t *testing.T, ch <-chan struct{}, within time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(within):
-		t.Fatalf("waited %v for %s", within, what)
-	}
-}
-
 // rawClient is a plain ZooKeeper client for inspecting what the driver wrote.
 func rawClient(t *testing.T, addr string) *zk.Conn {
 	t.Helper()
@@ -165,7 +139,7 @@ func watchGroup(t *testing.T, c *tooz.Coordinator, g string) *events {
 		e.changed = make(chan struct{})
 		e.mu.Unlock()
 	}
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	wj, err := c.WatchJoinGroup(ctx, g, func(ev tooz.MemberJoined) { add("join " + ev.Member) })
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +180,7 @@ func (e *events) waitFor(t *testing.T, within time.Duration, want ...string) {
 }
 
 func TestOpenRejectsBadURLs(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	for _, u := range []string{
 		"zookeeper://",
 		"zookeeper://127.0.0.1:2181?bogus=1",
@@ -233,7 +207,7 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 }
 
 func TestOpenUnreachable(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	start := time.Now()
 	// Port 1 on loopback refuses at once: every host failing ends Open
 	// without waiting for the connect timeout.
@@ -251,7 +225,7 @@ func TestOpenUnreachable(t *testing.T) {
 
 func TestDigestAuth(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	base := srv.Addr + "/auth"
 	a := open(t, "zookeeper://app:right@"+base, "a")
 	g := unique("g")
@@ -285,7 +259,7 @@ func TestDigestAuth(t *testing.T) {
 // driver puts the leader znode inside the group, which blocks that).
 func TestLayout(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "zookeeper://" + srv.Addr + "/chroot/x?namespace=" + "ns/1"
 	member := "m/../ é"
 	g := "../g/."
@@ -359,7 +333,7 @@ func TestLayout(t *testing.T) {
 // send closeSession: the member stays listed until its session times out.
 func TestAbandonLeavesEphemeralsUntilTimeout(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const timeout = 2 * time.Second
 	url := "zookeeper://" + srv.Addr + "/abandon"
 	g := unique("g")
@@ -397,7 +371,7 @@ func TestAbandonLeavesEphemeralsUntilTimeout(t *testing.T) {
 // closes it) while it holds a lock, leads a group and is a member.
 func TestSessionExpiryWhileHoldingLockAndLeading(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const timeout = 3 * time.Second
 	url := "zookeeper://" + srv.Addr + "/expiry"
 	g, lockName := unique("g"), unique("l")
@@ -455,8 +429,8 @@ func TestSessionExpiryWhileHoldingLockAndLeading(t *testing.T) {
 	ev.waitFor(t, 10*time.Second, "leave a")
 	// a learns of it when it reconnects: Lost closes, the state says lost,
 	// then the heart's next beat opens a new session and re-joins.
-	waitClosed(t, la.Lost(), 10*time.Second, "a's lock to be reported lost")
-	waitClosed(t, lead.Lost(), 10*time.Second, "a's leadership to end")
+	testutil.WaitClosed(t, la.Lost(), 10*time.Second, "a's lock to be reported lost")
+	testutil.WaitClosed(t, lead.Lost(), 10*time.Second, "a's leadership to end")
 	if la.Held() {
 		t.Fatal("a still claims the lock")
 	}
@@ -482,7 +456,7 @@ func TestSessionExpiryWhileHoldingLockAndLeading(t *testing.T) {
 // reports ErrSessionLost once, with a new session in place.
 func TestExpiryReportedByDriver(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const timeout = 3 * time.Second
 	a := open(t, "zookeeper://"+srv.Addr+"/expiry2", "a", tooz.WithTimeout(timeout), tooz.WithoutHeart())
 	d := drv(a)
@@ -492,7 +466,7 @@ func TestExpiryReportedByDriver(t *testing.T) {
 	}
 	s, _, _ := d.current()
 	expireSession(t, s, srv.Addr)
-	waitClosed(t, own.Lost(), 10*time.Second, "the ownership to be lost")
+	testutil.WaitClosed(t, own.Lost(), 10*time.Second, "the ownership to be lost")
 	waitState(t, d, StateLost, time.Second)
 	if err := d.JoinGroup(ctx, "g", nil); !errors.Is(err, tooz.ErrSessionLost) {
 		t.Fatalf("join on an expired session: %v, want ErrSessionLost", err)
@@ -522,7 +496,7 @@ func TestExpiryReportedByDriver(t *testing.T) {
 // timeout: it is suspended, then connected again, and keeps everything.
 func TestSuspendedIsNotLost(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const timeout = 6 * time.Second
 	url := "zookeeper://" + srv.Addr + "/suspend"
 	g, lockName := unique("g"), unique("l")
@@ -568,7 +542,7 @@ func TestSuspendedIsNotLost(t *testing.T) {
 func TestSilentServerDuringReconnect(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
 	px := startProxy(t, srv.Addr)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const timeout = 9 * time.Second
 	g, lockName := unique("g"), unique("l")
 	a := open(t, "zookeeper://"+px.Addr()+"/silent", "a", tooz.WithTimeout(timeout))
@@ -584,7 +558,7 @@ func TestSilentServerDuringReconnect(t *testing.T) {
 	s, _, _ := d.current()
 	swallowed := px.mute()
 	waitState(t, d, StateSuspended, 5*time.Second)
-	waitClosed(t, swallowed, timeout, "the client to connect to the silent server")
+	testutil.WaitClosed(t, swallowed, timeout, "the client to connect to the silent server")
 	px.unmute()
 	began := time.Now()
 	// The session outlives the disconnection by its timeout: the driver
@@ -610,7 +584,7 @@ func TestSilentServerDuringReconnect(t *testing.T) {
 // timeout, and the watch reports what changed while the server was away.
 func TestServerRestart(t *testing.T) {
 	srv := testserver.StartZooKeeper(t)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	// The coordinator keeps its lock if it beats again within 0.9 timeout
 	// of its last beat. Between them: the restart (a graceful stop, then
 	// up to 8s of start-up measured on a loaded 2-core machine), the
@@ -674,7 +648,7 @@ func TestServerRestart(t *testing.T) {
 func TestWatchFiresDuringReconnect(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
 	px := startProxy(t, srv.Addr)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	g := unique("g")
 	direct := "zookeeper://" + srv.Addr + "/reconnect"
 	a := open(t, direct, "a")
@@ -715,7 +689,7 @@ func TestWatchFiresDuringReconnect(t *testing.T) {
 func TestProtectedCreates(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
 	px := startProxy(t, srv.Addr)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "zookeeper://" + px.Addr() + "/protected"
 	a := open(t, url, "a", tooz.WithTimeout(10*time.Second))
 	z := rawClient(t, srv.Addr)
@@ -773,7 +747,7 @@ func TestProtectedCreates(t *testing.T) {
 // the owner takes over when that znode goes (without listing again).
 func TestHandOverTokens(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	url := "zookeeper://" + srv.Addr + "/handover"
 	name := unique("l")
 	z := rawClient(t, srv.Addr)
@@ -884,7 +858,7 @@ func TestParseURL(t *testing.T) {
 func TestGiveUpMidCreate(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
 	px := startProxy(t, srv.Addr)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	a := open(t, "zookeeper://"+px.Addr()+"/giveup", "a", tooz.WithTimeout(10*time.Second))
 	z := rawClient(t, srv.Addr)
 	g, name := unique("g"), unique("l")
@@ -942,7 +916,7 @@ func TestServerPaused(t *testing.T) {
 
 func testServerPaused(t *testing.T, extra time.Duration) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
-	ctx := testCtx(t)
+	ctx := testutil.Context(t, time.Minute)
 	const timeout = 2 * time.Second
 	url := "zookeeper://" + srv.Addr + "/paused"
 	g, name := unique("g"), unique("l")
@@ -963,8 +937,8 @@ func testServerPaused(t *testing.T, extra time.Duration) {
 	sa, _, _ := drv(a).current()
 	srv.Pause()
 	paused := time.Now()
-	waitClosed(t, la.Lost(), timeout+5*time.Second, "a's lock to be reported lost while the server is frozen")
-	waitClosed(t, lead.Lost(), time.Second, "a's leadership to end")
+	testutil.WaitClosed(t, la.Lost(), timeout+5*time.Second, "a's lock to be reported lost while the server is frozen")
+	testutil.WaitClosed(t, lead.Lost(), time.Second, "a's leadership to end")
 	if d := time.Since(paused); d > timeout+2*time.Second {
 		t.Errorf("lock reported lost %v after the server froze (timeout %v)", d, timeout)
 	}
