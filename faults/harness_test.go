@@ -517,9 +517,16 @@ func saveResult(t *testing.T, backend string, rep *checker.Report) {
 			explained++
 		}
 	}
-	var vs []string
+	var vs, known, unknown []string
 	for _, v := range rep.Violations {
 		vs = append(vs, v.String())
+		if why := knownFailure(backend, v); why != "" {
+			if !slices.Contains(known, why) {
+				known = append(known, why)
+			}
+		} else {
+			unknown = append(unknown, v.String())
+		}
 	}
 	line, _ := json.Marshal(map[string]any{
 		"test": t.Name(), "backend": backend, "ops": rep.Ops, "sections": rep.Sections, "writes": rep.Writes,
@@ -529,8 +536,11 @@ func saveResult(t *testing.T, backend string, rep *checker.Report) {
 	appendLine(t, path, string(line))
 	// The same as a row of RELIABILITY.md's results table.
 	status := "pass"
-	if len(vs) > 0 {
-		status = strings.Join(vs, "; ")
+	switch {
+	case len(unknown) > 0:
+		status = fmt.Sprintf("**FAIL** (%d): %s", len(unknown), unknown[0])
+	case len(known) > 0:
+		status = fmt.Sprintf("known failure (%d violations): %s", len(vs), strings.Join(known, "; "))
 	}
 	appendLine(t, path+".md", fmt.Sprintf("| %s | %s | %d | %d | %d | %d | %d | %d | %d/%d | %s |",
 		t.Name(), backend, rep.Ops, rep.Sections, rep.Writes, rep.StaleRejected, rep.Faults, rep.Lost,
@@ -554,6 +564,13 @@ func knownFailure(backend string, v checker.Violation) string {
 		// "consul agent -dev" keeps its state in memory: a restart resets
 		// the Raft index the driver's tokens come from (RELIABILITY.md).
 		return "Consul -dev loses its Raft index on restart; fencing tokens start over"
+	}
+	if backend == "zookeeper" && v.Check == "process" && strings.Contains(v.Msg, "DATA RACE") &&
+		strings.Contains(v.Msg, "go-zookeeper/zk.(*Conn).sendSetWatches") {
+		// Upstream: Conn.lastZxid is written by recvLoop and read by
+		// sendSetWatches on a reconnect without synchronization
+		// (go-zookeeper/zk PR #35, open; samuel/go-zookeeper#260).
+		return "race inside github.com/go-zookeeper/zk v1.0.4 on reconnect (upstream, not tooz)"
 	}
 	if backend == "zookeeper" && (v.Check == "progress" || v.Check == "takeover") {
 		// After a backend freeze, an Acquire whose create reply was lost
