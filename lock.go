@@ -96,6 +96,12 @@ func (h *holding) release(ctx context.Context) error {
 	defer cancel()
 	h.releasing.Store(true)
 	err := h.own.Release(cctx)
+	if errors.Is(err, ErrLockNotHeld) {
+		// The backend had already dropped us: that was a loss, not a
+		// release, whatever raced to report it first.
+		h.end(fmt.Errorf("%w: the backend no longer recorded this owner at release", ErrSessionLost), false)
+		return err
+	}
 	h.end(nil, false)
 	return err
 }

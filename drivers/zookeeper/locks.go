@@ -123,6 +123,11 @@ func (c *conn) createContender(ctx context.Context, s *session, dir string) (str
 			default:
 			}
 		}
+		if connLoss(err) {
+			// The create may have reached the server even when retry
+			// then gives up without a second attempt.
+			loss = true
+		}
 		path = p
 		return err
 	})
