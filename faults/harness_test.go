@@ -572,12 +572,5 @@ func knownFailure(backend string, v checker.Violation) string {
 		// (go-zookeeper/zk PR #35, open; samuel/go-zookeeper#260).
 		return "race inside github.com/go-zookeeper/zk v1.0.4 on reconnect (upstream, not tooz)"
 	}
-	if backend == "zookeeper" && (v.Check == "progress" || v.Check == "takeover") {
-		// After a backend freeze, an Acquire whose create reply was lost
-		// can leave its contender znode in the queue under a live
-		// session: nobody gets the lock until that session ends
-		// (RELIABILITY.md, "Known failures").
-		return "ZooKeeper: orphan contender znode after a lost create reply blocks the lock"
-	}
 	return ""
 }
