@@ -2,7 +2,6 @@ package consul
 
 import (
 	"log/slog"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,15 +67,7 @@ func TestForeignData(t *testing.T) {
 	testutil.Must(t, b.JoinGroup(ctx, g, []byte("caps-b")), "b joins")
 	expectEvent(t, events, memberEvent{"join", "b"})
 
-	gs, err := a.Groups(ctx)
-	if err != nil || !slices.Equal(gs, []string{g}) {
-		t.Fatalf("groups = %q, %v; want only %q", gs, err, g)
-	}
-	ms, err := a.MembersInfo(ctx, g)
-	testutil.Must(t, err, "members info")
-	if len(ms) != 2 || ms[0].ID != "a" || string(ms[0].Capabilities) != "caps-a" || ms[1].ID != "b" || string(ms[1].Capabilities) != "caps-b" {
-		t.Fatalf("members = %+v, want a and b with their capabilities", ms)
-	}
+	testutil.CheckOnlyAB(t, ctx, a, g)
 	for _, m := range []string{"garbage", "truncated"} {
 		if info, err := a.MemberInfo(ctx, g, m); err == nil {
 			t.Fatalf("MemberInfo(%q) of a malformed record = %+v, want an error", m, info)

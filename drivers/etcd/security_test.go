@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,24 +153,9 @@ func TestForeignData(t *testing.T) {
 	// first one the watch reports.
 	b := open(t, u, "b")
 	testutil.Must(t, b.JoinGroup(ctx, g, []byte("caps-b")), "b joins")
-	select {
-	case m := <-joined:
-		if m != "b" {
-			t.Fatalf("first join event after the garbage: %q, want b", m)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no join event for b")
-	}
+	testutil.CheckFirstJoin(t, joined, "b", 20*time.Second)
 
-	gs, err := a.Groups(ctx)
-	if err != nil || !slices.Equal(gs, []string{g}) {
-		t.Fatalf("groups = %q, %v; want only %q", gs, err, g)
-	}
-	ms, err := a.MembersInfo(ctx, g)
-	testutil.Must(t, err, "members info")
-	if len(ms) != 2 || ms[0].ID != "a" || string(ms[0].Capabilities) != "caps-a" || ms[1].ID != "b" || string(ms[1].Capabilities) != "caps-b" {
-		t.Fatalf("members = %+v, want a and b with their capabilities", ms)
-	}
+	testutil.CheckOnlyAB(t, ctx, a, g)
 	for _, m := range []string{"garbage", "truncated", "empty", "leased-garbage"} {
 		if info, err := a.MemberInfo(ctx, g, m); err == nil {
 			t.Fatalf("MemberInfo(%q) of a malformed value = %+v, want an error", m, info)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,25 +82,8 @@ func TestForeignData(t *testing.T) {
 	if err := b.JoinGroup(ctx, g, []byte("caps-b")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case m := <-joined:
-		if m != "b" {
-			t.Fatalf("first join event after the garbage: %q, want b", m)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no join event for b")
-	}
-	gs, err := a.Groups(ctx)
-	if err != nil || !slices.Equal(gs, []string{g}) {
-		t.Fatalf("groups = %q, %v; want only %q", gs, err, g)
-	}
-	ms, err := a.MembersInfo(ctx, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 2 || ms[0].ID != "a" || string(ms[0].Capabilities) != "caps-a" || ms[1].ID != "b" || string(ms[1].Capabilities) != "caps-b" {
-		t.Fatalf("members = %+v, want a and b with their capabilities", ms)
-	}
+	testutil.CheckFirstJoin(t, joined, "b", 20*time.Second)
+	testutil.CheckOnlyAB(t, ctx, a, g)
 	for _, m := range []string{"truncated", "mismatch", "traversal", "dead", "empty", "other-id", "subdir"} {
 		if info, err := a.MemberInfo(ctx, g, m); err == nil {
 			t.Fatalf("MemberInfo(%q) = %+v, want an error", m, info)

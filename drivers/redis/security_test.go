@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,17 +129,7 @@ func TestForeignData(t *testing.T) {
 	}
 	ev.want(t, 10*time.Second, "join b")
 
-	gs, err := a.Groups(ctx)
-	if err != nil || !slices.Equal(gs, []string{g}) {
-		t.Fatalf("groups = %q, %v; want only %q", gs, err, g)
-	}
-	ms, err := a.MembersInfo(ctx, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 2 || ms[0].ID != "a" || string(ms[0].Capabilities) != "caps-a" || ms[1].ID != "b" || string(ms[1].Capabilities) != "caps-b" {
-		t.Fatalf("members = %+v, want a and b with their capabilities", ms)
-	}
+	testutil.CheckOnlyAB(t, ctx, a, g)
 	for _, m := range []string{"no-record", "truncated"} {
 		if info, err := a.MemberInfo(ctx, g, m); err == nil {
 			t.Fatalf("MemberInfo(%q) of a malformed entry = %+v, want an error", m, info)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	_ "github.com/toozgo/tooz/drivers/memory"
 )
 
 func TestFuzzConfig(t *testing.T) {
@@ -64,4 +65,20 @@ func TestWaitClosedAndContext(t *testing.T) {
 	if ClosedPort(t) == "" {
 		t.Fatal("no address")
 	}
+}
+
+func TestCheckOnlyABAndFirstJoin(t *testing.T) {
+	ctx := Context(t, time.Minute)
+	u := "memory://" + Unique("testutil")
+	a := Open(t, 10*time.Second, u, "a")
+	g := Unique("g")
+	Must(t, a.JoinGroupCreate(ctx, g, []byte("caps-a")), "a joins")
+	joined := make(chan string, 4)
+	w, err := a.WatchJoinGroup(ctx, g, func(e tooz.MemberJoined) { joined <- e.Member })
+	Must(t, err, "watch")
+	defer w.Stop()
+	b := Open(t, 10*time.Second, u, "b")
+	Must(t, b.JoinGroup(ctx, g, []byte("caps-b")), "b joins")
+	CheckFirstJoin(t, joined, "b", 10*time.Second)
+	CheckOnlyAB(t, ctx, a, g)
 }
