@@ -49,9 +49,11 @@ func (c *Coordinator) Heartbeat(ctx context.Context) (time.Duration, error) {
 		c.live.renewed(start)
 	case errors.Is(err, ErrSessionLost):
 		// The driver has already ended every ownership of the old session
-		// (their holdings end as their Lost channels close); ending
-		// holdings here could also end one taken under the new session.
+		// by closing its Lost channel: end those holdings now, so that
+		// every Lost() is closed when Heartbeat returns. Holdings whose
+		// ownership is still open were taken under the new session.
 		c.stats.lost.Add(1)
+		c.endLostHoldings(err)
 		c.live.renewed(start)
 		c.mu.Lock()
 		c.rejoin = true

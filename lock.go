@@ -106,6 +106,22 @@ func (h *holding) release(ctx context.Context) error {
 	return err
 }
 
+// endLostHoldings ends the holdings whose driver ownership has ended (its
+// Lost channel is closed), with err as the reason.
+func (c *Coordinator) endLostHoldings(err error) {
+	c.mu.Lock()
+	var hs []*holding
+	for h := range c.holdings {
+		if isClosed(h.own.Lost()) && !h.releasing.Load() {
+			hs = append(hs, h)
+		}
+	}
+	c.mu.Unlock()
+	for _, h := range hs {
+		h.end(err, false)
+	}
+}
+
 // endHoldings ends every holding, as on Close (err nil: already released
 // by the driver's Close) or on a lost session.
 func (c *Coordinator) endHoldings(err error) {
