@@ -12,7 +12,11 @@
 // lock's tooz.WithLockTTL overrides it), pool_size, dial_timeout (default
 // 5s), read_timeout (default 3s, also the write timeout), and for Sentinel
 // master (the monitored master's name; the password in the URL is the
-// master's). Unknown options are an error; passwords never appear in errors
+// master's). rediss also takes ca (PEM file of the CA to trust instead of
+// the system roots), cert and key (PEM files of a client certificate, for
+// servers with --tls-auth-clients); unreadable files are ErrInvalidURL at
+// Open, before any I/O, and a certificate the client rejects is
+// ErrConnection. Unknown options are an error; passwords never appear in errors
 // or logs.
 //
 // # How it works

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +37,9 @@ const (
 	optDialTimeout = "dial_timeout"
 	optReadTimeout = "read_timeout"
 	optMaster      = "master"
+	optCA          = "ca"
+	optCert        = "cert"
+	optKey         = "key"
 )
 
 // Default ports.
@@ -54,6 +59,9 @@ func (d driver) Options() []string {
 	opts := []string{optLockTTL, optPoolSize, optDialTimeout, optReadTimeout}
 	if d.sentinel {
 		opts = append(opts, optMaster)
+	}
+	if d.tls {
+		opts = append(opts, optCA, optCert, optKey)
 	}
 	return opts
 }
@@ -142,7 +150,12 @@ func (d driver) parse(cfg tooz.Config) (*settings, error) {
 	}
 	if d.tls {
 		host, _, _ := net.SplitHostPort(o.Addrs[0])
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+		c, err := tlsConfig(cfg.Options[optCA], cfg.Options[optCert], cfg.Options[optKey])
+		if err != nil {
+			return nil, err
+		}
+		c.ServerName = host
+		o.TLSConfig = c
 	}
 	return &settings{
 		client:   o,
@@ -152,6 +165,35 @@ func (d driver) parse(cfg tooz.Config) (*settings, error) {
 		member:   cfg.MemberID,
 		redacted: cfg.Redacted(),
 	}, nil
+}
+
+// tlsConfig loads the optional CA file (trusted instead of the system
+// roots) and client certificate of a rediss URL. Errors wrap
+// tooz.ErrInvalidURL and name only the option and the file.
+func tlsConfig(ca, cert, key string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if (cert == "") != (key == "") {
+		return nil, fmt.Errorf("%w: options cert and key go together", tooz.ErrInvalidURL)
+	}
+	if ca != "" {
+		b, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("%w: option ca: %v", tooz.ErrInvalidURL, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("%w: option ca: %s holds no PEM certificate", tooz.ErrInvalidURL, ca)
+		}
+		c.RootCAs = pool
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: options cert and key: %v", tooz.ErrInvalidURL, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
 }
 
 // Open implements tooz.Driver: it connects and creates this coordinator's
