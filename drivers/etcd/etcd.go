@@ -60,17 +60,16 @@ package etcd
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/tlsfiles"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -153,7 +152,7 @@ func (d *driver) parse(cfg tooz.Config) (settings, error) {
 	scheme := "http://"
 	if d.tls {
 		scheme = "https://"
-		if s.tls, err = tlsConfig(ca, cert, key); err != nil {
+		if s.tls, err = tlsfiles.Load(ca, cert, key); err != nil {
 			return s, err
 		}
 	}
@@ -168,30 +167,6 @@ func (d *driver) parse(cfg tooz.Config) (settings, error) {
 		s.endpoints = append(s.endpoints, scheme+h)
 	}
 	return s, nil
-}
-
-// tlsConfig loads the CA and client certificate files.
-func tlsConfig(ca, cert, key string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("%w: option ca: %v", tooz.ErrInvalidURL, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: option ca: %s holds no PEM certificate", tooz.ErrInvalidURL, ca)
-		}
-		c.RootCAs = pool
-	}
-	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("%w: options cert and key: %v", tooz.ErrInvalidURL, err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c, nil
 }
 
 // ttlSeconds is the lease TTL etcd is asked for: d rounded up to whole

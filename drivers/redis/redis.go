@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/tlsfiles"
 )
 
 func init() {
@@ -150,7 +149,7 @@ func (d driver) parse(cfg tooz.Config) (*settings, error) {
 	}
 	if d.tls {
 		host, _, _ := net.SplitHostPort(o.Addrs[0])
-		c, err := tlsConfig(cfg.Options[optCA], cfg.Options[optCert], cfg.Options[optKey])
+		c, err := tlsfiles.Load(cfg.Options[optCA], cfg.Options[optCert], cfg.Options[optKey])
 		if err != nil {
 			return nil, err
 		}
@@ -165,35 +164,6 @@ func (d driver) parse(cfg tooz.Config) (*settings, error) {
 		member:   cfg.MemberID,
 		redacted: cfg.Redacted(),
 	}, nil
-}
-
-// tlsConfig loads the optional CA file (trusted instead of the system
-// roots) and client certificate of a rediss URL. Errors wrap
-// tooz.ErrInvalidURL and name only the option and the file.
-func tlsConfig(ca, cert, key string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if (cert == "") != (key == "") {
-		return nil, fmt.Errorf("%w: options cert and key go together", tooz.ErrInvalidURL)
-	}
-	if ca != "" {
-		b, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("%w: option ca: %v", tooz.ErrInvalidURL, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("%w: option ca: %s holds no PEM certificate", tooz.ErrInvalidURL, ca)
-		}
-		c.RootCAs = pool
-	}
-	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("%w: options cert and key: %v", tooz.ErrInvalidURL, err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c, nil
 }
 
 // Open implements tooz.Driver: it connects and creates this coordinator's
