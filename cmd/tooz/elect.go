@@ -34,25 +34,16 @@ tooz --url etcd://10.0.0.1:2379 elect schedulers --standby -- ./scheduler`,
 }
 
 func runElect(a *app, me *command, args []string) error {
-	pos, argv, err := a.parseCommand(me, args)
+	group, argv, err := a.nameAndCommand(me, args, "group", "GROUP")
 	if err != nil {
 		return err
 	}
 	switch {
-	case len(pos) == 0:
-		return usageError("elect", "tooz elect: missing the GROUP")
-	case len(pos) > 1 && argv == nil:
-		return usageError("elect", "tooz elect: put \"--\" between the group and the command: tooz elect %s -- %s", pos[0], pos[1])
-	case len(pos) > 1:
-		return usageError("elect", "tooz elect: one GROUP expected, got %d: %q", len(pos), pos)
-	case len(argv) == 0:
-		return usageError("elect", "tooz elect: missing the command: tooz elect %s -- CMD [ARGS...]", pos[0])
 	case a.standby && a.wait > 0:
 		return usageError("elect", "tooz elect: --wait and --standby exclude each other")
 	case a.capabilities != "" && !a.join:
 		return usageError("elect", "tooz elect: --capabilities needs --join")
 	}
-	group := pos[0]
 	if err := tooz.ValidateID(group); err != nil {
 		return usageError("elect", "tooz elect: bad group name: %v", err)
 	}

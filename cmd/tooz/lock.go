@@ -34,23 +34,13 @@ tooz lock backup --no-wait -- sh -c 'backup --fencing-token "$TOOZ_FENCING_TOKEN
 }
 
 func runLock(a *app, me *command, args []string) error {
-	pos, argv, err := a.parseCommand(me, args)
+	name, argv, err := a.nameAndCommand(me, args, "lock name", "lock NAME")
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) == 0:
-		return usageError("lock", "tooz lock: missing the lock NAME")
-	case len(pos) > 1 && argv == nil:
-		return usageError("lock", "tooz lock: put \"--\" between the lock name and the command: tooz lock %s -- %s", pos[0], pos[1])
-	case len(pos) > 1:
-		return usageError("lock", "tooz lock: one lock NAME expected, got %d: %q", len(pos), pos)
-	case len(argv) == 0:
-		return usageError("lock", "tooz lock: missing the command: tooz lock %s -- CMD [ARGS...]", pos[0])
-	case a.noWait && a.wait > 0:
+	if a.noWait && a.wait > 0 {
 		return usageError("lock", "tooz lock: --no-wait and --wait exclude each other")
 	}
-	name := pos[0]
 	if err := tooz.ValidateID(name); err != nil {
 		return usageError("lock", "tooz lock: bad lock name: %v", err)
 	}
@@ -154,4 +144,26 @@ func (a *app) release(l *tooz.Lock) error {
 			fmt.Sprintf("releasing lock %q: %v (it is freed when this member's liveness expires)", l.Name(), err))
 	}
 	return err
+}
+
+// nameAndCommand parses "NAME -- CMD [ARGS...]" for lock and elect: noun
+// names the positional argument in prose ("lock name"), placeholder in the
+// usage ("lock NAME").
+func (a *app) nameAndCommand(me *command, args []string, noun, placeholder string) (string, []string, error) {
+	pos, argv, err := a.parseCommand(me, args)
+	if err != nil {
+		return "", nil, err
+	}
+	c := me.name
+	switch {
+	case len(pos) == 0:
+		return "", nil, usageError(c, "tooz %s: missing the %s", c, placeholder)
+	case len(pos) > 1 && argv == nil:
+		return "", nil, usageError(c, "tooz %s: put \"--\" between the %s and the command: tooz %s %s -- %s", c, noun, c, pos[0], pos[1])
+	case len(pos) > 1:
+		return "", nil, usageError(c, "tooz %s: one %s expected, got %d: %q", c, placeholder, len(pos), pos)
+	case len(argv) == 0:
+		return "", nil, usageError(c, "tooz %s: missing the command: tooz %s %s -- CMD [ARGS...]", c, c, pos[0])
+	}
+	return pos[0], argv, nil
 }
