@@ -28,23 +28,29 @@ func StartRedis(t testing.TB, opts ...Option) *Server {
 		name:   "redis",
 		nports: 1,
 		command: func(s *Server) (string, []string, error) {
-			args := []string{
-				"--port", strconv.Itoa(s.Port),
-				"--bind", "127.0.0.1",
-				"--dir", s.DataDir,
-				"--daemonize", "no",
-				"--save", "",
-				"--logfile", "",
-			}
-			if s.cfg.persist {
-				args = append(args, "--appendonly", "yes", "--appendfsync", "always")
-			} else {
-				args = append(args, "--appendonly", "no")
-			}
-			return bin, append(args, s.cfg.extra...), nil
+			return bin, redisArgs(s, "--port", strconv.Itoa(s.Port)), nil
 		},
 		probe: probeRedis,
 	}, opts)
+}
+
+// redisArgs is a redis-server command line: listen (the port flags), then
+// what every test server shares — loopback only, the data dir, no RDB
+// snapshots, AOF only WithPersistence — then WithArgs.
+func redisArgs(s *Server, listen ...string) []string {
+	args := append(listen,
+		"--bind", "127.0.0.1",
+		"--dir", s.DataDir,
+		"--daemonize", "no",
+		"--save", "",
+		"--logfile", "",
+	)
+	if s.cfg.persist {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	return append(args, s.cfg.extra...)
 }
 
 // probeRedis sends PING in RESP and expects +PONG (not -LOADING ...).

@@ -40,25 +40,14 @@ func StartRedisTLS(t testing.TB, files RedisTLS, opts ...Option) *Server {
 			if files.ClientCert != "" {
 				auth = "yes"
 			}
-			args := []string{
+			return bin, redisArgs(s,
 				"--port", "0",
 				"--tls-port", strconv.Itoa(s.Port),
 				"--tls-cert-file", files.Cert,
 				"--tls-key-file", files.Key,
 				"--tls-ca-cert-file", files.CA,
 				"--tls-auth-clients", auth,
-				"--bind", "127.0.0.1",
-				"--dir", s.DataDir,
-				"--daemonize", "no",
-				"--save", "",
-				"--logfile", "",
-			}
-			if s.cfg.persist {
-				args = append(args, "--appendonly", "yes", "--appendfsync", "always")
-			} else {
-				args = append(args, "--appendonly", "no")
-			}
-			return bin, append(args, s.cfg.extra...), nil
+			), nil
 		},
 		probe: func(ctx context.Context, s *Server) error { return probeRedisTLS(ctx, s, files) },
 	}, opts)
