@@ -127,12 +127,19 @@ const DefaultNamespace = "tooz"
 // secretOptions are query options whose values are masked like passwords.
 var secretOptions = []string{"password", "token", "secret"}
 
-// redactURL renders u with the password and secret query values replaced by "xxxxx".
+// redactURL renders u with the password, secret query values and any opaque
+// part replaced by "xxxxx", and without its fragment.
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
 	r := *u
+	// A fragment means nothing to a driver and an opaque part is no
+	// host list: either may hold anything a user mistyped, secrets too.
+	r.Fragment, r.RawFragment = "", ""
+	if r.Opaque != "" {
+		r.Opaque = "xxxxx"
+	}
 	if r.RawQuery != "" {
 		q := r.Query()
 		for k := range q {
