@@ -140,6 +140,10 @@ func redactURL(u *url.URL) string {
 	if r.Opaque != "" {
 		r.Opaque = "xxxxx"
 	}
+	if strings.Contains(r.Path, "@") {
+		// A mistyped authority ("redis:/://u:pw@h") lands in the path.
+		r.Path, r.RawPath = "/xxxxx", ""
+	}
 	if r.RawQuery != "" {
 		q := r.Query()
 		for k := range q {
