@@ -233,8 +233,12 @@ func parseURL(rawURL string, o *options) (Driver, Config, error) {
 	cfg.Options = map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(accepted, k) {
-			return nil, cfg, fmt.Errorf("%w: unknown option %q for scheme %s (accepted: %s)",
-				ErrInvalidURL, k, u.Scheme, strings.Join(accepted, ", "))
+			name := strconv.Quote(k)
+			if !optionName(k) {
+				name = "(a name that is no option name; not shown, it may hold a mistyped secret)"
+			}
+			return nil, cfg, fmt.Errorf("%w: unknown option %s for scheme %s (accepted: %s)",
+				ErrInvalidURL, name, u.Scheme, strings.Join(accepted, ", "))
 		}
 		if len(q[k]) != 1 {
 			return nil, cfg, fmt.Errorf("%w: option %q given %d times", ErrInvalidURL, k, len(q[k]))
@@ -297,4 +301,18 @@ func checkHost(h string) error {
 		}
 	}
 	return nil
+}
+
+// optionName reports whether k looks like an option name (letters, digits,
+// '_', '-', at most 64 bytes), and so is safe to quote in an error.
+func optionName(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for _, c := range k {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
