@@ -294,50 +294,83 @@ const nftTable = "tooz_netlab"
 // dropping firewall or a pulled cable: connects and writes go unanswered
 // until their deadlines pass. Established connections survive and resume
 // after Heal if neither side gave up. It replaces any earlier rule of the
-// host (Cut, Reject or CutFrom).
-func (h *Host) Cut(ctx context.Context) error {
-	return h.apply(ctx, `
-		chain input { type filter hook input priority 0; policy accept; iifname "eth0" drop; }
-		chain output { type filter hook output priority 0; policy accept; oifname "eth0" drop; }`)
-}
+// host (Cut, Reject, CutFrom or RejectFrom).
+func (h *Host) Cut(ctx context.Context) error { return h.block(ctx, false, "") }
 
 // Reject refuses every packet into and out of the host's eth0 with a TCP
 // reset (other protocols: ICMP unreachable), so that both sides get fast
 // errors instead of timeouts. Only the refusals themselves (TCP resets and
 // ICMP destination-unreachable) leave the host. It replaces any earlier
 // rule of the host.
-func (h *Host) Reject(ctx context.Context) error {
-	return h.apply(ctx, `
-		chain input { type filter hook input priority 0; policy accept;
-			iifname "eth0" meta l4proto tcp reject with tcp reset;
-			iifname "eth0" reject with icmpx type admin-prohibited; }
-		chain output { type filter hook output priority 0; policy accept;
-			oifname "eth0" tcp flags rst accept;
-			oifname "eth0" icmp type destination-unreachable accept;
-			oifname "eth0" meta l4proto tcp reject with tcp reset;
-			oifname "eth0" reject with icmpx type admin-prohibited; }`)
-}
+func (h *Host) Reject(ctx context.Context) error { return h.block(ctx, true, "") }
 
 // CutFrom silently drops only the traffic between the host and the given
 // addresses (a partial partition); the host still reaches everything else.
 // It replaces any earlier rule of the host. Without addresses it heals.
 func (h *Host) CutFrom(ctx context.Context, ips ...string) error {
+	set, err := addrSet("CutFrom", ips)
+	if err != nil || set == "" {
+		return errors.Join(err, h.Heal(ctx))
+	}
+	return h.block(ctx, false, set)
+}
+
+// RejectFrom is CutFrom with Reject's fast refusals instead of silence.
+func (h *Host) RejectFrom(ctx context.Context, ips ...string) error {
+	set, err := addrSet("RejectFrom", ips)
+	if err != nil || set == "" {
+		return errors.Join(err, h.Heal(ctx))
+	}
+	return h.block(ctx, true, set)
+}
+
+// addrSet validates IPv4 addresses and returns them as an nftables set
+// ("{ a, b }"), or "" for none.
+func addrSet(op string, ips []string) (string, error) {
 	if len(ips) == 0 {
-		return h.Heal(ctx)
+		return "", nil
 	}
 	set := make([]string, 0, len(ips))
 	for _, ip := range ips {
 		a, err := netip.ParseAddr(ip)
 		if err != nil || !a.Is4() {
-			return fmt.Errorf("netlab: CutFrom: %q is not an IPv4 address", ip)
+			return "", fmt.Errorf("netlab: %s: %q is not an IPv4 address", op, ip)
 		}
 		set = append(set, a.String())
 	}
-	elems := strings.Join(set, ", ")
-	return h.apply(ctx, fmt.Sprintf(`
-		chain input { type filter hook input priority 0; policy accept; iifname "eth0" ip saddr { %s } drop; }
-		chain output { type filter hook output priority 0; policy accept; oifname "eth0" ip daddr { %s } drop; }`,
-		elems, elems))
+	return "{ " + strings.Join(set, ", ") + " }", nil
+}
+
+// block installs the rules of Cut (reject false) or Reject (true), for all
+// traffic of eth0 or, when peers is an address set, only for the traffic
+// from and to those peers.
+func (h *Host) block(ctx context.Context, reject bool, peers string) error {
+	in, out := `iifname "eth0"`, `oifname "eth0"`
+	if peers != "" {
+		in += " ip saddr " + peers
+		out += " ip daddr " + peers
+	}
+	var b strings.Builder
+	b.WriteString("\n\t\tchain input { type filter hook input priority 0; policy accept;\n")
+	if reject {
+		fmt.Fprintf(&b, "\t\t\t%s meta l4proto tcp reject with tcp reset;\n", in)
+		fmt.Fprintf(&b, "\t\t\t%s reject with icmpx type admin-prohibited;\n", in)
+	} else {
+		fmt.Fprintf(&b, "\t\t\t%s drop;\n", in)
+	}
+	b.WriteString("\t\t}\n\t\tchain output { type filter hook output priority 0; policy accept;\n")
+	if reject {
+		// The refusals that input generates leave through output: let
+		// them pass, or the peer would see silence.
+		fmt.Fprintf(&b, "\t\t\t%s tcp flags rst accept;\n", out)
+		fmt.Fprintf(&b, "\t\t\t%s icmp type destination-unreachable accept;\n", out)
+		fmt.Fprintf(&b, "\t\t\t%s meta l4proto tcp reject with tcp reset;\n", out)
+		fmt.Fprintf(&b, "\t\t\t%s reject with icmpx type admin-prohibited;\n", out)
+	} else {
+		fmt.Fprintf(&b, "\t\t\t%s drop;\n", out)
+	}
+	b.WriteString("\t\t}")
+	return h.apply(ctx, b.String())
 }
 
 // Heal removes the host's fault rules. Healing a host without rules does

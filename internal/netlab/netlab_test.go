@@ -418,3 +418,33 @@ func TestNewSweepsLeftoversOfDeadProcesses(t *testing.T) {
 		t.Errorf("leftover bridge %s not swept", bridge)
 	}
 }
+
+func TestRejectFromRefusesOnlyTheNamedPeers(t *testing.T) {
+	lab := netlab.New(t)
+	a, b, c := lab.AddHost("a"), lab.AddHost("b"), lab.AddHost("c")
+	onA, onB, onC := echoOn(t, a, a.IP), echoOn(t, b, b.IP), echoOn(t, c, c.IP)
+	ctx := ctxT(t)
+	if err := a.RejectFrom(ctx, b.IP); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what string
+		d    dialer
+		addr string
+	}{{"a -> b", a, onB}, {"b -> a", b, onA}} {
+		began := time.Now()
+		err := reach(tc.d, tc.addr, 5*time.Second)
+		if el := time.Since(began); err == nil || el > fastError {
+			t.Errorf("%s: %v after %v, want a fast refusal", tc.what, err, el)
+		}
+	}
+	mustReach(t, "a -> c", a, onC)
+	mustReach(t, "c -> a", c, onA)
+	if err := a.RejectFrom(ctx, "::1"); err == nil {
+		t.Error("RejectFrom accepted an IPv6 address")
+	}
+	if err := a.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustReach(t, "a -> b after Heal", a, onB)
+}
