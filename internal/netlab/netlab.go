@@ -306,11 +306,15 @@ func (h *Host) Reject(ctx context.Context) error { return h.block(ctx, true, "")
 
 // CutFrom silently drops only the traffic between the host and the given
 // addresses (a partial partition); the host still reaches everything else.
-// It replaces any earlier rule of the host. Without addresses it heals.
+// It replaces any earlier rule of the host (a bad address changes nothing).
+// Without addresses it heals.
 func (h *Host) CutFrom(ctx context.Context, ips ...string) error {
 	set, err := addrSet("CutFrom", ips)
-	if err != nil || set == "" {
-		return errors.Join(err, h.Heal(ctx))
+	if err != nil {
+		return err
+	}
+	if set == "" {
+		return h.Heal(ctx)
 	}
 	return h.block(ctx, false, set)
 }
@@ -318,8 +322,11 @@ func (h *Host) CutFrom(ctx context.Context, ips ...string) error {
 // RejectFrom is CutFrom with Reject's fast refusals instead of silence.
 func (h *Host) RejectFrom(ctx context.Context, ips ...string) error {
 	set, err := addrSet("RejectFrom", ips)
-	if err != nil || set == "" {
-		return errors.Join(err, h.Heal(ctx))
+	if err != nil {
+		return err
+	}
+	if set == "" {
+		return h.Heal(ctx)
 	}
 	return h.block(ctx, true, set)
 }
