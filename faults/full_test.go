@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz/faults/history"
+	"github.com/toozgo/tooz/faults/nemesis"
 )
 
 // fullTTL is the liveness timeout of the full matrix.
@@ -16,7 +17,10 @@ const fullTTL = 2 * time.Second
 // on every backend configuration, TOOZ_FAULTS_ROUNDS rounds (default 2) of
 // every fault, each aimed at the current lock holder or leader: client
 // frozen past the TTL (lock holder, then leader), client cut off from the
-// backend past the expiry bound (lock holder, then leader), client killed
+// backend's host past the expiry bound by its network namespace's firewall
+// (lock holder with dropped packets, leader with rejected ones), client's
+// link slowed by TTL/4 each way past the expiry bound (lock holder, then
+// leader), client killed
 // (lock holder, then leader), backend killed and restarted, backend frozen past
 // the TTL. TOOZ_FAULTS_BACKENDS (comma-separated) narrows the backends.
 func TestFull(t *testing.T) {
@@ -44,8 +48,10 @@ func TestFull(t *testing.T) {
 			for range rounds {
 				r.pauseHolder(history.FLock, lockRes)
 				r.pauseHolder(history.FLead, leadRes)
-				r.cutHolder(history.FLock, lockRes)
-				r.cutHolder(history.FLead, leadRes)
+				r.cutHolder(history.FLock, lockRes, nemesis.Drop)
+				r.cutHolder(history.FLead, leadRes, nemesis.Reject)
+				r.slowHolder(history.FLock, lockRes)
+				r.slowHolder(history.FLead, leadRes)
 				r.killHolder(history.FLock, lockRes)
 				r.killHolder(history.FLead, leadRes)
 				r.killBackend()

@@ -24,6 +24,7 @@ import (
 	"github.com/toozgo/tooz/faults/history"
 	"github.com/toozgo/tooz/faults/nemesis"
 	"github.com/toozgo/tooz/faults/register"
+	"github.com/toozgo/tooz/internal/netlab"
 	"github.com/toozgo/tooz/internal/testserver"
 )
 
@@ -68,7 +69,7 @@ func workloadBinary(t *testing.T) string {
 // backendSpec says how to start one backend and what to expect of it.
 type backendSpec struct {
 	name  string
-	start func(t *testing.T) *testserver.Server
+	start func(t *testing.T, opts ...testserver.Option) *testserver.Server
 	url   func(addr, ns string) string
 	// expiryFactor: a crashed holder's entries are freed within
 	// expiryFactor × TTL (Consul: 2).
@@ -79,40 +80,52 @@ type backendSpec struct {
 
 var backends = map[string]backendSpec{
 	"etcd": {
-		name:         "etcd",
-		start:        func(t *testing.T) *testserver.Server { return testserver.StartEtcd(t, testserver.WithNoFsync()) },
+		name: "etcd",
+		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
+			return testserver.StartEtcd(t, append(opts, testserver.WithNoFsync())...)
+		},
 		url:          func(addr, ns string) string { return "etcd://" + addr + "?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"redis": {
-		name:         "redis",
-		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t) },
+		name: "redis",
+		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
+			return testserver.StartRedis(t, opts...)
+		},
 		url:          func(addr, ns string) string { return "redis://" + addr + "/0?namespace=" + ns },
 		expiryFactor: 1,
 		stateLoss:    true,
 	},
 	"redis-aof": {
-		name:         "redis-aof",
-		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t, testserver.WithPersistence()) },
+		name: "redis-aof",
+		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
+			return testserver.StartRedis(t, append(opts, testserver.WithPersistence())...)
+		},
 		url:          func(addr, ns string) string { return "redis://" + addr + "/0?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"zookeeper": {
-		name:         "zookeeper",
-		start:        func(t *testing.T) *testserver.Server { return testserver.StartZooKeeper(t, testserver.WithNoFsync()) },
+		name: "zookeeper",
+		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
+			return testserver.StartZooKeeper(t, append(opts, testserver.WithNoFsync())...)
+		},
 		url:          func(addr, ns string) string { return "zookeeper://" + addr + "?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"consul": {
-		name:         "consul",
-		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t) },
+		name: "consul",
+		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
+			return testserver.StartConsul(t, opts...)
+		},
 		url:          func(addr, ns string) string { return "consul://" + addr + "?namespace=" + ns },
 		expiryFactor: 2,
 		stateLoss:    true,
 	},
 	"consul-persistent": {
-		name:         "consul-persistent",
-		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t, testserver.WithPersistence()) },
+		name: "consul-persistent",
+		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
+			return testserver.StartConsul(t, append(opts, testserver.WithPersistence())...)
+		},
 		url:          func(addr, ns string) string { return "consul://" + addr + "?namespace=" + ns },
 		expiryFactor: 2,
 	},
@@ -125,10 +138,17 @@ const (
 )
 
 // run is one fault-test run: a backend, a register, a nemesis and the
-// workload processes, all recording into dir.
+// workload processes, all recording into dir. Each process and the backend
+// run in their own host (network namespace) of one netlab.Lab; the register
+// listens on the lab's gateway; each process reaches the backend through
+// its own Proxy, which listens in the backend's host (so that a cut of the
+// process from the backend's address cuts the proxy off too) and can slow
+// the link down.
 type run struct {
 	t      *testing.T
 	spec   backendSpec
+	lab    *netlab.Lab
+	bhost  *netlab.Host // the backend's host
 	srv    *testserver.Server
 	dir    string
 	ns     string // the namespace of the run
@@ -150,6 +170,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stderr string
+	host   *netlab.Host   // the process's own network namespace
 	px     *nemesis.Proxy // the process's own way to the backend
 	done   chan struct{}
 	err    error
@@ -168,7 +189,9 @@ func (p *proc) Kill() error {
 func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run {
 	t.Helper()
 	bin := workloadBinary(t)
-	srv := spec.start(t)
+	lab := netlab.New(t) // first: its cleanup runs after every process ended
+	bhost := lab.AddHost("backend")
+	srv := spec.start(t, testserver.InHost(bhost))
 	dir := t.TempDir()
 	if keep := os.Getenv("TOOZ_FAULTS_KEEP"); keep != "" {
 		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
@@ -181,15 +204,15 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := register.Start(h)
+	reg, err := register.StartOn(h, lab.Gateway()+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &run{
-		t: t, spec: spec, srv: srv, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
+		t: t, spec: spec, lab: lab, bhost: bhost, srv: srv, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
 		ns:    fmt.Sprintf("faults-%d", time.Now().UnixNano()),
 		slack: max(2*time.Second, ttl),
-		nem:   &nemesis.Nemesis{H: h, Backend: srv},
+		nem:   &nemesis.Nemesis{H: h, Backend: srv, BackendIP: bhost.IP},
 		procs: map[string]*proc{},
 	}
 	t.Cleanup(func() {
@@ -240,11 +263,13 @@ func (r *run) startProc() *proc {
 		r.t.Fatal(err)
 	}
 	defer f.Close()
-	px, err := nemesis.NewProxy(r.srv.Addr)
+	host := r.lab.AddHost(name)
+	ln, err := r.bhost.Listen("tcp4", r.bhost.IP+":0")
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	cmd := exec.Command(r.bin,
+	px := nemesis.ServeProxy(ln, r.srv.Addr)
+	cmd := host.Command(r.bin,
 		"-url", r.spec.url(px.Addr(), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
@@ -254,7 +279,7 @@ func (r *run) startProc() *proc {
 		_ = px.Close()
 		r.t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, stderr: stderr, px: px, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, stderr: stderr, host: host, px: px, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -387,18 +412,61 @@ func (r *run) pauseHolder(f, res string) {
 	r.progress(r.expiryBound() + r.slack + 20*time.Second)
 }
 
-// cutHolder cuts the holder off from the backend for longer than the
-// expiry bound: it runs on, so it must see Lost() before anyone takes over.
-func (r *run) cutHolder(f, res string) {
+// cutHolder cuts the holder off from the backend's host for longer than the
+// expiry bound, with its own firewall dropping or rejecting (how: nemesis.Drop,
+// nemesis.Reject) the packets: it runs on, so it must see Lost() before
+// anyone takes over.
+func (r *run) cutHolder(f, res, how string) {
 	p := r.holder(res, 30*time.Second)
 	if p == nil {
 		return
 	}
 	d := r.expiryBound() + r.slack + time.Second
-	r.t.Logf("faults: cutting %s (%s %s) off the backend for %v", p.name, f, res, d)
+	r.t.Logf("faults: cutting %s (%s %s) off the backend for %v (%s)", p.name, f, res, d, how)
 	t0 := history.Now()
-	r.nem.CutProcess(p, p.px, d, f+" "+res)
-	r.waitFor(p.name+" notices its loss in the cut", 2*r.slack+10*time.Second, noticed(p.name, t0))
+	if err := r.nem.CutProcess(p, p.host, how, d, f+" "+res); err != nil {
+		r.t.Fatal(err)
+	}
+	recs := r.waitFor(p.name+" notices its loss in the cut", 2*r.slack+10*time.Second, noticed(p.name, t0))
+	r.logLost(p.name, how+" cut", t0, recs)
+	r.progress(r.expiryBound() + r.slack + 20*time.Second)
+}
+
+// logLost logs when p first saw Lost() (else ended a section) after t0.
+func (r *run) logLost(p, what string, t0 int64, recs []history.Rec) {
+	var first *history.Rec
+	for i, rec := range recs {
+		if rec.Proc == p && rec.T > t0 && rec.Type == history.Lost {
+			first = &recs[i]
+			break
+		}
+	}
+	if first == nil {
+		for i, rec := range recs {
+			if noticed(p, t0)([]history.Rec{rec}) {
+				first = &recs[i]
+				break
+			}
+		}
+	}
+	if first != nil {
+		r.t.Logf("faults: %s: %s %s %v after the %s began", p, first.Type, first.F, time.Duration(first.T-t0).Round(time.Millisecond), what)
+	}
+}
+
+// slowHolder delays the holder's link to the backend by a quarter of the
+// TTL each way for longer than the expiry bound. The holder may keep its
+// liveness or lose it, but must never overlap the next holder.
+func (r *run) slowHolder(f, res string) {
+	p := r.holder(res, 30*time.Second)
+	if p == nil {
+		return
+	}
+	delay, d := r.ttl/4, r.expiryBound()+r.slack+time.Second
+	r.t.Logf("faults: slowing %s's link (%s %s) by %v each way for %v", p.name, f, res, delay, d)
+	t0 := history.Now()
+	r.nem.SlowProcess(p, p.px, delay, d, f+" "+res)
+	r.logLost(p.name, "slow link", t0, r.records())
 	r.progress(r.expiryBound() + r.slack + 20*time.Second)
 }
 

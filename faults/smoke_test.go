@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz/faults/history"
+	"github.com/toozgo/tooz/faults/nemesis"
 )
 
 // smokeTTL is short, so that the whole smoke tier stays within a few minutes.
@@ -13,10 +14,12 @@ const smokeTTL = 2 * time.Second
 // TestSmoke runs three workload processes on every server backend and
 // injects the faults that matter most: the lock holder frozen past its
 // TTL (the stale writer must be fenced off and must see Lost()), the
-// leader cut off from the backend (it runs on, so it must see Lost()
-// before anyone else leads: no overlap at all), and the leader killed (another candidate must take over within the bound). On
-// Redis without persistence the server is also killed and restarted: the
-// fencing tokens must keep growing although the counter is gone.
+// leader cut off from the backend by the firewall of its own network
+// namespace (it runs on, so it must see Lost() before anyone else leads: no
+// overlap at all), and the leader killed (another candidate must take over
+// within the bound). On Redis without persistence the server is also
+// killed and restarted: the fencing tokens must keep growing although the
+// counter is gone.
 func TestSmoke(t *testing.T) {
 	for _, name := range []string{"etcd", "redis", "zookeeper", "consul"} {
 		t.Run(name, func(t *testing.T) {
@@ -25,7 +28,7 @@ func TestSmoke(t *testing.T) {
 				return converged(recs, r.live())
 			})
 			r.pauseHolder(history.FLock, lockRes)
-			r.cutHolder(history.FLead, leadRes)
+			r.cutHolder(history.FLead, leadRes, nemesis.Drop)
 			r.killHolder(history.FLead, leadRes)
 			if name == "redis" {
 				r.killBackend()

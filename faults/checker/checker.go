@@ -10,8 +10,8 @@
 //     holder cut off from the backend does not, since it runs and must see
 //     its own deadline pass), on backends declared linearizable (on the
 //     others they are counted and reported, except when the older holder
-//     was cut off: tooz's own deadline must prevent that overlap on every
-//     backend);
+//     was cut off or its link slowed down: tooz's own deadline must
+//     prevent that overlap on every backend);
 //   - a holder that kept acting (fenced writes) more than TTL + slack after
 //     its liveness ended (a pause, a backend outage) without its Lost()
 //     channel having fired;
@@ -49,6 +49,8 @@ const (
 	ResumeBackend  = "resume-backend"
 	CutClient      = "cut-client" // the client cut off from the backend
 	HealClient     = "heal-client"
+	SlowClient     = "slow-client" // the client's link to the backend slowed down
+	FastClient     = "fast-client" // the end of SlowClient
 )
 
 // Stuck is the F of the Process record the test adds when something it
@@ -149,7 +151,7 @@ func dur(ns int64) time.Duration { return time.Duration(ns).Round(time.Milliseco
 
 // fault is one injected fault with its window.
 type fault struct {
-	kind       string // PauseClient, KillClient, PauseBackend, KillBackend
+	kind       string // PauseClient, KillClient, PauseBackend, KillBackend, CutClient, SlowClient
 	proc       string
 	start, end int64 // end: resume, restart done, or start for a kill
 }
@@ -214,13 +216,13 @@ func collectFaults(recs []history.Rec, endOfRun int64) []fault {
 			continue
 		}
 		switch rec.F {
-		case PauseClient, PauseBackend, KillBackend, CutClient:
+		case PauseClient, PauseBackend, KillBackend, CutClient, SlowClient:
 			open[rec.F+"/"+rec.Proc] = len(fs)
 			fs = append(fs, fault{kind: rec.F, proc: rec.Proc, start: rec.T, end: endOfRun})
 		case KillClient:
 			fs = append(fs, fault{kind: KillClient, proc: rec.Proc, start: rec.T, end: rec.T})
-		case ResumeClient, ResumeBackend, RestartBackend, HealClient:
-			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend, HealClient: CutClient}[rec.F]
+		case ResumeClient, ResumeBackend, RestartBackend, HealClient, FastClient:
+			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend, HealClient: CutClient, FastClient: SlowClient}[rec.F]
 			if i, ok := open[from+"/"+rec.Proc]; ok {
 				fs[i].end = rec.T
 				delete(open, from+"/"+rec.Proc)
@@ -376,13 +378,15 @@ func checkOverlaps(r *Report, secs []Section, faults []fault, cfg Config) {
 	}
 }
 
-// cutDuring reports whether a's holder was cut off from the backend while
-// it held a: tooz promises on every backend that such a running holder sees
-// Lost() before the backend can expire it, so an overlap then fails the
+// cutDuring reports whether a's holder was cut off from the backend, or
+// its link to the backend slowed down, while it held a: tooz promises on
+// every backend that such a running holder sees Lost() before the backend
+// can expire it (its deadline counts from the start of the last successful
+// heartbeat, so latency only shortens it), so an overlap then fails the
 // check whatever the backend declares.
 func cutDuring(a Section, faults []fault) bool {
 	for _, f := range faults {
-		if f.kind == CutClient && f.proc == a.Proc && f.start < a.End && f.end > a.Start {
+		if (f.kind == CutClient || f.kind == SlowClient) && f.proc == a.Proc && f.start < a.End && f.end > a.Start {
 			return true
 		}
 	}
@@ -421,8 +425,8 @@ func explain(a, b Section, faults []fault, cfg Config) string {
 // after the liveness ended (or after the holder woke up).
 func checkKeptActing(r *Report, recs []history.Rec, secs []Section, faults []fault, cfg Config) {
 	for _, f := range faults {
-		if f.kind == KillClient || f.end-f.start <= int64(cfg.TTL) {
-			continue
+		if f.kind == KillClient || f.kind == SlowClient || f.end-f.start <= int64(cfg.TTL) {
+			continue // a slow holder may keep its liveness: nothing to lose
 		}
 		deadline := f.start + int64(cfg.TTL+cfg.Slack)
 		if f.kind == PauseClient {

@@ -161,3 +161,40 @@ func TestCutOffHolderMustNotOverlap(t *testing.T) {
 	})
 	wantChecks(t, Check(recs, cfg(true)))
 }
+
+func TestSlowLinkHolderMustNotOverlap(t *testing.T) {
+	// a's link is slowed at 50 ms; it keeps holding until 2500 ms while b
+	// takes over at 2100: the overlap fails on every backend.
+	recs := join(hold("a", 1, 5, 10, 2500), hold("b", 1, 6, 2100, 2600), []history.Rec{
+		nem(SlowClient, "a", 50), nem(FastClient, "a", 4000),
+	})
+	wantChecks(t, Check(recs, cfg(true)), "overlap")
+	wantChecks(t, Check(recs, cfg(false)), "overlap")
+	// The same overlap after the link is fast again is only reported on a
+	// backend that is not linearizable.
+	recs = join(hold("a", 1, 5, 4100, 6500), hold("b", 1, 6, 6100, 6600), []history.Rec{
+		nem(SlowClient, "a", 50), nem(FastClient, "a", 4000),
+	})
+	wantChecks(t, Check(recs, cfg(false)))
+	// A slow holder that keeps its lock through the slow period (no
+	// Lost(), no takeover) is fine: nothing expired.
+	recs = join(hold("a", 1, 5, 10, 7000), hold("b", 1, 6, 7100, 7600), []history.Rec{
+		nem(SlowClient, "a", 50), nem(FastClient, "a", 6000),
+		{T: 6500 * ms, Proc: "a", Type: history.Invoke, F: history.FWrite, Res: "L", Acq: 1, Token: 5},
+	})
+	wantChecks(t, Check(recs, cfg(true)))
+	// Losing the lock to the latency and stopping before b enters is right.
+	recs = join(hold("a", 1, 5, 10, 1801), hold("b", 1, 6, 2100, 2600), []history.Rec{
+		nem(SlowClient, "a", 50), nem(FastClient, "a", 6000),
+		{T: 1800 * ms, Proc: "a", Type: history.Lost, F: history.FLock, Res: "L", Acq: 1},
+	})
+	wantChecks(t, Check(recs, cfg(true)))
+}
+
+func TestRejectCutIsACut(t *testing.T) {
+	// The reject flavour of a cut (fast errors instead of silence) is the
+	// same CutClient fault: an overlap fails whatever the backend declares.
+	cut := history.Rec{T: 50 * ms, Proc: "a", Type: history.Nemesis, F: CutClient, Note: "reject lock L"}
+	recs := join(hold("a", 1, 5, 10, 2500), hold("b", 1, 6, 2100, 2600), []history.Rec{cut, nem(HealClient, "a", 6000)})
+	wantChecks(t, Check(recs, cfg(false)), "overlap")
+}

@@ -8,15 +8,21 @@
 //     over once its liveness expires);
 //   - the backend killed with SIGKILL and restarted on the same data;
 //   - the backend frozen with SIGSTOP for a while, then SIGCONT;
-//   - a client cut off from the backend (its Proxy forwards nothing) for a
-//     while: the holder runs on, so it must see Lost() before the backend
-//     hands its lock to someone else.
+//   - a client cut off from the backend for a while by the firewall of its
+//     own network namespace, dropping or rejecting the packets: the holder
+//     runs on, so it must see Lost() before the backend hands its lock to
+//     someone else;
+//   - a client's link to the backend slowed down (its Proxy delays every
+//     chunk): tooz counts its deadline from the start of the last good
+//     heartbeat, so a slow holder must still never overlap the next one.
 //
 // The caller aims the fault: it passes the process that currently holds
 // the lock or leads (see register.NextWriter), not a random one.
 package nemesis
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -47,7 +53,13 @@ type Process interface {
 type Nemesis struct {
 	H       *history.Writer
 	Backend Backend
+	// BackendIP is the address of the backend's host, which CutProcess
+	// cuts a process off from.
+	BackendIP string
 }
+
+// ruleTimeout bounds one change of a firewall.
+const ruleTimeout = 10 * time.Second
 
 // PauseProcess freezes p with SIGSTOP for d, then lets it run again. The
 // pause is recorded as it begins and as it ends.
@@ -88,14 +100,62 @@ func (n *Nemesis) KillBackend(note string) error {
 	return err
 }
 
-// CutProcess cuts p off from the backend for d through its proxy (p runs
-// on, but its packets go nowhere), then heals the cut.
-func (n *Nemesis) CutProcess(p Process, px *Proxy, d time.Duration, note string) {
-	n.H.Add(history.Rec{Type: history.Nemesis, F: checker.CutClient, Proc: p.Name(), Note: note})
-	px.Cut()
-	time.Sleep(d) // the fault's duration, not synchronization
-	px.Heal()
+// Partition is how a process is cut off from the backend: the firewall of
+// its own network namespace (*netlab.Host implements it).
+type Partition interface {
+	CutFrom(ctx context.Context, ips ...string) error
+	RejectFrom(ctx context.Context, ips ...string) error
+	Heal(ctx context.Context) error
+}
+
+// How a cut treats the packets between a process and the backend.
+const (
+	// Drop discards them silently: requests time out.
+	Drop = "drop"
+	// Reject refuses them with TCP resets: requests fail at once.
+	Reject = "reject"
+)
+
+// CutProcess cuts p off from the backend's host (BackendIP) for d with the
+// firewall of p's own host, dropping or rejecting (how) every packet
+// between them, then heals the cut. p runs on and still reaches everything
+// else (the register). The cut is recorded as a CutClient fault whose Note
+// begins with how.
+func (n *Nemesis) CutProcess(p Process, h Partition, how string, d time.Duration, note string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ruleTimeout)
+	defer cancel()
+	n.H.Add(history.Rec{Type: history.Nemesis, F: checker.CutClient, Proc: p.Name(), Note: how + " " + note})
+	var err error
+	switch how {
+	case Drop:
+		err = h.CutFrom(ctx, n.BackendIP)
+	case Reject:
+		err = h.RejectFrom(ctx, n.BackendIP)
+	default:
+		err = fmt.Errorf("unknown cut %q", how)
+	}
+	if err == nil {
+		time.Sleep(d) // the fault's duration, not synchronization
+	}
+	hctx, hcancel := context.WithTimeout(context.Background(), ruleTimeout)
+	defer hcancel()
+	herr := h.Heal(hctx)
 	n.H.Add(history.Rec{Type: history.Nemesis, F: checker.HealClient, Proc: p.Name()})
+	if err = errors.Join(err, herr); err != nil {
+		return fmt.Errorf("cut %s: %w", p.Name(), err)
+	}
+	return nil
+}
+
+// SlowProcess delays every chunk of data between p and the backend by
+// delay in each direction (on p's proxy) for d, then restores the link.
+// The slow link is recorded as a SlowClient fault, its end as FastClient.
+func (n *Nemesis) SlowProcess(p Process, px *Proxy, delay, d time.Duration, note string) {
+	n.H.Add(history.Rec{Type: history.Nemesis, F: checker.SlowClient, Proc: p.Name(), Note: fmt.Sprintf("%v %s", delay, note)})
+	px.SetDelay(delay)
+	time.Sleep(d) // the fault's duration, not synchronization
+	px.SetDelay(0)
+	n.H.Add(history.Rec{Type: history.Nemesis, F: checker.FastClient, Proc: p.Name()})
 }
 
 // PauseBackend freezes the backend with SIGSTOP for d, then resumes it.

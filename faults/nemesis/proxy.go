@@ -3,22 +3,20 @@ package nemesis
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // Proxy is a TCP proxy between one client process and the backend, so
-// that the nemesis can cut that client off (a network partition of one
-// process) without touching the others or the machine's network. While
-// cut, the proxy forwards nothing in either direction and new connections
-// wait: the client sees a silent network, not refused connections, as with
-// a dropping firewall. Bytes read during the cut are delivered when it
-// heals, as TCP retransmission would. It listens on 127.0.0.1 only.
+// that the nemesis can slow that client's link (SetDelay) without touching
+// the others. Partitions are not its job: they are real firewall rules in
+// the client's network namespace (see internal/netlab).
 type Proxy struct {
 	ln     net.Listener
 	target string
+	quit   chan struct{} // closed by Close
 
 	mu     sync.Mutex
-	cut    bool
-	healed chan struct{} // closed when a cut heals
+	delay  time.Duration
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
@@ -30,55 +28,46 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	return ServeProxy(ln, target), nil
+}
+
+// ServeProxy forwards the connections that ln accepts to target, until
+// Close (which closes ln).
+func ServeProxy(ln net.Listener, target string) *Proxy {
+	p := &Proxy{ln: ln, target: target, quit: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
-	return p, nil
+	return p
 }
 
 // Addr is the host:port clients connect to instead of the backend.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Cut stops all forwarding until Heal.
-func (p *Proxy) Cut() {
+// SetDelay makes the proxy hold every chunk of data, in both directions,
+// for d after it read it before passing it on (0: no delay). Order is kept:
+// a chunk never overtakes an earlier one, so lowering the delay takes effect
+// once the data held under the old delay has gone.
+func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.cut {
-		p.cut = true
-		p.healed = make(chan struct{})
-	}
+	p.delay = max(d, 0)
+	p.mu.Unlock()
 }
 
-// Heal resumes forwarding.
-func (p *Proxy) Heal() {
+func (p *Proxy) currentDelay() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cut {
-		p.cut = false
-		close(p.healed)
-	}
-}
-
-// gate returns a channel to wait on while the proxy is cut, or nil.
-func (p *Proxy) gate() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cut {
-		return p.healed
-	}
-	return nil
+	return p.delay
 }
 
 // Close stops the proxy and closes every connection.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed = true
+		close(p.quit)
+	}
 	for c := range p.conns {
 		c.Close()
-	}
-	if p.cut {
-		p.cut = false
-		close(p.healed)
 	}
 	p.mu.Unlock()
 	err := p.ln.Close()
@@ -122,9 +111,6 @@ func (p *Proxy) accept() {
 func (p *Proxy) serve(c net.Conn) {
 	defer p.wg.Done()
 	defer p.untrack(c)
-	if g := p.gate(); g != nil {
-		<-g // a new connection waits out the cut
-	}
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		return // the backend is down: the client sees its connection closed
@@ -143,21 +129,50 @@ func (p *Proxy) serve(c net.Conn) {
 	<-done
 }
 
-// pipe copies src to dst, holding every chunk while the proxy is cut.
+// chunk is data read from one side, due to be written at due.
+type chunk struct {
+	b   []byte
+	due time.Time
+}
+
+// pipe copies src to dst: a reader stamps every chunk with the time it is
+// due (now + the delay), and the writer passes the chunks on in order, each
+// at its time.
 func (p *Proxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if g := p.gate(); g != nil {
-				<-g
+	q := make(chan chunk, 64)
+	stop := make(chan struct{})
+	defer close(stop)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(q)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				select {
+				case q <- chunk{b: buf[:n], due: time.Now().Add(p.currentDelay())}:
+				case <-stop:
+					return
+				}
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if err != nil {
+				return // EOF or a closed connection: serve closes both sides
+			}
+		}
+	}()
+	for c := range q {
+		if wait := time.Until(c.due); wait > 0 {
+			timer := time.NewTimer(wait) // the injected latency
+			select {
+			case <-timer.C:
+			case <-p.quit:
+				timer.Stop()
 				return
 			}
 		}
-		if err != nil {
-			return // EOF or a closed connection: serve closes both sides
+		if _, err := dst.Write(c.b); err != nil {
+			return
 		}
 	}
 }

@@ -32,8 +32,13 @@ type waiter struct {
 }
 
 // Start serves a register on a free loopback port, recording writes in h.
-func Start(h *history.Writer) (*Register, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func Start(h *history.Writer) (*Register, error) { return StartOn(h, "127.0.0.1:0") }
+
+// StartOn serves a register on addr (host:port; port 0 picks a free one),
+// e.g. a netlab gateway address that workload processes in network
+// namespaces reach.
+func StartOn(h *history.Writer, addr string) (*Register, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
