@@ -157,7 +157,10 @@ func New(t testing.TB) *Lab {
 		return nil
 	}
 	t.Cleanup(l.cleanup)
-	if err := l.run(ctx, "link", "add", l.bridge, "type", "bridge"); err != nil {
+	// A bridge without an address of its own takes the lowest MAC of its
+	// ports, so adding a host could change the gateway's MAC under the
+	// hosts' ARP caches: give it a fixed, locally administered one.
+	if err := l.run(ctx, "link", "add", l.bridge, "address", l.bridgeMAC(n), "type", "bridge"); err != nil {
 		unavailable(t, err.Error())
 		return nil
 	}
@@ -169,6 +172,13 @@ func New(t testing.TB) *Lab {
 	}
 	t.Logf("netlab: lab %s on %s.%d.0/24 (gateway %s)", l.bridge, basePrefix, l.octet, l.Gateway())
 	return l
+}
+
+// bridgeMAC is 02:7a:<pid, 3 bytes>:<lab number>: locally administered,
+// unicast, unique among the labs of one machine in practice.
+func (l *Lab) bridgeMAC(n int) string {
+	pid := os.Getpid()
+	return fmt.Sprintf("02:7a:%02x:%02x:%02x:%02x", byte(pid>>16), byte(pid>>8), byte(pid), byte(n))
 }
 
 // Gateway returns the bridge's address in the root namespace. A server or

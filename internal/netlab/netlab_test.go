@@ -448,3 +448,30 @@ func TestRejectFromRefusesOnlyTheNamedPeers(t *testing.T) {
 	}
 	mustReach(t, "a -> b after Heal", a, onB)
 }
+
+func TestGatewayMACStaysPut(t *testing.T) {
+	lab := netlab.New(t)
+	mac := func() string {
+		out, err := exec.Command("ip", "-o", "link", "show", findBridge(t, lab.Gateway())).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip link: %v: %s", err, out)
+		}
+		f := strings.Fields(string(out))
+		for i := range f {
+			if f[i] == "link/ether" && i+1 < len(f) {
+				return f[i+1]
+			}
+		}
+		t.Fatalf("no MAC in %s", out)
+		return ""
+	}
+	before := mac()
+	// A bridge would otherwise take the lowest MAC of its ports: with
+	// random port MACs, a few hosts change it almost surely.
+	for i := range 8 {
+		lab.AddHost("h" + strconv.Itoa(i))
+		if now := mac(); now != before {
+			t.Fatalf("the gateway's MAC changed from %s to %s when host %d joined: the hosts' ARP caches go stale", before, now, i)
+		}
+	}
+}
