@@ -276,23 +276,38 @@ func (h *Host) Dial(ctx context.Context, network, address string) (net.Conn, err
 }
 
 // inNetns runs f on an OS thread that has entered the host's network
-// namespace. The thread stays locked and ends with the goroutine, so it
-// never runs other goroutines in the wrong namespace.
+// namespace, then moves the thread back to its own namespace. Only if that
+// fails does the thread stay locked and end with the goroutine: a thread
+// must not end needlessly, because a child started from it with Pdeathsig
+// (testserver, the fault tests) would be killed when it does.
 func (h *Host) inNetns(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		runtime.LockOSThread()
+		own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netlab: open own namespace: %w", err)
+			return
+		}
+		defer unix.Close(own)
 		fd, err := unix.Open("/run/netns/"+h.Netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("netlab: open namespace %s: %w", h.Netns, err)
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("netlab: enter namespace %s: %w", h.Netns, err)
 			return
 		}
-		errc <- f()
+		ferr := f()
+		if err := unix.Setns(own, unix.CLONE_NEWNET); err == nil {
+			runtime.UnlockOSThread()
+		} // else the thread stays locked and ends with this goroutine
+		errc <- ferr
 	}()
 	return <-errc
 }

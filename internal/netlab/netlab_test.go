@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -472,6 +473,59 @@ func TestGatewayMACStaysPut(t *testing.T) {
 		lab.AddHost("h" + strconv.Itoa(i))
 		if now := mac(); now != before {
 			t.Fatalf("the gateway's MAC changed from %s to %s when host %d joined: the hosts' ARP caches go stale", before, now, i)
+		}
+	}
+}
+
+func TestNamespaceSocketsKeepThreadsAlive(t *testing.T) {
+	// Children started with Pdeathsig die when the OS thread that forked
+	// them ends. Start some from many threads, then open sockets in a host
+	// many times: no thread may end, so every child must live on.
+	lab := netlab.New(t)
+	h := lab.AddHost("threads")
+	var children []*exec.Cmd
+	for range 16 {
+		started := make(chan *exec.Cmd, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cmd := exec.Command("sleep", "60")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			if err := cmd.Start(); err != nil {
+				t.Error(err)
+				cmd = nil
+			}
+			started <- cmd
+		}()
+		if cmd := <-started; cmd != nil {
+			children = append(children, cmd)
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range children {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	})
+	ctx := ctxT(t)
+	onGW := echoOn(t, nil, lab.Gateway())
+	for range 64 {
+		l, err := h.Listen("tcp4", h.IP+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		c, err := h.Dial(ctx, "tcp4", onGW)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	for _, c := range children {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(c.Process.Pid, &ws, syscall.WNOHANG, nil)
+		if err == nil && pid == c.Process.Pid {
+			t.Errorf("child %d ended (%v): the thread that started it ended", pid, ws)
 		}
 	}
 }
