@@ -529,3 +529,41 @@ func TestNamespaceSocketsKeepThreadsAlive(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandKeepsSetpgidAndPdeathsig(t *testing.T) {
+	lab := netlab.New(t)
+	h := lab.AddHost("pdeath")
+	started := make(chan *exec.Cmd, 1)
+	go func() {
+		// Locked and never unlocked: the thread ends with this goroutine,
+		// which must send the child its Pdeathsig through "ip netns exec".
+		runtime.LockOSThread()
+		cmd := h.Command("/bin/sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Error(err)
+			cmd = nil
+		}
+		started <- cmd
+	}()
+	cmd := <-started
+	if cmd == nil {
+		return
+	}
+	if pgid, err := syscall.Getpgid(cmd.Process.Pid); err == nil && pgid != cmd.Process.Pid {
+		t.Errorf("child pgid %d, want its own group %d", pgid, cmd.Process.Pid)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("child ended with %v, want SIGKILL (its Pdeathsig)", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Error("child still running 10s after the thread that started it ended: Pdeathsig lost")
+	}
+}
