@@ -567,3 +567,34 @@ func TestCommandKeepsSetpgidAndPdeathsig(t *testing.T) {
 		t.Error("child still running 10s after the thread that started it ended: Pdeathsig lost")
 	}
 }
+
+func TestRulesFromManyGoroutines(t *testing.T) {
+	lab := netlab.New(t)
+	a, b := lab.AddHost("a"), lab.AddHost("b")
+	onB := echoOn(t, b, b.IP)
+	ctx := ctxT(t)
+	errc := make(chan error, 40)
+	for i := range 40 {
+		go func() {
+			switch i % 4 {
+			case 0:
+				errc <- a.Cut(ctx)
+			case 1:
+				errc <- a.RejectFrom(ctx, b.IP)
+			case 2:
+				errc <- a.CutFrom(ctx, b.IP, lab.Gateway())
+			default:
+				errc <- a.Heal(ctx)
+			}
+		}()
+	}
+	for range 40 {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	if err := a.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustReach(t, "a -> b after the last Heal", a, onB)
+}
