@@ -29,7 +29,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/toozgo/tooz/internal/testserver.spawn.func1.1"))
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/toozgo/tooz/internal/testserver.spawn.func1.1"),
+		goleak.IgnoreTopFunction("github.com/toozgo/tooz/faults.spawn.func1.1"))
 }
 
 var (
@@ -275,7 +277,7 @@ func (r *run) startProc() *proc {
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil { // not cmd.Start: see spawn
 		_ = px.Close()
 		r.t.Fatal(err)
 	}
