@@ -75,6 +75,9 @@ type backendSpec struct {
 	expiryFactor int
 	// stateLoss: a restart loses every session and counter.
 	stateLoss bool
+	// startCluster, when set instead of start, starts a replicated
+	// backend; url then gets every node's address, comma-separated.
+	startCluster func(t *testing.T) *testserver.Cluster
 }
 
 var backends = map[string]backendSpec{
@@ -127,18 +130,19 @@ const (
 // run is one fault-test run: a backend, a register, a nemesis and the
 // workload processes, all recording into dir.
 type run struct {
-	t      *testing.T
-	spec   backendSpec
-	srv    *testserver.Server
-	dir    string
-	ns     string // the namespace of the run
-	ttl    time.Duration
-	slack  time.Duration
-	bin    string
-	hist   *history.Writer
-	reg    *register.Register
-	nem    *nemesis.Nemesis
-	linear bool
+	t       *testing.T
+	spec    backendSpec
+	srv     *testserver.Server  // nil for a cluster
+	cluster *testserver.Cluster // nil for a single server
+	dir     string
+	ns      string // the namespace of the run
+	ttl     time.Duration
+	slack   time.Duration
+	bin     string
+	hist    *history.Writer
+	reg     *register.Register
+	nem     *nemesis.Nemesis
+	linear  bool
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -150,7 +154,8 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stderr string
-	px     *nemesis.Proxy // the process's own way to the backend
+	px     *nemesis.Proxy   // the process's own way to the backend (to the first node of a cluster)
+	pxs    []*nemesis.Proxy // one per backend address: px, then the other nodes'
 	done   chan struct{}
 	err    error
 	killed bool
@@ -168,7 +173,18 @@ func (p *proc) Kill() error {
 func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run {
 	t.Helper()
 	bin := workloadBinary(t)
-	srv := spec.start(t)
+	var (
+		srv     *testserver.Server
+		cluster *testserver.Cluster
+		addr    string
+	)
+	if spec.startCluster != nil {
+		cluster = spec.startCluster(t)
+		addr = cluster.Addrs()
+	} else {
+		srv = spec.start(t)
+		addr = srv.Addr
+	}
 	dir := t.TempDir()
 	if keep := os.Getenv("TOOZ_FAULTS_KEEP"); keep != "" {
 		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
@@ -186,11 +202,14 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 		t.Fatal(err)
 	}
 	r := &run{
-		t: t, spec: spec, srv: srv, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
+		t: t, spec: spec, srv: srv, cluster: cluster, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
 		ns:    fmt.Sprintf("faults-%d", time.Now().UnixNano()),
 		slack: max(2*time.Second, ttl),
-		nem:   &nemesis.Nemesis{H: h, Backend: srv},
+		nem:   &nemesis.Nemesis{H: h},
 		procs: map[string]*proc{},
+	}
+	if srv != nil {
+		r.nem.Backend = srv
 	}
 	t.Cleanup(func() {
 		r.mu.Lock()
@@ -203,7 +222,9 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 			_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
 			_ = p.cmd.Process.Kill()
 			<-p.done
-			_ = p.px.Close()
+			for _, px := range p.pxs {
+				_ = px.Close()
+			}
 		}
 		_ = reg.Close()
 		_ = h.Close()
@@ -211,7 +232,7 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 	// The declared characteristics decide whether overlaps are bugs.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	probeURL := spec.url(srv.Addr, r.ns)
+	probeURL := spec.url(addr, r.ns)
 	c, err := tooz.Open(ctx, probeURL, "probe", tooz.WithTimeout(ttl))
 	if err != nil {
 		t.Fatalf("open %s: %v", probeURL, err)
@@ -224,6 +245,14 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 		r.startProc()
 	}
 	return r
+}
+
+// backendAddrs is the server's address, or every node's of a cluster.
+func (r *run) backendAddrs() []string {
+	if r.cluster != nil {
+		return splitComma(r.cluster.Addrs())
+	}
+	return []string{r.srv.Addr}
 }
 
 func (r *run) expiryBound() time.Duration { return time.Duration(r.spec.expiryFactor) * r.ttl }
@@ -240,21 +269,32 @@ func (r *run) startProc() *proc {
 		r.t.Fatal(err)
 	}
 	defer f.Close()
-	px, err := nemesis.NewProxy(r.srv.Addr)
-	if err != nil {
-		r.t.Fatal(err)
+	var pxs []*nemesis.Proxy
+	var via []string
+	for _, a := range r.backendAddrs() {
+		px, err := nemesis.NewProxy(a)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		pxs = append(pxs, px)
+		via = append(via, px.Addr())
+	}
+	closeProxies := func() {
+		for _, px := range pxs {
+			_ = px.Close()
+		}
 	}
 	cmd := exec.Command(r.bin,
-		"-url", r.spec.url(px.Addr(), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
+		"-url", r.spec.url(strings.Join(via, ","), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		_ = px.Close()
+		closeProxies()
 		r.t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, stderr: stderr, px: px, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, stderr: stderr, px: pxs[0], pxs: pxs, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
