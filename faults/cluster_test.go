@@ -19,6 +19,12 @@ import (
 // survives the loss of one node.
 const clusterNodes = 3
 
+// clusterHold makes the critical sections of the cluster runs longer than
+// the TTL (2s), so that the holder aimed at is still inside its section
+// when its session must end (a quorum loss), instead of leaving it on its
+// own first.
+var clusterHold = []string{"-hold-min", "2500ms", "-hold-max", "4s"}
+
 // clusterBackends are the replicated backends of TestFullCluster.
 var clusterBackends = map[string]backendSpec{
 	"etcd-cluster": {
@@ -28,6 +34,7 @@ var clusterBackends = map[string]backendSpec{
 		},
 		url:          backends["etcd"].url,
 		expiryFactor: 1,
+		workloadArgs: clusterHold,
 	},
 	"zookeeper-cluster": {
 		name: "zookeeper-cluster",
@@ -36,6 +43,7 @@ var clusterBackends = map[string]backendSpec{
 		},
 		url:          backends["zookeeper"].url,
 		expiryFactor: 1,
+		workloadArgs: clusterHold,
 	},
 }
 
@@ -139,6 +147,7 @@ func (r *run) killLeaderNode() {
 		r.t.Fatal(err)
 	}
 	r.progress(r.expiryBound() + r.slack + 30*time.Second)
+	r.membersConverge()
 	r.measure(checker.KillNode, t0)
 }
 
@@ -163,6 +172,7 @@ func (r *run) isolateLeaderNode() {
 		r.t.Fatal(err)
 	}
 	r.progress(r.expiryBound() + r.slack + 30*time.Second)
+	r.membersConverge()
 	r.measure(checker.IsolateNode, t0)
 }
 
@@ -194,7 +204,16 @@ func (r *run) loseQuorum() {
 	}
 	r.leader()
 	r.progress(r.expiryBound() + r.slack + 30*time.Second)
+	r.membersConverge()
 	r.measure(checker.QuorumLoss, t0)
+}
+
+// membersConverge waits until every live process's view of the group is
+// the live processes (the processes leave and re-join now and then, so the
+// views agree only between those moves).
+func (r *run) membersConverge() {
+	r.waitFor("membership views converge after the fault", r.expiryBound()+r.slack+30*time.Second,
+		func(recs []history.Rec) bool { return converged(recs, r.live()) })
 }
 
 // pausedNode isolates a node by freezing it (SIGSTOP): its peers and

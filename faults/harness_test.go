@@ -78,6 +78,8 @@ type backendSpec struct {
 	// startCluster, when set instead of start, starts a replicated
 	// backend; url then gets every node's address, comma-separated.
 	startCluster func(t *testing.T) *testserver.Cluster
+	// workloadArgs are appended to every workload process's command line.
+	workloadArgs []string
 }
 
 var backends = map[string]backendSpec{
@@ -288,6 +290,7 @@ func (r *run) startProc() *proc {
 		"-url", r.spec.url(strings.Join(via, ","), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
+	cmd.Args = append(cmd.Args, r.spec.workloadArgs...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -13,8 +13,9 @@
 //     was cut off: tooz's own deadline must prevent that overlap on every
 //     backend);
 //   - a holder that kept acting (fenced writes) more than TTL + slack after
-//     its liveness ended (a pause, a backend outage) without its Lost()
-//     channel having fired;
+//     its liveness ended (a pause, a backend outage, a cluster's quorum
+//     loss) without its Lost() channel having fired, or that saw Lost()
+//     only later than TTL + slack after a quorum loss began;
 //   - no takeover within the expiry bound + slack after the holder crashed
 //     or was paused;
 //   - membership views that do not converge on the live processes;
