@@ -48,7 +48,8 @@ as_root() {
 }
 
 # --- Debian packages ---------------------------------------------------------
-apt_packages=(redis-server zookeeper etcd-server)
+# nftables and iproute2: internal/netlab (network namespaces, firewall faults).
+apt_packages=(redis-server zookeeper etcd-server nftables iproute2)
 
 install_apt() {
 	local t missing=() pkg

@@ -35,16 +35,21 @@ func StartRedis(t testing.TB, opts ...Option) *Server {
 }
 
 // redisArgs is a redis-server command line: listen (the port flags), then
-// what every test server shares — loopback only, the data dir, no RDB
+// what every test server shares — loopback (or InHost's address) only, the data dir, no RDB
 // snapshots, AOF only WithPersistence — then WithArgs.
 func redisArgs(s *Server, listen ...string) []string {
 	args := append(listen,
-		"--bind", "127.0.0.1",
+		"--bind", s.ip(),
 		"--dir", s.DataDir,
 		"--daemonize", "no",
 		"--save", "",
 		"--logfile", "",
 	)
+	if s.cfg.host != nil {
+		// Protected mode answers only loopback clients; the lab's
+		// addresses are private to the machine (see netlab).
+		args = append(args, "--protected-mode", "no")
+	}
 	if s.cfg.persist {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
@@ -111,7 +116,7 @@ func StartZooKeeper(t testing.TB, opts ...Option) *Server {
 				"maxSessionTimeout=60000",
 				"dataDir=" + s.DataDir,
 				"clientPort=" + strconv.Itoa(s.Port),
-				"clientPortAddress=127.0.0.1",
+				"clientPortAddress=" + s.ip(),
 				"maxClientCnxns=0",
 				"admin.enableServer=false",
 				"4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,dump",
@@ -192,8 +197,8 @@ func StartEtcd(t testing.TB, opts ...Option) *Server {
 		name:   name,
 		nports: 2, // client, peer
 		command: func(s *Server) (string, []string, error) {
-			client := fmt.Sprintf("http://127.0.0.1:%d", s.ports[0])
-			peer := fmt.Sprintf("http://127.0.0.1:%d", s.ports[1])
+			client := fmt.Sprintf("http://%s:%d", s.ip(), s.ports[0])
+			peer := fmt.Sprintf("http://%s:%d", s.ip(), s.ports[1])
 			member := "tooz-test"
 			args := []string{
 				"--name", member,
@@ -274,8 +279,8 @@ func StartConsul(t testing.TB, opts ...Option) *Server {
 			args := []string{
 				"agent",
 				"-node", fmt.Sprintf("tooz-test-%d", s.ports[0]),
-				"-client", "127.0.0.1",
-				"-bind", "127.0.0.1",
+				"-client", s.ip(),
+				"-bind", s.ip(),
 				"-http-port", strconv.Itoa(s.ports[0]),
 				"-server-port", strconv.Itoa(s.ports[1]),
 				"-serf-lan-port", strconv.Itoa(s.ports[2]),

@@ -61,10 +61,13 @@ func freePorts(n int) ([]int, error) {
 }
 
 // listensOn reports whether process pid has a TCP socket listening on port.
-// It reads /proc; an error means that it could not tell.
+// It reads /proc (/proc/PID/net shows the sockets of pid's network
+// namespace, which matters for a server InHost); an error means that it
+// could not tell.
 func listensOn(pid, port int) (bool, error) {
 	inodes := map[string]bool{}
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, name := range []string{"tcp", "tcp6"} {
+		file := filepath.Join("/proc", strconv.Itoa(pid), "net", name)
 		f, err := os.Open(file)
 		if err != nil {
 			continue

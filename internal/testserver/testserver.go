@@ -1,7 +1,8 @@
 // Package testserver starts real Redis, ZooKeeper, etcd and Consul servers for
 // tests: never mocks. Each Start function runs a fresh server as a child
-// process on 127.0.0.1, on free ports, with its data in t.TempDir(), waits
-// until the server really serves requests, and stops it when the test ends.
+// process on 127.0.0.1 (or, with InHost, inside a netlab host), on free
+// ports, with its data in t.TempDir(), waits until the server really serves
+// requests, and stops it when the test ends.
 // The returned Server can be killed, stopped, paused and restarted (same data
 // directory, same ports) so that tests can inject faults.
 //
@@ -47,15 +48,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/toozgo/tooz/internal/netlab"
 )
 
 // Versions of the servers that scripts/install-servers.sh builds from the
@@ -107,6 +112,7 @@ type config struct {
 	persist      bool
 	extra        []string
 	startTimeout time.Duration
+	host         *netlab.Host
 }
 
 // WithEtcd34 makes StartEtcd run Debian's etcd 3.4 ($TOOZ_ETCD34 or
@@ -136,6 +142,13 @@ func WithArgs(args ...string) Option {
 func WithStartTimeout(d time.Duration) Option {
 	return func(c *config) { c.startTimeout = d }
 }
+
+// InHost runs the server inside the network namespace of a netlab host,
+// listening on h.IP (client, peer and other ports alike) instead of
+// 127.0.0.1: Addr becomes h.IP:port, and the test process reaches it over
+// the lab's bridge, so h.Cut and friends cut the server off. Not for
+// StartRedisTLS, whose certificate names 127.0.0.1.
+func InHost(h *netlab.Host) Option { return func(c *config) { c.host = h } }
 
 // Server is a running test server. Its exported fields do not change during
 // its life, and its methods may be called from any goroutine (they are
@@ -287,7 +300,7 @@ func start(t testing.TB, b *backend, opts []Option) *Server {
 		}
 		s.ports = ports
 		s.Port = ports[0]
-		s.Addr = fmt.Sprintf("127.0.0.1:%d", s.Port)
+		s.Addr = net.JoinHostPort(s.ip(), strconv.Itoa(s.Port))
 		s.mu.Lock()
 		began := time.Now()
 		err = s.startLocked()
@@ -305,6 +318,14 @@ func start(t testing.TB, b *backend, opts []Option) *Server {
 	}
 	t.Fatalf("testserver: %s did not start: %v\n%s", b.name, lastErr, s.logTail())
 	return nil
+}
+
+// ip is the address the server listens on.
+func (s *Server) ip() string {
+	if s.cfg.host != nil {
+		return s.cfg.host.IP
+	}
+	return "127.0.0.1"
 }
 
 func (s *Server) pid() int {
@@ -350,7 +371,12 @@ func (s *Server) launchLocked() (*process, int64, error) {
 	fmt.Fprintf(logf, "==== testserver: start %d at %s: %s %s\n", s.starts,
 		time.Now().Format(time.RFC3339Nano), path, strings.Join(args, " "))
 
-	cmd := exec.Command(path, args...)
+	var cmd *exec.Cmd
+	if s.cfg.host != nil {
+		cmd = s.cfg.host.Command(path, args...) // execs path: the pid is the server's
+	} else {
+		cmd = exec.Command(path, args...)
+	}
 	cmd.Dir = s.workDir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
