@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/toozgo/tooz/internal/netlab"
 )
 
 // Cluster is a replicated server: several nodes of one kind (an etcd
@@ -27,6 +30,10 @@ type Cluster struct {
 	// Nodes are the members; Nodes[i].Name is the kind followed by i+1
 	// ("etcd1", "zookeeper2").
 	Nodes []*Server
+	// Hosts are the netlab hosts the nodes run in (Hosts[i] holds
+	// Nodes[i]) when the cluster was started with InHosts; nil on
+	// loopback. Cutting a host off (Host.Cut, CutFrom) partitions its node.
+	Hosts []*netlab.Host
 
 	t      testing.TB
 	leader func(ctx context.Context, s *Server) (nodeState, error)
@@ -39,6 +46,11 @@ type nodeState struct {
 	id      string // etcd: the member ID
 	leadID  string // etcd: the member ID of the leader the node follows
 }
+
+// InHosts runs node i of a cluster inside hosts[i] (as InHost does for one
+// server), each listening on its host's address: a network partition of a
+// node is then a cut of its host. It needs one host per node.
+func InHosts(hosts ...*netlab.Host) Option { return func(c *config) { c.hosts = hosts } }
 
 // Addrs is the comma-separated client addresses of every node (Addr), for a
 // URL's host list.
@@ -153,8 +165,16 @@ func startCluster(t testing.TB, c *Cluster, n, nports int, mk func(i int) *backe
 	}
 	c.t = t
 	cfg := newConfig(opts)
+	if cfg.hosts != nil && len(cfg.hosts) != n {
+		t.Fatalf("testserver: %s of %d nodes in %d hosts", c.Name, n, len(cfg.hosts))
+	}
+	c.Hosts = cfg.hosts
 	for i := range n {
-		c.Nodes = append(c.Nodes, newServer(t, mk(i), cfg))
+		ncfg := cfg
+		if cfg.hosts != nil {
+			ncfg.host = cfg.hosts[i]
+		}
+		c.Nodes = append(c.Nodes, newServer(t, mk(i), ncfg))
 	}
 	began := time.Now()
 	var lastErr error
@@ -165,7 +185,7 @@ func startCluster(t testing.TB, c *Cluster, n, nports int, mk func(i int) *backe
 				t.Fatalf("testserver: %s: %v", c.Name, err)
 			}
 			s.ports, s.Port = ports, ports[0]
-			s.Addr = fmt.Sprintf("127.0.0.1:%d", s.Port)
+			s.Addr = net.JoinHostPort(s.ip(), strconv.Itoa(s.Port))
 		}
 		lastErr = c.launchAll()
 		if lastErr == nil {
@@ -226,7 +246,7 @@ func (c *Cluster) launchAll() error {
 }
 
 // StartEtcdCluster starts an etcd cluster of n members (the current etcd,
-// EtcdVersion) on loopback, each with a 50ms heartbeat and a 500ms election
+// EtcdVersion) on loopback (or in netlab hosts, see InHosts), each with a 50ms heartbeat and a 500ms election
 // timeout (a little longer than the single member's, so that three members
 // and their clients on a loaded machine do not elect all the time), and
 // waits until every member says it is healthy. WithNoFsync gives each
@@ -238,7 +258,7 @@ func StartEtcdCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	c := &Cluster{Name: "etcd-cluster", leader: etcdState}
 	member := func(i int) string { return "tooz-node" + strconv.Itoa(i+1) }
 	url := func(s *Server, port int) string {
-		return "http://" + hostOf(s) + ":" + strconv.Itoa(port)
+		return "http://" + s.ip() + ":" + strconv.Itoa(port)
 	}
 	return startCluster(t, c, n, 2, func(i int) *backend {
 		return &backend{
@@ -271,14 +291,6 @@ func StartEtcdCluster(t testing.TB, n int, opts ...Option) *Cluster {
 			probe: probeEtcd,
 		}
 	}, opts)
-}
-
-// hostOf is the IP address a node listens on.
-func hostOf(s *Server) string {
-	if i := strings.LastIndexByte(s.Addr, ':'); i > 0 {
-		return s.Addr[:i]
-	}
-	return "127.0.0.1"
 }
 
 // etcdState asks a member for its status through the JSON gateway
@@ -344,7 +356,7 @@ func StartZooKeeperEnsemble(t testing.TB, n int, opts ...Option) *Cluster {
 					"maxSessionTimeout=60000",
 					"dataDir=" + s.DataDir,
 					"clientPort=" + strconv.Itoa(s.Port),
-					"clientPortAddress=" + hostOf(s),
+					"clientPortAddress=" + s.ip(),
 					"maxClientCnxns=0",
 					"admin.enableServer=false",
 					"4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,dump",
@@ -352,7 +364,7 @@ func StartZooKeeperEnsemble(t testing.TB, n int, opts ...Option) *Cluster {
 					"reconfigEnabled=false",
 				}
 				for j, o := range c.Nodes {
-					lines = append(lines, fmt.Sprintf("server.%d=%s:%d:%d", j+1, hostOf(o), o.ports[1], o.ports[2]))
+					lines = append(lines, fmt.Sprintf("server.%d=%s:%d:%d", j+1, o.ip(), o.ports[1], o.ports[2]))
 				}
 				if s.cfg.noFsync {
 					lines = append(lines, "forceSync=no")

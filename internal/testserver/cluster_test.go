@@ -2,6 +2,8 @@ package testserver_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/toozgo/tooz/internal/netlab"
 	"github.com/toozgo/tooz/internal/testserver"
 )
 
@@ -144,4 +147,51 @@ func zkDo(ctx context.Context, f func() error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// testClusterInHosts runs a cluster with each node in its own netlab host,
+// cuts the leader's host off (peers and clients alike), waits for the
+// others to elect a new leader, and heals the cut.
+func testClusterInHosts(t *testing.T, start func(t *testing.T, opts ...testserver.Option) *testserver.Cluster) {
+	lab := netlab.New(t)
+	var hosts []*netlab.Host
+	for i := range 3 {
+		hosts = append(hosts, lab.AddHost(fmt.Sprintf("n%d", i+1)))
+	}
+	c := start(t, testserver.WithNoFsync(), testserver.InHosts(hosts...))
+	for i, n := range c.Nodes {
+		if host, _, _ := net.SplitHostPort(n.Addr); host != hosts[i].IP || c.Hosts[i] != hosts[i] {
+			t.Fatalf("node %d at %s, want host %s", i, n.Addr, hosts[i].IP)
+		}
+	}
+	leader := waitLeader(t, c)
+	if err := hosts[leader].Cut(opCtx(t, opTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, c, leader)
+	if err := hosts[leader].Heal(opCtx(t, opTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	// The healed node is reachable again and the cluster still has a
+	// leader that a quorum follows.
+	waitLeader(t, c)
+	eventually(t, recoverTimeout, "the healed node answers", func(ctx context.Context) error {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", c.Nodes[leader].Addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	})
+}
+
+func TestEtcdClusterInHosts(t *testing.T) {
+	testClusterInHosts(t, func(t *testing.T, opts ...testserver.Option) *testserver.Cluster {
+		return testserver.StartEtcdCluster(t, 3, opts...)
+	})
+}
+
+func TestZooKeeperEnsembleInHosts(t *testing.T) {
+	testClusterInHosts(t, func(t *testing.T, opts ...testserver.Option) *testserver.Cluster {
+		return testserver.StartZooKeeperEnsemble(t, 3, opts...)
+	})
 }

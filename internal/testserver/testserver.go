@@ -113,6 +113,7 @@ type config struct {
 	extra        []string
 	startTimeout time.Duration
 	host         *netlab.Host
+	hosts        []*netlab.Host // InHosts: node i of a cluster runs in hosts[i]
 }
 
 // WithEtcd34 makes StartEtcd run Debian's etcd 3.4 ($TOOZ_ETCD34 or
