@@ -12,6 +12,7 @@ import (
 	"github.com/toozgo/tooz/faults/checker"
 	"github.com/toozgo/tooz/faults/history"
 	"github.com/toozgo/tooz/faults/nemesis"
+	"github.com/toozgo/tooz/internal/netlab"
 	"github.com/toozgo/tooz/internal/testserver"
 )
 
@@ -30,7 +31,7 @@ var clusterBackends = map[string]backendSpec{
 	"etcd-cluster": {
 		name: "etcd-cluster",
 		startCluster: func(t *testing.T) *testserver.Cluster {
-			return testserver.StartEtcdCluster(t, clusterNodes, testserver.WithNoFsync())
+			return testserver.StartEtcdCluster(t, clusterNodes, testserver.WithNoFsync(), testserver.InHosts(labHosts(t)...))
 		},
 		url:          backends["etcd"].url,
 		expiryFactor: 1,
@@ -39,7 +40,7 @@ var clusterBackends = map[string]backendSpec{
 	"zookeeper-cluster": {
 		name: "zookeeper-cluster",
 		startCluster: func(t *testing.T) *testserver.Cluster {
-			return testserver.StartZooKeeperEnsemble(t, clusterNodes, testserver.WithNoFsync())
+			return testserver.StartZooKeeperEnsemble(t, clusterNodes, testserver.WithNoFsync(), testserver.InHosts(labHosts(t)...))
 		},
 		url:          backends["zookeeper"].url,
 		expiryFactor: 1,
@@ -216,15 +217,33 @@ func (r *run) membersConverge() {
 		func(recs []history.Rec) bool { return converged(recs, r.live()) })
 }
 
-// pausedNode isolates a node by freezing it (SIGSTOP): its peers and
-// clients hear nothing from it, and it hears nothing, until Heal.
-type pausedNode struct{ s *testserver.Server }
+// labHosts builds a netlab network with one host per cluster node, so that
+// every node has its own address and can be partitioned on its own.
+func labHosts(t *testing.T) []*netlab.Host {
+	lab := netlab.New(t)
+	hosts := make([]*netlab.Host, clusterNodes)
+	for i := range hosts {
+		hosts[i] = lab.AddHost(fmt.Sprintf("n%d", i+1))
+	}
+	return hosts
+}
 
-func (p pausedNode) Isolate() error { p.s.Pause(); return nil }
-func (p pausedNode) Heal() error    { p.s.Resume(); return nil }
+// hostCut isolates a node by dropping every packet into and out of its
+// netlab host (Host.Cut): its peers and its clients (through their
+// proxies) hear nothing from it, and it runs on, hearing nothing.
+type hostCut struct{ h *netlab.Host }
+
+func (c hostCut) Isolate() error { return c.do(c.h.Cut) }
+func (c hostCut) Heal() error    { return c.do(c.h.Heal) }
+
+func (c hostCut) do(f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return f(ctx)
+}
 
 // isolation is how node i is cut off from everybody.
-func (r *run) isolation(i int) nemesis.Isolation { return pausedNode{r.cluster.Nodes[i]} }
+func (r *run) isolation(i int) nemesis.Isolation { return hostCut{r.cluster.Hosts[i]} }
 
 // measure logs what the fault that began at t0 did: for every section held
 // then, when its holder saw Lost() (or that it never did); and when the
