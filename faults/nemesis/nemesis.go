@@ -10,7 +10,10 @@
 //   - the backend frozen with SIGSTOP for a while, then SIGCONT;
 //   - a client cut off from the backend (its Proxy forwards nothing) for a
 //     while: the holder runs on, so it must see Lost() before the backend
-//     hands its lock to someone else.
+//     hands its lock to someone else;
+//   - one node of a replicated backend killed and restarted, or isolated
+//     from its peers and clients, and a majority of its nodes taken away
+//     (see cluster.go).
 //
 // The caller aims the fault: it passes the process that currently holds
 // the lock or leads (see register.NextWriter), not a random one.
