@@ -56,8 +56,10 @@ var clusterBackends = map[string]backendSpec{
 //   - the leader node killed with SIGKILL, restarted TTL + slack later: the
 //     others elect a new leader, the clients fail over, and the lock and
 //     leadership go on changing hands with no overlap;
-//   - the leader node isolated from its peers and its clients for longer
-//     than TTL + slack, then healed;
+//   - the leader node isolated from its peers and its clients for 20s
+//     (longer than TTL + slack), then healed: the lock and the leadership
+//     must change hands within 18s, during the isolation, since a
+//     majority serves;
 //   - quorum loss: two of the three nodes isolated for TTL + slack + 1s:
 //     nobody can be served, so every holder must see Lost() within TTL +
 //     slack, and the lock is taken again once the quorum is back;
@@ -152,8 +154,16 @@ func (r *run) killLeaderNode() {
 	r.measure(checker.KillNode, t0)
 }
 
+// isolationProgress is how long into the isolation of the leader node the
+// lock and the leadership must have changed hands, although the clients'
+// connections to the silent node stay open: etcd's client only drops one
+// after gRPC's keepalive (10s of silence, its minimum, plus the TTL), and
+// until then every third request hangs on it.
+const isolationProgress = 18 * time.Second
+
 // isolateLeaderNode cuts the leader node off from its peers and clients
-// for longer than TTL + slack.
+// for longer than TTL + slack, long enough for the clients to fail over
+// (isolationProgress), which they must do while it lasts.
 func (r *run) isolateLeaderNode() {
 	if r.holder(lockRes, 30*time.Second) == nil {
 		return
@@ -163,12 +173,18 @@ func (r *run) isolateLeaderNode() {
 		return
 	}
 	node := r.cluster.Nodes[l]
-	d := r.ttl + r.slack + time.Second
+	d := max(r.ttl+r.slack+time.Second, isolationProgress+2*time.Second)
 	r.t.Logf("faults: isolating leader node %s for %v", node.Name, d)
 	t0, began := history.Now(), time.Now()
 	done := make(chan error, 1)
 	go func() { done <- r.nem.IsolateNode(node.Name, r.isolation(l), d, "leader") }()
 	r.electedAfter(began, l)
+	// A majority serves: the clients must get away from the silent node
+	// and the lock and leadership must change hands before the heal.
+	r.waitFor("lock and leadership taken while the leader node is cut off", isolationProgress-time.Since(began), func(recs []history.Rec) bool {
+		return entered(history.FLock, lockRes, "", t0)(recs) && entered(history.FLead, leadRes, "", t0)(recs)
+	})
+	r.t.Logf("faults: measured: lock and leadership taken %v into the isolation", time.Since(began).Round(time.Millisecond))
 	if err := <-done; err != nil {
 		r.t.Fatal(err)
 	}
