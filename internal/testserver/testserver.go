@@ -24,6 +24,10 @@
 //     when it creates the session (api.SessionEntry.LockDelay); there is
 //     nothing to set on the server for it.
 //
+// StartEtcdCluster and StartZooKeeperEnsemble start a replicated server of
+// several nodes (see Cluster): each node is a Server of its own, on
+// loopback or, with InHosts, in a netlab host of its own.
+//
 // Binaries are found through environment variables first, then in the cache
 // directory that scripts/install-servers.sh fills (BinDir: $TOOZ_BIN_DIR,
 // else $XDG_CACHE_HOME/tooz/bin, else ~/.cache/tooz/bin), then at Debian's
