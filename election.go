@@ -57,6 +57,7 @@ func (c *Coordinator) Campaign(ctx context.Context, group string) (*Leadership, 
 	if err := c.check(); err != nil {
 		return nil, wrap(err, op, group, c.member, "")
 	}
+	began := c.live.current()
 	own, err := c.drv.Acquire(ctx, electionOf(group), true)
 	if err != nil {
 		return nil, wrap(notAcquired(ctx, err), op, group, c.member, "")
@@ -70,7 +71,7 @@ func (c *Coordinator) Campaign(ctx context.Context, group string) (*Leadership, 
 		delete(c.leaderships, l)
 		c.mu.Unlock()
 		c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
-	})
+	}, began)
 	if err != nil {
 		c.mu.Lock()
 		delete(c.leaderships, l)

@@ -139,6 +139,15 @@ func (l *liveness) current() <-chan struct{} {
 	return l.epoch
 }
 
+// now returns the current epoch and whether the liveness stands at this
+// moment: the deadline may have passed before the timer closed the epoch,
+// and a new epoch stands only once a beat renews it.
+func (l *liveness) now() (<-chan struct{}, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch, time.Now().Before(l.validUntil)
+}
+
 // renewed records a successful beat that started at start.
 func (l *liveness) renewed(start time.Time) {
 	l.mu.Lock()

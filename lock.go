@@ -27,10 +27,27 @@ type holding struct {
 	releasing atomic.Bool
 }
 
-// hold starts tracking own. onEnd, if set, runs once when the holding ends.
-func (c *Coordinator) hold(own Ownership, onEnd func(error)) (*holding, error) {
+// hold starts tracking own, which the driver acquired in the liveness
+// epoch began (taken before the acquisition started). onEnd, if set, runs
+// once when the holding ends. When that epoch has ended, or the liveness
+// deadline has passed, meanwhile, the ownership was won by a session this
+// member can no longer vouch for: hold gives it up and fails with
+// ErrSessionLost rather than report a holding that the backend may expire
+// at any moment.
+func (c *Coordinator) hold(own Ownership, onEnd func(error), began <-chan struct{}) (*holding, error) {
 	h := &holding{c: c, own: own, lost: make(chan struct{}), onEnd: onEnd}
-	epoch := c.live.current()
+	epoch, live := c.live.now()
+	select {
+	case <-began:
+		live = false
+	default:
+	}
+	if !live {
+		cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		_ = own.Release(cctx)
+		return nil, fmt.Errorf("%w: no successful heartbeat within %v while acquiring", ErrSessionLost, c.timeout)
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -209,11 +226,12 @@ func (l *Lock) acquire(ctx context.Context, wait bool) error {
 		l.acquiring = false
 		l.mu.Unlock()
 	}()
+	began := l.c.live.current()
 	own, err := l.c.drv.Acquire(ctx, Resource{Kind: KindLock, Name: l.name, TTL: l.ttl}, wait)
 	if err != nil {
 		return wrap(notAcquired(ctx, err), op, "", "", l.name)
 	}
-	h, err := l.c.hold(own, nil)
+	h, err := l.c.hold(own, nil, began)
 	if err != nil {
 		return wrap(err, op, "", "", l.name)
 	}

@@ -78,6 +78,11 @@ type backendSpec struct {
 	expiryFactor int
 	// stateLoss: a restart loses every session and counter.
 	stateLoss bool
+	// startCluster, when set instead of start, starts a replicated
+	// backend; url then gets every node's address, comma-separated.
+	startCluster func(t *testing.T, lab *netlab.Lab) *testserver.Cluster
+	// workloadArgs are appended to every workload process's command line.
+	workloadArgs []string
 }
 
 var backends = map[string]backendSpec{
@@ -147,20 +152,21 @@ const (
 // process from the backend's address cuts the proxy off too) and can slow
 // the link down.
 type run struct {
-	t      *testing.T
-	spec   backendSpec
-	lab    *netlab.Lab
-	bhost  *netlab.Host // the backend's host
-	srv    *testserver.Server
-	dir    string
-	ns     string // the namespace of the run
-	ttl    time.Duration
-	slack  time.Duration
-	bin    string
-	hist   *history.Writer
-	reg    *register.Register
-	nem    *nemesis.Nemesis
-	linear bool
+	t       *testing.T
+	spec    backendSpec
+	lab     *netlab.Lab
+	bhost   *netlab.Host        // the backend's host (nil for a cluster)
+	srv     *testserver.Server  // nil for a cluster
+	cluster *testserver.Cluster // nil for a single server
+	dir     string
+	ns      string // the namespace of the run
+	ttl     time.Duration
+	slack   time.Duration
+	bin     string
+	hist    *history.Writer
+	reg     *register.Register
+	nem     *nemesis.Nemesis
+	linear  bool
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -172,8 +178,9 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stderr string
-	host   *netlab.Host   // the process's own network namespace
-	px     *nemesis.Proxy // the process's own way to the backend
+	host   *netlab.Host     // the process's own network namespace
+	px     *nemesis.Proxy   // the process's own way to the backend (to the first node of a cluster)
+	pxs    []*nemesis.Proxy // one per backend address: px, then the other nodes'
 	done   chan struct{}
 	err    error
 	killed bool
@@ -192,8 +199,17 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 	t.Helper()
 	bin := workloadBinary(t)
 	lab := netlab.New(t) // first: its cleanup runs after every process ended
-	bhost := lab.AddHost("backend")
-	srv := spec.start(t, testserver.InHost(bhost))
+	var (
+		bhost   *netlab.Host
+		srv     *testserver.Server
+		cluster *testserver.Cluster
+	)
+	if spec.startCluster != nil {
+		cluster = spec.startCluster(t, lab)
+	} else {
+		bhost = lab.AddHost("backend")
+		srv = spec.start(t, testserver.InHost(bhost))
+	}
 	dir := t.TempDir()
 	if keep := os.Getenv("TOOZ_FAULTS_KEEP"); keep != "" {
 		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
@@ -211,12 +227,16 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 		t.Fatal(err)
 	}
 	r := &run{
-		t: t, spec: spec, lab: lab, bhost: bhost, srv: srv, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
+		t: t, spec: spec, lab: lab, bhost: bhost, srv: srv, cluster: cluster, dir: dir, ttl: ttl, bin: bin, hist: h, reg: reg,
 		ns:    fmt.Sprintf("faults-%d", time.Now().UnixNano()),
 		slack: max(2*time.Second, ttl),
-		nem:   &nemesis.Nemesis{H: h, Backend: srv, BackendIP: bhost.IP},
+		nem:   &nemesis.Nemesis{H: h},
 		procs: map[string]*proc{},
 	}
+	if srv != nil {
+		r.nem.Backend = srv
+	}
+	r.nem.BackendIPs = r.backendIPs()
 	t.Cleanup(func() {
 		r.mu.Lock()
 		ps := make([]*proc, 0, len(r.procs))
@@ -228,7 +248,9 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 			_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
 			_ = p.cmd.Process.Kill()
 			<-p.done
-			_ = p.px.Close()
+			for _, px := range p.pxs {
+				_ = px.Close()
+			}
 		}
 		_ = reg.Close()
 		_ = h.Close()
@@ -236,7 +258,11 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 	// The declared characteristics decide whether overlaps are bugs.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	probeURL := spec.url(srv.Addr, r.ns)
+	var addrs []string
+	for _, b := range r.backendTargets() {
+		addrs = append(addrs, b.addr)
+	}
+	probeURL := spec.url(strings.Join(addrs, ","), r.ns)
 	c, err := tooz.Open(ctx, probeURL, "probe", tooz.WithTimeout(ttl))
 	if err != nil {
 		t.Fatalf("open %s: %v", probeURL, err)
@@ -249,6 +275,35 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 		r.startProc()
 	}
 	return r
+}
+
+// target is one server a process reaches through a proxy in the server's
+// own host, so that cutting the process off from that host's address cuts
+// the proxy off too.
+type target struct {
+	host *netlab.Host
+	addr string
+}
+
+// backendTargets is the server, or every node of a cluster.
+func (r *run) backendTargets() []target {
+	if r.cluster != nil {
+		ts := make([]target, len(r.cluster.Nodes))
+		for i, n := range r.cluster.Nodes {
+			ts[i] = target{host: r.cluster.Hosts[i], addr: n.Addr}
+		}
+		return ts
+	}
+	return []target{{host: r.bhost, addr: r.srv.Addr}}
+}
+
+// backendIPs are the addresses a client cut separates a process from.
+func (r *run) backendIPs() []string {
+	var ips []string
+	for _, t := range r.backendTargets() {
+		ips = append(ips, t.host.IP)
+	}
+	return ips
 }
 
 func (r *run) expiryBound() time.Duration { return time.Duration(r.spec.expiryFactor) * r.ttl }
@@ -266,22 +321,35 @@ func (r *run) startProc() *proc {
 	}
 	defer f.Close()
 	host := r.lab.AddHost(name)
-	ln, err := r.bhost.Listen("tcp4", r.bhost.IP+":0")
-	if err != nil {
-		r.t.Fatal(err)
+	var pxs []*nemesis.Proxy
+	var via []string
+	closeProxies := func() {
+		for _, px := range pxs {
+			_ = px.Close()
+		}
 	}
-	px := nemesis.ServeProxy(ln, r.srv.Addr)
+	for _, b := range r.backendTargets() {
+		ln, err := b.host.Listen("tcp4", b.host.IP+":0")
+		if err != nil {
+			closeProxies()
+			r.t.Fatal(err)
+		}
+		px := nemesis.ServeProxy(ln, b.addr)
+		pxs = append(pxs, px)
+		via = append(via, px.Addr())
+	}
 	cmd := host.Command(r.bin,
-		"-url", r.spec.url(px.Addr(), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
+		"-url", r.spec.url(strings.Join(via, ","), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
+	cmd.Args = append(cmd.Args, r.spec.workloadArgs...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := spawn(cmd); err != nil { // not cmd.Start: see spawn
-		_ = px.Close()
+		closeProxies()
 		r.t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, stderr: stderr, host: host, px: px, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, stderr: stderr, host: host, px: pxs[0], pxs: pxs, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)

@@ -192,6 +192,15 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 		Password:    s.pass,
 		Logger:      zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(reconnectParams(cfg.Timeout))},
+		// A member that stops answering (frozen, or behind a firewall
+		// that drops packets) keeps its TCP connection up, and the
+		// balancer keeps sending it every third RPC, which then hangs
+		// until its context ends. gRPC's keepalive closes such a
+		// connection so that those RPCs fail over to the other members:
+		// after 10s of silence (the shortest interval gRPC allows) and
+		// one liveness timeout without an answer to the ping.
+		DialKeepAliveTime:    keepAliveTime,
+		DialKeepAliveTimeout: min(max(cfg.Timeout, time.Second), keepAliveTime),
 	})
 	if err != nil {
 		return nil, openError(ctx, err, s)
@@ -211,6 +220,10 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 	}
 	return c, nil
 }
+
+// keepAliveTime is how long a connection to a member may stay silent
+// before the client pings it: gRPC's minimum.
+const keepAliveTime = 10 * time.Second
 
 // reconnectParams bounds gRPC's reconnection back-off (120 s by default)
 // by a quarter of the lease TTL: etcd renews every lease for a full TTL

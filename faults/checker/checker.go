@@ -13,8 +13,9 @@
 //     was cut off or its link slowed down: tooz's own deadline must
 //     prevent that overlap on every backend);
 //   - a holder that kept acting (fenced writes) more than TTL + slack after
-//     its liveness ended (a pause, a backend outage) without its Lost()
-//     channel having fired;
+//     its liveness ended (a pause, a backend outage, a cluster's quorum
+//     loss) without its Lost() channel having fired, or that saw Lost()
+//     only later than TTL + slack after a quorum loss began;
 //   - no takeover within the expiry bound + slack after the holder crashed
 //     or was paused;
 //   - membership views that do not converge on the live processes;
@@ -51,6 +52,20 @@ const (
 	HealClient     = "heal-client"
 	SlowClient     = "slow-client" // the client's link to the backend slowed down
 	FastClient     = "fast-client" // the end of SlowClient
+
+	// Faults of one node of a replicated backend (a 3-node etcd cluster or
+	// ZooKeeper ensemble); Proc is the node's name. A majority keeps
+	// serving, so none of them explains an overlap: the leader's leases and
+	// sessions survive a leader change (see explain).
+	KillNode    = "kill-node"    // SIGKILL of one node
+	RestartNode = "restart-node" // recorded once the node serves again
+	IsolateNode = "isolate-node" // one node cut off from its peers and clients
+	HealNode    = "heal-node"
+	// QuorumLoss: a majority of the nodes down or cut off, so the backend
+	// serves nobody, like a backend outage (Proc "cluster"); QuorumBack is
+	// recorded once they are back.
+	QuorumLoss = "quorum-loss"
+	QuorumBack = "quorum-back"
 )
 
 // Stuck is the F of the Process record the test adds when something it
@@ -216,13 +231,14 @@ func collectFaults(recs []history.Rec, endOfRun int64) []fault {
 			continue
 		}
 		switch rec.F {
-		case PauseClient, PauseBackend, KillBackend, CutClient, SlowClient:
+		case PauseClient, PauseBackend, KillBackend, CutClient, SlowClient, KillNode, IsolateNode, QuorumLoss:
 			open[rec.F+"/"+rec.Proc] = len(fs)
 			fs = append(fs, fault{kind: rec.F, proc: rec.Proc, start: rec.T, end: endOfRun})
 		case KillClient:
 			fs = append(fs, fault{kind: KillClient, proc: rec.Proc, start: rec.T, end: rec.T})
-		case ResumeClient, ResumeBackend, RestartBackend, HealClient, FastClient:
-			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend, HealClient: CutClient, FastClient: SlowClient}[rec.F]
+		case ResumeClient, ResumeBackend, RestartBackend, HealClient, FastClient, RestartNode, HealNode, QuorumBack:
+			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend, HealClient: CutClient,
+				FastClient: SlowClient, RestartNode: KillNode, HealNode: IsolateNode, QuorumBack: QuorumLoss}[rec.F]
 			if i, ok := open[from+"/"+rec.Proc]; ok {
 				fs[i].end = rec.T
 				delete(open, from+"/"+rec.Proc)
@@ -394,6 +410,12 @@ func cutDuring(a Section, faults []fault) bool {
 }
 
 // explain names the fault that let b in while a still believed it held.
+// The faults of a cluster (KillNode, IsolateNode, QuorumLoss) explain
+// nothing: leases and sessions live in the replicated state, a new leader
+// renews them (etcd's leader extends every lease by its TTL when it takes
+// over; ZooKeeper's gives every session a fresh timeout), and a holder
+// whose heartbeats cannot get through must see its own deadline pass (as
+// when it is cut off) before any of them can expire.
 // A client cut off from the backend is no explanation: it runs, so tooz's
 // own deadline (0.9 × TTL after its last good heartbeat) must end its
 // sections before the backend can expire it.
@@ -422,11 +444,22 @@ func explain(a, b Section, faults []fault, cfg Config) string {
 // checkKeptActing: after the holder's liveness ended (the holder or the
 // backend frozen, or the backend down, longer than the TTL), the holder
 // must see Lost() before it acts again, and at the latest TTL + slack
-// after the liveness ended (or after the holder woke up).
+// after the liveness ended (or after the holder woke up). A cluster's
+// QuorumLoss is such an outage: without a majority no heartbeat succeeds
+// (etcd cannot renew a lease, ZooKeeper servers without a quorum close
+// their client connections), so every holder's own deadline must pass
+// within the TTL, and a Lost() later than TTL + slack after the loss began
+// fails even without a write. KillNode and IsolateNode of one node leave a
+// majority serving and demand nothing here.
 func checkKeptActing(r *Report, recs []history.Rec, secs []Section, faults []fault, cfg Config) {
 	for _, f := range faults {
 		if f.kind == KillClient || f.kind == SlowClient || f.end-f.start <= int64(cfg.TTL) {
 			continue // a slow holder may keep its liveness: nothing to lose
+		}
+		if f.kind == KillNode || f.kind == IsolateNode {
+			// A majority still serves: a holder that reaches it (its
+			// client fails over to another node) rightly holds on.
+			continue
 		}
 		deadline := f.start + int64(cfg.TTL+cfg.Slack)
 		if f.kind == PauseClient {
@@ -455,6 +488,11 @@ func checkKeptActing(r *Report, recs []history.Rec, secs []Section, faults []fau
 			if s.End > deadline && s.Lost == 0 && s.EndHow != "killed" {
 				r.fail("lost-signal", "%s#%d (%s %s) held past %s %v..%v and Lost() never fired (section ended: %s at %v)",
 					s.Proc, s.Acq, s.F, s.Res, f.kind, dur(f.start), dur(f.end), s.EndHow, dur(s.End))
+			} else if f.kind == QuorumLoss && s.Lost > deadline {
+				// The holder ran all along: its deadline was due within
+				// the TTL of the loss, not whenever the quorum came back.
+				r.fail("lost-signal", "%s#%d (%s %s) saw Lost() only at %v, %v after %s began at %v (bound TTL + slack = %v)",
+					s.Proc, s.Acq, s.F, s.Res, dur(s.Lost), dur(s.Lost-f.start), f.kind, dur(f.start), dur(int64(cfg.TTL+cfg.Slack)))
 			}
 		}
 	}

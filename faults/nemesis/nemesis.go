@@ -15,6 +15,9 @@
 //   - a client's link to the backend slowed down (its Proxy delays every
 //     chunk): tooz counts its deadline from the start of the last good
 //     heartbeat, so a slow holder must still never overlap the next one.
+//   - one node of a replicated backend killed and restarted, or isolated
+//     from its peers and clients, and a majority of its nodes taken away
+//     (see cluster.go).
 //
 // The caller aims the fault: it passes the process that currently holds
 // the lock or leads (see register.NextWriter), not a random one.
@@ -53,9 +56,9 @@ type Process interface {
 type Nemesis struct {
 	H       *history.Writer
 	Backend Backend
-	// BackendIP is the address of the backend's host, which CutProcess
-	// cuts a process off from.
-	BackendIP string
+	// BackendIPs are the addresses of the backend's hosts (every node's of
+	// a cluster), which CutProcess cuts a process off from.
+	BackendIPs []string
 }
 
 // ruleTimeout bounds one change of a firewall.
@@ -116,7 +119,7 @@ const (
 	Reject = "reject"
 )
 
-// CutProcess cuts p off from the backend's host (BackendIP) for d with the
+// CutProcess cuts p off from the backend's hosts (BackendIPs) for d with the
 // firewall of p's own host, dropping or rejecting (how) every packet
 // between them, then heals the cut. p runs on and still reaches everything
 // else (the register). The cut is recorded as a CutClient fault whose Note
@@ -128,9 +131,9 @@ func (n *Nemesis) CutProcess(p Process, h Partition, how string, d time.Duration
 	var err error
 	switch how {
 	case Drop:
-		err = h.CutFrom(ctx, n.BackendIP)
+		err = h.CutFrom(ctx, n.BackendIPs...)
 	case Reject:
-		err = h.RejectFrom(ctx, n.BackendIP)
+		err = h.RejectFrom(ctx, n.BackendIPs...)
 	default:
 		err = fmt.Errorf("unknown cut %q", how)
 	}

@@ -104,18 +104,7 @@ const (
 // answers the "srvr" four-letter word as a serving server.
 func StartZooKeeper(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	java := findBinary(t, "TOOZ_JAVA", "java (for ZooKeeper)", "java", "/usr/bin/java")
-	classpath := os.Getenv("TOOZ_ZK_CLASSPATH")
-	if classpath == "" {
-		if _, err := os.Stat(debianZKJar); err != nil {
-			missing(t, "ZooKeeper not found ("+debianZKJar+" of Debian's zookeeper package, or $TOOZ_ZK_CLASSPATH)")
-		}
-		classpath = debianZKJar
-		// Without an SLF4J binding ZooKeeper logs nothing at all.
-		if _, err := os.Stat(debianSLF4JSimple); err == nil {
-			classpath += ":" + debianSLF4JSimple
-		}
-	}
+	java, classpath := zooKeeperRuntime(t)
 	return start(t, &backend{
 		name:   "zookeeper",
 		nports: 1,
@@ -154,6 +143,25 @@ func StartZooKeeper(t testing.TB, opts ...Option) *Server {
 		},
 		probe: probeZooKeeper,
 	}, opts)
+}
+
+// zooKeeperRuntime finds java and ZooKeeper's class path, or skips (fails
+// under CI) the test.
+func zooKeeperRuntime(t testing.TB) (java, classpath string) {
+	t.Helper()
+	java = findBinary(t, "TOOZ_JAVA", "java (for ZooKeeper)", "java", "/usr/bin/java")
+	classpath = os.Getenv("TOOZ_ZK_CLASSPATH")
+	if classpath == "" {
+		if _, err := os.Stat(debianZKJar); err != nil {
+			missing(t, "ZooKeeper not found ("+debianZKJar+" of Debian's zookeeper package, or $TOOZ_ZK_CLASSPATH)")
+		}
+		classpath = debianZKJar
+		// Without an SLF4J binding ZooKeeper logs nothing at all.
+		if _, err := os.Stat(debianSLF4JSimple); err == nil {
+			classpath += ":" + debianSLF4JSimple
+		}
+	}
+	return java, classpath
 }
 
 // probeZooKeeper asks "srvr": a serving server answers with its mode.

@@ -24,6 +24,10 @@
 //     when it creates the session (api.SessionEntry.LockDelay); there is
 //     nothing to set on the server for it.
 //
+// StartEtcdCluster and StartZooKeeperEnsemble start a replicated server of
+// several nodes (see Cluster): each node is a Server of its own, on
+// loopback or, with InHosts, in a netlab host of its own.
+//
 // Binaries are found through environment variables first, then in the cache
 // directory that scripts/install-servers.sh fills (BinDir: $TOOZ_BIN_DIR,
 // else $XDG_CACHE_HOME/tooz/bin, else ~/.cache/tooz/bin), then at Debian's
@@ -113,6 +117,7 @@ type config struct {
 	extra        []string
 	startTimeout time.Duration
 	host         *netlab.Host
+	hosts        []*netlab.Host // InHosts: node i of a cluster runs in hosts[i]
 }
 
 // WithEtcd34 makes StartEtcd run Debian's etcd 3.4 ($TOOZ_ETCD34 or
@@ -257,13 +262,18 @@ func executable(c string) (string, bool) {
 	return c, err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-// start creates the Server, starts it and registers its cleanup.
-func start(t testing.TB, b *backend, opts []Option) *Server {
-	t.Helper()
+func newConfig(opts []Option) config {
 	cfg := config{startTimeout: defaultStartTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return cfg
+}
+
+// newServer creates a Server that is not running yet, with its work and
+// data directories, and registers its cleanup.
+func newServer(t testing.TB, b *backend, cfg config) *Server {
+	t.Helper()
 	work := t.TempDir()
 	s := &Server{
 		Name:    b.name,
@@ -279,6 +289,13 @@ func start(t testing.TB, b *backend, opts []Option) *Server {
 	}
 	// Registered after t.TempDir, so it runs before the directory is removed.
 	t.Cleanup(s.cleanup)
+	return s
+}
+
+// start creates the Server, starts it and registers its cleanup.
+func start(t testing.TB, b *backend, opts []Option) *Server {
+	t.Helper()
+	s := newServer(t, b, newConfig(opts))
 
 	var lastErr error
 	for attempt := 1; attempt <= portAttempts; attempt++ {
@@ -329,19 +346,29 @@ var errPortTaken = errors.New("port already in use")
 
 // startLocked starts a process and waits until it serves. s.mu is held.
 func (s *Server) startLocked() error {
+	p, offset, err := s.launchLocked()
+	if err != nil {
+		return err
+	}
+	return s.awaitLocked(p, offset)
+}
+
+// launchLocked starts a process without waiting for it to serve and
+// returns it with the offset of its start in the log. s.mu is held.
+func (s *Server) launchLocked() (*process, int64, error) {
 	if s.closed {
-		return errClosed
+		return nil, 0, errClosed
 	}
 	if s.proc != nil && !s.proc.exited() {
-		return errors.New("testserver: already running")
+		return nil, 0, errors.New("testserver: already running")
 	}
 	path, args, err := s.b.command(s)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	logf, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer logf.Close() // the child has its own copy
 	offset, _ := logf.Seek(0, io.SeekEnd)
@@ -366,7 +393,7 @@ func (s *Server) startLocked() error {
 		Pdeathsig: syscall.SIGKILL,
 	}
 	if err := spawn(cmd); err != nil {
-		return fmt.Errorf("start %s: %w", path, err)
+		return nil, 0, fmt.Errorf("start %s: %w", path, err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -374,7 +401,13 @@ func (s *Server) startLocked() error {
 		close(p.done)
 	}()
 	s.proc = p
+	return p, offset, nil
+}
 
+// awaitLocked waits until the process p, launched at log offset, serves; if
+// it does not, it kills p and tells a port conflict (errPortTaken) from
+// other failures. s.mu is held.
+func (s *Server) awaitLocked(p *process, offset int64) error {
 	if err := s.waitReady(p); err != nil {
 		exitedByItself := p.exited()
 		p.signal(syscall.SIGKILL)
