@@ -57,30 +57,38 @@ func (c *Coordinator) Campaign(ctx context.Context, group string) (*Leadership, 
 	if err := c.check(); err != nil {
 		return nil, wrap(err, op, group, c.member, "")
 	}
-	began := c.live.current()
-	own, err := c.drv.Acquire(ctx, electionOf(group), true)
-	if err != nil {
-		return nil, wrap(notAcquired(ctx, err), op, group, c.member, "")
-	}
-	l := &Leadership{c: c, group: group}
-	c.mu.Lock()
-	c.leaderships[l] = struct{}{}
-	c.mu.Unlock()
-	h, err := c.hold(own, func(err error) {
+	for {
+		began, err := c.awaitLiveness(ctx, true)
+		if err != nil {
+			return nil, wrap(err, op, group, c.member, "")
+		}
+		own, err := c.drv.Acquire(ctx, electionOf(group), true)
+		if err != nil {
+			return nil, wrap(notAcquired(ctx, err), op, group, c.member, "")
+		}
+		l := &Leadership{c: c, group: group}
 		c.mu.Lock()
-		delete(c.leaderships, l)
+		c.leaderships[l] = struct{}{}
 		c.mu.Unlock()
-		c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
-	}, began)
-	if err != nil {
-		c.mu.Lock()
-		delete(c.leaderships, l)
-		c.mu.Unlock()
-		return nil, wrap(err, op, group, c.member, "")
+		h, err := c.hold(own, func(err error) {
+			c.mu.Lock()
+			delete(c.leaderships, l)
+			c.mu.Unlock()
+			c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
+		}, began)
+		if err != nil {
+			c.mu.Lock()
+			delete(c.leaderships, l)
+			c.mu.Unlock()
+			if c.retryAcquire(ctx, true, err) {
+				continue
+			}
+			return nil, wrap(err, op, group, c.member, "")
+		}
+		l.h = h
+		c.emit(group, ElectedAsLeader{Group: group, Member: c.member, FencingToken: own.FencingToken()})
+		return l, nil
 	}
-	l.h = h
-	c.emit(group, ElectedAsLeader{Group: group, Member: c.member, FencingToken: own.FencingToken()})
-	return l, nil
 }
 
 // Leader returns the member ID of group's leader, or an error wrapping

@@ -120,13 +120,14 @@ type liveness struct {
 	mu         sync.Mutex
 	epoch      chan struct{}
 	validUntil time.Time
+	renewal    chan struct{} // closed (and replaced) by every successful beat
 	timer      *time.Timer
 	stopped    bool
 	onExpire   func()
 }
 
 func newLiveness(start time.Time, timeout time.Duration, log *slog.Logger, onExpire func()) *liveness {
-	l := &liveness{timeout: timeout - timeout/10, log: log, epoch: make(chan struct{}), onExpire: onExpire}
+	l := &liveness{timeout: timeout - timeout/10, log: log, epoch: make(chan struct{}), renewal: make(chan struct{}), onExpire: onExpire}
 	l.validUntil = start.Add(l.timeout)
 	l.timer = time.AfterFunc(time.Until(l.validUntil), l.check)
 	return l
@@ -148,6 +149,27 @@ func (l *liveness) now() (<-chan struct{}, bool) {
 	return l.epoch, time.Now().Before(l.validUntil)
 }
 
+// waitLive returns once the liveness stands (at once when it does), ctx's
+// error when ctx ends first, or ErrClosed once the coordinator shuts down.
+func (l *liveness) waitLive(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		live, renewal, stopped := time.Now().Before(l.validUntil), l.renewal, l.stopped
+		l.mu.Unlock()
+		switch {
+		case stopped:
+			return ErrClosed
+		case live:
+			return nil
+		}
+		select {
+		case <-renewal:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // renewed records a successful beat that started at start.
 func (l *liveness) renewed(start time.Time) {
 	l.mu.Lock()
@@ -155,6 +177,8 @@ func (l *liveness) renewed(start time.Time) {
 	if l.stopped {
 		return
 	}
+	close(l.renewal)
+	l.renewal = make(chan struct{})
 	until := start.Add(l.timeout)
 	if until.After(l.validUntil) {
 		l.validUntil = until
@@ -184,7 +208,10 @@ func (l *liveness) check() {
 func (l *liveness) stop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.stopped = true
+	if !l.stopped {
+		l.stopped = true
+		close(l.renewal) // wakes waitLive
+	}
 	l.timer.Stop()
 }
 

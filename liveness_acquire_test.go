@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,5 +126,114 @@ func TestAcquireCompletingAfterLivenessLostIsNotHeld(t *testing.T) {
 				t.Fatal("acquired after the liveness deadline passed, and Lost() is open: a holds with no liveness")
 			}
 		})
+	}
+}
+
+// stalling wraps the memory driver so that a test can make its heartbeats
+// fail (a member cut off from its backend) and count its acquisitions.
+type stalling struct {
+	tooz.CoordinationDriver
+	failing  *atomic.Bool
+	acquires *atomic.Int64
+}
+
+func (s stalling) Heartbeat(ctx context.Context) (time.Duration, error) {
+	if s.failing.Load() {
+		return 50 * time.Millisecond, fmt.Errorf("stalling: %w", tooz.ErrConnection)
+	}
+	return s.CoordinationDriver.Heartbeat(ctx)
+}
+
+func (s stalling) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
+	s.acquires.Add(1)
+	return s.CoordinationDriver.Acquire(ctx, res, wait)
+}
+
+type stallingDriver struct {
+	failing  atomic.Bool
+	acquires atomic.Int64
+}
+
+func (d *stallingDriver) Options() []string { return nil }
+
+func (d *stallingDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
+	inner, err := tooz.Open(ctx, "memory://"+cfg.URL.Host, cfg.MemberID, tooz.WithTimeout(cfg.Timeout), tooz.WithoutHeart())
+	if err != nil {
+		return nil, err
+	}
+	return stalling{inner.Driver(), &d.failing, &d.acquires}, nil
+}
+
+var stallingDrv = &stallingDriver{}
+
+func init() { tooz.Register("stallingmem", stallingDrv) }
+
+// TestAcquireWhileLivenessLapsed: while no heartbeat has succeeded within
+// the timeout, a try fails at once with ErrSessionLost and a waiting
+// Acquire or Campaign waits for the heart's next successful beat, without
+// asking the backend for anything meanwhile; once a beat succeeds, they
+// acquire and hold with an open Lost().
+func TestAcquireWhileLivenessLapsed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d := stallingDrv
+	url := fmt.Sprintf("stallingmem://lapsed-%d", time.Now().UnixNano())
+	c, err := tooz.Open(ctx, url, "a", tooz.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	probe := c.Lock("probe")
+	if err := probe.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.failing.Store(true)
+	select {
+	case <-probe.Lost():
+	case <-ctx.Done():
+		t.Fatal("the liveness never lapsed")
+	}
+	before := d.acquires.Load()
+
+	ok, err := c.Lock("L").TryAcquire(ctx)
+	if ok || !errors.Is(err, tooz.ErrSessionLost) {
+		t.Fatalf("TryAcquire while lapsed = %v, %v; want false and an error wrapping ErrSessionLost", ok, err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = c.Lock("L").Acquire(short)
+	cancelShort()
+	if !errors.Is(err, tooz.ErrNotAcquired) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire while lapsed = %v; want it to wait until its deadline (ErrNotAcquired, DeadlineExceeded)", err)
+	}
+	short, cancelShort = context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = c.Campaign(short, "E")
+	cancelShort()
+	if !errors.Is(err, tooz.ErrNotAcquired) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Campaign while lapsed = %v; want it to wait until its deadline", err)
+	}
+	if n := d.acquires.Load() - before; n != 0 {
+		t.Fatalf("the backend was asked %d times to grant while the liveness had lapsed", n)
+	}
+
+	l := c.Lock("L")
+	done := make(chan error, 1)
+	go func() { done <- l.Acquire(ctx) }()
+	d.failing.Store(false)
+	if err := <-done; err != nil {
+		t.Fatalf("Acquire after the liveness came back: %v", err)
+	}
+	select {
+	case <-l.Lost():
+		t.Fatal("acquired, but Lost() is closed")
+	default:
+	}
+	lead, err := c.Campaign(ctx, "E")
+	if err != nil {
+		t.Fatalf("Campaign after the liveness came back: %v", err)
+	}
+	select {
+	case <-lead.Lost():
+		t.Fatal("elected, but Lost() is closed")
+	default:
 	}
 }

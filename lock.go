@@ -226,19 +226,57 @@ func (l *Lock) acquire(ctx context.Context, wait bool) error {
 		l.acquiring = false
 		l.mu.Unlock()
 	}()
-	began := l.c.live.current()
-	own, err := l.c.drv.Acquire(ctx, Resource{Kind: KindLock, Name: l.name, TTL: l.ttl}, wait)
-	if err != nil {
-		return wrap(notAcquired(ctx, err), op, "", "", l.name)
+	for {
+		began, err := l.c.awaitLiveness(ctx, wait)
+		if err != nil {
+			return wrap(err, op, "", "", l.name)
+		}
+		own, err := l.c.drv.Acquire(ctx, Resource{Kind: KindLock, Name: l.name, TTL: l.ttl}, wait)
+		if err != nil {
+			return wrap(notAcquired(ctx, err), op, "", "", l.name)
+		}
+		h, err := l.c.hold(own, nil, began)
+		if err != nil {
+			if l.c.retryAcquire(ctx, wait, err) {
+				continue
+			}
+			return wrap(err, op, "", "", l.name)
+		}
+		l.mu.Lock()
+		l.h = h
+		l.mu.Unlock()
+		return nil
 	}
-	h, err := l.c.hold(own, nil, began)
-	if err != nil {
-		return wrap(err, op, "", "", l.name)
+}
+
+// awaitLiveness returns the current liveness epoch once the liveness
+// stands, so that an acquisition started now can be checked by hold. When
+// it has lapsed (no successful heartbeat within the timeout), a waiting
+// acquisition waits for the heart's next successful beat (or ctx); a try,
+// or a coordinator without its heart (whose owner beats by hand), fails at
+// once with ErrSessionLost instead of making the backend grant something
+// this member could not vouch for.
+func (c *Coordinator) awaitLiveness(ctx context.Context, wait bool) (<-chan struct{}, error) {
+	for {
+		epoch, live := c.live.now()
+		if live {
+			return epoch, nil
+		}
+		if !wait || c.heart == nil {
+			return nil, fmt.Errorf("%w: no successful heartbeat within %v", ErrSessionLost, c.timeout)
+		}
+		if err := c.live.waitLive(ctx); err != nil {
+			return nil, notAcquired(ctx, err)
+		}
 	}
-	l.mu.Lock()
-	l.h = h
-	l.mu.Unlock()
-	return nil
+}
+
+// retryAcquire reports whether a waiting acquisition whose grant hold
+// refused (the liveness lapsed while it waited) should wait for the
+// liveness and contend again: yes when it may wait, its context still
+// runs, and the heart is there to renew the liveness.
+func (c *Coordinator) retryAcquire(ctx context.Context, wait bool, err error) bool {
+	return wait && c.heart != nil && ctx.Err() == nil && errors.Is(err, ErrSessionLost)
 }
 
 // notAcquired maps a context ending while waiting to ErrNotAcquired.
