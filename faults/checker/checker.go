@@ -17,6 +17,10 @@
 //     channel having fired;
 //   - no takeover within the expiry bound + slack after the holder crashed
 //     or was paused;
+//   - a lock or leadership revoked out of band (RevokeClient, see
+//     revoke.go) whose holder did not see Lost() within TTL + slack, kept
+//     writing, overlapped the next holder past its Lost() + slack, or was
+//     not taken over from within TTL + slack;
 //   - membership views that do not converge on the live processes;
 //   - no progress: the test recorded (Stuck) that a takeover, a new holder
 //     after a fault, or converging views did not come within its deadline;
@@ -49,6 +53,9 @@ const (
 	ResumeBackend  = "resume-backend"
 	CutClient      = "cut-client" // the client cut off from the backend
 	HealClient     = "heal-client"
+	// RevokeClient is a client's lock or leadership (Res) revoked out of
+	// band through the backend's own API: instantaneous (see revoke.go).
+	RevokeClient = "revoke-client"
 )
 
 // Stuck is the F of the Process record the test adds when something it
@@ -118,6 +125,7 @@ type Report struct {
 	Lost          int // Lost() signals seen
 	Events        int // membership events seen
 	Takeovers     []string
+	Revocations   []string // what each out-of-band revocation led to
 }
 
 // OK reports whether no check failed.
@@ -135,6 +143,9 @@ func (r *Report) Summary() string {
 	for _, t := range r.Takeovers {
 		fmt.Fprintf(&b, "\n  takeover: %s", t)
 	}
+	for _, v := range r.Revocations {
+		fmt.Fprintf(&b, "\n  revocation: %s", v)
+	}
 	for _, o := range r.Overlaps {
 		fmt.Fprintf(&b, "\n  overlap on %s: %s#%d(tok %d) and %s#%d(tok %d) for %v: %s", o.Res,
 			o.A.Proc, o.A.Acq, o.A.Token, o.B.Proc, o.B.Acq, o.B.Token, dur(o.To-o.From), o.Explanation)
@@ -151,7 +162,8 @@ func dur(ns int64) time.Duration { return time.Duration(ns).Round(time.Milliseco
 type fault struct {
 	kind       string // PauseClient, KillClient, PauseBackend, KillBackend
 	proc       string
-	start, end int64 // end: resume, restart done, or start for a kill
+	start, end int64  // end: resume, restart done, or start for a kill or a revocation
+	res        string // for RevokeClient: the resource revoked
 }
 
 // Check runs every check over the records of one run (all files, sorted by
@@ -200,6 +212,7 @@ func Check(recs []history.Rec, cfg Config) *Report {
 	checkOverlaps(r, secs, faults, cfg)
 	checkKeptActing(r, recs, secs, faults, cfg)
 	checkTakeover(r, secs, faults, cfg)
+	checkRevoked(r, recs, secs, faults, cfg)
 	if cfg.Live != nil {
 		checkViews(r, recs, cfg.Live)
 	}
@@ -219,6 +232,8 @@ func collectFaults(recs []history.Rec, endOfRun int64) []fault {
 			fs = append(fs, fault{kind: rec.F, proc: rec.Proc, start: rec.T, end: endOfRun})
 		case KillClient:
 			fs = append(fs, fault{kind: KillClient, proc: rec.Proc, start: rec.T, end: rec.T})
+		case RevokeClient:
+			fs = append(fs, fault{kind: RevokeClient, proc: rec.Proc, start: rec.T, end: rec.T, res: rec.Res})
 		case ResumeClient, ResumeBackend, RestartBackend, HealClient:
 			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend, HealClient: CutClient}[rec.F]
 			if i, ok := open[from+"/"+rec.Proc]; ok {
@@ -366,7 +381,7 @@ func checkOverlaps(r *Report, secs []Section, faults []fault, cfg Config) {
 				if o.Explanation == "" {
 					o.Explanation = "UNEXPLAINED"
 					r.Overlaps[len(r.Overlaps)-1] = o
-					if cfg.Linearizable || cutDuring(a, faults) {
+					if cfg.Linearizable || cutDuring(a, faults) || revokedBefore(a, b, faults) {
 						r.fail("overlap", "%s: %s#%d (tok %d, %v..%v) and %s#%d (tok %d, from %v) overlap with no fault to explain it",
 							res, a.Proc, a.Acq, a.Token, dur(a.Start), dur(a.End), b.Proc, b.Acq, b.Token, dur(b.Start))
 					}
@@ -396,6 +411,10 @@ func cutDuring(a Section, faults []fault) bool {
 func explain(a, b Section, faults []fault, cfg Config) string {
 	for _, f := range faults {
 		switch f.kind {
+		case RevokeClient:
+			if why := explainRevoked(a, b, f, cfg); why != "" {
+				return why
+			}
 		case PauseClient:
 			if f.proc == a.Proc && f.start < b.Start && f.end > a.Start {
 				return fmt.Sprintf("%s was paused %v..%v (fencing rejects its stale writes)", a.Proc, dur(f.start), dur(f.end))
