@@ -18,7 +18,8 @@ const fullTTL = 2 * time.Second
 // frozen past the TTL (lock holder, then leader), client cut off from the
 // backend past the expiry bound (lock holder, then leader), client killed
 // (lock holder, then leader), backend killed and restarted, backend frozen past
-// the TTL. TOOZ_FAULTS_BACKENDS (comma-separated) narrows the backends.
+// the TTL, lock or session revoked out of band through the backend's own
+// client (lock holder, then leader; revoke_test.go). TOOZ_FAULTS_BACKENDS (comma-separated) narrows the backends.
 func TestFull(t *testing.T) {
 	if os.Getenv("TOOZ_FAULTS") != "full" {
 		t.Skip("the full fault matrix runs with TOOZ_FAULTS=full (scripts/faults.sh)")
@@ -50,6 +51,8 @@ func TestFull(t *testing.T) {
 				r.killHolder(history.FLead, leadRes)
 				r.killBackend()
 				r.pauseBackend()
+				r.revokeHolder(history.FLock, lockRes)
+				r.revokeHolder(history.FLead, leadRes)
 			}
 			r.finish()
 		})

@@ -75,17 +75,21 @@ type backendSpec struct {
 	expiryFactor int
 	// stateLoss: a restart loses every session and counter.
 	stateLoss bool
+	// revoke revokes a holder's lock or session out of band (revoke_test.go).
+	revoke revokeFunc
 }
 
 var backends = map[string]backendSpec{
 	"etcd": {
 		name:         "etcd",
+		revoke:       revokeEtcd,
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartEtcd(t, testserver.WithNoFsync()) },
 		url:          func(addr, ns string) string { return "etcd://" + addr + "?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"redis": {
 		name:         "redis",
+		revoke:       revokeRedis,
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t) },
 		url:          func(addr, ns string) string { return "redis://" + addr + "/0?namespace=" + ns },
 		expiryFactor: 1,
@@ -93,18 +97,21 @@ var backends = map[string]backendSpec{
 	},
 	"redis-aof": {
 		name:         "redis-aof",
+		revoke:       revokeRedis,
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartRedis(t, testserver.WithPersistence()) },
 		url:          func(addr, ns string) string { return "redis://" + addr + "/0?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"zookeeper": {
 		name:         "zookeeper",
+		revoke:       revokeZooKeeper,
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartZooKeeper(t, testserver.WithNoFsync()) },
 		url:          func(addr, ns string) string { return "zookeeper://" + addr + "?namespace=" + ns },
 		expiryFactor: 1,
 	},
 	"consul": {
 		name:         "consul",
+		revoke:       revokeConsul,
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t) },
 		url:          func(addr, ns string) string { return "consul://" + addr + "?namespace=" + ns },
 		expiryFactor: 2,
@@ -112,6 +119,7 @@ var backends = map[string]backendSpec{
 	},
 	"consul-persistent": {
 		name:         "consul-persistent",
+		revoke:       revokeConsul,
 		start:        func(t *testing.T) *testserver.Server { return testserver.StartConsul(t, testserver.WithPersistence()) },
 		url:          func(addr, ns string) string { return "consul://" + addr + "?namespace=" + ns },
 		expiryFactor: 2,
