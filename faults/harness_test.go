@@ -147,6 +147,7 @@ type run struct {
 	reg    *register.Register
 	nem    *nemesis.Nemesis
 	linear bool
+	args   []string // more workload flags, for the processes started from now on
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -256,6 +257,7 @@ func (r *run) startProc() *proc {
 		"-url", r.spec.url(px.Addr(), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
+	cmd.Args = append(cmd.Args, r.args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
