@@ -63,6 +63,7 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	}
 	won, err := c.contend(ctx, s, o, dir, czxid, wait)
 	if err == nil && won {
+		c.watchOwned(o)
 		return o, nil
 	}
 	c.withdraw(o)
@@ -317,6 +318,71 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 			return owner()
 		}
 	}
+}
+
+// watchOwned ends o (its Lost closes) when its znode is deleted while its
+// session lives: the ownership was revoked out of band (an operator's or a
+// tool's delete), and the next contender, which watches that znode, owns
+// the resource already. It stops when o ends (Release, session end, Close).
+func (c *conn) watchOwned(o *ownership) {
+	s := o.s
+	c.spawn(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-o.lost:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for ctx.Err() == nil {
+			type r struct {
+				ok bool
+				ch <-chan zk.Event
+			}
+			var v r
+			err := c.retry(ctx, s, func(int) error {
+				var err error
+				v, err = call(ctx, func() (r, error) {
+					ok, _, ch, err := s.zk.ExistsW(o.path)
+					return r{ok, ch}, err
+				})
+				return err
+			})
+			switch {
+			case ctx.Err() != nil || s.deadErr() != nil:
+				return // o ended, or the session did (and ended o)
+			case err != nil:
+				// No connection for a timeout (the Coordinator's own
+				// deadline ends o meanwhile), or an unexpected error:
+				// look again a little later.
+				t := time.NewTimer(c.timeout / 4)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+				continue
+			case !v.ok:
+				c.log.Warn("tooz: the owner znode was deleted by someone else; the ownership is lost", "path", o.path)
+				o.end()
+				return
+			}
+			select {
+			case ev := <-v.ch:
+				if ev.Type == zk.EventNodeDeleted {
+					c.log.Warn("tooz: the owner znode was deleted by someone else; the ownership is lost", "path", o.path)
+					o.end()
+					return
+				}
+				// Any other event (the watch dropped on a session end, a
+				// data change): look again.
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
 }
 
 // vanished reports a contender whose znode is gone before it owned anything.
