@@ -228,7 +228,7 @@ func (r *run) revokeHolder(f, res string) {
 		r.hist.Add(rec)
 		r.t.Logf("faults: revoked %s (%s %s) out of band: %s", p.name, f, res, what)
 		r.waitFor(p.name+" notices the revocation", r.ttl+r.slack+10*time.Second, noticed(p.name, t0))
-		r.progress(r.ttl + r.slack + 20*time.Second)
+		r.waitFor("takeover of "+res+" after the revocation", r.ttl+r.slack+20*time.Second, entered(f, res, "", t0))
 		return
 	}
 	r.t.Logf("faults: revoke %s %s: the holder kept changing; fault skipped", f, res)
