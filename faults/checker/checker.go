@@ -21,7 +21,8 @@
 //     revoke.go) whose holder did not see Lost() within TTL + slack, kept
 //     writing, overlapped the next holder past its Lost() + slack, or was
 //     not taken over from within TTL + slack;
-//   - membership views that do not converge on the live processes;
+//   - membership views that do not converge on the live processes, or go
+//     back in time (members.go);
 //   - no progress: the test recorded (Stuck) that a takeover, a new holder
 //     after a fault, or converging views did not come within its deadline;
 //   - processes that crashed, panicked or leaked goroutines.
@@ -213,6 +214,7 @@ func Check(recs []history.Rec, cfg Config) *Report {
 	checkKeptActing(r, recs, secs, faults, cfg)
 	checkTakeover(r, secs, faults, cfg)
 	checkRevoked(r, recs, secs, faults, cfg)
+	checkMembershipOrder(r, recs)
 	if cfg.Live != nil {
 		checkViews(r, recs, cfg.Live)
 	}
