@@ -51,8 +51,8 @@ func TestFull(t *testing.T) {
 				r.killHolder(history.FLead, leadRes)
 				r.killBackend()
 				r.pauseBackend()
-				r.revokeHolder(history.FLock, lockRes)
-				r.revokeHolder(history.FLead, leadRes)
+				r.revokeHolder(history.FLock, lockRes, false)
+				r.revokeHolder(history.FLead, leadRes, false)
 			}
 			r.finish()
 		})

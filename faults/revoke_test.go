@@ -28,15 +28,18 @@ import (
 // namespace ns on the server at addr. It returns what it revoked, and
 // whether that was the holder's whole session (every lock, leadership and
 // membership it has) rather than this one resource. It returns
-// errNotHolder when holder does not own res (any more).
-type revokeFunc func(ctx context.Context, addr, ns string, res tooz.Resource, holder string) (what string, session bool, err error)
+// errNotHolder when holder does not own res (any more). With keyOnly it
+// deletes only the owner's key (etcdctl del, consul kv delete, Redis DEL of
+// the lock key) and leaves the session alive; ZooKeeper always deletes
+// the owner znode only.
+type revokeFunc func(ctx context.Context, addr, ns string, res tooz.Resource, holder string, keyOnly bool) (what string, session bool, err error)
 
 var errNotHolder = errors.New("not the holder (any more)")
 
 // revokeEtcd revokes the lease the owner key hangs on (the key layout:
 // NS/locks/NAME/<lease hex>_<slot>, value the member ID; the oldest
 // key owns). Every key of the holder's session goes with it.
-func revokeEtcd(ctx context.Context, addr, ns string, res tooz.Resource, holder string) (string, bool, error) {
+func revokeEtcd(ctx context.Context, addr, ns string, res tooz.Resource, holder string, keyOnly bool) (string, bool, error) {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return "", false, err
@@ -54,6 +57,16 @@ func revokeEtcd(ctx context.Context, addr, ns string, res tooz.Resource, holder 
 	if len(resp.Kvs) == 0 || string(resp.Kvs[0].Value) != holder || resp.Kvs[0].Lease == 0 {
 		return "", false, errNotHolder
 	}
+	if keyOnly {
+		dresp, err := cli.Delete(ctx, string(resp.Kvs[0].Key), clientv3.WithPrevKV())
+		if err != nil {
+			return "", false, err
+		}
+		if dresp.Deleted == 0 || string(dresp.PrevKvs[0].Value) != holder {
+			return "", false, errNotHolder
+		}
+		return fmt.Sprintf("etcd owner key %s deleted (lease %x alive)", resp.Kvs[0].Key, resp.Kvs[0].Lease), false, nil
+	}
 	lease := clientv3.LeaseID(resp.Kvs[0].Lease)
 	if _, err := cli.Revoke(ctx, lease); err != nil {
 		return "", false, fmt.Errorf("revoke lease %x: %w", int64(lease), err)
@@ -64,7 +77,7 @@ func revokeEtcd(ctx context.Context, addr, ns string, res tooz.Resource, holder 
 // revokeRedis deletes the holder's session key ({NS}:s:<sid>, found in
 // the lock hash {NS}:l:NAME, or {NS}:e:NAME for a leadership): the holder's
 // next heartbeat finds its session gone and reaps everything it owned.
-func revokeRedis(ctx context.Context, addr, ns string, res tooz.Resource, holder string) (string, bool, error) {
+func revokeRedis(ctx context.Context, addr, ns string, res tooz.Resource, holder string, keyOnly bool) (string, bool, error) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
 	defer rdb.Close()
 	p := "{" + keyspace.Escape(ns) + "}"
@@ -81,6 +94,16 @@ func revokeRedis(ctx context.Context, addr, ns string, res tooz.Resource, holder
 	if sid == "" || mem != holder {
 		return "", false, errNotHolder
 	}
+	if keyOnly {
+		n, err := rdb.Del(ctx, lk).Result()
+		if err != nil {
+			return "", false, err
+		}
+		if n == 0 {
+			return "", false, errNotHolder
+		}
+		return fmt.Sprintf("redis lock key %s deleted (session %s alive)", lk, sid), false, nil
+	}
 	n, err := rdb.Del(ctx, p+":s:"+sid).Result()
 	if err != nil {
 		return "", false, err
@@ -95,7 +118,7 @@ func revokeRedis(ctx context.Context, addr, ns string, res tooz.Resource, holder
 // c_<guid>_<seq> under /NS/locks/NAME or /NS/elections/NAME, whose data
 // is the member ID). A session cannot be expired from outside without its
 // password: deleting the znode is the revocation of this one resource.
-func revokeZooKeeper(ctx context.Context, addr, ns string, res tooz.Resource, holder string) (string, bool, error) {
+func revokeZooKeeper(ctx context.Context, addr, ns string, res tooz.Resource, holder string, keyOnly bool) (string, bool, error) {
 	z, _, err := zk.Connect([]string{addr}, 10*time.Second, zk.WithLogInfo(false))
 	if err != nil {
 		return "", false, err
@@ -163,7 +186,7 @@ func revokeZooKeeper(ctx context.Context, addr, ns string, res tooz.Resource, ho
 // revokeConsul destroys the session that holds the owner key
 // (NS/locks/NAME/owner, a JSON record naming the member): every lock,
 // leadership and membership of that session goes with it.
-func revokeConsul(ctx context.Context, addr, ns string, res tooz.Resource, holder string) (string, bool, error) {
+func revokeConsul(ctx context.Context, addr, ns string, res tooz.Resource, holder string, keyOnly bool) (string, bool, error) {
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address = addr
 	cli, err := api.NewClient(cfg)
@@ -187,6 +210,16 @@ func revokeConsul(ctx context.Context, addr, ns string, res tooz.Resource, holde
 	if kv == nil || kv.Session == "" || json.Unmarshal(kv.Value, &rec) != nil || rec.Member != holder {
 		return "", false, errNotHolder
 	}
+	if keyOnly {
+		ok, _, err := cli.KV().DeleteCAS(kv, (&api.WriteOptions{}).WithContext(ctx))
+		if err != nil {
+			return "", false, err
+		}
+		if !ok {
+			return "", false, errNotHolder
+		}
+		return fmt.Sprintf("consul owner key %s deleted (session %s alive)", key, kv.Session), false, nil
+	}
 	if _, err := cli.Session().Destroy(kv.Session, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 		return "", false, fmt.Errorf("destroy session %s: %w", kv.Session, err)
 	}
@@ -194,9 +227,9 @@ func revokeConsul(ctx context.Context, addr, ns string, res tooz.Resource, holde
 }
 
 // revokeHolder revokes the current holder's lock or leadership (f, res)
-// out of band and records it; the holder runs on, so it must see Lost()
+// out of band (its session, or with keyOnly only its owner key) and records it; the holder runs on, so it must see Lost()
 // within TTL + slack, and someone else must take over within TTL + slack.
-func (r *run) revokeHolder(f, res string) {
+func (r *run) revokeHolder(f, res string, keyOnly bool) {
 	if r.spec.revoke == nil {
 		r.t.Fatalf("no revoke function for %s", r.spec.name)
 	}
@@ -211,7 +244,7 @@ func (r *run) revokeHolder(f, res string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		t0 := history.Now()
-		what, session, err := r.spec.revoke(ctx, r.srv.Addr, r.ns, tooz.Resource{Kind: kind, Name: res}, p.name)
+		what, session, err := r.spec.revoke(ctx, r.srv.Addr, r.ns, tooz.Resource{Kind: kind, Name: res}, p.name, keyOnly)
 		cancel()
 		if errors.Is(err, errNotHolder) {
 			r.t.Logf("faults: revoke %s %s: %s is %v; trying the next holder", f, res, p.name, err)
@@ -234,15 +267,15 @@ func (r *run) revokeHolder(f, res string) {
 	r.t.Logf("faults: revoke %s %s: the holder kept changing; fault skipped", f, res)
 }
 
-// TestRevoke revokes the lock holder's and then the leader's lock or
-// session out of band, with nothing else going on and with critical
-// sections longer than TTL + slack, so that a holder never told of the
-// revocation fails the check (in TestFull the sections are short: a holder
-// may end its section before its driver could tell). It is in the smoke
-// tier (one round on etcd, Redis, ZooKeeper and Consul, 2–6 s each); with
-// TOOZ_FAULTS=full, two rounds on every backend configuration
-// (TOOZ_FAULTS_BACKENDS narrows them). TestFull runs the same faults among
-// the others.
+// TestRevoke revokes out of band the lock holder's session and deletes the
+// leader's owner key (the other way round in a second round), with nothing
+// else going on and with critical sections longer than TTL + slack, so that
+// a holder never told of the revocation fails the check (in TestFull the
+// sections are short: a holder may end its section before its driver could
+// tell). It is in the smoke tier (one round on etcd, Redis, ZooKeeper and
+// Consul, 2–6 s each); with TOOZ_FAULTS=full, two rounds on every backend
+// configuration (TOOZ_FAULTS_BACKENDS narrows them). TestFull revokes
+// sessions among its other faults.
 func TestRevoke(t *testing.T) {
 	names := []string{"etcd", "redis", "zookeeper", "consul"}
 	rounds := 1
@@ -269,9 +302,11 @@ func TestRevoke(t *testing.T) {
 			r.waitFor("every process sees all three members", 60*time.Second, func(recs []history.Rec) bool {
 				return converged(recs, r.live())
 			})
-			for range rounds {
-				r.revokeHolder(history.FLock, lockRes)
-				r.revokeHolder(history.FLead, leadRes)
+			for i := range rounds {
+				// The lock holder's session and the leader's owner key,
+				// then the other way round.
+				r.revokeHolder(history.FLock, lockRes, i%2 == 1)
+				r.revokeHolder(history.FLead, leadRes, i%2 == 0)
 			}
 			r.finish()
 		})
