@@ -219,6 +219,11 @@ func (d *conn) watchOwned(o *ownership) {
 				if ctx.Err() == nil && !o.releasing.Load() {
 					d.log.Warn("tooz/consul: the owner key was deleted or released by someone else; the ownership is lost", "key", o.ownerKey)
 					o.forget()
+					if o.qKey != "" {
+						// As Release would: our queue entry, first in
+						// line, must not hold the queue up.
+						d.dispose(o.s, cleanup{key: o.qKey})
+					}
 				}
 				return
 			}
