@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -365,15 +366,13 @@ func (c *conn) watchOwned(o *ownership) {
 				t.Stop()
 				continue
 			case !v.ok:
-				c.log.Warn("tooz: the owner znode was deleted by someone else; the ownership is lost", "path", o.path)
-				o.end()
+				c.ownedZnodeGone(o)
 				return
 			}
 			select {
 			case ev := <-v.ch:
 				if ev.Type == zk.EventNodeDeleted {
-					c.log.Warn("tooz: the owner znode was deleted by someone else; the ownership is lost", "path", o.path)
-					o.end()
+					c.ownedZnodeGone(o)
 					return
 				}
 				// Any other event (the watch dropped on a session end, a
@@ -383,6 +382,16 @@ func (c *conn) watchOwned(o *ownership) {
 			}
 		}
 	})
+}
+
+// ownedZnodeGone ends o, whose znode was deleted, unless its own Release
+// deleted it.
+func (c *conn) ownedZnodeGone(o *ownership) {
+	if o.releasing.Load() {
+		return // Release ends o itself
+	}
+	c.log.Warn("tooz: the owner znode was deleted by someone else; the ownership is lost", "path", o.path)
+	o.end()
 }
 
 // vanished reports a contender whose znode is gone before it owned anything.
@@ -523,6 +532,8 @@ type ownership struct {
 	token uint64
 	lost  chan struct{}
 	once  sync.Once
+	// releasing is set once Release began: the znode's deletion is ours.
+	releasing atomic.Bool
 }
 
 // FencingToken implements tooz.Ownership: the owner znode's czxid, which
@@ -545,6 +556,7 @@ func (o *ownership) Release(ctx context.Context) error {
 		return tooz.ErrLockNotHeld
 	default:
 	}
+	o.releasing.Store(true)
 	c := o.c
 	err := c.retry(ctx, o.s, func(attempt int) error {
 		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) })
