@@ -22,7 +22,8 @@ const fullTTL = 2 * time.Second
 // link slowed by TTL/4 each way past the expiry bound (lock holder, then
 // leader), client killed
 // (lock holder, then leader), backend killed and restarted, backend frozen past
-// the TTL. TOOZ_FAULTS_BACKENDS (comma-separated) narrows the backends.
+// the TTL, lock or session revoked out of band through the backend's own
+// client (lock holder, then leader; revoke_test.go). TOOZ_FAULTS_BACKENDS (comma-separated) narrows the backends.
 func TestFull(t *testing.T) {
 	if os.Getenv("TOOZ_FAULTS") != "full" {
 		t.Skip("the full fault matrix runs with TOOZ_FAULTS=full (scripts/faults.sh)")
@@ -59,6 +60,8 @@ func TestFull(t *testing.T) {
 				r.killHolder(history.FLead, leadRes)
 				r.killBackend()
 				r.pauseBackend()
+				r.revokeHolder(history.FLock, lockRes, false)
+				r.revokeHolder(history.FLead, leadRes, false)
 			}
 			r.finish()
 		})

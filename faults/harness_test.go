@@ -83,11 +83,14 @@ type backendSpec struct {
 	startCluster func(t *testing.T, lab *netlab.Lab) *testserver.Cluster
 	// workloadArgs are appended to every workload process's command line.
 	workloadArgs []string
+	// revoke revokes a holder's lock or session out of band (revoke_test.go).
+	revoke revokeFunc
 }
 
 var backends = map[string]backendSpec{
 	"etcd": {
-		name: "etcd",
+		name:   "etcd",
+		revoke: revokeEtcd,
 		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
 			return testserver.StartEtcd(t, append(opts, testserver.WithNoFsync())...)
 		},
@@ -95,7 +98,8 @@ var backends = map[string]backendSpec{
 		expiryFactor: 1,
 	},
 	"redis": {
-		name: "redis",
+		name:   "redis",
+		revoke: revokeRedis,
 		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
 			return testserver.StartRedis(t, opts...)
 		},
@@ -104,7 +108,8 @@ var backends = map[string]backendSpec{
 		stateLoss:    true,
 	},
 	"redis-aof": {
-		name: "redis-aof",
+		name:   "redis-aof",
+		revoke: revokeRedis,
 		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
 			return testserver.StartRedis(t, append(opts, testserver.WithPersistence())...)
 		},
@@ -112,7 +117,8 @@ var backends = map[string]backendSpec{
 		expiryFactor: 1,
 	},
 	"zookeeper": {
-		name: "zookeeper",
+		name:   "zookeeper",
+		revoke: revokeZooKeeper,
 		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
 			return testserver.StartZooKeeper(t, append(opts, testserver.WithNoFsync())...)
 		},
@@ -120,7 +126,8 @@ var backends = map[string]backendSpec{
 		expiryFactor: 1,
 	},
 	"consul": {
-		name: "consul",
+		name:   "consul",
+		revoke: revokeConsul,
 		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
 			return testserver.StartConsul(t, opts...)
 		},
@@ -129,7 +136,8 @@ var backends = map[string]backendSpec{
 		stateLoss:    true,
 	},
 	"consul-persistent": {
-		name: "consul-persistent",
+		name:   "consul-persistent",
+		revoke: revokeConsul,
 		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
 			return testserver.StartConsul(t, append(opts, testserver.WithPersistence())...)
 		},
@@ -167,6 +175,7 @@ type run struct {
 	reg     *register.Register
 	nem     *nemesis.Nemesis
 	linear  bool
+	args    []string // more workload flags, for the processes started from now on
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -343,6 +352,7 @@ func (r *run) startProc() *proc {
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
 	cmd.Args = append(cmd.Args, r.spec.workloadArgs...)
+	cmd.Args = append(cmd.Args, r.args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := spawn(cmd); err != nil { // not cmd.Start: see spawn

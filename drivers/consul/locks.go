@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -183,7 +185,62 @@ func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*owner
 	}
 	s.owns[o] = struct{}{}
 	d.startMonitorLocked(s)
+	d.wg.Add(1)
+	go d.watchOwned(o)
 	return o, nil
+}
+
+// watchOwned ends o (its Lost closes) when its owner key is deleted or
+// released while its session lives: the ownership was revoked out of band
+// (an operator's consul kv delete, a tool), and another contender may own
+// the resource already. It follows the key with blocking queries, confirms
+// with a consistent read, and stops when o or its session ends.
+func (d *conn) watchOwned(o *ownership) {
+	defer d.wg.Done()
+	ctx, cancel := context.WithCancel(o.s.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-o.lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	gone := func(p *api.KVPair) bool { return p == nil || p.Session != o.s.id }
+	index := o.token
+	bo := newBackoff()
+	for ctx.Err() == nil {
+		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
+		began := time.Now()
+		p, meta, err := d.client.KV().Get(o.ownerKey, q.WithContext(ctx))
+		if err == nil && gone(p) {
+			p, meta, err = d.client.KV().Get(o.ownerKey, d.strong(ctx))
+			if err == nil && gone(p) {
+				if ctx.Err() == nil && !o.releasing.Load() {
+					d.log.Warn("tooz/consul: the owner key was deleted or released by someone else; the ownership is lost", "key", o.ownerKey)
+					o.forget()
+					if o.qKey != "" {
+						// As Release would: our queue entry, first in
+						// line, must not hold the queue up.
+						d.dispose(o.s, cleanup{key: o.qKey})
+					}
+				}
+				return
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil || !bo.wait(ctx) {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		if abandoned(index, meta.LastIndex, began) {
+			index = 0
+			continue
+		}
+		index = nextIndex(index, meta.LastIndex)
+	}
 }
 
 // queue waits in line for base: it adds a queue key of its own and waits
@@ -358,6 +415,8 @@ type ownership struct {
 	token    uint64 // the owner key's modify index at acquisition
 	lost     chan struct{}
 	once     sync.Once
+	// releasing is set once Release began: the key's deletion is ours.
+	releasing atomic.Bool
 }
 
 // FencingToken implements tooz.Ownership.
@@ -393,6 +452,7 @@ func (o *ownership) Release(ctx context.Context) error {
 	if o.ended() {
 		return tooz.ErrLockNotHeld
 	}
+	o.releasing.Store(true)
 	d := o.d
 	if d.isClosed() {
 		o.forget()

@@ -286,7 +286,77 @@ func (c *conn) ownOrWithdraw(ct *contender, rev int64) (tooz.Ownership, error) {
 		c.await(c.withdraw(ct))
 		return nil, err
 	}
+	c.watchOwned(o, rev)
 	return o, nil
+}
+
+// watchOwned ends o (its Lost closes) when its key is deleted while its
+// lease lives: the ownership was revoked out of band (an operator's
+// etcdctl del, a tool), and the next contender, which watches that key,
+// owns the resource already. It watches from the key's create revision
+// and stops when o ends (Release, the lease's loss, Close).
+func (c *conn) watchOwned(o *ownership, from int64) {
+	c.background(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-o.lost:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for ctx.Err() == nil {
+			for wr := range c.cli.Watch(ctx, o.ct.key, clientv3.WithRev(from+1), clientv3.WithFilterPut()) {
+				if wr.Err() != nil {
+					break // compacted, or the watch broke: read the key instead
+				}
+				if hasDelete(wr.Events) {
+					c.ownedKeyGone(o)
+					return
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			resp, err := c.cli.Get(ctx, o.ct.key, clientv3.WithKeysOnly())
+			switch {
+			case err == nil && resp.Count == 0:
+				c.ownedKeyGone(o)
+				return
+			case err == nil:
+				from = resp.Header.Revision
+			default:
+				c.mu.Lock()
+				closed := c.closed
+				c.mu.Unlock()
+				if closed {
+					return
+				}
+				t := time.NewTimer(c.timeout / 4) // pacing after a failed read
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		}
+	})
+}
+
+// ownedKeyGone ends o, whose key was deleted by someone else, unless it
+// ended meanwhile (a Release deletes the key too).
+func (c *conn) ownedKeyGone(o *ownership) {
+	c.mu.Lock()
+	_, live := o.ct.l.owns[o]
+	delete(o.ct.l.owns, o)
+	c.mu.Unlock()
+	if !live {
+		return
+	}
+	c.log.Warn("tooz/etcd: the owner key was deleted by someone else; the ownership is lost", "key", o.ct.key)
+	c.free(o.ct)
+	o.end()
 }
 
 // withdraw deletes a contender's key in the background; the returned

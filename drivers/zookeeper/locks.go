@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -63,6 +64,7 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	}
 	won, err := c.contend(ctx, s, o, dir, czxid, wait)
 	if err == nil && won {
+		c.watchOwned(o)
 		return o, nil
 	}
 	c.withdraw(o)
@@ -319,6 +321,79 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 	}
 }
 
+// watchOwned ends o (its Lost closes) when its znode is deleted while its
+// session lives: the ownership was revoked out of band (an operator's or a
+// tool's delete), and the next contender, which watches that znode, owns
+// the resource already. It stops when o ends (Release, session end, Close).
+func (c *conn) watchOwned(o *ownership) {
+	s := o.s
+	c.spawn(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-o.lost:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for ctx.Err() == nil {
+			type r struct {
+				ok bool
+				ch <-chan zk.Event
+			}
+			var v r
+			err := c.retry(ctx, s, func(int) error {
+				var err error
+				v, err = call(ctx, func() (r, error) {
+					ok, _, ch, err := s.zk.ExistsW(o.path)
+					return r{ok, ch}, err
+				})
+				return err
+			})
+			switch {
+			case ctx.Err() != nil || s.deadErr() != nil:
+				return // o ended, or the session did (and ended o)
+			case err != nil:
+				// No connection for a timeout (the Coordinator's own
+				// deadline ends o meanwhile), or an unexpected error:
+				// look again a little later.
+				t := time.NewTimer(c.timeout / 4)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+				continue
+			case !v.ok:
+				c.ownedZnodeGone(o)
+				return
+			}
+			select {
+			case ev := <-v.ch:
+				if ev.Type == zk.EventNodeDeleted {
+					c.ownedZnodeGone(o)
+					return
+				}
+				// Any other event (the watch dropped on a session end, a
+				// data change): look again.
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+}
+
+// ownedZnodeGone ends o, whose znode was deleted, unless its own Release
+// deleted it.
+func (c *conn) ownedZnodeGone(o *ownership) {
+	if o.releasing.Load() {
+		return // Release ends o itself
+	}
+	c.log.Warn("tooz: the owner znode was deleted by someone else; the ownership is lost", "path", o.path)
+	o.end()
+}
+
 // vanished reports a contender whose znode is gone before it owned anything.
 func (c *conn) vanished(s *session, o *ownership) error {
 	if why := s.deadErr(); why != nil {
@@ -457,6 +532,8 @@ type ownership struct {
 	token uint64
 	lost  chan struct{}
 	once  sync.Once
+	// releasing is set once Release began: the znode's deletion is ours.
+	releasing atomic.Bool
 }
 
 // FencingToken implements tooz.Ownership: the owner znode's czxid, which
@@ -479,6 +556,7 @@ func (o *ownership) Release(ctx context.Context) error {
 		return tooz.ErrLockNotHeld
 	default:
 	}
+	o.releasing.Store(true)
 	c := o.c
 	err := c.retry(ctx, o.s, func(attempt int) error {
 		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) })

@@ -18,7 +18,12 @@
 //     only later than TTL + slack after a quorum loss began;
 //   - no takeover within the expiry bound + slack after the holder crashed
 //     or was paused;
-//   - membership views that do not converge on the live processes;
+//   - a lock or leadership revoked out of band (RevokeClient, see
+//     revoke.go) whose holder did not see Lost() within TTL + slack, kept
+//     writing, overlapped the next holder past its Lost() + slack, or was
+//     not taken over from within TTL + slack;
+//   - membership views that do not converge on the live processes, or go
+//     back in time (members.go);
 //   - no progress: the test recorded (Stuck) that a takeover, a new holder
 //     after a fault, or converging views did not come within its deadline;
 //   - processes that crashed, panicked or leaked goroutines.
@@ -66,6 +71,10 @@ const (
 	// recorded once they are back.
 	QuorumLoss = "quorum-loss"
 	QuorumBack = "quorum-back"
+
+	// RevokeClient is a client's lock or leadership (Res) revoked out of
+	// band through the backend's own API: instantaneous (see revoke.go).
+	RevokeClient = "revoke-client"
 )
 
 // Stuck is the F of the Process record the test adds when something it
@@ -135,6 +144,7 @@ type Report struct {
 	Lost          int // Lost() signals seen
 	Events        int // membership events seen
 	Takeovers     []string
+	Revocations   []string // what each out-of-band revocation led to
 }
 
 // OK reports whether no check failed.
@@ -152,6 +162,9 @@ func (r *Report) Summary() string {
 	for _, t := range r.Takeovers {
 		fmt.Fprintf(&b, "\n  takeover: %s", t)
 	}
+	for _, v := range r.Revocations {
+		fmt.Fprintf(&b, "\n  revocation: %s", v)
+	}
 	for _, o := range r.Overlaps {
 		fmt.Fprintf(&b, "\n  overlap on %s: %s#%d(tok %d) and %s#%d(tok %d) for %v: %s", o.Res,
 			o.A.Proc, o.A.Acq, o.A.Token, o.B.Proc, o.B.Acq, o.B.Token, dur(o.To-o.From), o.Explanation)
@@ -168,7 +181,8 @@ func dur(ns int64) time.Duration { return time.Duration(ns).Round(time.Milliseco
 type fault struct {
 	kind       string // PauseClient, KillClient, PauseBackend, KillBackend, CutClient, SlowClient
 	proc       string
-	start, end int64 // end: resume, restart done, or start for a kill
+	start, end int64  // end: resume, restart done, or start for a kill or a revocation
+	res        string // for RevokeClient: the resource revoked
 }
 
 // Check runs every check over the records of one run (all files, sorted by
@@ -217,6 +231,8 @@ func Check(recs []history.Rec, cfg Config) *Report {
 	checkOverlaps(r, secs, faults, cfg)
 	checkKeptActing(r, recs, secs, faults, cfg)
 	checkTakeover(r, secs, faults, cfg)
+	checkRevoked(r, recs, secs, faults, cfg)
+	checkMembershipOrder(r, recs)
 	if cfg.Live != nil {
 		checkViews(r, recs, cfg.Live)
 	}
@@ -236,6 +252,8 @@ func collectFaults(recs []history.Rec, endOfRun int64) []fault {
 			fs = append(fs, fault{kind: rec.F, proc: rec.Proc, start: rec.T, end: endOfRun})
 		case KillClient:
 			fs = append(fs, fault{kind: KillClient, proc: rec.Proc, start: rec.T, end: rec.T})
+		case RevokeClient:
+			fs = append(fs, fault{kind: RevokeClient, proc: rec.Proc, start: rec.T, end: rec.T, res: rec.Res})
 		case ResumeClient, ResumeBackend, RestartBackend, HealClient, FastClient, RestartNode, HealNode, QuorumBack:
 			from := map[string]string{ResumeClient: PauseClient, ResumeBackend: PauseBackend, RestartBackend: KillBackend, HealClient: CutClient,
 				FastClient: SlowClient, RestartNode: KillNode, HealNode: IsolateNode, QuorumBack: QuorumLoss}[rec.F]
@@ -384,7 +402,7 @@ func checkOverlaps(r *Report, secs []Section, faults []fault, cfg Config) {
 				if o.Explanation == "" {
 					o.Explanation = "UNEXPLAINED"
 					r.Overlaps[len(r.Overlaps)-1] = o
-					if cfg.Linearizable || cutDuring(a, faults) {
+					if cfg.Linearizable || cutDuring(a, faults) || revokedBefore(a, b, faults) {
 						r.fail("overlap", "%s: %s#%d (tok %d, %v..%v) and %s#%d (tok %d, from %v) overlap with no fault to explain it",
 							res, a.Proc, a.Acq, a.Token, dur(a.Start), dur(a.End), b.Proc, b.Acq, b.Token, dur(b.Start))
 					}
@@ -422,6 +440,10 @@ func cutDuring(a Section, faults []fault) bool {
 func explain(a, b Section, faults []fault, cfg Config) string {
 	for _, f := range faults {
 		switch f.kind {
+		case RevokeClient:
+			if why := explainRevoked(a, b, f, cfg); why != "" {
+				return why
+			}
 		case PauseClient:
 			if f.proc == a.Proc && f.start < b.Start && f.end > a.Start {
 				return fmt.Sprintf("%s was paused %v..%v (fencing rejects its stale writes)", a.Proc, dur(f.start), dur(f.end))

@@ -124,7 +124,8 @@ func TestViews(t *testing.T) {
 	view := func(p string, at int64, ms ...string) history.Rec {
 		return history.Rec{T: at, Proc: p, Type: history.View, Members: ms}
 	}
-	recs := []history.Rec{view("a", 1, "a"), view("b", 2, "a", "b"), view("a", 3, "a", "b"),
+	recs := []history.Rec{memberOp(history.Invoke, history.FJoin, "a", 0), memberOp(history.Invoke, history.FJoin, "b", 0),
+		view("a", 1, "a"), view("b", 2, "a", "b"), view("a", 3, "a", "b"),
 		{T: 4, Proc: "test", Type: history.Process, F: ViewsChecked}, view("a", 5, "a")}
 	c := cfg(true)
 	c.Live = []string{"b", "a"}

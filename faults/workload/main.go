@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -37,6 +38,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	_ "github.com/toozgo/tooz/drivers/all"
+	"github.com/toozgo/tooz/faults/checker"
 	"github.com/toozgo/tooz/faults/history"
 )
 
@@ -109,7 +111,8 @@ func run(cfg config, h *history.Writer) int {
 		// in progress): keep trying until told to stop.
 		octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var err error
-		c, err = tooz.Open(octx, cfg.url, cfg.id, tooz.WithTimeout(cfg.timeout))
+		c, err = tooz.Open(octx, cfg.url, cfg.id, tooz.WithTimeout(cfg.timeout),
+			tooz.WithLogger(slog.New(&rejoinRecorder{Handler: slog.Default().Handler(), h: h})))
 		cancel()
 		if err == nil {
 			break
@@ -157,6 +160,33 @@ func run(cfg config, h *history.Writer) int {
 	}
 	h.Add(history.Rec{Type: history.Process, F: "exit"})
 	return 0
+}
+
+// rejoinRecorder passes log records on, and records in the history (as
+// checker.Rejoin) each time the coordinator, its session lost, re-joins its
+// groups by itself: a join no join invocation asked for, which the
+// membership check must know of.
+type rejoinRecorder struct {
+	slog.Handler
+	h *history.Writer
+}
+
+// rejoinMsg is what tooz logs (heart.go) just before it re-joins.
+const rejoinMsg = "tooz: liveness lost; re-joining groups"
+
+func (r *rejoinRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Message == rejoinMsg {
+		r.h.Add(history.Rec{Type: history.Process, F: checker.Rejoin})
+	}
+	return r.Handler.Handle(ctx, rec)
+}
+
+func (r *rejoinRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &rejoinRecorder{Handler: r.Handler.WithAttrs(as), h: r.h}
+}
+
+func (r *rejoinRecorder) WithGroup(name string) slog.Handler {
+	return &rejoinRecorder{Handler: r.Handler.WithGroup(name), h: r.h}
 }
 
 // outcome maps an operation's error to a record type: Fail when it

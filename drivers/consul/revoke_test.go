@@ -1,0 +1,67 @@
+package consul
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
+)
+
+// TestOwnerKeyDeletedOutOfBand: an operator deletes a lock's owner key
+// (consul kv delete) while the holder's session lives. The holder, which
+// got the lock after waiting in the queue, must see Lost() within the
+// timeout, and the lock must not stay blocked by its queue entry.
+func TestOwnerKeyDeletedOutOfBand(t *testing.T) {
+	s := testserver.StartConsul(t)
+	raw := rawClient(t, s)
+	h := newHarness(s, "")
+	ctx := testutil.Context(t, time.Minute)
+	a, b := open(t, h, "a"), open(t, h, "b")
+	name := testutil.Unique("lock")
+	la, lb := a.Lock(name), b.Lock(name)
+	testutil.Must(t, lb.Acquire(ctx), "b locks")
+	got := make(chan error, 1)
+	go func() { got <- la.Acquire(ctx) }()
+	waitQueued(t, raw, h.ownerKey(t, tooz.KindLock, name))
+	testutil.Must(t, lb.Release(ctx), "b releases")
+	select {
+	case err := <-got:
+		testutil.Must(t, err, "a locks after waiting")
+	case <-time.After(10 * time.Second):
+		t.Fatal("a did not get the lock")
+	}
+	if _, err := raw.KV().Delete(h.ownerKey(t, tooz.KindLock, name), nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitClosed(t, la.Lost(), testTimeout, "a's lock to be reported lost after its owner key was deleted")
+	go func() { got <- lb.Acquire(ctx) }()
+	select {
+	case err := <-got:
+		testutil.Must(t, err, "b locks again")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lock stayed blocked after the owner key was deleted")
+	}
+}
+
+// waitQueued waits until a contender queues for the lock whose owner key
+// is ownerKey.
+func waitQueued(t *testing.T, raw *api.Client, ownerKey string) {
+	t.Helper()
+	prefix := strings.TrimSuffix(ownerKey, "owner") + "q/"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ps, _, err := raw.KV().List(prefix, &api.QueryOptions{RequireConsistent: true})
+		if err == nil && len(ps) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nobody queued under %s: %v", prefix, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the queue
+	}
+}
