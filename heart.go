@@ -133,13 +133,6 @@ func newLiveness(start time.Time, timeout time.Duration, log *slog.Logger, onExp
 	return l
 }
 
-// current returns the channel closed when the current epoch ends.
-func (l *liveness) current() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.epoch
-}
-
 // now returns the current epoch and whether the liveness stands at this
 // moment: the deadline may have passed before the timer closed the epoch,
 // and a new epoch stands only once a beat renews it.
@@ -168,6 +161,14 @@ func (l *liveness) waitLive(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// nextRenewal returns a channel closed by the next successful beat (or by
+// stop), and whether the liveness has already stopped.
+func (l *liveness) nextRenewal() (<-chan struct{}, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.renewal, l.stopped
 }
 
 // renewed records a successful beat that started at start.

@@ -89,13 +89,57 @@ func (h *holding) end(err error, release bool) {
 		h.c.mu.Unlock()
 		if release {
 			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-			_ = h.own.Release(ctx)
+			err := h.own.Release(ctx)
 			cancel()
+			if err != nil && !errors.Is(err, ErrLockNotHeld) {
+				h.c.retryRelease(h.own, err)
+			}
 		}
 		if h.onEnd != nil {
 			h.onEnd(err)
 		}
 	})
+}
+
+// retryRelease keeps trying to give own up after a release that failed
+// (typically: the backend was unreachable when the liveness deadline
+// passed), once after each later successful heartbeat, until the backend
+// no longer records it, the driver reports it lost, or the coordinator
+// shuts down (closing the driver ends it anyway). Without it a session
+// that outlived the outage on the backend would keep the ownership, and
+// everybody waiting for it, forever.
+func (c *Coordinator) retryRelease(own Ownership, err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1) // called from a holding's goroutine: the count is not zero
+	c.mu.Unlock()
+	c.log.Warn("tooz: giving up an ownership after the liveness lapsed failed; retrying after the next heartbeat", "err", err)
+	go func() {
+		defer c.wg.Done()
+		for {
+			next, stopped := c.live.nextRenewal()
+			if stopped {
+				return
+			}
+			select {
+			case <-next:
+			case <-own.Lost():
+				return
+			}
+			if _, stopped := c.live.nextRenewal(); stopped {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			err := own.Release(ctx)
+			cancel()
+			if err == nil || errors.Is(err, ErrLockNotHeld) {
+				return
+			}
+		}
+	}()
 }
 
 // release gives the ownership up. It reports ErrLockNotHeld when the
