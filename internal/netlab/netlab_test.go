@@ -533,20 +533,35 @@ func TestNamespaceSocketsKeepThreadsAlive(t *testing.T) {
 func TestCommandKeepsSetpgidAndPdeathsig(t *testing.T) {
 	lab := netlab.New(t)
 	h := lab.AddHost("pdeath")
-	started := make(chan *exec.Cmd, 1)
-	go func() {
+	type result struct {
+		cmd    *exec.Cmd
+		onMain bool
+	}
+	started := make(chan result, 1)
+	start := func() {
 		// Locked and never unlocked: the thread ends with this goroutine,
 		// which must send the child its Pdeathsig through "ip netns exec".
+		// Except the main thread, which the runtime never ends: a
+		// goroutine that lands there lets go and the test tries again.
 		runtime.LockOSThread()
+		if syscall.Gettid() == syscall.Getpid() {
+			runtime.UnlockOSThread()
+			started <- result{onMain: true}
+			return
+		}
 		cmd := h.Command("/bin/sleep", "60")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			t.Error(err)
 			cmd = nil
 		}
-		started <- cmd
-	}()
-	cmd := <-started
+		started <- result{cmd: cmd}
+	}
+	var r result
+	for r = (result{onMain: true}); r.onMain; r = <-started {
+		go start()
+	}
+	cmd := r.cmd
 	if cmd == nil {
 		return
 	}
