@@ -30,8 +30,7 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/toozgo/tooz/internal/testserver.spawn.func1.1"),
-		goleak.IgnoreTopFunction("github.com/toozgo/tooz/faults.spawn.func1.1"))
+		goleak.IgnoreTopFunction("github.com/toozgo/tooz/internal/testserver.spawn.func1.1"))
 }
 
 var (
@@ -355,7 +354,7 @@ func (r *run) startProc() *proc {
 	cmd.Args = append(cmd.Args, r.args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := spawn(cmd); err != nil { // not cmd.Start: see spawn
+	if err := testserver.Spawn(cmd); err != nil { // not cmd.Start: see Spawn
 		closeProxies()
 		r.t.Fatal(err)
 	}

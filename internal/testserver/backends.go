@@ -109,24 +109,8 @@ func StartZooKeeper(t testing.TB, opts ...Option) *Server {
 		name:   "zookeeper",
 		nports: 1,
 		command: func(s *Server) (string, []string, error) {
-			cfgPath := filepath.Join(s.workDir, "zoo.cfg")
-			lines := []string{
-				"tickTime=100",
-				"minSessionTimeout=500",
-				"maxSessionTimeout=60000",
-				"dataDir=" + s.DataDir,
-				"clientPort=" + strconv.Itoa(s.Port),
-				"clientPortAddress=" + s.ip(),
-				"maxClientCnxns=0",
-				"admin.enableServer=false",
-				"4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,dump",
-				"preAllocSize=4096",
-			}
-			if s.cfg.noFsync {
-				lines = append(lines, "forceSync=no")
-			}
-			lines = append(lines, s.cfg.extra...)
-			if err := os.WriteFile(cfgPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			cfgPath, err := writeZooCfg(s)
+			if err != nil {
 				return "", nil, err
 			}
 			return java, []string{
@@ -143,6 +127,31 @@ func StartZooKeeper(t testing.TB, opts ...Option) *Server {
 		},
 		probe: probeZooKeeper,
 	}, opts)
+}
+
+// writeZooCfg writes s's zoo.cfg (tickTime=100ms, the client port on s's
+// address, the 4lw commands the probes use, forceSync=no with WithNoFsync,
+// then more and the WithArgs lines) and returns its path.
+func writeZooCfg(s *Server, more ...string) (string, error) {
+	lines := []string{
+		"tickTime=100",
+		"minSessionTimeout=500",
+		"maxSessionTimeout=60000",
+		"dataDir=" + s.DataDir,
+		"clientPort=" + strconv.Itoa(s.Port),
+		"clientPortAddress=" + s.ip(),
+		"maxClientCnxns=0",
+		"admin.enableServer=false",
+		"4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,dump",
+		"preAllocSize=4096",
+	}
+	lines = append(lines, more...)
+	if s.cfg.noFsync {
+		lines = append(lines, "forceSync=no")
+	}
+	lines = append(lines, s.cfg.extra...)
+	path := filepath.Join(s.workDir, "zoo.cfg")
+	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
 // zooKeeperRuntime finds java and ZooKeeper's class path, or skips (fails

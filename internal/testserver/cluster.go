@@ -348,30 +348,12 @@ func StartZooKeeperEnsemble(t testing.TB, n int, opts ...Option) *Cluster {
 			name:   "zookeeper" + strconv.Itoa(i+1),
 			nports: 3, // client, quorum, election
 			command: func(s *Server) (string, []string, error) {
-				lines := []string{
-					"tickTime=100",
-					"initLimit=50",
-					"syncLimit=10",
-					"minSessionTimeout=500",
-					"maxSessionTimeout=60000",
-					"dataDir=" + s.DataDir,
-					"clientPort=" + strconv.Itoa(s.Port),
-					"clientPortAddress=" + s.ip(),
-					"maxClientCnxns=0",
-					"admin.enableServer=false",
-					"4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,dump",
-					"preAllocSize=4096",
-					"reconfigEnabled=false",
-				}
+				more := []string{"initLimit=50", "syncLimit=10", "reconfigEnabled=false"}
 				for j, o := range c.Nodes {
-					lines = append(lines, fmt.Sprintf("server.%d=%s:%d:%d", j+1, o.ip(), o.ports[1], o.ports[2]))
+					more = append(more, fmt.Sprintf("server.%d=%s:%d:%d", j+1, o.ip(), o.ports[1], o.ports[2]))
 				}
-				if s.cfg.noFsync {
-					lines = append(lines, "forceSync=no")
-				}
-				lines = append(lines, s.cfg.extra...)
-				cfgPath := filepath.Join(s.workDir, "zoo.cfg")
-				if err := os.WriteFile(cfgPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+				cfgPath, err := writeZooCfg(s, more...)
+				if err != nil {
 					return "", nil, err
 				}
 				if err := os.WriteFile(filepath.Join(s.DataDir, "myid"), []byte(strconv.Itoa(i+1)+"\n"), 0o644); err != nil {

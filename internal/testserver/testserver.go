@@ -494,6 +494,14 @@ func spawn(cmd *exec.Cmd) error {
 	return <-r.errc
 }
 
+// Spawn starts cmd the way the servers are started: from the one OS thread
+// that lives as long as the test binary, so that a Pdeathsig in
+// cmd.SysProcAttr fires only when the test binary dies, never because the
+// Go runtime ended the thread that forked the child (it does so when a
+// goroutine locked to a thread returns, e.g. after entering a network
+// namespace). Use it instead of cmd.Start for any child with Pdeathsig.
+func Spawn(cmd *exec.Cmd) error { return spawn(cmd) }
+
 // signal sends sig to the process group of p.
 func (p *process) signal(sig syscall.Signal) {
 	if p.exited() {
