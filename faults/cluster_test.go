@@ -132,10 +132,7 @@ func (r *run) electedAfter(began time.Time, old int) {
 // killLeaderNode kills the leader node with SIGKILL and restarts it TTL +
 // slack later.
 func (r *run) killLeaderNode() {
-	if r.holder(lockRes, 30*time.Second) == nil {
-		return
-	}
-	l := r.leader()
+	l := r.aimAtLeader()
 	if l < 0 {
 		return
 	}
@@ -149,9 +146,7 @@ func (r *run) killLeaderNode() {
 	if err := <-done; err != nil {
 		r.t.Fatal(err)
 	}
-	r.progress(r.expiryBound() + r.slack + 30*time.Second)
-	r.membersConverge()
-	r.measure(checker.KillNode, t0)
+	r.afterNodeFault(checker.KillNode, t0)
 }
 
 // isolationProgress is how long into the isolation of the leader node the
@@ -165,10 +160,7 @@ const isolationProgress = 18 * time.Second
 // for longer than TTL + slack, long enough for the clients to fail over
 // (isolationProgress), which they must do while it lasts.
 func (r *run) isolateLeaderNode() {
-	if r.holder(lockRes, 30*time.Second) == nil {
-		return
-	}
-	l := r.leader()
+	l := r.aimAtLeader()
 	if l < 0 {
 		return
 	}
@@ -188,18 +180,13 @@ func (r *run) isolateLeaderNode() {
 	if err := <-done; err != nil {
 		r.t.Fatal(err)
 	}
-	r.progress(r.expiryBound() + r.slack + 30*time.Second)
-	r.membersConverge()
-	r.measure(checker.IsolateNode, t0)
+	r.afterNodeFault(checker.IsolateNode, t0)
 }
 
 // loseQuorum isolates the two followers for TTL + slack + 1s: the leader
 // is left alone without a quorum.
 func (r *run) loseQuorum() {
-	if r.holder(lockRes, 30*time.Second) == nil {
-		return
-	}
-	l := r.leader()
+	l := r.aimAtLeader()
 	if l < 0 {
 		return
 	}
@@ -220,9 +207,26 @@ func (r *run) loseQuorum() {
 		r.t.Fatal(err)
 	}
 	r.leader()
+	r.afterNodeFault(checker.QuorumLoss, t0)
+}
+
+// aimAtLeader waits until someone holds the lock (so that the fault hits
+// a holder) and returns the leader node's index, or -1 when either did not
+// come (recorded as Stuck).
+func (r *run) aimAtLeader() int {
+	if r.holder(lockRes, 30*time.Second) == nil {
+		return -1
+	}
+	return r.leader()
+}
+
+// afterNodeFault waits for the lock and leadership to change hands and the
+// views to converge after the fault of kind that began at t0, and logs what
+// it did.
+func (r *run) afterNodeFault(kind string, t0 int64) {
 	r.progress(r.expiryBound() + r.slack + 30*time.Second)
 	r.membersConverge()
-	r.measure(checker.QuorumLoss, t0)
+	r.measure(kind, t0)
 }
 
 // membersConverge waits until every live process's view of the group is
