@@ -53,15 +53,19 @@ func TestOwnerKeyDeletedOutOfBand(t *testing.T) {
 func waitQueued(t *testing.T, raw *api.Client, ownerKey string) {
 	t.Helper()
 	prefix := strings.TrimSuffix(ownerKey, "owner") + "q/"
-	deadline := time.Now().Add(10 * time.Second)
+	ctx := testutil.Context(t, 10*time.Second)
+	var index uint64
 	for {
-		ps, _, err := raw.KV().List(prefix, &api.QueryOptions{RequireConsistent: true})
+		// A blocking query: it answers when the prefix changes.
+		ps, meta, err := raw.KV().List(prefix, (&api.QueryOptions{RequireConsistent: true, WaitIndex: index, WaitTime: time.Second}).WithContext(ctx))
 		if err == nil && len(ps) > 0 {
 			return
 		}
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			t.Fatalf("nobody queued under %s: %v", prefix, err)
 		}
-		time.Sleep(20 * time.Millisecond) // polling the queue
+		if err == nil {
+			index = meta.LastIndex
+		}
 	}
 }
