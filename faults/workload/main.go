@@ -302,31 +302,76 @@ func (w *worker) watchLost(f, res string, acq int64, lost <-chan struct{}, errf 
 	}
 }
 
+// holding is what the workload holds: a *tooz.Lock or a *tooz.Leadership.
+type holding interface {
+	FencingToken() uint64
+	Lost() <-chan struct{}
+	Err() error
+}
+
+// contention is one thing the workload contends for, over and over.
+type contention struct {
+	f, end string // history ops: taking (FLock, FCampaign) and giving up (FRelease, FResign)
+	res    string
+	hold   func() time.Duration
+	// take waits for the holding; give gives it up.
+	take func(ctx context.Context) (h holding, give func(context.Context) error, err error)
+}
+
 func (w *worker) lockLoop(ctx context.Context) {
 	res := w.cfg.lock
+	w.contend(ctx, contention{f: history.FLock, end: history.FRelease, res: res, hold: w.holdTime,
+		take: func(ctx context.Context) (holding, func(context.Context) error, error) {
+			l := w.c.Lock(res)
+			if err := l.Acquire(ctx); err != nil {
+				return nil, nil, err
+			}
+			return l, l.Release, nil
+		}})
+}
+
+func (w *worker) leadLoop(ctx context.Context) {
+	res := w.cfg.election
+	w.contend(ctx, contention{f: history.FCampaign, end: history.FResign, res: res, hold: func() time.Duration { return 2 * w.holdTime() },
+		take: func(ctx context.Context) (holding, func(context.Context) error, error) {
+			ld, err := w.c.Campaign(ctx, res)
+			if err != nil {
+				return nil, nil, err
+			}
+			return ld, ld.Resign, nil
+		}})
+}
+
+// contend takes c, acts in its critical section (fenced writes) until the
+// hold time passes or the holding is lost, gives it up, and starts over,
+// recording every step.
+func (w *worker) contend(ctx context.Context, c contention) {
+	section := history.FLock
+	if c.f == history.FCampaign {
+		section = history.FLead
+	}
 	for ctx.Err() == nil {
 		acq := w.acq.Add(1)
-		l := w.c.Lock(res)
-		w.h.Add(history.Rec{Type: history.Invoke, F: history.FLock, Res: res, Acq: acq})
-		actx, cancel := context.WithTimeout(ctx, 5*w.cfg.timeout)
-		err := l.Acquire(actx)
+		w.h.Add(history.Rec{Type: history.Invoke, F: c.f, Res: c.res, Acq: acq})
+		tctx, cancel := context.WithTimeout(ctx, 5*w.cfg.timeout)
+		h, give, err := c.take(tctx)
 		cancel()
 		if err != nil {
-			w.h.Add(history.Rec{Type: outcome(err), F: history.FLock, Res: res, Acq: acq, Err: err.Error()})
+			w.h.Add(history.Rec{Type: outcome(err), F: c.f, Res: c.res, Acq: acq, Err: err.Error()})
 			sleepCtx(ctx, 50*time.Millisecond) // back-off after an error
 			continue
 		}
-		tok := l.FencingToken()
-		w.h.Add(history.Rec{Type: history.OK, F: history.FLock, Res: res, Acq: acq, Token: tok})
+		tok := h.FencingToken()
+		w.h.Add(history.Rec{Type: history.OK, F: c.f, Res: c.res, Acq: acq, Token: tok})
 		done := make(chan struct{})
-		go w.watchLost(history.FLock, res, acq, l.Lost(), l.Err, done)
-		lost := w.section(ctx, history.FLock, res, acq, tok, l.Lost(), w.holdTime())
+		go w.watchLost(section, c.res, acq, h.Lost(), h.Err, done)
+		lost := w.section(ctx, section, c.res, acq, tok, h.Lost(), c.hold())
 		if !lost {
-			w.h.Add(history.Rec{Type: history.Invoke, F: history.FRelease, Res: res, Acq: acq})
+			w.h.Add(history.Rec{Type: history.Invoke, F: c.end, Res: c.res, Acq: acq})
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := l.Release(rctx)
+			err := give(rctx)
 			cancel()
-			w.h.Add(opDone(history.FRelease, res, acq, err))
+			w.h.Add(opDone(c.end, c.res, acq, err))
 		}
 		close(done)
 		sleepCtx(ctx, rand.N(100*time.Millisecond)) // let another contender in
@@ -339,36 +384,6 @@ func opDone(f, res string, acq int64, err error) history.Rec {
 		r.Type, r.Err = outcome(err), err.Error()
 	}
 	return r
-}
-
-func (w *worker) leadLoop(ctx context.Context) {
-	res := w.cfg.election
-	for ctx.Err() == nil {
-		acq := w.acq.Add(1)
-		w.h.Add(history.Rec{Type: history.Invoke, F: history.FCampaign, Res: res, Acq: acq})
-		cctx, cancel := context.WithTimeout(ctx, 5*w.cfg.timeout)
-		ld, err := w.c.Campaign(cctx, res)
-		cancel()
-		if err != nil {
-			w.h.Add(history.Rec{Type: outcome(err), F: history.FCampaign, Res: res, Acq: acq, Err: err.Error()})
-			sleepCtx(ctx, 50*time.Millisecond) // back-off after an error
-			continue
-		}
-		tok := ld.FencingToken()
-		w.h.Add(history.Rec{Type: history.OK, F: history.FCampaign, Res: res, Acq: acq, Token: tok})
-		done := make(chan struct{})
-		go w.watchLost(history.FLead, res, acq, ld.Lost(), ld.Err, done)
-		lost := w.section(ctx, history.FLead, res, acq, tok, ld.Lost(), 2*w.holdTime())
-		if !lost {
-			w.h.Add(history.Rec{Type: history.Invoke, F: history.FResign, Res: res, Acq: acq})
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := ld.Resign(rctx)
-			cancel()
-			w.h.Add(opDone(history.FResign, res, acq, err))
-		}
-		close(done)
-		sleepCtx(ctx, rand.N(100*time.Millisecond)) // let another candidate in
-	}
 }
 
 func (w *worker) setView(update func(map[string]bool)) {
