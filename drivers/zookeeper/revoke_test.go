@@ -30,25 +30,7 @@ func TestOwnerZnodeDeletedOutOfBand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan uint64, 2)
-	go func() {
-		lb := b.Lock(lockName)
-		if err := lb.Acquire(ctx); err != nil {
-			t.Errorf("b lock: %v", err)
-			got <- 0
-			return
-		}
-		got <- lb.FencingToken()
-	}()
-	go func() {
-		l, err := b.Campaign(ctx, g)
-		if err != nil {
-			t.Errorf("b campaign: %v", err)
-			got <- 0
-			return
-		}
-		got <- l.FencingToken()
-	}()
+	got := contendBoth(ctx, t, b, lockName, g)
 	raw := rawClient(t, srv.Addr)
 	da := drv(a)
 	for _, res := range []tooz.Resource{{Kind: tooz.KindLock, Name: lockName}, {Kind: tooz.KindElection, Name: g}} {

@@ -391,25 +391,7 @@ func TestSessionExpiryWhileHoldingLockAndLeading(t *testing.T) {
 	}
 	ev := watchGroup(t, w, g)
 	lockToken, leadToken := la.FencingToken(), lead.FencingToken()
-	got := make(chan uint64, 2)
-	go func() {
-		lb := b.Lock(lockName)
-		if err := lb.Acquire(ctx); err != nil {
-			t.Errorf("b lock: %v", err)
-			got <- 0
-			return
-		}
-		got <- lb.FencingToken()
-	}()
-	go func() {
-		l, err := b.Campaign(ctx, g)
-		if err != nil {
-			t.Errorf("b campaign: %v", err)
-			got <- 0
-			return
-		}
-		got <- l.FencingToken()
-	}()
+	got := contendBoth(ctx, t, b, lockName, g)
 
 	da := drv(a)
 	s, _, _ := da.current()
@@ -962,4 +944,29 @@ func testServerPaused(t *testing.T, extra time.Duration) {
 			t.Fatalf("members = %q, %v", ms, err)
 		}
 	}
+}
+
+// contendBoth makes b wait for lock lockName and campaign in group g at
+// once; each fencing token b gets (0 after an error) comes on the channel.
+func contendBoth(ctx context.Context, t *testing.T, b *tooz.Coordinator, lockName, g string) <-chan uint64 {
+	got := make(chan uint64, 2)
+	go func() {
+		lb := b.Lock(lockName)
+		if err := lb.Acquire(ctx); err != nil {
+			t.Errorf("b lock: %v", err)
+			got <- 0
+			return
+		}
+		got <- lb.FencingToken()
+	}()
+	go func() {
+		l, err := b.Campaign(ctx, g)
+		if err != nil {
+			t.Errorf("b campaign: %v", err)
+			got <- 0
+			return
+		}
+		got <- l.FencingToken()
+	}()
+	return got
 }
