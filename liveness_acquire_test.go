@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,9 +167,27 @@ func (o stallingOwnership) Release(ctx context.Context) error {
 	return o.Ownership.Release(ctx)
 }
 
-type stallingDriver struct {
+// stallState is one test's switch and counter, shared by the coordinators
+// it opens on one stallingmem:// host.
+type stallState struct {
 	failing  atomic.Bool
 	acquires atomic.Int64
+}
+
+// stallingDriver opens the memory store of the URL's host behind a
+// stalling wrapper; each host (each test) has its own stallState.
+type stallingDriver struct {
+	mu     sync.Mutex
+	byHost map[string]*stallState
+}
+
+func (d *stallingDriver) state(host string) *stallState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.byHost[host] == nil {
+		d.byHost[host] = &stallState{}
+	}
+	return d.byHost[host]
 }
 
 func (d *stallingDriver) Options() []string { return nil }
@@ -178,10 +197,11 @@ func (d *stallingDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.Coordi
 	if err != nil {
 		return nil, err
 	}
-	return stalling{inner.Driver(), &d.failing, &d.acquires}, nil
+	st := d.state(cfg.URL.Host)
+	return stalling{inner.Driver(), &st.failing, &st.acquires}, nil
 }
 
-var stallingDrv = &stallingDriver{}
+var stallingDrv = &stallingDriver{byHost: map[string]*stallState{}}
 
 func init() { tooz.Register("stallingmem", stallingDrv) }
 
@@ -193,8 +213,9 @@ func init() { tooz.Register("stallingmem", stallingDrv) }
 func TestAcquireWhileLivenessLapsed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d := stallingDrv
-	url := fmt.Sprintf("stallingmem://lapsed-%d", time.Now().UnixNano())
+	host := fmt.Sprintf("lapsed-%d", time.Now().UnixNano())
+	d := stallingDrv.state(host)
+	url := "stallingmem://" + host
 	c, err := tooz.Open(ctx, url, "a", tooz.WithTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -264,8 +285,8 @@ func TestAcquireWhileLivenessLapsed(t *testing.T) {
 func TestLapsedHoldingIsReleasedOnceReachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d := stallingDrv
 	host := fmt.Sprintf("orphan-%d", time.Now().UnixNano())
+	d := stallingDrv.state(host)
 	a, err := tooz.Open(ctx, "stallingmem://"+host, "a", tooz.WithTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
