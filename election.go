@@ -12,7 +12,8 @@ import (
 type Leadership struct {
 	c         *Coordinator
 	group     string
-	h         *holding
+	h         *holding      // set before the leadership is published
+	published chan struct{} // closed once ElectedAsLeader is queued
 	stoodDown atomic.Bool
 }
 
@@ -66,27 +67,31 @@ func (c *Coordinator) Campaign(ctx context.Context, group string) (*Leadership, 
 		if err != nil {
 			return nil, wrap(notAcquired(ctx, err), op, group, c.member, "")
 		}
-		l := &Leadership{c: c, group: group}
-		c.mu.Lock()
-		c.leaderships[l] = struct{}{}
-		c.mu.Unlock()
+		// The leadership is published (to StandDown and Close) only once
+		// its holding is set, under c.mu; LeadershipLost waits until
+		// ElectedAsLeader is queued, so the two never come out of order.
+		l := &Leadership{c: c, group: group, published: make(chan struct{})}
 		h, err := c.hold(own, func(err error) {
+			<-l.published
 			c.mu.Lock()
 			delete(c.leaderships, l)
 			c.mu.Unlock()
 			c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
 		}, began)
 		if err != nil {
-			c.mu.Lock()
-			delete(c.leaderships, l)
-			c.mu.Unlock()
 			if c.retryAcquire(ctx, true, err) {
 				continue
 			}
 			return nil, wrap(err, op, group, c.member, "")
 		}
+		c.mu.Lock()
 		l.h = h
+		if !isClosed(h.lost) {
+			c.leaderships[l] = struct{}{}
+		}
+		c.mu.Unlock()
 		c.emit(group, ElectedAsLeader{Group: group, Member: c.member, FencingToken: own.FencingToken()})
+		close(l.published)
 		return l, nil
 	}
 }
