@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/toozgo/tooz/internal/testserver"
@@ -116,4 +117,47 @@ func TestRedisCluster(t *testing.T) {
 	if got, err := r.MasterOf(ctx, key); err != nil || got != nm {
 		t.Fatalf("MasterOf after the old master came back = %d, %v; want %d", got, err, nm)
 	}
+}
+
+// TestConsulCluster: three servers elect a leader that the agent reaches;
+// the leader killed, the two others elect another and the agent still
+// serves writes; the old leader comes back as a follower.
+func TestConsulCluster(t *testing.T) {
+	c := testserver.StartConsulCluster(t, 3)
+	if len(c.Nodes) != 3 || c.Agent == nil {
+		t.Fatalf("%d servers, agent %v", len(c.Nodes), c.Agent)
+	}
+	leader := waitLeader(t, c.Cluster)
+	cfg := api.DefaultConfig()
+	cfg.Address = c.Agent.Addr
+	cli, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := uniqueKey(t)
+	if _, err := cli.KV().Put(&api.KVPair{Key: key, Value: []byte("v1")}, (&api.WriteOptions{}).WithContext(opCtx(t, opTimeout))); err != nil {
+		t.Fatal(err)
+	}
+	c.Nodes[leader].Kill()
+	waitLeader(t, c.Cluster, leader)
+	eventually(t, recoverTimeout, "consistent read and write through the agent after the leader was killed", func(ctx context.Context) error {
+		if _, err := cli.KV().Put(&api.KVPair{Key: key + "-2", Value: []byte("v2")}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			return err
+		}
+		kv, _, err := cli.KV().Get(key, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+		if err == nil && (kv == nil || string(kv.Value) != "v1") {
+			t.Fatalf("%s = %v after the leader was killed, want v1", key, kv)
+		}
+		return err
+	})
+	if err := c.Nodes[leader].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, recoverTimeout, "the old leader follows", func(ctx context.Context) error {
+		l, err := c.Leader(ctx)
+		if err == nil && l == leader {
+			return nil // it may win an election again; it serves either way
+		}
+		return err
+	})
 }
