@@ -16,8 +16,14 @@ import (
 )
 
 // probeClient is the HTTP client of the readiness probes: no keep-alive, so
-// that a probe never reuses a connection to a previous server process.
-var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+// that a probe never reuses a connection to a previous server process. Its
+// dials are bounded on their own: the transport finishes a dial in the
+// background after the request gave up, and a dial to a node that is cut
+// off (packets dropped) would otherwise outlive the test by minutes.
+var probeClient = &http.Client{Transport: &http.Transport{
+	DisableKeepAlives: true,
+	DialContext:       (&net.Dialer{Timeout: probeTimeout}).DialContext,
+}}
 
 // StartRedis starts a Redis server without persistence (WithPersistence adds
 // an append-only file) and waits until it answers PING.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/toozgo/tooz/internal/netlab"
 )
@@ -70,6 +71,9 @@ func StartConsulCluster(t testing.TB, n int, opts ...Option) *ConsulCluster {
 					// The first join usually finds the others not yet
 					// listening; the default retry is 30s later.
 					"-retry-interval", "200ms",
+					// A server that comes back is a voter again after
+					// this long healthy (default 10s).
+					"-hcl", `autopilot { server_stabilization_time = "2s" }`,
 				}
 				if i < n {
 					args = append(args, "-server", "-bootstrap-expect", strconv.Itoa(n))
@@ -92,10 +96,57 @@ func StartConsulCluster(t testing.TB, n int, opts ...Option) *ConsulCluster {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), newConfig(opts).startTimeout)
 	defer cancel()
-	if _, err := c.WaitLeader(ctx); err != nil {
+	if err := cc.WaitHealthy(ctx); err != nil {
 		t.Fatalf("%v", err)
 	}
 	return cc
+}
+
+// WaitHealthy waits until the servers have a leader and autopilot says
+// every server is a healthy voter, so that the datacenter survives the
+// loss of any one of them. A server that was killed or cut off is removed
+// from the Raft configuration by autopilot's dead-server cleanup; back, it
+// is a voter again only after 2s of health (server_stabilization_time):
+// before that, losing another server loses the quorum.
+func (cc *ConsulCluster) WaitHealthy(ctx context.Context) error {
+	err := poll(ctx, 100*time.Millisecond, func() error {
+		l, err := cc.Leader(ctx)
+		if err != nil {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		body, err := httpGet(pctx, "http://"+cc.Nodes[l].Addr+"/v1/operator/autopilot/health")
+		if err != nil {
+			return err
+		}
+		var h struct {
+			Healthy          bool
+			FailureTolerance int
+			Servers          []struct {
+				Name    string
+				Healthy bool
+				Voter   bool
+			}
+		}
+		if err := json.Unmarshal(body, &h); err != nil {
+			return fmt.Errorf("autopilot health: %v: %q", err, body)
+		}
+		voters := 0
+		for _, s := range h.Servers {
+			if s.Healthy && s.Voter {
+				voters++
+			}
+		}
+		if !h.Healthy || voters != len(cc.Nodes) {
+			return fmt.Errorf("autopilot: healthy %v, %d healthy voters of %d", h.Healthy, voters, len(cc.Nodes))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("testserver: %s not healthy: %w", cc.Name, err)
+	}
+	return nil
 }
 
 // consulState asks a server for its own address (/v1/agent/self: the
