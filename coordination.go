@@ -239,6 +239,23 @@ type Coordinator struct {
 // Unknown options, a bad memberID and a missing required characteristic are
 // reported before any I/O where possible; a password never appears in errors.
 func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordinator, error) {
+	return open(ctx, nil, rawURL, memberID, opts)
+}
+
+// OpenDriver is Open with the driver given instead of looked up by the
+// URL's scheme: driver packages use it to offer an Open that takes the
+// application's own, already configured client (as gocloud.dev's openers
+// do). rawURL still carries the options (timeout, namespace, the driver's
+// own); its scheme names the backend in errors and logs, and its hosts are
+// the driver's to use or ignore.
+func OpenDriver(ctx context.Context, d Driver, rawURL, memberID string, opts ...Option) (*Coordinator, error) {
+	if d == nil {
+		return nil, wrap(fmt.Errorf("%w: nil driver", ErrUnknownDriver), "open", "", memberID, "")
+	}
+	return open(ctx, d, rawURL, memberID, opts)
+}
+
+func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Option) (*Coordinator, error) {
 	start := time.Now() // the liveness made by Open cannot end before start+timeout
 	var o options
 	for _, opt := range opts {
@@ -250,7 +267,7 @@ func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordi
 	if err := ValidateID(memberID); err != nil {
 		return nil, wrap(err, "open", "", memberID, "")
 	}
-	d, cfg, err := parseURL(rawURL, &o)
+	d, cfg, err := parseURL(rawURL, &o, given)
 	if err != nil {
 		return nil, wrap(err, "open", "", memberID, "")
 	}

@@ -205,18 +205,25 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 	if err != nil {
 		return nil, openError(ctx, err, s)
 	}
-	c := newConn(cli, cfg, s)
+	return start(ctx, newConn(cli, cfg, s), s)
+}
+
+// start grants the coordinator's lease on c's client; when that fails it
+// closes the client unless it is the application's.
+func start(ctx context.Context, c *conn, s settings) (tooz.CoordinationDriver, error) {
 	gctx, cancel := context.WithTimeout(ctx, s.dialTimeout)
 	defer cancel()
 	l, err := c.grant(gctx, c.mainTTL)
 	if err != nil {
-		cli.Close()
+		if !c.borrowed {
+			c.cli.Close()
+		}
 		return nil, openError(ctx, err, s)
 	}
 	c.leases[c.mainTTL] = l
-	if granted := time.Duration(l.grantedTTL) * time.Second; granted > cfg.Timeout+time.Second {
+	if granted := time.Duration(l.grantedTTL) * time.Second; granted > c.timeout+time.Second {
 		c.log.Warn("tooz/etcd: the server raised the lease TTL to its minimum; members expire later than the timeout",
-			"timeout", cfg.Timeout, "lease_ttl", granted)
+			"timeout", c.timeout, "lease_ttl", granted)
 	}
 	return c, nil
 }
