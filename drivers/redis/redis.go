@@ -176,8 +176,14 @@ func (d driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDri
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return start(ctx, goredis.NewUniversalClient(s.client), cfg, s, false)
+}
+
+// start makes the coordinator's session on rdb; when that fails it closes
+// rdb unless it is the application's (borrowed).
+func start(ctx context.Context, rdb goredis.UniversalClient, cfg tooz.Config, s *settings, borrowed bool) (tooz.CoordinationDriver, error) {
 	c := &conn{
-		rdb:     goredis.NewUniversalClient(s.client),
+		rdb:     rdb,
 		log:     cfg.Logger,
 		p:       s.prefix,
 		member:  s.member,
@@ -193,9 +199,12 @@ func (d driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDri
 	c.sessUntil = time.Now().Add(c.timeout - drift(c.timeout))
 	next, err := c.run(ctx, scriptOpen, []string{c.skey(c.sid)}, c.p, c.sid, ms(c.timeout), c.member).Int64()
 	if err != nil {
-		_ = c.rdb.Close()
+		if !borrowed {
+			_ = c.rdb.Close()
+		}
 		return nil, c.mapErr(ctx, err)
 	}
+	c.borrowed = borrowed
 	c.noteEarliest(next)
 	return c, nil
 }
@@ -227,6 +236,8 @@ type conn struct {
 	reapDue   time.Time     // when reaper fires
 	refreshOn bool          // a refresh is running
 	bg        sync.WaitGroup
+
+	borrowed bool // rdb is the application's (see Open): Close leaves it open
 }
 
 // Key names. They must match the Lua functions in scripts.go.
@@ -433,8 +444,10 @@ func (c *conn) Close(ctx context.Context) error {
 	c.stopBackground()
 	_, err := c.run(ctx, scriptClose, []string{c.skey(sid)}, c.p, sid).Result()
 	c.endAll()
-	if cerr := c.rdb.Close(); err == nil && cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
-		err = cerr
+	if !c.borrowed {
+		if cerr := c.rdb.Close(); err == nil && cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
+			err = cerr
+		}
 	}
 	c.bg.Wait()
 	return c.mapErr(ctx, err)
@@ -452,7 +465,9 @@ func (c *conn) Abandon() {
 	c.mu.Unlock()
 	c.stopBackground()
 	c.endAll()
-	_ = c.rdb.Close()
+	if !c.borrowed {
+		_ = c.rdb.Close()
+	}
 	c.bg.Wait()
 }
 
