@@ -45,6 +45,12 @@
 // The driver's SessionState method (see SessionStater) tells connected,
 // suspended and lost apart.
 //
+// Unlike the etcd, Redis and Consul drivers, this one offers no Open that
+// takes an application's own *zk.Conn: the session is the coordinator's
+// liveness, so the driver must dial it itself (to see each connect
+// response and tell a session moved, resumed or expired apart) and open a
+// new one after an expiry, which a borrowed connection does not allow.
+//
 // Creates that may have reached the server before a connection loss are
 // retried safely: member znodes are recognised by their session owner,
 // contender znodes by a unique prefix (ZooKeeper's "protected" create).
