@@ -6,8 +6,9 @@
 //		conformance.Run(t, myHarness{url: "mydriver://127.0.0.1:1234"})
 //	}
 //
-// The suite pins the semantics of DESIGN.md: groups and members with every
-// error case, ID and capability round trips, pushed join and leave events,
+// The suite pins the semantics that the README and package tooz document:
+// groups and members with every error case, ID and capability round
+// trips, pushed join and leave events,
 // expiry of crashed members, leader election and failover, locks with
 // fencing tokens and loss signals, Close freeing everything at once, and
 // the driver's declared characteristics. Each subtest uses names of its own
