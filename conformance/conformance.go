@@ -139,8 +139,8 @@ func (f *fixture) wantErr(err, want error, what string) {
 // crash makes c die as a killed process would.
 func (f *fixture) crash(c *tooz.Coordinator) {
 	f.Helper()
-	if err := c.Abandon(); err != nil {
-		f.Fatalf("abandon %q: %v (drivers must implement tooz.Abandoner for the suite)", c.MemberID(), err)
+	if err := f.h.Crash(f.T, c); err != nil {
+		f.Fatalf("crash %q: %v", c.MemberID(), err)
 	}
 }
 

@@ -17,6 +17,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -33,6 +34,14 @@ type Harness interface {
 	// Timeout is the liveness timeout coordinators are opened with. Keep
 	// it short (1-3 s) so that expiry tests are fast.
 	Timeout() time.Duration
+	// Crash makes c die as a killed process would: nothing it holds is
+	// given up, its background work stops, and the backend frees what it
+	// held only when its liveness times out. Crash tests (expiry, failover,
+	// locks freed after a crash) cannot run without it. URLHarness does it
+	// with Coordinator.Abandon, which needs a driver that implements
+	// tooz.Abandoner; a harness for a driver that cannot may, for example,
+	// run the coordinator in a child process and kill it.
+	Crash(t *testing.T, c *tooz.Coordinator) error
 }
 
 // ExpiryBounder is implemented by harnesses whose backend frees a crashed
@@ -59,3 +68,15 @@ func (h URLHarness) Open(ctx context.Context, t *testing.T, memberID string, opt
 
 // Timeout implements Harness.
 func (h URLHarness) Timeout() time.Duration { return h.LivenessTimeout }
+
+// Crash implements Harness with Coordinator.Abandon.
+func (h URLHarness) Crash(t *testing.T, c *tooz.Coordinator) error { return Abandon(t, c) }
+
+// Abandon crashes c with Coordinator.Abandon, for harnesses whose driver
+// implements tooz.Abandoner.
+func Abandon(t *testing.T, c *tooz.Coordinator) error {
+	if err := c.Abandon(); err != nil {
+		return fmt.Errorf("abandon %q: %w (the driver does not implement tooz.Abandoner: give the harness a Crash of its own)", c.MemberID(), err)
+	}
+	return nil
+}
