@@ -26,7 +26,9 @@ func (h clientHarness) Open(ctx context.Context, t *testing.T, member string, op
 
 func (h clientHarness) Timeout() time.Duration { return testTimeout }
 
-func (h clientHarness) Crash(t *testing.T, c *tooz.Coordinator) error { return conformance.Abandon(t, c) }
+func (h clientHarness) Crash(t *testing.T, c *tooz.Coordinator) error {
+	return conformance.Abandon(t, c)
+}
 
 // TestConformanceOwnClient runs the suite with every coordinator on one
 // client the application made: the same semantics as with a URL, each
