@@ -10,13 +10,17 @@
 //	tooz join GROUP                    stay a member of GROUP until interrupted
 //	tooz watch GROUP                   print GROUP's join, leave and leader events as they happen
 //	tooz status                        show the backend, its characteristics and round-trip time
+//	tooz version                       print the version of tooz, Go and the backend clients
 //
 // The backend is the --url option, else $TOOZ_URL, else the embedded
 // default: file://DIR with DIR = os.UserCacheDir()/tooz/default (usually
 // ~/.cache/tooz/default), created when missing. Every process of a user on
 // one host, cron jobs included, finds the same directory, so the commands
 // work on a fresh machine with no server. `tooz status` shows the URL in
-// use (passwords masked).
+// use (passwords masked). An empty --url or an empty $TOOZ_URL (an unset
+// variable in a cron line) is an error, never the default; so is a backend
+// that does not coordinate separate processes (memory://), where two tooz
+// processes could both hold one lock.
 //
 // The member ID is --member, else HOSTNAME-PID.
 //
@@ -122,6 +126,7 @@ func init() {
 	commands = []*command{
 		lockCommand, electCommand, groupsCommand, membersCommand,
 		leaderCommand, joinCommand, watchCommand, statusCommand,
+		versionCommand,
 	}
 }
 
@@ -151,6 +156,7 @@ func (a *app) dispatch(args []string) error {
 	if err != nil {
 		return a.flagError("", err)
 	}
+	a.noteSet(fs)
 	if len(rest) == 0 {
 		a.printUsage(a.stderr)
 		return &exitError{code: exitUsage}
