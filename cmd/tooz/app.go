@@ -94,6 +94,9 @@ func (a *app) setupLogger() {
 		h = slog.NewTextHandler(lockedWriter{a}, opts)
 	}
 	a.log = slog.New(h)
+	// Client libraries with a process-global logger (go-redis) log
+	// through slog.Default: make that this logger too.
+	slog.SetDefault(a.log)
 }
 
 // lockedWriter serializes the logger's writes with the app's own lines.

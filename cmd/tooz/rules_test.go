@@ -91,3 +91,33 @@ func TestVersion(t *testing.T) {
 		t.Errorf("tooz version --json: %+v", v)
 	}
 }
+
+// TestJSONOnlyJSON checks that with --json every line on stderr is a JSON
+// object, the client libraries' log lines included (go-redis logs a failed
+// dial through its process-global logger), and that no password shows.
+func TestJSONOnlyJSON(t *testing.T) {
+	e := env{cache: t.TempDir()}
+	closed := closedPort(t)
+	for _, a := range [][]string{
+		args("--json", "--url", "redis://alice:hunter2@127.0.0.1:"+closed, "--request-timeout", "1s", "groups"),
+		args("--json", "--url", "redis://alice:hunter2@127.0.0.1:"+closed, "--request-timeout", "1s", "lock", "x", "--verbose", "--", "true"),
+	} {
+		stdout, stderr, code := e.run(t, a...)
+		if code != exitUnreachable {
+			t.Errorf("tooz %s: exit status %d, want %d", strings.Join(a, " "), code, exitUnreachable)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout+stderr), "\n")
+		for _, line := range lines {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Errorf("tooz %s: a line is not JSON: %q", strings.Join(a, " "), line)
+			}
+			if strings.Contains(line, "hunter2") {
+				t.Errorf("password printed: %q", line)
+			}
+		}
+		if !strings.Contains(stderr, `"exit_code":3`) {
+			t.Errorf("no JSON error on stderr:\n%s", stderr)
+		}
+	}
+}
