@@ -10,6 +10,8 @@
 //	tooz join GROUP                    stay a member of GROUP until interrupted
 //	tooz watch GROUP                   print GROUP's join, leave and leader events as they happen
 //	tooz status                        show the backend, its characteristics and round-trip time
+//	tooz owner LOCK                    print the member holding lock LOCK
+//	tooz group delete GROUP            delete GROUP (it must have no members)
 //	tooz version                       print the version of tooz, Go and the backend clients
 //
 // The backend is the --url option, else $TOOZ_URL, else the embedded
@@ -126,7 +128,7 @@ func init() {
 	commands = []*command{
 		lockCommand, electCommand, groupsCommand, membersCommand,
 		leaderCommand, joinCommand, watchCommand, statusCommand,
-		versionCommand,
+		ownerCommand, groupCommand, versionCommand,
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -120,4 +122,42 @@ func TestJSONOnlyJSON(t *testing.T) {
 			t.Errorf("no JSON error on stderr:\n%s", stderr)
 		}
 	}
+}
+
+// TestOwnerAndGroupDelete checks tooz owner on a held and a free lock, and
+// tooz group delete on a group with a member, an empty one and a missing one.
+func TestOwnerAndGroupDelete(t *testing.T) {
+	e := fileEnv(t)
+	lock, group := unique("lock"), unique("group")
+	// The command run under the lock asks who holds it.
+	stdout, _ := e.mustRun(t, 0, "lock", lock, "--member", "holder-1", "--", toozBin, "owner", lock)
+	if stdout != "holder-1\n" {
+		t.Errorf("tooz owner of a held lock printed %q, want holder-1", stdout)
+	}
+	stdout, stderr := e.mustRun(t, exitFailure, "owner", lock)
+	if stdout != "" || !strings.Contains(stderr, "is not held") || strings.Contains(stderr, "leader") {
+		t.Errorf("tooz owner of a free lock: stdout %q, stderr %q", stdout, stderr)
+	}
+	stdout, _ = e.mustRun(t, exitFailure, "owner", lock, "--json")
+	if strings.TrimSpace(stdout) != `{"lock":"`+lock+`","owner":null}` {
+		t.Errorf("tooz owner --json of a free lock: %q", stdout)
+	}
+
+	j := e.start(t, "join", group, "--member", "joiner")
+	j.stderr.waitFor(t, "join's stderr", regexp.MustCompile(`joined group`), shortWait)
+	_, stderr = e.mustRun(t, exitFailure, "group", "delete", group)
+	if !strings.Contains(stderr, "not empty") {
+		t.Errorf("tooz group delete of a group with a member: %q", stderr)
+	}
+	j.signal(syscall.SIGTERM)
+	if code := j.wait(shortWait); code != 0 {
+		t.Fatalf("tooz join ended with %d, want 0", code)
+	}
+	e.mustRun(t, 0, "group", "delete", group)
+	stdout, _ = e.mustRun(t, exitFailure, "members", group)
+	if stdout != "" {
+		t.Errorf("members of a deleted group: %q", stdout)
+	}
+	e.mustRun(t, exitFailure, "group", "delete", group)
+	e.mustRun(t, exitUsage, "group", "remove", group)
 }
