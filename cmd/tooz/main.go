@@ -48,8 +48,12 @@
 //     group (SIGKILL follows after --grace if CMD does not end); SIGUSR1 and
 //     SIGUSR2 are forwarded as they are. The lock or leadership is released
 //     once CMD has ended — never while it may still run.
-//   - On Linux, if tooz itself is killed (kill -9, out of memory), CMD gets
-//     SIGKILL: nothing would stop it any more when the lock expires.
+//   - If tooz itself is killed (kill -9, out of memory), CMD's whole process
+//     group gets SIGKILL, grandchildren included: nothing would stop them
+//     any more when the lock expires. A small watcher process (a second
+//     tooz, in a process group of its own) does it when the pipe from the
+//     dead tooz closes; on Linux, the parent-death signal also kills CMD.
+//     A process that left CMD's group (setsid, a daemon) escapes.
 //
 // # Exit status
 //
@@ -142,6 +146,9 @@ func findCommand(name string) *command {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == reaperArg {
+		os.Exit(runReaper(os.Args[2]))
+	}
 	a := newApp(os.Stdout, os.Stderr)
 	os.Exit(a.main(os.Args[1:]))
 }
