@@ -543,10 +543,13 @@ func (c *Coordinator) UpdateCapabilities(ctx context.Context, group string, capa
 
 // Close leaves every group, resigns every leadership and releases every lock
 // at once (no waiting for timeouts), stops the heart and the watchers, and
-// closes the connections. It is safe to call twice; the second call does
-// nothing. Cleanup runs on ctx while it is live, else on a short context of
-// its own.
+// closes the connections. It is safe to call twice (the second call does
+// nothing) and on a nil *Coordinator (it returns nil). Cleanup runs on ctx
+// while it is live, else on a short context of its own.
 func (c *Coordinator) Close(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

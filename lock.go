@@ -399,7 +399,9 @@ func (l *Lock) Err() error {
 }
 
 // Owner returns the member ID holding the lock, whoever it is, or an
-// error wrapping ErrNoLeader when nobody holds it.
+// error wrapping ErrNoOwner when nobody holds it (such an error also
+// satisfies errors.Is(err, ErrNoLeader), for code written before
+// ErrNoOwner).
 func (l *Lock) Owner(ctx context.Context) (string, error) {
 	const op = "lock owner"
 	if err := validate(op, "", "", l.name, l.name); err != nil {
@@ -409,5 +411,5 @@ func (l *Lock) Owner(ctx context.Context) (string, error) {
 		return "", wrap(err, op, "", "", l.name)
 	}
 	id, err := l.c.drv.Owner(ctx, Resource{Kind: KindLock, Name: l.name})
-	return id, wrap(err, op, "", "", l.name)
+	return id, wrap(lockOwnerError(err), op, "", "", l.name)
 }

@@ -40,6 +40,7 @@ type app struct {
 	timeout        time.Duration
 	requestTimeout time.Duration
 	json           bool
+	set            map[string]bool // the options given explicitly (see noteSet)
 
 	// Options of some commands (see each command's flags).
 	wait           time.Duration
@@ -93,6 +94,9 @@ func (a *app) setupLogger() {
 		h = slog.NewTextHandler(lockedWriter{a}, opts)
 	}
 	a.log = slog.New(h)
+	// Client libraries with a process-global logger (go-redis) log
+	// through slog.Default: make that this logger too.
+	slog.SetDefault(a.log)
 }
 
 // lockedWriter serializes the logger's writes with the app's own lines.
@@ -244,12 +248,14 @@ func (a *app) parseCommand(c *command, args []string) (pos, cmd []string, err er
 			cmd = []string{}
 		}
 	}
-	pos, err = parseFlags(a.flagSet(c.name), head, false)
+	fs := a.flagSet(c.name)
+	pos, err = parseFlags(fs, head, false)
 	if err != nil {
 		return nil, nil, a.flagError(c.name, err)
 	}
-	if a.timeout < 0 || a.requestTimeout <= 0 || a.wait < 0 || a.grace < 0 || a.lockTTL < 0 || a.restartDelay < 0 || a.leaderInterval <= 0 {
-		return nil, nil, usageError(c.name, "durations must be positive")
+	a.noteSet(fs)
+	if err := a.checkOptions(c.name); err != nil {
+		return nil, nil, err
 	}
 	a.setupLogger()
 	return pos, cmd, nil
@@ -311,11 +317,14 @@ func defaultDir() (string, error) {
 // resolveURL picks the backend URL: --url, $TOOZ_URL, or the embedded
 // default, whose directory it creates. It checks the scheme before any I/O.
 func (a *app) resolveURL() error {
+	env, envSet, envErr := envURL()
 	switch {
 	case a.url != "":
 		a.resolvedURL, a.urlSource = a.url, "--url"
-	case os.Getenv("TOOZ_URL") != "":
-		a.resolvedURL, a.urlSource = os.Getenv("TOOZ_URL"), "$TOOZ_URL"
+	case envErr != nil:
+		return envErr
+	case envSet:
+		a.resolvedURL, a.urlSource = env, "$TOOZ_URL"
 	default:
 		dir, err := defaultDir()
 		if err != nil {
@@ -355,7 +364,7 @@ func (a *app) open() (*tooz.Coordinator, error) {
 	if err := a.resolveURL(); err != nil {
 		return nil, err
 	}
-	opts := []tooz.Option{tooz.WithLogger(a.log)}
+	opts := []tooz.Option{tooz.WithLogger(a.log), crossProcess()}
 	if a.timeout > 0 {
 		opts = append(opts, tooz.WithTimeout(a.timeout))
 	}
@@ -365,6 +374,9 @@ func (a *app) open() (*tooz.Coordinator, error) {
 	if err != nil {
 		if s := a.signals.received(); s != nil {
 			return nil, interrupted(s, "while connecting")
+		}
+		if refused := a.refusedBackend(err); refused != nil {
+			return nil, refused
 		}
 		// Drop the library's "open member ..." context: say what went wrong.
 		msg := err.Error()

@@ -71,7 +71,6 @@ import (
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/tlsfiles"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 )
@@ -190,7 +189,7 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 		TLS:         s.tls,
 		Username:    s.user,
 		Password:    s.pass,
-		Logger:      zap.NewNop(),
+		Logger:      zapLogger(cfg.Logger, s.pass),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(reconnectParams(cfg.Timeout))},
 		// A member that stops answering (frozen, or behind a firewall
 		// that drops packets) keeps its TCP connection up, and the

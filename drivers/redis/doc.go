@@ -98,4 +98,12 @@
 //
 // The fencing counter of a lock name is never deleted (one small key per
 // lock name ever used), so that tokens never repeat.
+//
+// # Logs
+//
+// go-redis has one process-global logger, and most of its lines cannot be
+// tied to a client; importing this driver points it at slog.Default (at
+// Info, "library=go-redis", URL passwords masked) instead of plain text on
+// stderr. Use slog.SetDefault, or call redis.SetLogger after the import, to
+// send them elsewhere.
 package redis

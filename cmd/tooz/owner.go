@@ -1,0 +1,85 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"errors"
+
+	"github.com/toozgo/tooz"
+)
+
+var ownerCommand = &command{
+	name:    "owner",
+	args:    "LOCK",
+	summary: "print the member holding lock LOCK (status 1 when it is free)",
+	example: `
+tooz owner nightly-backup || echo "nobody runs the backup"
+tooz owner nightly-backup --json`,
+	run: runOwner,
+}
+
+func runOwner(a *app, me *command, args []string) error {
+	pos, err := a.parseArgs(me, args, "LOCK")
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	c, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer a.close(c)
+	ctx, cancel := a.request()
+	defer cancel()
+	owner, err := c.Lock(name).Owner(ctx)
+	if errors.Is(err, tooz.ErrNoOwner) {
+		if a.json {
+			a.emitJSON(a.stdout, map[string]any{"lock": name, "owner": nil})
+		}
+		return exitf(exitFailure, "tooz: lock %q is not held", name)
+	}
+	if err != nil {
+		return a.requestError(err)
+	}
+	if a.json {
+		a.emitJSON(a.stdout, map[string]any{"lock": name, "owner": owner})
+		return nil
+	}
+	a.println(a.stdout, owner)
+	return nil
+}
+
+var groupCommand = &command{
+	name:    "group",
+	args:    "delete GROUP",
+	summary: "delete GROUP (status 1 if it still has members or does not exist)",
+	example: `
+tooz group delete old-workers`,
+	run: runGroup,
+}
+
+func runGroup(a *app, me *command, args []string) error {
+	pos, err := a.parseArgs(me, args, "ACTION (delete)", "GROUP")
+	if err != nil {
+		return err
+	}
+	if pos[0] != "delete" {
+		return usageError(me.name, "tooz group: unknown action %q (want: delete)", pos[0])
+	}
+	group := pos[1]
+	c, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer a.close(c)
+	ctx, cancel := a.request()
+	defer cancel()
+	if err := c.DeleteGroup(ctx, group); err != nil {
+		return a.requestError(err)
+	}
+	if a.json {
+		a.emitJSON(a.stdout, map[string]any{"group": group, "deleted": true})
+	}
+	return nil
+}
