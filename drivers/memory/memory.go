@@ -95,6 +95,8 @@ type resource struct {
 type contender struct {
 	key   resKey
 	sess  *session
+	share *tooz.Share // semaphores and read/write locks (see shared.go); nil for locks and elections
+	held  bool        // a shared contender that holds
 	token uint64
 	ready chan struct{} // closed when it becomes the owner
 	lost  chan struct{} // closed when it ends
@@ -169,7 +171,7 @@ func (st *store) withdraw(ct *contender) {
 	for i, q := range r.queue {
 		if q == ct {
 			r.queue = append(r.queue[:i], r.queue[i+1:]...)
-			if i == 0 {
+			if i == 0 || ct.share != nil {
 				st.promote(r)
 			}
 			break
@@ -179,6 +181,10 @@ func (st *store) withdraw(ct *contender) {
 
 func (st *store) promote(r *resource) {
 	if len(r.queue) == 0 {
+		return
+	}
+	if r.queue[0].share != nil {
+		st.promoteShared(r)
 		return
 	}
 	head := r.queue[0]
