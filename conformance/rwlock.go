@@ -324,4 +324,3 @@ func testRWFreedOnClose(f *fixture) {
 		f.Fatalf("b still waiting %v after a closed", f.h.Timeout()/2)
 	}
 }
-
