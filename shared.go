@@ -65,13 +65,13 @@ func (s Share) Holds(ahead []Share) bool {
 }
 
 // Agrees reports, with an error wrapping ErrLimitMismatch, a contender
-// with share s queued behind one (ahead) that has another semaphore size.
-// The younger contender withdraws; the older ones decide the size.
+// with share s whose oldest contender ahead (ahead[0]) has another
+// semaphore size: the oldest contender decides the size, and a contender
+// that disagrees withdraws. (A disagreeing contender further back, about
+// to withdraw, makes nobody else fail.)
 func (s Share) Agrees(ahead []Share) error {
-	for _, a := range ahead {
-		if a.Limit != s.Limit {
-			return fmt.Errorf("%w: asked for %d permits, but contenders already queued use %d", ErrLimitMismatch, s.Limit, a.Limit)
-		}
+	if len(ahead) > 0 && ahead[0].Limit != s.Limit {
+		return fmt.Errorf("%w: asked for %d permits, but the semaphore's oldest contender uses %d", ErrLimitMismatch, s.Limit, ahead[0].Limit)
 	}
 	return nil
 }
