@@ -328,4 +328,3 @@ func (c *conn) Holders(ctx context.Context, res tooz.Resource) ([]string, error)
 	}
 	return ids, nil
 }
-
