@@ -188,6 +188,7 @@ func (d driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDri
 		held:    map[*ownership]struct{}{},
 		waiters: map[string]*waiter{},
 		watches: map[*watch]struct{}{},
+		shared:  map[*sharedOwn]struct{}{},
 	}
 	c.health = min(max(c.timeout/3, 100*time.Millisecond), 5*time.Second)
 	c.sessUntil = time.Now().Add(c.timeout - drift(c.timeout))
@@ -218,6 +219,7 @@ type conn struct {
 	closed    bool
 	held      map[*ownership]struct{}
 	waiters   map[string]*waiter // by token
+	shared    map[*sharedOwn]struct{} // held semaphore permits and read/write locks (shared.go)
 	watches   map[*watch]struct{}
 	grants    *grantSub     // started at the first wait
 	expiry    *time.Timer   // fires at the earliest local deadline of a held lock
@@ -400,6 +402,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		for _, o := range all {
 			c.lose(o, false)
 		}
+		c.endShared()
 		c.log.Warn("tooz/redis: the session key had expired; made a new session", "lost", len(all))
 		return next, fmt.Errorf("%w: the session key had expired; a new session is in place", tooz.ErrSessionLost)
 	}
@@ -493,6 +496,7 @@ func (c *conn) endAll() {
 	for _, o := range all {
 		c.end(o)
 	}
+	c.endShared()
 }
 
 // backoff is a bounded exponential back-off for retries after errors.
