@@ -218,7 +218,7 @@ type conn struct {
 	sessUntil time.Time // local validity deadline of the session: no lock outlives it
 	closed    bool
 	held      map[*ownership]struct{}
-	waiters   map[string]*waiter // by token
+	waiters   map[string]*waiter      // by token
 	shared    map[*sharedOwn]struct{} // held semaphore permits and read/write locks (shared.go)
 	watches   map[*watch]struct{}
 	grants    *grantSub     // started at the first wait

@@ -362,4 +362,3 @@ func (c *conn) Holders(ctx context.Context, res tooz.Resource) ([]string, error)
 	}
 	return ids, nil
 }
-
