@@ -116,8 +116,11 @@ type permits struct {
 
 func (p *permits) res() Resource { return Resource{Kind: p.kind, Name: p.name} }
 
+// wrap names the semaphore or read/write lock in the operation ("acquire
+// semaphore "jobs""), so that messages do not call it a lock; Error.Lock
+// stays empty.
 func (p *permits) wrap(err error, op string) error {
-	return wrap(err, op+" "+p.what, "", "", p.name)
+	return wrap(err, fmt.Sprintf("%s %s %q", op, p.what, p.name), "", "", "")
 }
 
 // acquire takes a holding with share sh. A shared RWLock handle that holds

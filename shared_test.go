@@ -80,7 +80,7 @@ func TestSharedNotSupported(t *testing.T) {
 		t.Errorf("Release of nothing: %v", err)
 	}
 	var te *tooz.Error
-	if err := s.Acquire(ctx); !errors.As(err, &te) || te.Lock != "s" {
+	if err := s.Acquire(ctx); !errors.As(err, &te) || te.Op != `acquire semaphore "s"` {
 		t.Errorf("error %v does not name the semaphore", err)
 	}
 }
