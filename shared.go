@@ -120,6 +120,9 @@ func (p *permits) res() Resource { return Resource{Kind: p.kind, Name: p.name} }
 // semaphore "jobs""), so that messages do not call it a lock; Error.Lock
 // stays empty.
 func (p *permits) wrap(err error, op string) error {
+	if err == nil {
+		return nil
+	}
 	return wrap(err, fmt.Sprintf("%s %s %q", op, p.what, p.name), "", "", "")
 }
 

@@ -116,7 +116,7 @@ func contenderAlive(dir, name string) bool {
 // queue lists dir's live contenders in ticket order, up to and including
 // the one named upTo (all when upTo is ""), logging the names it ignores.
 func (c *conn) queue(dir, upTo string, logged map[string]bool) ([]fentry, error) {
-	names, err := readDirNames(dir)
+	names, err := listNames(dir)
 	if err != nil {
 		if notExist(err) {
 			return nil, nil
@@ -165,10 +165,20 @@ func (c *conn) queue(dir, upTo string, logged map[string]bool) ([]fentry, error)
 // enqueue takes the next ticket of dir and puts a contender file for sh in
 // place, flocked; it returns the file's name and descriptor.
 func (c *conn) enqueue(ctx context.Context, dir string, sh tooz.Share) (string, int, error) {
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return "", -1, ioErr("create the directory", err)
+	if _, ok := c.madeDirs.Load(dir); !ok {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return "", -1, ioErr("create the directory", err)
+		}
+		c.madeDirs.Store(dir, struct{}{})
 	}
 	seq, err := openAt(unix.AT_FDCWD, filepath.Join(dir, seqFile), unix.O_RDWR|unix.O_CREAT)
+	if err != nil && notExist(err) {
+		// Removed from under us (by hand): make it again.
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return "", -1, ioErr("create the directory", err)
+		}
+		seq, err = openAt(unix.AT_FDCWD, filepath.Join(dir, seqFile), unix.O_RDWR|unix.O_CREAT)
+	}
 	if err != nil {
 		return "", -1, ioErr("open the ticket counter", err)
 	}
@@ -354,4 +364,32 @@ func (c *conn) Holders(ctx context.Context, res tooz.Resource) ([]string, error)
 		ahead = append(ahead, e.share)
 	}
 	return ids, nil
+}
+
+// listNames lists a directory with plain system calls: a listing per
+// evaluation of the queue, kept cheap (os.File would also try to register
+// the directory with the runtime's poller).
+func listNames(dir string) ([]string, error) {
+	fd, err := openAt(unix.AT_FDCWD, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	var (
+		names []string
+		buf   [8192]byte
+	)
+	for {
+		n, err := unix.ReadDirent(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
 }

@@ -11,7 +11,8 @@ import (
 // tooz.Share.Holds and did not yet, each with the next fencing token, and
 // wakes only those. Called with st.mu held.
 func (st *store) promoteShared(r *resource) {
-	ahead := make([]tooz.Share, 0, len(r.queue))
+	var buf [16]tooz.Share
+	ahead := buf[:0]
 	for _, ct := range r.queue {
 		if !ct.held && ct.share.Holds(ahead) {
 			ct.held = true
@@ -19,7 +20,7 @@ func (st *store) promoteShared(r *resource) {
 			ct.token = r.fence
 			close(ct.ready)
 		}
-		ahead = append(ahead, *ct.share)
+		ahead = append(ahead, ct.share)
 	}
 }
 
@@ -41,9 +42,10 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		r = &resource{}
 		c.st.res[key] = r
 	}
-	ahead := make([]tooz.Share, 0, len(r.queue))
+	var buf [16]tooz.Share
+	ahead := buf[:0]
 	for _, q := range r.queue {
-		ahead = append(ahead, *q.share)
+		ahead = append(ahead, q.share)
 	}
 	if err := sh.Agrees(ahead); err != nil {
 		c.st.mu.Unlock()
@@ -53,8 +55,7 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		c.st.mu.Unlock()
 		return nil, tooz.ErrNotAcquired
 	}
-	share := sh
-	ct := &contender{key: key, sess: s, share: &share, ready: make(chan struct{}), lost: make(chan struct{})}
+	ct := &contender{key: key, sess: s, shared: true, share: sh, ready: make(chan struct{}), lost: make(chan struct{})}
 	r.queue = append(r.queue, ct)
 	s.owns[ct] = struct{}{}
 	c.st.promoteShared(r)
