@@ -68,6 +68,10 @@ func (k ResourceKind) String() string {
 		return "lock"
 	case KindElection:
 		return "election"
+	case KindSemaphore:
+		return "semaphore"
+	case KindRWLock:
+		return "read/write lock"
 	}
 	return fmt.Sprintf("ResourceKind(%d)", int(k))
 }

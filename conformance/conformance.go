@@ -52,6 +52,8 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, idTests...)
 	all = append(all, eventTests...)
 	all = append(all, lockTests...)
+	all = append(all, semaphoreTests...)
+	all = append(all, rwLockTests...)
 	all = append(all, electionTests...)
 	all = append(all, livenessTests...)
 	all = append(all, characteristicTests...)

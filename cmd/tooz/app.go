@@ -47,6 +47,8 @@ type app struct {
 	noWait         bool
 	grace          time.Duration
 	lockTTL        time.Duration
+	shared         bool // lock: the read/write lock NAME, shared (semaphore.go)
+	exclusive      bool // lock: the read/write lock NAME, exclusive
 	standby        bool
 	restartDelay   time.Duration
 	join           bool
@@ -156,6 +158,13 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
 		fs.DurationVar(&a.lockTTL, "ttl", a.lockTTL, "lock TTL on backends that keep one apart from the liveness timeout\n(default: the liveness timeout); never the time to wait")
 		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when the lock is acquired and released")
+		fs.BoolVar(&a.shared, "shared", a.shared, "hold the read/write lock NAME shared: with any number of other --shared\nholders, never with an --exclusive one (read/write locks are apart from plain locks)")
+		fs.BoolVar(&a.exclusive, "exclusive", a.exclusive, "hold the read/write lock NAME exclusively: alone, after the --shared\nholders queued before it (a waiting one lets no later --shared in)")
+	case "semaphore":
+		fs.DurationVar(&a.wait, "wait", a.wait, "give up (exit 4) if no permit is acquired within `DURATION` (default: wait forever)")
+		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "give up at once (exit 4) if no permit is free")
+		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
+		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when the permit is acquired and released")
 	case "elect":
 		fs.DurationVar(&a.wait, "wait", a.wait, "give up (exit 4) if not elected within `DURATION` (default: wait forever)")
 		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")

@@ -3,6 +3,8 @@
 // Redis, or a local directory (file://) that needs no server.
 //
 //	tooz lock NAME -- CMD [ARGS...]    run CMD while holding lock NAME
+//	tooz lock NAME --shared -- CMD     run CMD holding the read/write lock NAME shared (--exclusive: alone)
+//	tooz semaphore NAME N -- CMD       run CMD holding one of the N permits of semaphore NAME
 //	tooz elect GROUP -- CMD [ARGS...]  run CMD while this process leads GROUP
 //	tooz groups                        list groups, their member count and leader
 //	tooz members GROUP                 list GROUP's members, capabilities and join times
@@ -130,7 +132,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		lockCommand, electCommand, groupsCommand, membersCommand,
+		lockCommand, semaphoreCommand, electCommand, groupsCommand, membersCommand,
 		leaderCommand, joinCommand, watchCommand, statusCommand,
 		ownerCommand, groupCommand, versionCommand,
 	}

@@ -45,6 +45,8 @@
 //	NS/locks/L/owner         the owner of lock L, acquired by its session
 //	NS/locks/L/q/ID          contender ID queued for lock L, acquired by its session
 //	NS/elections/G/...       the same for the leadership of group G
+//	NS/semaphores/S/ID       contender ID of semaphore S, acquired by its session (shared.go)
+//	NS/rwlocks/L/ID          contender ID of read/write lock L, likewise
 //
 // # Liveness
 //

@@ -413,6 +413,7 @@ type ownership struct {
 	qKey     string
 	cid      string
 	token    uint64 // the owner key's modify index at acquisition
+	casIndex uint64 // the modify index Release checks, when not token (shared.go)
 	lost     chan struct{}
 	once     sync.Once
 	// releasing is set once Release began: the key's deletion is ours.
@@ -458,7 +459,11 @@ func (o *ownership) Release(ctx context.Context) error {
 		o.forget()
 		return tooz.ErrClosed
 	}
-	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: o.ownerKey, Index: o.token}}}
+	idx := o.token
+	if o.casIndex != 0 {
+		idx = o.casIndex
+	}
+	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: o.ownerKey, Index: idx}}}
 	if o.qKey != "" {
 		ops = append(ops, kvOp(api.KVDelete, o.qKey))
 	}

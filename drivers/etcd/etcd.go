@@ -27,6 +27,8 @@
 //	N/members/G/M        a membership: internal/record value, on the coordinator's lease
 //	N/locks/L/C          a lock contender C; value: its member ID; on the lease
 //	N/elections/G/C      a candidate for G's leadership, likewise
+//	N/semaphores/S/C     a semaphore contender; value: its share and member ID; on the lease
+//	N/rwlocks/L/C        a read/write lock contender, likewise (see shared.go)
 //
 // with group, member and lock names escaped by internal/keyspace. A
 // coordinator holds one lease, kept alive by one KeepAliveOnce per

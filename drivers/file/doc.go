@@ -71,6 +71,8 @@
 //	DIR/NS/locks/L           lock L: flocked and marked by its holder; fencing counter, holder's ID and PID
 //	DIR/NS/locks/L.o         lock L's owner file, flocked while held (platforms without OFD locks)
 //	DIR/NS/elections/G       the same for the leadership of group G
+//	DIR/NS/semaphores/S/     semaphore S: ".seq" (ticket counter) and a flocked file per contender (shared.go)
+//	DIR/NS/rwlocks/L/        read/write lock L, likewise
 //	DIR/NS/tmp/              files being written
 //
 // Names are escaped with internal/keyspace, or replaced by "=" and a SHA-256

@@ -152,6 +152,8 @@ type conn struct {
 	groups  map[string]struct{} // groups joined under sid
 	owns    map[*ownership]struct{}
 	watches map[*groupWatch]struct{}
+
+	madeDirs sync.Map // semaphore and read/write lock directories known to exist (shared.go)
 }
 
 // Characteristics implements tooz.CoordinationDriver.

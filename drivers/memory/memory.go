@@ -93,11 +93,14 @@ type resource struct {
 }
 
 type contender struct {
-	key   resKey
-	sess  *session
-	token uint64
-	ready chan struct{} // closed when it becomes the owner
-	lost  chan struct{} // closed when it ends
+	key    resKey
+	sess   *session
+	shared bool       // a semaphore or read/write lock contender (see shared.go)
+	share  tooz.Share // its share
+	held   bool       // a shared contender that holds
+	token  uint64
+	ready  chan struct{} // closed when it becomes the owner
+	lost   chan struct{} // closed when it ends
 }
 
 type watcher struct {
@@ -169,7 +172,7 @@ func (st *store) withdraw(ct *contender) {
 	for i, q := range r.queue {
 		if q == ct {
 			r.queue = append(r.queue[:i], r.queue[i+1:]...)
-			if i == 0 {
+			if i == 0 || ct.shared {
 				st.promote(r)
 			}
 			break
@@ -179,6 +182,10 @@ func (st *store) withdraw(ct *contender) {
 
 func (st *store) promote(r *resource) {
 	if len(r.queue) == 0 {
+		return
+	}
+	if r.queue[0].shared {
+		st.promoteShared(r)
 		return
 	}
 	head := r.queue[0]

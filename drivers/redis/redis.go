@@ -194,6 +194,7 @@ func start(ctx context.Context, rdb goredis.UniversalClient, cfg tooz.Config, s 
 		held:    map[*ownership]struct{}{},
 		waiters: map[string]*waiter{},
 		watches: map[*watch]struct{}{},
+		shared:  map[*sharedOwn]struct{}{},
 	}
 	c.health = min(max(c.timeout/3, 100*time.Millisecond), 5*time.Second)
 	c.sessUntil = time.Now().Add(c.timeout - drift(c.timeout))
@@ -226,7 +227,8 @@ type conn struct {
 	sessUntil time.Time // local validity deadline of the session: no lock outlives it
 	closed    bool
 	held      map[*ownership]struct{}
-	waiters   map[string]*waiter // by token
+	waiters   map[string]*waiter      // by token
+	shared    map[*sharedOwn]struct{} // held semaphore permits and read/write locks (shared.go)
 	watches   map[*watch]struct{}
 	grants    *grantSub     // started at the first wait
 	expiry    *time.Timer   // fires at the earliest local deadline of a held lock
@@ -411,6 +413,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		for _, o := range all {
 			c.lose(o, false)
 		}
+		c.endShared()
 		c.log.Warn("tooz/redis: the session key had expired; made a new session", "lost", len(all))
 		return next, fmt.Errorf("%w: the session key had expired; a new session is in place", tooz.ErrSessionLost)
 	}
@@ -508,6 +511,7 @@ func (c *conn) endAll() {
 	for _, o := range all {
 		c.end(o)
 	}
+	c.endShared()
 }
 
 // backoff is a bounded exponential back-off for retries after errors.

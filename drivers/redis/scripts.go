@@ -18,6 +18,9 @@ import goredis "github.com/redis/go-redis/v9"
 //	P:l:<lock>:f       fencing counter of the lock name (never deleted)
 //	P:l:<lock>:q       LIST of waiters "tok|sid|cid|ttl|member", first in first served
 //	P:c:<cid>          pub/sub channel of one conn: "<token> <fence>" of a waiter just granted a lock
+//	P:sem:<name>       ZSET token -> ticket: a semaphore's contenders in queue order (P:rw:<name>
+//	                   for a read/write lock); :e HASH token -> entry, :h SET of the granted
+//	                   tokens, :f the ticket counter (never deleted); index field "p"..token
 //
 // Escaped names hold no ':' (internal/keyspace), so no key can be taken for another.
 
@@ -108,6 +111,63 @@ local function drop_contender(lk, tok)
   return 0
 end
 
+-- parse_shared decodes a semaphore or read/write lock entry
+-- "sid|cid|mode|limit|fence|member" (see shared.go), or returns nil.
+local function parse_shared(raw)
+  if not raw or string.len(raw) < 72 or string.sub(raw, 33, 33) ~= '|' or string.sub(raw, 66, 66) ~= '|'
+     or string.sub(raw, 68, 68) ~= '|' then return nil end
+  local mode = string.sub(raw, 67, 67)
+  local limit, fence, mem = string.match(string.sub(raw, 69), '^(%d+)|(%d+)|(.+)$')
+  limit = tonumber(limit)
+  if (mode ~= 'x' and mode ~= 's') or not limit or not fence or limit > 4096 or (mode == 'x' and limit ~= 0) then return nil end
+  return {sid = string.sub(raw, 1, 32), cid = string.sub(raw, 34, 65), x = mode == 'x', limit = limit, fence = fence, mem = mem}
+end
+
+-- promote_shared walks the queue K in ticket order. Contenders whose
+-- session died are dropped; entries that do not decode are skipped (never
+-- counted, so they block nobody); every contender that holds by the rule
+-- of tooz.Share.Holds and was not granted yet is, and its conn is told on
+-- its channel (except skip, whose script answers it). It returns the
+-- oldest live contender's entry.
+local function promote_shared(K, skip)
+  local es, hs = K .. ':e', K .. ':h'
+  local count, anyx, oldest = 0, false, nil
+  for _, tok in ipairs(redis.call('ZRANGE', K, 0, -1)) do
+    local e = parse_shared(redis.call('HGET', es, tok))
+    if not e then
+      redis.log(redis.LOG_WARNING, 'tooz: ignoring a corrupt contender ' .. tok .. ' of ' .. K .. ' (ZREM it to clear it)')
+    elseif not alive(e.sid) then
+      redis.call('ZREM', K, tok)
+      redis.call('HDEL', es, tok)
+      redis.call('SREM', hs, tok)
+      redis.call('HDEL', ikey(e.sid), 'p' .. tok)
+    else
+      oldest = oldest or e
+      local holds
+      if e.x then holds = count == 0 else holds = (not anyx) and (e.limit == 0 or count < e.limit) end
+      if holds and redis.call('SADD', hs, tok) == 1 and tok ~= skip then
+        redis.call('PUBLISH', P .. ':c:' .. e.cid, tok .. ' ' .. e.fence)
+      end
+      count = count + 1
+      if e.x then anyx = true end
+    end
+  end
+  return oldest
+end
+
+-- drop_shared takes contender tok out of K, handing what it held on. It
+-- returns 1 if tok held, 0 if it waited, -1 if it was gone.
+local function drop_shared(K, tok)
+  local e = parse_shared(redis.call('HGET', K .. ':e', tok))
+  local held = redis.call('SREM', K .. ':h', tok)
+  local was = redis.call('ZREM', K, tok)
+  redis.call('HDEL', K .. ':e', tok)
+  if e then redis.call('HDEL', ikey(e.sid), 'p' .. tok) end
+  if was == 0 then return -1 end
+  promote_shared(K, '')
+  return held
+end
+
 -- reap ends session sid and everything it owns: memberships leave with an
 -- event, held locks pass to their next waiter, queued waits vanish.
 local function reap(sid)
@@ -126,6 +186,8 @@ local function reap(sid)
       end
     elseif t == 'c' then
       drop_contender(v, rest)
+    elseif t == 'p' then
+      drop_shared(v, rest)
     end
   end
   redis.call('DEL', ik)

@@ -20,6 +20,8 @@
 //	<chroot>/<ns>/groups/<group>/<member>    ephemeral; data = capabilities
 //	<chroot>/<ns>/locks/<name>/c_<guid>_<seq>      ephemeral sequential; data = member ID
 //	<chroot>/<ns>/elections/<group>/c_<guid>_<seq> ephemeral sequential; data = member ID
+//	<chroot>/<ns>/semaphores/<name>/c_s<n>_<guid>_<seq>  ephemeral sequential; data = member ID (shared.go)
+//	<chroot>/<ns>/rwlocks/<name>/c_<s0|x0>_<guid>_<seq>  likewise, shared or exclusive
 //
 // Every ID is escaped with internal/keyspace, so any valid UTF-8 (including
 // "/", "." and "..", which ZooKeeper forbids as path segments) round-trips.
