@@ -10,7 +10,9 @@
 // groups and members with every error case, ID and capability round
 // trips, pushed join and leave events,
 // expiry of crashed members, leader election and failover, locks with
-// fencing tokens and loss signals, Close freeing everything at once, and
+// fencing tokens and loss signals, semaphores and read/write locks (one
+// queueing rule, the permit bound, a writer not starved by readers, size
+// agreement, tokens, loss and expiry), Close freeing everything at once, and
 // the driver's declared characteristics. Each subtest uses names of its own
 // and coordinators of its own, and a watchdog fails a subtest that hangs.
 package conformance

@@ -195,7 +195,7 @@ func (c *conn) contendShared(ctx context.Context, s *session, o *ownership, dir 
 		}
 		if sh.Holds(ahead) {
 			if waited && sh.Limit > 0 {
-				c.signalTurn(ctx, s, o)
+				c.signalTurn(s, o)
 			}
 			return nil
 		}
@@ -278,11 +278,18 @@ func (c *conn) contendShared(ctx context.Context, s *session, o *ownership, dir 
 
 // signalTurn sets o's data (same member ID, new version) so that the
 // semaphore waiter watching o lists again: it may be the first waiter now.
-// A failure only delays that waiter until the next change it sees.
-func (c *conn) signalTurn(ctx context.Context, s *session, o *ownership) {
-	_, err := call(ctx, func() (*zk.Stat, error) { return s.zk.Set(o.path, []byte(c.member), -1) })
+// It retries across reconnections (the session, and o, survive them) for
+// up to a session timeout; when it gives up, the waiter behind waits until
+// o's znode goes (o released, or its session ended).
+func (c *conn) signalTurn(s *session, o *ownership) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	err := c.retry(ctx, s, func(int) error {
+		_, err := call(ctx, func() (*zk.Stat, error) { return s.zk.Set(o.path, []byte(c.member), -1) })
+		return err
+	})
 	if err != nil {
-		c.log.Info("tooz: could not wake the next semaphore waiter; it waits for the next change", "path", o.path, "err", err)
+		c.log.Warn("tooz: could not wake the next semaphore waiter; it waits for this permit's release", "path", o.path, "err", err)
 	}
 }
 

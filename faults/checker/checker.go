@@ -232,6 +232,7 @@ func Check(recs []history.Rec, cfg Config) *Report {
 	checkKeptActing(r, recs, secs, faults, cfg)
 	checkTakeover(r, secs, faults, cfg)
 	checkRevoked(r, recs, secs, faults, cfg)
+	checkShared(r, recs, faults, cfg, endOfRun) // shared.go
 	checkMembershipOrder(r, recs)
 	if cfg.Live != nil {
 		checkViews(r, recs, cfg.Live)

@@ -49,6 +49,7 @@ type config struct {
 	holdMin, holdMax, writeInterval time.Duration
 	churn                           time.Duration
 	leakCheck                       bool
+	shared                          sharedFlags // shared.go
 }
 
 func main() {
@@ -66,6 +67,9 @@ func main() {
 	flag.DurationVar(&cfg.writeInterval, "write-interval", 50*time.Millisecond, "time between fenced writes")
 	flag.DurationVar(&cfg.churn, "churn", 3*time.Second, "mean time between leave+join of the group (0: never)")
 	flag.BoolVar(&cfg.leakCheck, "leak-check", true, "look for leaked goroutines after Close")
+	flag.StringVar(&cfg.shared.semaphore, "semaphore", "S", "semaphore name (\"\": no permit loop)")
+	flag.IntVar(&cfg.shared.permits, "permits", 2, "the semaphore's number of permits")
+	flag.StringVar(&cfg.shared.rwlock, "rwlock", "W", "read/write lock name (\"\": no read/write loop)")
 	flag.Parse()
 	if cfg.url == "" || cfg.id == "" || cfg.histPath == "" || cfg.register == "" {
 		fmt.Fprintln(os.Stderr, "workload: -url, -id, -history and -register are required")
@@ -135,6 +139,7 @@ func run(cfg config, h *history.Writer) int {
 	go func() { defer wg.Done(); w.leadLoop(ctx) }()
 	quiesced := make(chan struct{})
 	go func() { defer wg.Done(); w.memberLoop(mctx, quiesced) }()
+	w.startShared(ctx, &wg)
 
 	select {
 	case <-quiesce:

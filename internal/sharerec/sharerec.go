@@ -1,9 +1,10 @@
 // Package sharerec encodes the record a driver stores for one contender
 // of a semaphore or read/write lock: its share (exclusive, or shared with a
-// semaphore's number of permits) and its member ID. Drivers whose entries
-// carry text (etcd values, ZooKeeper data, Consul values, Redis queue
-// entries) store this one format, and ignore, with a log line, what does
-// not decode.
+// semaphore's number of permits) and its member ID, as the value of a
+// contender key: the etcd and Consul drivers store this one format and
+// ignore, with a log line, what does not decode. (The ZooKeeper and file
+// drivers put the share in the contender's name, so that a listing tells
+// it; the Redis driver keeps its own entry, which its scripts parse.)
 package sharerec
 
 import (
