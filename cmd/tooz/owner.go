@@ -4,7 +4,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 
 	"github.com/toozgo/tooz"
 )
@@ -20,34 +20,12 @@ tooz owner nightly-backup --json`,
 }
 
 func runOwner(a *app, me *command, args []string) error {
-	pos, err := a.parseArgs(me, args, "LOCK")
-	if err != nil {
-		return err
-	}
-	name := pos[0]
-	c, err := a.open()
-	if err != nil {
-		return err
-	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
-	owner, err := c.Lock(name).Owner(ctx)
-	if errors.Is(err, tooz.ErrNoOwner) {
-		if a.json {
-			a.emitJSON(a.stdout, map[string]any{"lock": name, "owner": nil})
-		}
-		return exitf(exitFailure, "tooz: lock %q is not held", name)
-	}
-	if err != nil {
-		return a.requestError(err)
-	}
-	if a.json {
-		a.emitJSON(a.stdout, map[string]any{"lock": name, "owner": owner})
-		return nil
-	}
-	a.println(a.stdout, owner)
-	return nil
+	return printHolder(a, me, args, holderQuery{
+		arg: "LOCK", key: "lock", field: "owner", none: tooz.ErrNoOwner, noneMsg: "lock %q is not held",
+		holder: func(ctx context.Context, c *tooz.Coordinator, name string) (string, error) {
+			return c.Lock(name).Owner(ctx)
+		},
+	})
 }
 
 var groupCommand = &command{
