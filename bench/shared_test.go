@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,69 +108,27 @@ type permitRun struct {
 // release starts a hand-over, which the next acquisition in time ends
 // (all permits are busy: each release lets exactly one waiter in).
 func contendPermits(t *testing.T, ls []locker, d time.Duration) permitRun {
-	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
-	defer cancel()
 	var (
-		stop     atomic.Bool
-		mu       sync.Mutex
 		res      permitRun
 		inside   int
 		releases []time.Time
-		wg       sync.WaitGroup
-		errs     = make(chan error, len(ls))
-		started  = time.Now()
 	)
-	for i, l := range ls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if err := l.Lock(ctx); err != nil {
-					errs <- fmt.Errorf("worker %d acquire: %w", i, err)
-					return
-				}
-				now := time.Now()
-				mu.Lock()
-				inside++
-				res.most = max(res.most, inside)
-				if !stop.Load() {
-					res.acquired++
-					if len(releases) > 0 {
-						res.handover = append(res.handover, now.Sub(releases[0]))
-						releases = releases[1:]
-					}
-				}
-				stopped := stop.Load()
-				inside--
-				if !stopped {
-					releases = append(releases, time.Now())
-				}
-				mu.Unlock()
-				if err := l.Unlock(ctx); err != nil {
-					errs <- fmt.Errorf("worker %d release: %w", i, err)
-					return
-				}
-				if stopped {
-					return
-				}
+	res.elapsed = runWorkers(t, ls, d, func(_ int, now time.Time, stopped bool) {
+		inside++
+		res.most = max(res.most, inside)
+		if !stopped {
+			res.acquired++
+			if len(releases) > 0 {
+				res.handover = append(res.handover, now.Sub(releases[0]))
+				releases = releases[1:]
 			}
-		}()
-	}
-	timer := time.NewTimer(d)
-	select {
-	case <-timer.C:
-	case err := <-errs:
-		t.Fatal(err)
-	}
-	mu.Lock()
-	stop.Store(true)
-	res.elapsed = time.Since(started)
-	mu.Unlock()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+	}, func(stopped bool) {
+		inside--
+		if !stopped {
+			releases = append(releases, time.Now())
+		}
+	})
 	return res
 }
 
@@ -182,14 +138,7 @@ func rawSemaphore(t testing.TB, tg *target, addr, name string) locker {
 		return nil
 	}
 	c := consulClient(t, addr)
-	id, _, err := c.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete, LockDelay: time.Nanosecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = c.Session().RenewPeriodic("10s", id, nil, done) }()
-	t.Cleanup(func() { close(done); _, _ = c.Session().Destroy(id, nil) })
-	s, err := c.SemaphoreOpts(&api.SemaphoreOptions{Prefix: "raw/" + name, Limit: permitsN, Session: id})
+	s, err := c.SemaphoreOpts(&api.SemaphoreOptions{Prefix: "raw/" + name, Limit: permitsN, Session: rawSession(t, c)})
 	if err != nil {
 		t.Fatal(err)
 	}
