@@ -178,39 +178,60 @@ func testLockMutualExclusion(f *fixture) {
 	name := f.name("lock")
 	var x exclusion
 	const coords, handles, rounds = 3, 2, 8
-	var wg sync.WaitGroup
-	errs := make(chan error, coords*handles)
+	var cs []contender
 	for i := range coords {
 		c := f.open(f.name(fmt.Sprintf("c%d", i)))
 		for j := range handles {
 			who := fmt.Sprintf("c%d/h%d", i, j)
 			l := c.Lock(name)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range rounds {
-					if err := l.Acquire(f.ctx); err != nil {
-						errs <- fmt.Errorf("%s acquire: %w", who, err)
-						return
-					}
-					x.enter(who, l.FencingToken())
-					x.exit(who)
-					if err := l.Release(f.ctx); err != nil {
-						errs <- fmt.Errorf("%s release: %w", who, err)
-						return
-					}
-				}
-			}()
+			cs = append(cs, contender{who: who, acquire: l.Acquire, release: l.Release, section: func() {
+				x.enter(who, l.FencingToken())
+				x.exit(who)
+			}})
 		}
+	}
+	f.contend(rounds, cs)
+	x.check(f)
+	if x.entries != coords*handles*rounds {
+		f.Fatalf("%d critical sections, want %d", x.entries, coords*handles*rounds)
+	}
+}
+
+// contender is one handle of a contention test.
+type contender struct {
+	who              string
+	acquire, release func(context.Context) error
+	section          func() // runs while the handle holds
+}
+
+// contend has every contender acquire, run its section and release,
+// rounds times, all at once, each on a goroutine of its own; an acquire or
+// release that fails fails the subtest.
+func (f *fixture) contend(rounds int, cs []contender) {
+	f.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(cs))
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				if err := c.acquire(f.ctx); err != nil {
+					errs <- fmt.Errorf("%s acquire: %w", c.who, err)
+					return
+				}
+				c.section()
+				if err := c.release(f.ctx); err != nil {
+					errs <- fmt.Errorf("%s release: %w", c.who, err)
+					return
+				}
+			}
+		}()
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		f.Error(err)
-	}
-	x.check(f)
-	if x.entries != coords*handles*rounds {
-		f.Fatalf("%d critical sections, want %d", x.entries, coords*handles*rounds)
 	}
 }
 

@@ -241,46 +241,29 @@ func testRWExclusion(f *fixture) {
 	name := f.name("rw")
 	var st rwState
 	const coords, rounds = 4, 6
-	var wg sync.WaitGroup
-	fail := make(chan error, 2*coords)
+	var cs []contender
 	for i := range coords {
 		c := f.open(f.name(fmt.Sprintf("c%d", i)))
 		for j, exclusive := range []bool{false, i%2 == 0} {
 			who := fmt.Sprintf("c%d/h%d", i, j)
 			l := c.RWLock(name)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range rounds {
-					acquire := l.AcquireShared
-					if exclusive {
-						acquire = l.Acquire
-					}
-					if err := acquire(f.ctx); err != nil {
-						fail <- fmt.Errorf("%s acquire: %w", who, err)
-						return
-					}
-					st.enter(who, exclusive, l.FencingToken())
-					time.Sleep(time.Millisecond) // the work
-					st.exit(who, exclusive)
-					if err := l.Release(f.ctx); err != nil {
-						fail <- fmt.Errorf("%s release: %w", who, err)
-						return
-					}
-				}
-			}()
+			acquire := l.AcquireShared
+			if exclusive {
+				acquire = l.Acquire
+			}
+			cs = append(cs, contender{who: who, acquire: acquire, release: l.Release, section: func() {
+				st.enter(who, exclusive, l.FencingToken())
+				time.Sleep(time.Millisecond) // the work, so that sections overlap
+				st.exit(who, exclusive)
+			}})
 		}
 	}
-	wg.Wait()
-	close(fail)
-	for err := range fail {
-		f.Error(err)
-	}
+	f.contend(rounds, cs)
 	for _, e := range st.errs {
 		f.Error(e)
 	}
-	if st.writes+st.reads != coords*rounds+coords/2*rounds+coords/2*rounds {
-		f.Fatalf("%d writes and %d reads, want %d in all", st.writes, st.reads, coords*rounds*3/2)
+	if want := len(cs) * rounds; st.writes+st.reads != want {
+		f.Fatalf("%d writes and %d reads, want %d in all", st.writes, st.reads, want)
 	}
 }
 

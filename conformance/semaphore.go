@@ -260,51 +260,34 @@ func testSemaphoreAtMostN(f *fixture) {
 		entries int
 		errs    []string
 	)
-	var wg sync.WaitGroup
-	fail := make(chan error, coords*handles)
+	var cs []contender
 	for i := range coords {
 		c := f.open(f.name(fmt.Sprintf("c%d", i)))
 		for j := range handles {
 			who := fmt.Sprintf("c%d/h%d", i, j)
 			s := c.Semaphore(name, limit)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range rounds {
-					if err := s.Acquire(f.ctx); err != nil {
-						fail <- fmt.Errorf("%s acquire: %w", who, err)
-						return
-					}
-					tok := s.FencingToken()
-					mu.Lock()
-					inside++
-					most = max(most, inside)
-					entries++
-					if inside > limit {
-						errs = append(errs, fmt.Sprintf("%s entered as holder number %d of a %d-permit semaphore", who, inside, limit))
-					}
-					if prev, dup := tokens[tok]; dup || tok == 0 {
-						errs = append(errs, fmt.Sprintf("%s got token %d, already %s's", who, tok, prev))
-					}
-					tokens[tok] = who
-					mu.Unlock()
-					time.Sleep(2 * time.Millisecond) // hold the permit a moment (the work)
-					mu.Lock()
-					inside--
-					mu.Unlock()
-					if err := s.Release(f.ctx); err != nil {
-						fail <- fmt.Errorf("%s release: %w", who, err)
-						return
-					}
+			cs = append(cs, contender{who: who, acquire: s.Acquire, release: s.Release, section: func() {
+				tok := s.FencingToken()
+				mu.Lock()
+				inside++
+				most = max(most, inside)
+				entries++
+				if inside > limit {
+					errs = append(errs, fmt.Sprintf("%s entered as holder number %d of a %d-permit semaphore", who, inside, limit))
 				}
-			}()
+				if prev, dup := tokens[tok]; dup || tok == 0 {
+					errs = append(errs, fmt.Sprintf("%s got token %d, already %s's", who, tok, prev))
+				}
+				tokens[tok] = who
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond) // hold the permit a moment (the work)
+				mu.Lock()
+				inside--
+				mu.Unlock()
+			}})
 		}
 	}
-	wg.Wait()
-	close(fail)
-	for err := range fail {
-		f.Error(err)
-	}
+	f.contend(rounds, cs)
 	for _, e := range errs {
 		f.Error(e)
 	}
