@@ -88,19 +88,18 @@ type session struct {
 }
 
 type resource struct {
-	queue []*contender // queue[0] owns the resource
+	queue []*contender // oldest first; tooz.Share.Holds says which hold (queue[0] owns a lock)
 	fence uint64
 }
 
 type contender struct {
-	key    resKey
-	sess   *session
-	shared bool       // a semaphore or read/write lock contender (see shared.go)
-	share  tooz.Share // its share
-	held   bool       // a shared contender that holds
-	token  uint64
-	ready  chan struct{} // closed when it becomes the owner
-	lost   chan struct{} // closed when it ends
+	key   resKey
+	sess  *session
+	share tooz.Share // how it holds: exclusive for a lock or leadership
+	held  bool
+	token uint64
+	ready chan struct{} // closed when it becomes the owner
+	lost  chan struct{} // closed when it ends
 }
 
 type watcher struct {
@@ -172,26 +171,27 @@ func (st *store) withdraw(ct *contender) {
 	for i, q := range r.queue {
 		if q == ct {
 			r.queue = append(r.queue[:i], r.queue[i+1:]...)
-			if i == 0 || ct.shared {
-				st.promote(r)
-			}
+			st.promote(r)
 			break
 		}
 	}
 }
 
+// promote grants every contender of r's queue that holds by
+// tooz.Share.Holds and did not yet, each with the next fencing token, and
+// wakes only those. Called with st.mu held.
 func (st *store) promote(r *resource) {
-	if len(r.queue) == 0 {
-		return
+	var buf [16]tooz.Share
+	ahead := buf[:0]
+	for _, ct := range r.queue {
+		if !ct.held && ct.share.Holds(ahead) {
+			ct.held = true
+			r.fence++
+			ct.token = r.fence
+			close(ct.ready)
+		}
+		ahead = append(ahead, ct.share)
 	}
-	if r.queue[0].shared {
-		st.promoteShared(r)
-		return
-	}
-	head := r.queue[0]
-	r.fence++
-	head.token = r.fence
-	close(head.ready)
 }
 
 // live returns the current session, or an error if the conn is closed or its session died.
@@ -454,45 +454,10 @@ func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	}, nil
 }
 
-// Acquire implements tooz.CoordinationDriver.
+// Acquire implements tooz.CoordinationDriver: an exclusive contender in
+// the resource's queue (see AcquireShared).
 func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	key := resKey{res.Kind, res.Name}
-	c.st.mu.Lock()
-	s, err := c.live()
-	if err != nil {
-		c.st.mu.Unlock()
-		return nil, err
-	}
-	r := c.st.res[key]
-	if r == nil {
-		r = &resource{}
-		c.st.res[key] = r
-	}
-	if len(r.queue) > 0 && !wait {
-		c.st.mu.Unlock()
-		return nil, tooz.ErrNotAcquired
-	}
-	ct := &contender{key: key, sess: s, ready: make(chan struct{}), lost: make(chan struct{})}
-	r.queue = append(r.queue, ct)
-	s.owns[ct] = struct{}{}
-	if len(r.queue) == 1 {
-		c.st.promote(r)
-	}
-	c.st.mu.Unlock()
-	select {
-	case <-ct.ready:
-		return &ownership{st: c.st, ct: ct}, nil
-	case <-ct.lost:
-		return nil, fmt.Errorf("%w: the session expired while waiting", tooz.ErrSessionLost)
-	case <-ctx.Done():
-		c.st.mu.Lock()
-		c.st.withdraw(ct)
-		c.st.mu.Unlock()
-		return nil, ctx.Err()
-	}
+	return c.AcquireShared(ctx, res, tooz.Share{Exclusive: true}, wait)
 }
 
 // Owner implements tooz.CoordinationDriver.

@@ -7,25 +7,8 @@ import (
 	"github.com/toozgo/tooz"
 )
 
-// promoteShared grants every contender of r's queue that holds by
-// tooz.Share.Holds and did not yet, each with the next fencing token, and
-// wakes only those. Called with st.mu held.
-func (st *store) promoteShared(r *resource) {
-	var buf [16]tooz.Share
-	ahead := buf[:0]
-	for _, ct := range r.queue {
-		if !ct.held && ct.share.Holds(ahead) {
-			ct.held = true
-			r.fence++
-			ct.token = r.fence
-			close(ct.ready)
-		}
-		ahead = append(ahead, ct.share)
-	}
-}
-
 // AcquireShared implements tooz.SharedAcquirer: the contender joins the
-// resource's in-process queue, and promoteShared hands out what frees up.
+// resource's in-process queue, and promote hands out what frees up.
 func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Share, wait bool) (tooz.Ownership, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -55,10 +38,10 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		c.st.mu.Unlock()
 		return nil, tooz.ErrNotAcquired
 	}
-	ct := &contender{key: key, sess: s, shared: true, share: sh, ready: make(chan struct{}), lost: make(chan struct{})}
+	ct := &contender{key: key, sess: s, share: sh, ready: make(chan struct{}), lost: make(chan struct{})}
 	r.queue = append(r.queue, ct)
 	s.owns[ct] = struct{}{}
-	c.st.promoteShared(r)
+	c.st.promote(r)
 	c.st.mu.Unlock()
 	select {
 	case <-ct.ready:
