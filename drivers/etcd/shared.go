@@ -28,11 +28,7 @@ import (
 
 // sharedPrefix is the key prefix of a semaphore's or read/write lock's contenders.
 func (k keys) sharedPrefix(r tooz.Resource) string {
-	kind := "semaphores/"
-	if r.Kind == tooz.KindRWLock {
-		kind = "rwlocks/"
-	}
-	return k.ns + kind + keyspace.Escape(r.Name) + "/"
+	return k.ns + sharerec.Space(r.Kind) + "/" + keyspace.Escape(r.Name) + "/"
 }
 
 // ahead decodes the contenders of a queue reading (in create revision

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/sharerec"
 )
 
 // Semaphores and read/write locks (tooz.SharedAcquirer).
@@ -39,17 +40,11 @@ import (
 // removes one with rm.
 
 const (
-	dirSemaphores = "semaphores"
-	dirRWLocks    = "rwlocks"
-	seqFile       = ".seq"
+	seqFile = ".seq"
 )
 
 func (c *conn) sharedDir(res tooz.Resource) string {
-	kind := dirSemaphores
-	if res.Kind == tooz.KindRWLock {
-		kind = dirRWLocks
-	}
-	return filepath.Join(c.ns, kind, entryName(res.Name))
+	return filepath.Join(c.ns, sharerec.Space(res.Kind), entryName(res.Name))
 }
 
 // contenderName is the file name of a contender with ticket t and share sh.

@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/sharerec"
 )
 
 // Semaphores and read/write locks (tooz.SharedAcquirer).
@@ -36,11 +37,7 @@ import (
 
 // sharedDir is the directory of a semaphore's or read/write lock's contenders.
 func (c *conn) sharedDir(res tooz.Resource) string {
-	kind := "/semaphores/"
-	if res.Kind == tooz.KindRWLock {
-		kind = "/rwlocks/"
-	}
-	return c.root + kind + keyspace.Escape(res.Name)
+	return c.root + "/" + sharerec.Space(res.Kind) + "/" + keyspace.Escape(res.Name)
 }
 
 // shareTag is the part of a contender's name after "c_" that gives its share.

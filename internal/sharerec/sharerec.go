@@ -1,4 +1,5 @@
-// Package sharerec encodes the record a driver stores for one contender
+// Package sharerec names the key spaces of semaphores and read/write
+// locks (Space) and encodes the record a driver stores for one contender
 // of a semaphore or read/write lock: its share (exclusive, or shared with a
 // semaphore's number of permits) and its member ID, as the value of a
 // contender key: the etcd and Consul drivers store this one format and
@@ -15,6 +16,16 @@ import (
 
 	"github.com/toozgo/tooz"
 )
+
+// Space names the key space of a resource kind under a driver's
+// namespace: "semaphores" for tooz.KindSemaphore, "rwlocks" for
+// tooz.KindRWLock. Every driver lays its contenders out below it.
+func Space(kind tooz.ResourceKind) string {
+	if kind == tooz.KindRWLock {
+		return "rwlocks"
+	}
+	return "semaphores"
+}
 
 // magic starts every record: a format version.
 const magic = "tzs1"
