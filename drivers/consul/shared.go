@@ -34,11 +34,7 @@ import (
 
 // sharedBase is the prefix of a semaphore's or read/write lock's contenders.
 func (d *conn) sharedBase(res tooz.Resource) string {
-	kind := "semaphores"
-	if res.Kind == tooz.KindRWLock {
-		kind = "rwlocks"
-	}
-	return d.ns + "/" + kind + "/" + keyspace.Escape(res.Name) + "/"
+	return d.ns + "/" + sharerec.Space(res.Kind) + "/" + keyspace.Escape(res.Name) + "/"
 }
 
 // sentry is one contender key of a reading.
@@ -90,30 +86,9 @@ func (d *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
 	withdraw := func() { d.dispose(s, cleanup{key: key}) }
-
-	ok, resp, err := d.txn(wctx, api.TxnOps{
-		lockOp(key, val, s.id),
-		{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: base}},
-	}, nil)
+	resp, err := d.enqueue(ctx, wctx, s, key, val, base)
 	if err != nil {
-		// The key may have been acquired: make sure it goes.
-		if ctx.Err() != nil || s.ctx.Err() != nil {
-			withdraw()
-		} else {
-			d.disposeLater(s, cleanup{key: key})
-		}
-		return nil, d.endWait(ctx, s, "acquire", err, nil)
-	}
-	if !ok {
-		_, what := txnFailure(resp)
-		switch {
-		case isAuthText(what):
-			return nil, fmt.Errorf("consul acquire: %w: %s", tooz.ErrAuth, what)
-		case isInvalidSession(what):
-			d.kill(s, "the Consul servers invalidated the session", true)
-			return nil, fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
-		}
-		return nil, fmt.Errorf("consul acquire: %s", what)
+		return nil, err
 	}
 	var (
 		tree  []*api.KVPair
