@@ -82,6 +82,19 @@ func (w *waiter) poke() {
 	}
 }
 
+// await waits up to d for a wake-up; it reports false when ctx ended first.
+func (w *waiter) await(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-w.wake:
+	case <-t.C:
+	}
+	return true
+}
+
 func (w *waiter) grant(fence uint64) {
 	w.fence.Store(fence)
 	w.poke()
@@ -241,8 +254,6 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, st status) (tooz.Ownership, error) {
 	slow := backoff{min: c.timeout, max: 2 * c.timeout}
 	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
 	for {
 		var d time.Duration
 		switch {
@@ -254,19 +265,9 @@ func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, 
 		default:
 			d = slow.next()
 		}
-		t.Reset(d)
-		select {
-		case <-ctx.Done():
+		if !w.await(ctx, d) {
 			c.withdraw(ctx, o, entry)
 			return nil, ctx.Err()
-		case <-w.wake:
-		case <-t.C:
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
 		}
 		if _, err := c.current(); err != nil {
 			return nil, err

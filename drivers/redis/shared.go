@@ -292,26 +292,14 @@ func (c *conn) ownShared(sid, key, tok string, fence uint64) (tooz.Ownership, er
 func (c *conn) waitShared(ctx context.Context, sid, key, tok string, w *waiter) (tooz.Ownership, error) {
 	slow := backoff{min: c.timeout, max: 2 * c.timeout}
 	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
 	for {
 		d := slow.next()
 		if errs.cur > 0 {
 			d = errs.cur
 		}
-		t.Reset(d)
-		select {
-		case <-ctx.Done():
+		if !w.await(ctx, d) {
 			c.withdrawShared(ctx, key, tok)
 			return nil, ctx.Err()
-		case <-w.wake:
-		case <-t.C:
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
 		}
 		if _, err := c.current(); err != nil {
 			return nil, err
