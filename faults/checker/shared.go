@@ -27,50 +27,6 @@ import (
 //     after another one completed got a greater token (tokens follow the
 //     queue order).
 
-// sharedSections builds the semaphore and read/write lock sections.
-func sharedSections(recs []history.Rec, endOfRun int64) []Section {
-	open := map[string]*Section{}
-	var out []*Section
-	key := func(rec history.Rec) string { return fmt.Sprintf("%s/%d", rec.Proc, rec.Acq) }
-	for _, rec := range recs {
-		switch {
-		case rec.Type == history.EnterShared:
-			s := &Section{Proc: rec.Proc, F: rec.F, Res: rec.Res, Acq: rec.Acq, Token: rec.Token, Start: rec.T, End: -1, EndHow: rec.Note}
-			open[key(rec)] = s
-			out = append(out, s)
-		case rec.Type == history.ExitShared:
-			if s := open[key(rec)]; s != nil {
-				s.End, s.EndHow = rec.T, "exit"
-				if strings.HasPrefix(rec.Note, "lost") {
-					s.EndHow = "exit (lost)"
-				}
-				delete(open, key(rec))
-			}
-		case rec.Type == history.Lost:
-			for _, s := range out {
-				if s.Proc == rec.Proc && s.Acq == rec.Acq && s.Lost == 0 {
-					s.Lost = rec.T
-				}
-			}
-		case rec.Type == history.Nemesis && rec.F == KillClient:
-			for k, s := range open {
-				if s.Proc == rec.Proc {
-					s.End, s.EndHow = rec.T, "killed"
-					delete(open, k)
-				}
-			}
-		}
-	}
-	for _, s := range open {
-		s.End, s.EndHow = endOfRun, "end of run"
-	}
-	res := make([]Section, len(out))
-	for i, s := range out {
-		res[i] = *s
-	}
-	return res
-}
-
 // permitsOf reads N from a permit section's "permits=N" note (0: unknown).
 func permitsOf(recs []history.Rec, s Section) int {
 	for _, rec := range recs {
@@ -85,7 +41,7 @@ func permitsOf(recs []history.Rec, s Section) int {
 // checkShared runs the rules above; it adds the shared sections to the
 // report's counts and their overlaps to its list.
 func checkShared(r *Report, recs []history.Rec, faults []fault, cfg Config, endOfRun int64) {
-	secs := sharedSections(recs, endOfRun)
+	secs := sections(recs, history.EnterShared, history.ExitShared, endOfRun)
 	r.Sections += len(secs)
 	byRes := map[string][]Section{}
 	for _, s := range secs {
