@@ -274,11 +274,23 @@ func (w *worker) section(ctx context.Context, f, res string, acq int64, tok uint
 
 // write posts one fenced write to the register.
 func (w *worker) write(res string, acq int64, tok uint64, note string) {
-	base := history.Rec{F: history.FWrite, Res: res, Acq: acq, Token: tok, Note: note}
+	w.fenced(history.FWrite, nil, res, acq, tok, note)
+}
+
+// fenced records operation f (a write, or a read) on the fenced register,
+// with the extra query values q, and what the register answered.
+func (w *worker) fenced(f string, q url.Values, res string, acq int64, tok uint64, note string) {
+	base := history.Rec{F: f, Res: res, Acq: acq, Token: tok, Note: note}
 	inv := base
 	inv.Type = history.Invoke
 	w.h.Add(inv)
-	q := url.Values{"p": {w.cfg.id}, "res": {res}, "acq": {strconv.FormatInt(acq, 10)}, "tok": {strconv.FormatUint(tok, 10)}}
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("p", w.cfg.id)
+	q.Set("res", res)
+	q.Set("acq", strconv.FormatInt(acq, 10))
+	q.Set("tok", strconv.FormatUint(tok, 10))
 	resp, err := w.http.Post(w.cfg.register+"?"+q.Encode(), "text/plain", nil)
 	out := base
 	switch {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -149,23 +147,5 @@ func (w *worker) sharedSection(ctx context.Context, f, res string, acq int64, to
 
 // read shows a shared holder's token to the fenced register.
 func (w *worker) read(res string, acq int64, tok uint64, note string) {
-	base := history.Rec{F: history.FRead, Res: res, Acq: acq, Token: tok, Note: note}
-	inv := base
-	inv.Type = history.Invoke
-	w.h.Add(inv)
-	q := url.Values{"kind": {"read"}, "p": {w.cfg.id}, "res": {res}, "acq": {strconv.FormatInt(acq, 10)}, "tok": {strconv.FormatUint(tok, 10)}}
-	resp, err := w.http.Post(w.cfg.register+"?"+q.Encode(), "text/plain", nil)
-	out := base
-	switch {
-	case err != nil:
-		out.Type, out.Err = history.Info, err.Error()
-	case resp.StatusCode == http.StatusOK:
-		out.Type, out.Accepted = history.OK, true
-	default:
-		out.Type, out.Note = history.Fail, "rejected: "+resp.Status
-	}
-	if resp != nil {
-		resp.Body.Close()
-	}
-	w.h.Add(out)
+	w.fenced(history.FRead, url.Values{"kind": {"read"}}, res, acq, tok, note)
 }
