@@ -27,12 +27,7 @@ func (l *Leadership) Lost() <-chan struct{} { return l.h.lost }
 // FencingToken is strictly greater than the token of every earlier leader
 // of the group: pass it to the resources the leader writes so that they
 // can refuse a deposed leader.
-func (l *Leadership) FencingToken() uint64 {
-	if isClosed(l.h.lost) {
-		return 0
-	}
-	return l.h.own.FencingToken()
-}
+func (l *Leadership) FencingToken() uint64 { return l.h.token() }
 
 // Resign gives the leadership up; another candidate may take it at once.
 // It returns an error wrapping ErrNotLeader when the leadership had already ended.
@@ -58,42 +53,29 @@ func (c *Coordinator) Campaign(ctx context.Context, group string) (*Leadership, 
 	if err := c.check(); err != nil {
 		return nil, wrap(err, op, group, c.member, "")
 	}
-	for {
-		began, err := c.awaitLiveness(ctx, true)
-		if err != nil {
-			return nil, wrap(err, op, group, c.member, "")
-		}
-		own, err := c.drv.Acquire(ctx, electionOf(group), true)
-		if err != nil {
-			return nil, wrap(notAcquired(ctx, err), op, group, c.member, "")
-		}
-		// The leadership is published (to StandDown and Close) only once
-		// its holding is set, under c.mu; LeadershipLost waits until
-		// ElectedAsLeader is queued, so the two never come out of order.
-		l := &Leadership{c: c, group: group, published: make(chan struct{})}
-		h, err := c.hold(own, func(err error) {
-			<-l.published
-			c.mu.Lock()
-			delete(c.leaderships, l)
-			c.mu.Unlock()
-			c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
-		}, began)
-		if err != nil {
-			if c.retryAcquire(ctx, true, err) {
-				continue
-			}
-			return nil, wrap(err, op, group, c.member, "")
-		}
+	// The leadership is published (to StandDown and Close) only once its
+	// holding is set, under c.mu; LeadershipLost waits until
+	// ElectedAsLeader is queued, so the two never come out of order.
+	l := &Leadership{c: c, group: group, published: make(chan struct{})}
+	h, err := c.acquireHolding(ctx, true, func(err error) {
+		<-l.published
 		c.mu.Lock()
-		l.h = h
-		if !isClosed(h.lost) {
-			c.leaderships[l] = struct{}{}
-		}
+		delete(c.leaderships, l)
 		c.mu.Unlock()
-		c.emit(group, ElectedAsLeader{Group: group, Member: c.member, FencingToken: own.FencingToken()})
-		close(l.published)
-		return l, nil
+		c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
+	}, func() (Ownership, error) { return c.drv.Acquire(ctx, electionOf(group), true) })
+	if err != nil {
+		return nil, wrap(err, op, group, c.member, "")
 	}
+	c.mu.Lock()
+	l.h = h
+	if !isClosed(h.lost) {
+		c.leaderships[l] = struct{}{}
+	}
+	c.mu.Unlock()
+	c.emit(group, ElectedAsLeader{Group: group, Member: c.member, FencingToken: h.own.FencingToken()})
+	close(l.published)
+	return l, nil
 }
 
 // Leader returns the member ID of group's leader, or an error wrapping
@@ -265,9 +247,4 @@ func (cd *candidacy) resign() {
 
 // Err reports why the leadership ended: nil while it lasts and after a
 // Resign, StandDown or Close; an error wrapping ErrSessionLost when it was lost.
-func (l *Leadership) Err() error {
-	if !isClosed(l.h.lost) {
-		return nil
-	}
-	return l.h.err
-}
+func (l *Leadership) Err() error { return l.h.reason() }

@@ -167,6 +167,65 @@ func (h *holding) release(ctx context.Context) error {
 	return err
 }
 
+// lostChan is h's Lost channel; already closed for no holding (h nil).
+func (h *holding) lostChan() <-chan struct{} {
+	if h == nil {
+		return closedChan
+	}
+	return h.lost
+}
+
+// token is the fencing token of a live holding, 0 for none or an ended one.
+func (h *holding) token() uint64 {
+	if h == nil || isClosed(h.lost) {
+		return 0
+	}
+	return h.own.FencingToken()
+}
+
+// reason is why h ended: nil for no holding, a live one or a release.
+func (h *holding) reason() error {
+	if h == nil || !isClosed(h.lost) {
+		return nil
+	}
+	return h.err
+}
+
+// acquireHolding is every acquisition's loop (locks, permits, leaderships):
+// it waits for the liveness to stand, asks the driver with grab, and
+// tracks what it grants (onEnd as for hold). A grant the liveness can no
+// longer vouch for is given back and, for a waiting acquisition whose
+// heart can renew the liveness, contended for again.
+func (c *Coordinator) acquireHolding(ctx context.Context, wait bool, onEnd func(error), grab func() (Ownership, error)) (*holding, error) {
+	for {
+		began, err := c.awaitLiveness(ctx, wait)
+		if err != nil {
+			return nil, err
+		}
+		own, err := grab()
+		if err != nil {
+			return nil, notAcquired(ctx, err)
+		}
+		h, err := c.hold(own, onEnd, began)
+		if err != nil {
+			if c.retryAcquire(ctx, wait, err) {
+				continue
+			}
+			return nil, err
+		}
+		return h, nil
+	}
+}
+
+// tried turns the error of an acquisition that did not wait into
+// TryAcquire's answer: false, nil when another holder has it.
+func tried(ctx context.Context, err error) (bool, error) {
+	if errors.Is(err, ErrNotAcquired) && ctx.Err() == nil {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // endLostHoldings ends the holdings whose driver ownership has ended (its
 // Lost channel is closed), with err as the reason.
 func (c *Coordinator) endLostHoldings(err error) {
@@ -243,11 +302,7 @@ func (l *Lock) Acquire(ctx context.Context) error {
 // TryAcquire takes the lock if it is free and never waits for it. It
 // returns false, nil when another holder has it.
 func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
-	err := l.acquire(ctx, false)
-	if errors.Is(err, ErrNotAcquired) && ctx.Err() == nil {
-		return false, nil
-	}
-	return err == nil, err
+	return tried(ctx, l.acquire(ctx, false))
 }
 
 func (l *Lock) acquire(ctx context.Context, wait bool) error {
@@ -270,27 +325,16 @@ func (l *Lock) acquire(ctx context.Context, wait bool) error {
 		l.acquiring = false
 		l.mu.Unlock()
 	}()
-	for {
-		began, err := l.c.awaitLiveness(ctx, wait)
-		if err != nil {
-			return wrap(err, op, "", "", l.name)
-		}
-		own, err := l.c.drv.Acquire(ctx, Resource{Kind: KindLock, Name: l.name, TTL: l.ttl}, wait)
-		if err != nil {
-			return wrap(notAcquired(ctx, err), op, "", "", l.name)
-		}
-		h, err := l.c.hold(own, nil, began)
-		if err != nil {
-			if l.c.retryAcquire(ctx, wait, err) {
-				continue
-			}
-			return wrap(err, op, "", "", l.name)
-		}
-		l.mu.Lock()
-		l.h = h
-		l.mu.Unlock()
-		return nil
+	h, err := l.c.acquireHolding(ctx, wait, nil, func() (Ownership, error) {
+		return l.c.drv.Acquire(ctx, Resource{Kind: KindLock, Name: l.name, TTL: l.ttl}, wait)
+	})
+	if err != nil {
+		return wrap(err, op, "", "", l.name)
 	}
+	l.mu.Lock()
+	l.h = h
+	l.mu.Unlock()
+	return nil
 }
 
 // awaitLiveness returns the current liveness epoch once the liveness
@@ -363,10 +407,7 @@ func (l *Lock) Release(ctx context.Context) error {
 func (l *Lock) Lost() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.h == nil {
-		return closedChan
-	}
-	return l.h.lost
+	return l.h.lostChan()
 }
 
 // Held reports whether this handle holds the lock as far as the coordinator knows.
@@ -379,10 +420,7 @@ func (l *Lock) Held() bool { return !isClosed(l.Lost()) }
 func (l *Lock) FencingToken() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.h == nil || isClosed(l.h.lost) {
-		return 0
-	}
-	return l.h.own.FencingToken()
+	return l.h.token()
 }
 
 // Err reports why the lock was lost: nil while it is held, after a Release
@@ -390,12 +428,8 @@ func (l *Lock) FencingToken() uint64 {
 // because the liveness expired or the backend dropped the ownership.
 func (l *Lock) Err() error {
 	l.mu.Lock()
-	h := l.h
-	l.mu.Unlock()
-	if h == nil || !isClosed(h.lost) {
-		return nil
-	}
-	return h.err
+	defer l.mu.Unlock()
+	return l.h.reason()
 }
 
 // Owner returns the member ID holding the lock, whoever it is, or an

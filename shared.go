@@ -165,36 +165,21 @@ func (p *permits) acquire(ctx context.Context, sh Share, wait bool) error {
 		p.acquiring = false
 		p.mu.Unlock()
 	}()
-	for {
-		began, err := p.c.awaitLiveness(ctx, wait)
-		if err != nil {
-			return p.wrap(err, op)
-		}
-		own, err := sa.AcquireShared(ctx, p.res(), sh, wait)
-		if err != nil {
-			return p.wrap(notAcquired(ctx, err), op)
-		}
-		h, err := p.c.hold(own, nil, began)
-		if err != nil {
-			if p.c.retryAcquire(ctx, wait, err) {
-				continue
-			}
-			return p.wrap(err, op)
-		}
-		p.mu.Lock()
-		p.h, p.share, p.count = h, sh, 1
-		p.mu.Unlock()
-		return nil
+	h, err := p.c.acquireHolding(ctx, wait, nil, func() (Ownership, error) {
+		return sa.AcquireShared(ctx, p.res(), sh, wait)
+	})
+	if err != nil {
+		return p.wrap(err, op)
 	}
+	p.mu.Lock()
+	p.h, p.share, p.count = h, sh, 1
+	p.mu.Unlock()
+	return nil
 }
 
 // try is acquire without waiting: false, nil when it is held otherwise.
 func (p *permits) try(ctx context.Context, sh Share) (bool, error) {
-	err := p.acquire(ctx, sh, false)
-	if errors.Is(err, ErrNotAcquired) && ctx.Err() == nil {
-		return false, nil
-	}
-	return err == nil, err
+	return tried(ctx, p.acquire(ctx, sh, false))
 }
 
 // release gives one acquisition back; the last one ends the holding.
@@ -218,29 +203,19 @@ func (p *permits) release(ctx context.Context) error {
 func (p *permits) lost() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.h == nil {
-		return closedChan
-	}
-	return p.h.lost
+	return p.h.lostChan()
 }
 
 func (p *permits) token() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.h == nil || isClosed(p.h.lost) {
-		return 0
-	}
-	return p.h.own.FencingToken()
+	return p.h.token()
 }
 
 func (p *permits) err() error {
 	p.mu.Lock()
-	h := p.h
-	p.mu.Unlock()
-	if h == nil || !isClosed(h.lost) {
-		return nil
-	}
-	return h.err
+	defer p.mu.Unlock()
+	return p.h.reason()
 }
 
 func (p *permits) holders(ctx context.Context) ([]string, error) {
