@@ -7,16 +7,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestNoSilentFallback checks the rules that keep tooz from silently losing
@@ -163,47 +160,4 @@ func TestOwnerAndGroupDelete(t *testing.T) {
 	}
 	e.mustRun(t, exitFailure, "group", "delete", group)
 	e.mustRun(t, exitUsage, "group", "remove", group)
-}
-
-// TestKilledToozKillsGrandchildren checks that a tooz killed with SIGKILL
-// leaves nothing of its command running: not the command, and not what the
-// command started (a grandchild), before the next tooz gets the lock.
-func TestKilledToozKillsGrandchildren(t *testing.T) {
-	e := fileEnv(t)
-	lock := unique("lock")
-	pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
-	// sh forks sleep (the grandchild) and waits for it.
-	p := e.start(t, "lock", lock, "--", "sh", "-c", `sleep 300 & echo $! > "$0"; wait`, pidFile)
-	text := waitFile(t, pidFile, countLines(1), shortWait)
-	pid, err := strconv.Atoi(strings.TrimSpace(text))
-	if err != nil {
-		t.Fatalf("grandchild pid %q: %v", text, err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
-	if !alive(pid) {
-		t.Fatalf("grandchild %d is not running before tooz is killed", pid)
-	}
-	p.signal(syscall.SIGKILL)
-	p.wait(shortWait)
-	deadline := time.Now().Add(shortWait)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("grandchild %d still runs %v after tooz was killed", pid, shortWait)
-		}
-		time.Sleep(10 * time.Millisecond) // polling /proc: the deadline bounds it
-	}
-	// The lock is free again, and nothing of the old command runs.
-	e.mustRun(t, 0, "lock", lock, "--no-wait", "--", "true")
-}
-
-// alive reports whether process pid runs (a zombie does not).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name in parentheses: "pid (comm) S ...".
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
