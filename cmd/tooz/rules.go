@@ -33,24 +33,24 @@ func (a *app) checkOptions(cmd string) error {
 		return usageError(cmd, "tooz: --url is empty; give a backend URL, or leave out --url to use $TOOZ_URL, else the embedded default")
 	}
 	durations := []struct {
-		name     string
-		v        time.Duration
-		zeroOK   bool // 0 is a meaningful value of this option
-		explicit bool // an explicit 0 is still an error (0 would otherwise mean "the default")
+		name   string
+		v      time.Duration
+		zeroOK bool // 0 is a meaningful value of this option
 	}{
-		{"timeout", a.timeout, false, true},
-		{"request-timeout", a.requestTimeout, false, false},
-		{"wait", a.wait, true, false},
-		{"grace", a.grace, true, false},
-		{"ttl", a.lockTTL, false, true},
-		{"restart-delay", a.restartDelay, true, false},
-		{"leader-interval", a.leaderInterval, false, false},
+		{"timeout", a.timeout, false},
+		{"request-timeout", a.requestTimeout, false},
+		{"wait", a.wait, true},
+		{"grace", a.grace, true},
+		{"ttl", a.lockTTL, false},
+		{"restart-delay", a.restartDelay, true},
+		{"leader-interval", a.leaderInterval, false},
 	}
 	for _, d := range durations {
 		switch {
 		case d.v < 0:
 			return usageError(cmd, "tooz: --%s %v: must not be negative", d.name, d.v)
-		case d.v == 0 && !d.zeroOK && (!d.explicit || a.set[d.name]):
+		case d.v == 0 && !d.zeroOK && a.set[d.name]:
+			// A left-out option whose default is 0 means "the default".
 			return usageError(cmd, "tooz: --%s 0: must be positive (leave the option out for the default)", d.name)
 		}
 	}
