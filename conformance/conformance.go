@@ -107,13 +107,20 @@ func newFixture(t *testing.T, h Harness) *fixture {
 // name returns a name unique to this subtest.
 func (f *fixture) name(s string) string { return f.prefix + "-" + s }
 
-// open opens a coordinator that the fixture closes at the end of the subtest.
-func (f *fixture) open(member string, opts ...tooz.Option) *tooz.Coordinator {
+// openUnmanaged opens a coordinator that the test closes itself.
+func (f *fixture) openUnmanaged(member string, opts ...tooz.Option) *tooz.Coordinator {
 	f.Helper()
 	c, err := f.h.Open(f.ctx, f.T, member, opts...)
 	if err != nil {
 		f.Fatalf("open %q: %v", member, err)
 	}
+	return c
+}
+
+// open opens a coordinator that the fixture closes at the end of the subtest.
+func (f *fixture) open(member string, opts ...tooz.Option) *tooz.Coordinator {
+	f.Helper()
+	c := f.openUnmanaged(member, opts...)
 	f.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -272,38 +271,15 @@ func testRWFreedAfterCrash(f *fixture) {
 	a, b := f.open(f.name("a")), f.open(f.name("b"))
 	la := a.RWLock(name)
 	f.must(la.Acquire(f.ctx), "a exclusive")
-	t1 := la.FencingToken()
-	f.crash(a)
-	if !closed(la.Lost()) {
-		f.Fatal("a crashed coordinator's handle still claims the lock")
-	}
-	limit := f.bound + slack
-	ctx, cancel := context.WithTimeout(f.ctx, limit)
-	defer cancel()
 	lb := b.RWLock(name)
-	f.must(lb.AcquireShared(ctx), fmt.Sprintf("b shared within %v of a's crash", limit))
-	if t2 := lb.FencingToken(); t2 <= t1 {
-		f.Fatalf("token after the crash %d, not above %d", t2, t1)
-	}
+	f.freedAfterCrash("read/write lock", a, la, lb.AcquireShared, lb)
 }
 
 func testRWFreedOnClose(f *fixture) {
 	name := f.name("rw")
-	a, err := f.h.Open(f.ctx, f.T, f.name("a"))
-	f.must(err, "open a")
+	a := f.openUnmanaged(f.name("a"))
 	b := f.open(f.name("b"))
 	la := a.RWLock(name)
 	f.must(la.AcquireShared(f.ctx), "a shared")
-	ch := acquireAsync(f.ctx, b.RWLock(name).Acquire)
-	f.notYet(ch, "b")
-	f.must(a.Close(f.ctx), "a closes")
-	if !closed(la.Lost()) {
-		f.Fatal("Lost() still open after Close")
-	}
-	select {
-	case err := <-ch:
-		f.must(err, "b exclusive after a closed")
-	case <-time.After(f.h.Timeout() / 2):
-		f.Fatalf("b still waiting %v after a closed", f.h.Timeout()/2)
-	}
+	f.freedOnClose(a, la, b.RWLock(name).Acquire)
 }

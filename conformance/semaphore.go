@@ -297,41 +297,17 @@ func testSemaphoreFreedAfterCrash(f *fixture) {
 	a, b := f.open(f.name("a")), f.open(f.name("b"))
 	sa := a.Semaphore(name, 1)
 	f.must(sa.Acquire(f.ctx), "a acquires")
-	t1 := sa.FencingToken()
-	crashed := time.Now()
-	f.crash(a)
-	if !closed(sa.Lost()) {
-		f.Fatal("a crashed coordinator's handle still claims its permit")
-	}
-	limit := f.bound + slack
-	ctx, cancel := context.WithTimeout(f.ctx, limit)
-	defer cancel()
 	sb := b.Semaphore(name, 1)
-	f.must(sb.Acquire(ctx), fmt.Sprintf("b acquires within %v of a's crash", limit))
-	f.Logf("permit moved %v after the crash (timeout %v)", time.Since(crashed).Round(time.Millisecond), f.h.Timeout())
-	if t2 := sb.FencingToken(); t2 <= t1 {
-		f.Fatalf("token after the crash %d, not above %d", t2, t1)
-	}
+	f.freedAfterCrash("permit", a, sa, sb.Acquire, sb)
 }
 
 func testSemaphoreFreedOnClose(f *fixture) {
 	name := f.name("sem")
-	a, err := f.h.Open(f.ctx, f.T, f.name("a"))
-	f.must(err, "open a")
+	a := f.openUnmanaged(f.name("a"))
 	b := f.open(f.name("b"))
 	sa := a.Semaphore(name, 1)
 	f.must(sa.Acquire(f.ctx), "a acquires")
-	ch := acquireAsync(f.ctx, b.Semaphore(name, 1).Acquire)
-	f.must(a.Close(f.ctx), "a closes")
-	if !closed(sa.Lost()) || sa.Err() != nil {
-		f.Fatalf("after Close: lost %v, err %v", closed(sa.Lost()), sa.Err())
-	}
-	select {
-	case err := <-ch:
-		f.must(err, "b acquires after a closed")
-	case <-time.After(f.h.Timeout() / 2):
-		f.Fatalf("b still waiting %v after a closed: Close must free permits at once", f.h.Timeout()/2)
-	}
+	f.freedOnClose(a, sa, b.Semaphore(name, 1).Acquire)
 }
 
 func testSemaphoreLostBeforeTakeover(f *fixture) {
