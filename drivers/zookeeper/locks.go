@@ -230,20 +230,7 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 		self = make(chan selfStat, 1)
 		c.statReads.Add(1)
 		go func() {
-			var z int64
-			err := c.retry(ctx, s, func(int) error {
-				st, err := call(ctx, func() (*zk.Stat, error) {
-					ok, st, err := s.zk.Exists(o.path)
-					if err == nil && !ok {
-						err = zk.ErrNoNode
-					}
-					return st, err
-				})
-				if err == nil {
-					z = st.Czxid
-				}
-				return err
-			})
+			z, err := c.readCzxid(ctx, s, o.path)
 			self <- selfStat{z, err}
 		}()
 	}

@@ -127,12 +127,22 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 	return nil, c.mapErr(err)
 }
 
-// czxid reads the czxid of o's znode.
+// czxid reads the czxid of o's znode; a znode gone is a vanished ownership.
 func (c *conn) czxid(ctx context.Context, s *session, o *ownership) (int64, error) {
+	z, err := c.readCzxid(ctx, s, o.path)
+	if errors.Is(err, zk.ErrNoNode) {
+		return 0, c.vanished(s, o)
+	}
+	return z, err
+}
+
+// readCzxid reads the czxid of the znode at path, retried across
+// reconnections; zk.ErrNoNode when it does not exist.
+func (c *conn) readCzxid(ctx context.Context, s *session, path string) (int64, error) {
 	var z int64
 	err := c.retry(ctx, s, func(int) error {
 		st, err := call(ctx, func() (*zk.Stat, error) {
-			ok, st, err := s.zk.Exists(o.path)
+			ok, st, err := s.zk.Exists(path)
 			if err == nil && !ok {
 				err = zk.ErrNoNode
 			}
@@ -143,9 +153,6 @@ func (c *conn) czxid(ctx context.Context, s *session, o *ownership) (int64, erro
 		}
 		return err
 	})
-	if errors.Is(err, zk.ErrNoNode) {
-		return 0, c.vanished(s, o)
-	}
 	return z, err
 }
 
