@@ -323,6 +323,14 @@ func (c *conn) withdraw(ctx context.Context, o *ownership, entry string) {
 // ownership already reported lost, so that the next waiter need not wait
 // for the TTL.
 func (c *conn) bgDrop(o *ownership) {
+	c.background(func(ctx context.Context) {
+		_ = c.run(ctx, scriptDrop, []string{o.lk, c.ikey(o.sid)}, c.p, o.tok, "").Err()
+	})
+}
+
+// background runs f, best effort, on a goroutine that Close waits for,
+// with a short context of its own; after Close it does nothing.
+func (c *conn) background(f func(ctx context.Context)) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -334,7 +342,7 @@ func (c *conn) bgDrop(o *ownership) {
 		defer c.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout/2, time.Second))
 		defer cancel()
-		_ = c.run(ctx, scriptDrop, []string{o.lk, c.ikey(o.sid)}, c.p, o.tok, "").Err()
+		f(ctx)
 	}()
 }
 

@@ -154,21 +154,11 @@ func (c *conn) endShared() {
 // dropSharedLater takes a contender out in the background, best effort
 // (the session's end takes it out otherwise).
 func (c *conn) dropSharedLater(key, tok string) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.bg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout/2, time.Second))
-		defer cancel()
+	c.background(func(ctx context.Context) {
 		if err := c.run(ctx, scriptDropShared, []string{key}, c.p, tok).Err(); err != nil {
 			c.log.Warn("tooz/redis: withdrawing a contender failed; it goes with its session", "err", c.mapErr(ctx, err))
 		}
-	}()
+	})
 }
 
 // AcquireShared implements tooz.SharedAcquirer.
