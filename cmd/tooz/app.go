@@ -412,6 +412,18 @@ func (a *app) request() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(a.ctx, a.requestTimeout)
 }
 
+// openRequest opens the coordinator for a command that makes requests
+// and nothing else, with a request context; done cancels it and closes
+// the coordinator.
+func (a *app) openRequest() (ctx context.Context, c *tooz.Coordinator, done func(), err error) {
+	c, err = a.open()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := a.request()
+	return ctx, c, func() { cancel(); a.close(c) }, nil
+}
+
 // requestError explains a failed request, noting an interrupt.
 func (a *app) requestError(err error) error {
 	if s := a.signals.received(); s != nil {

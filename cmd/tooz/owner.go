@@ -46,13 +46,11 @@ func runGroup(a *app, me *command, args []string) error {
 		return usageError(me.name, "tooz group: unknown action %q (want: delete)", pos[0])
 	}
 	group := pos[1]
-	c, err := a.open()
+	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
 	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
+	defer done()
 	if err := c.DeleteGroup(ctx, group); err != nil {
 		return a.requestError(err)
 	}

@@ -82,13 +82,11 @@ func runGroups(a *app, me *command, args []string) error {
 	if _, err := a.parseArgs(me, args); err != nil {
 		return err
 	}
-	c, err := a.open()
+	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
 	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
+	defer done()
 	groups, err := c.Groups(ctx)
 	if err != nil {
 		return a.requestError(err)
@@ -146,13 +144,11 @@ func runMembers(a *app, me *command, args []string) error {
 		return err
 	}
 	group := pos[0]
-	c, err := a.open()
+	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
 	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
+	defer done()
 	infos, err := c.MembersInfo(ctx, group)
 	if errors.Is(err, tooz.ErrGroupNotCreated) {
 		return exitf(exitFailure, "tooz: group %q does not exist", group)
@@ -213,13 +209,11 @@ func printHolder(a *app, me *command, args []string, q holderQuery) error {
 		return err
 	}
 	name := pos[0]
-	c, err := a.open()
+	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
 	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
+	defer done()
 	holder, err := q.holder(ctx, c, name)
 	if errors.Is(err, q.none) {
 		if a.json {
