@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // The resource kinds of semaphores and read/write locks. Each has a key
@@ -99,13 +100,16 @@ type SharedAcquirer interface {
 	Holders(ctx context.Context, res Resource) ([]string, error)
 }
 
-// permits is the part of Semaphore and RWLock that holds: one holding at
-// a time, re-entered by shared acquisitions of an RWLock.
+// permits is the part of Lock, Semaphore and RWLock that holds: one
+// holding at a time, re-entered by shared acquisitions of an RWLock. A
+// lock (KindLock) is taken with the driver's Acquire, the others through
+// its SharedAcquirer.
 type permits struct {
 	c    *Coordinator
 	kind ResourceKind
 	name string
-	what string // "semaphore" or "read/write lock", for errors
+	what string        // "lock", "semaphore" or "read/write lock", for errors
+	ttl  time.Duration // a lock's TTL (WithLockTTL)
 
 	mu        sync.Mutex
 	acquiring bool
@@ -114,7 +118,7 @@ type permits struct {
 	count     int   // shared acquisitions of h not yet released
 }
 
-func (p *permits) res() Resource { return Resource{Kind: p.kind, Name: p.name} }
+func (p *permits) res() Resource { return Resource{Kind: p.kind, Name: p.name, TTL: p.ttl} }
 
 // wrap names the semaphore or read/write lock in the operation ("acquire
 // semaphore "jobs""), so that messages do not call it a lock; Error.Lock
@@ -122,6 +126,9 @@ func (p *permits) res() Resource { return Resource{Kind: p.kind, Name: p.name} }
 func (p *permits) wrap(err error, op string) error {
 	if err == nil {
 		return nil
+	}
+	if p.kind == KindLock {
+		return wrap(err, op, "", "", p.name)
 	}
 	return wrap(err, fmt.Sprintf("%s %s %q", op, p.what, p.name), "", "", "")
 }
@@ -137,9 +144,13 @@ func (p *permits) acquire(ctx context.Context, sh Share, wait bool) error {
 	if p.kind == KindSemaphore && (sh.Limit < 1 || sh.Limit > MaxPermits) {
 		return p.wrap(fmt.Errorf("%w: %d permits; want 1 to %d", ErrInvalidLimit, sh.Limit, MaxPermits), op)
 	}
-	sa, ok := p.c.drv.(SharedAcquirer)
-	if !ok {
-		return p.wrap(fmt.Errorf("%w: the %s driver has no %ss", ErrNotSupported, p.c.scheme, p.what), op)
+	grab := func() (Ownership, error) { return p.c.drv.Acquire(ctx, p.res(), wait) }
+	if p.kind != KindLock {
+		sa, ok := p.c.drv.(SharedAcquirer)
+		if !ok {
+			return p.wrap(fmt.Errorf("%w: the %s driver has no %ss", ErrNotSupported, p.c.scheme, p.what), op)
+		}
+		grab = func() (Ownership, error) { return sa.AcquireShared(ctx, p.res(), sh, wait) }
 	}
 	if err := p.c.check(); err != nil {
 		return p.wrap(err, op)
@@ -165,9 +176,7 @@ func (p *permits) acquire(ctx context.Context, sh Share, wait bool) error {
 		p.acquiring = false
 		p.mu.Unlock()
 	}()
-	h, err := p.c.acquireHolding(ctx, wait, nil, func() (Ownership, error) {
-		return sa.AcquireShared(ctx, p.res(), sh, wait)
-	})
+	h, err := p.c.acquireHolding(ctx, wait, nil, grab)
 	if err != nil {
 		return p.wrap(err, op)
 	}
