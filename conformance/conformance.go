@@ -51,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, groupTests...)
 	all = append(all, idTests...)
 	all = append(all, eventTests...)
+	all = append(all, memberEventTests...)
 	all = append(all, lockTests...)
 	all = append(all, electionTests...)
 	all = append(all, livenessTests...)

@@ -89,7 +89,7 @@ func TestConformancePortableOwnerFiles(t *testing.T) {
 	if runtime.GOOS == "linux" && !old {
 		t.Error("OFD locks are not used on Linux: the other tests ran the portable way")
 	}
-	conformance.Run(t, conformance.URLHarness{URL: "file://" + t.TempDir(), LivenessTimeout: 1500 * time.Millisecond})
+	conformance.Run(t, harness{conformance.URLHarness{URL: "file://" + t.TempDir(), LivenessTimeout: 1500 * time.Millisecond}})
 }
 
 func TestOpenRejectsBadURLs(t *testing.T) {

@@ -420,8 +420,9 @@ type groupWatch struct {
 	pzxid    int64
 }
 
-// WatchGroup implements tooz.CoordinationDriver.
-func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+// watchChildren follows group with child watches, for servers without
+// persistent watches (see WatchMembers).
+func (c *conn) watchChildren(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
 	s, err := c.live()
 	if err != nil {
 		return nil, err

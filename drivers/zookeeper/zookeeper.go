@@ -232,6 +232,7 @@ func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDrive
 		acl:       zk.WorldACL(zk.PermAll),
 		stateCh:   make(chan struct{}),
 		watches:   map[*groupWatch]struct{}{},
+		pwatches:  map[*pwatch]struct{}{},
 	}
 	if st.auth != nil {
 		c.acl = zk.AuthACL(zk.PermAll)
@@ -330,6 +331,12 @@ type conn struct {
 	suspend int            // times the session was suspended (tests)
 	bg      sync.WaitGroup // background work (closing dead sessions, undoing abandoned creates)
 	bgShut  bool           // Close or Abandon waits for bg: later work is not tracked
+
+	// Persistent group watches (persistent.go); noPersistent once the
+	// server refused one.
+	pwatches          map[*pwatch]struct{} // guarded by mu
+	noPersistent      atomic.Bool
+	persistentWatches atomic.Int64 // started (tests)
 }
 
 var _ SessionStater = (*conn)(nil)
@@ -552,6 +559,15 @@ func (c *conn) stopWatches() {
 	}
 	c.mu.Unlock()
 	for _, w := range ws {
+		w.stop()
+	}
+	c.mu.Lock()
+	pws := make([]*pwatch, 0, len(c.pwatches))
+	for w := range c.pwatches {
+		pws = append(pws, w)
+	}
+	c.mu.Unlock()
+	for _, w := range pws {
 		w.stop()
 	}
 }
