@@ -174,7 +174,7 @@ func (h *hub) noteRev(rev uint64) {
 }
 
 // snapshot replaces the known membership with members, queueing the
-// difference: leaves, joins (by ID), then updates.
+// difference: leaves, joins, then updates.
 func (h *hub) snapshot(members []MemberInfo, rev uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -199,26 +199,32 @@ func (h *hub) snapshot(members []MemberInfo, rev uint64) {
 	h.baselined = true
 }
 
-// diff lists the changes that turn from into to: leaves, joins, updates,
-// each sorted by ID.
+// diff lists the changes that turn from into to: leaves by ID, joins in
+// the order they joined, updates by ID. A member whose join time changed
+// left and joined again in between.
 func diff(from, to map[string]MemberInfo) []change {
 	var gone, came, changed []string
-	for id := range from {
-		if _, ok := to[id]; !ok {
+	for id, old := range from {
+		if m, ok := to[id]; !ok || rejoined(old, m) {
 			gone = append(gone, id)
 		}
 	}
 	for id, m := range to {
 		old, ok := from[id]
 		switch {
-		case !ok:
+		case !ok, rejoined(old, m):
 			came = append(came, id)
 		case !bytes.Equal(old.Capabilities, m.Capabilities):
 			changed = append(changed, id)
 		}
 	}
 	sort.Strings(gone)
-	sort.Strings(came)
+	slices.SortFunc(came, func(a, b string) int {
+		if c := to[a].JoinedAt.Compare(to[b].JoinedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	sort.Strings(changed)
 	out := make([]change, 0, len(gone)+len(came)+len(changed))
 	for _, id := range gone {
@@ -231,6 +237,11 @@ func diff(from, to map[string]MemberInfo) []change {
 		out = append(out, change{kind: MembershipUpdated, info: to[id]})
 	}
 	return out
+}
+
+// rejoined reports whether two listings of a member show two memberships.
+func rejoined(old, m MemberInfo) bool {
+	return !old.JoinedAt.IsZero() && !m.JoinedAt.IsZero() && !old.JoinedAt.Equal(m.JoinedAt)
 }
 
 func (h *hub) joined(m MemberInfo, rev uint64) {
