@@ -196,7 +196,11 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
 
 // WithoutHeart opens the coordinator without its heart goroutine: the
-// caller must call Heartbeat at least once per timeout to stay alive.
+// caller must call Heartbeat at least once per timeout to stay alive. A
+// coordinator that stops beating loses its memberships, locks and
+// leaderships after the timeout on every backend (where the backend would
+// keep the session alive by itself, the coordinator ends it: see
+// SessionEnder); the next Heartbeat opens a new session and re-joins.
 func WithoutHeart() Option { return func(o *options) { o.noHeart = true } }
 
 // WithExplicitWatchers delivers events only inside RunWatchers, on the
@@ -218,6 +222,7 @@ type Coordinator struct {
 	log      *slog.Logger
 	chars    []Characteristic
 	explicit bool
+	noHeart  bool
 
 	live  *liveness
 	heart *heart
@@ -269,6 +274,7 @@ func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordi
 		log:         cfg.Logger,
 		chars:       slices.Clone(drv.Characteristics()),
 		explicit:    o.explicit,
+		noHeart:     o.noHeart,
 		joined:      map[string][]byte{},
 		hubs:        map[string]*hub{},
 		holdings:    map[*holding]struct{}{},
@@ -281,7 +287,7 @@ func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordi
 		_ = drv.Close(cctx)
 		return nil, wrap(fmt.Errorf("%s: %w", c.scheme, err), "open", "", memberID, "")
 	}
-	c.live = newLiveness(start, c.timeout, c.log, func() { c.stats.lost.Add(1) })
+	c.live = newLiveness(start, c.timeout, c.log, c.livenessExpired)
 	if !o.noHeart {
 		c.heart = startHeart(c)
 	}

@@ -55,6 +55,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, lockTests...)
 	all = append(all, electionTests...)
 	all = append(all, livenessTests...)
+	all = append(all, withoutHeartTests...)
 	all = append(all, characteristicTests...)
 	all = append(all, isolationTests...)
 	for _, tc := range all {

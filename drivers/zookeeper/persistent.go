@@ -714,3 +714,23 @@ func (c childSink) Reset(members []string) {
 }
 func (c childSink) Joined(member string) { c.s.Joined(tooz.MemberInfo{ID: member}, 0) }
 func (c childSink) Left(member string)   { c.s.Left(member, 0) }
+
+// errNotRenewed ends a session that its coordinator stopped renewing.
+var errNotRenewed = errors.New("no heartbeat within the timeout (WithoutHeart)")
+
+// EndSession implements tooz.SessionEnder: the client answers the server's
+// pings on its own, so without it a coordinator opened WithoutHeart that
+// never beats would stay a member for good. The session is closed on the
+// server, which deletes its ephemeral znodes at once; the next Heartbeat
+// opens a new session and reports ErrSessionLost.
+func (c *conn) EndSession(ctx context.Context) error {
+	s, _, closed := c.current()
+	if closed {
+		return tooz.ErrClosed
+	}
+	if s.end(errNotRenewed) {
+		c.sessionEvent(s, StateLost)
+		c.spawn(s.closeZK)
+	}
+	return nil
+}
