@@ -391,26 +391,17 @@ func (c *Coordinator) Groups(ctx context.Context) ([]string, error) {
 
 // JoinGroup makes this member a member of group with the given capabilities
 // (opaque bytes, may be nil). The membership lasts until LeaveGroup, Close,
-// or the member's liveness expires. It fails with ErrGroupNotCreated or
-// ErrMemberAlreadyJoined.
+// or the member's liveness expires. It fails with ErrGroupNotCreated.
+//
+// When the group holds a membership of this member ID written by another
+// coordinator — a previous incarnation of a process restarted with the
+// same ID, whose liveness has not expired yet — JoinGroup waits, bounded by
+// ctx, until that membership is gone (the backend expired it, or proved its
+// coordinator dead), then joins. If ctx ends first (another live
+// coordinator has this ID) it fails with ErrMemberAlreadyJoined.
+// TryJoinGroup fails at once instead.
 func (c *Coordinator) JoinGroup(ctx context.Context, group string, capabilities []byte) error {
-	const op = "join"
-	if err := validate(op, group, c.member, "", group); err != nil {
-		return err
-	}
-	if err := validCaps(op, group, capabilities); err != nil {
-		return err
-	}
-	if err := c.check(); err != nil {
-		return wrap(err, op, group, c.member, "")
-	}
-	if err := c.drv.JoinGroup(ctx, group, capabilities); err != nil {
-		return wrap(err, op, group, c.member, "")
-	}
-	c.mu.Lock()
-	c.joined[group] = bytes.Clone(capabilities)
-	c.mu.Unlock()
-	return nil
+	return c.join(ctx, group, capabilities, true)
 }
 
 // JoinGroupCreate joins group, creating it first if it does not exist.

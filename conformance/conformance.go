@@ -56,6 +56,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, electionTests...)
 	all = append(all, livenessTests...)
 	all = append(all, withoutHeartTests...)
+	all = append(all, stableIDTests...)
 	all = append(all, characteristicTests...)
 	all = append(all, isolationTests...)
 	for _, tc := range all {
