@@ -51,6 +51,11 @@ type MemberInfo struct {
 	Capabilities []byte    // as given to JoinGroup or UpdateCapabilities
 	JoinedAt     time.Time // when the member joined (backend or joining client clock)
 	UpdatedAt    time.Time // when the capabilities were last set
+	// Incarnation identifies the coordinator session that wrote the
+	// membership (etcd lease, Consul or ZooKeeper session, the Redis or
+	// file driver's session ID): a member restarted with the same ID has
+	// a new one. Opaque; empty where the driver does not report it.
+	Incarnation string
 }
 
 // ResourceKind says what a Resource is for.

@@ -239,8 +239,12 @@ func diff(from, to map[string]MemberInfo) []change {
 	return out
 }
 
-// rejoined reports whether two listings of a member show two memberships.
+// rejoined reports whether two listings of a member show two memberships:
+// another incarnation, or another join time.
 func rejoined(old, m MemberInfo) bool {
+	if old.Incarnation != "" && m.Incarnation != "" && old.Incarnation != m.Incarnation {
+		return true
+	}
 	return !old.JoinedAt.IsZero() && !m.JoinedAt.IsZero() && !old.JoinedAt.Equal(m.JoinedAt)
 }
 

@@ -343,7 +343,7 @@ func (d *conn) MemberInfo(ctx context.Context, g, m string) (tooz.MemberInfo, er
 	if err != nil {
 		return tooz.MemberInfo{}, fmt.Errorf("consul member info: key %q: %w", p.Key, err)
 	}
-	return tooz.MemberInfo{ID: m, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt}, nil
+	return tooz.MemberInfo{ID: m, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt, Incarnation: p.Session}, nil
 }
 
 // UpdateCapabilities implements tooz.CoordinationDriver: the member key is
@@ -458,7 +458,7 @@ func (d *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 			d.log.Warn("tooz/consul: ignoring a malformed member record", "key", m.pair.Key, "err", err)
 			continue
 		}
-		out = append(out, tooz.MemberInfo{ID: m.id, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt})
+		out = append(out, tooz.MemberInfo{ID: m.id, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt, Incarnation: m.pair.Session})
 	}
 	return out, nil
 }
@@ -466,7 +466,7 @@ func (d *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 // info decodes m's record (parseMembers checked that it decodes).
 func (m memberEntry) info() tooz.MemberInfo {
 	rec, _ := record.Decode(m.pair.Value)
-	return tooz.MemberInfo{ID: m.id, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt}
+	return tooz.MemberInfo{ID: m.id, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt, Incarnation: m.pair.Session}
 }
 
 func infos(ms []memberEntry) []tooz.MemberInfo {

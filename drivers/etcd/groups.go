@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -184,6 +185,9 @@ func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 	return out, nil
 }
 
+// leaseID names a membership's incarnation: the lease its key is tied to.
+func leaseID(l int64) string { return strconv.FormatInt(l, 16) }
+
 // memberInfo decodes a member key and value; foreign entries are logged and skipped.
 func (c *conn) memberInfo(prefix string, kv *mvccpb.KeyValue) (tooz.MemberInfo, bool) {
 	id, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
@@ -196,7 +200,7 @@ func (c *conn) memberInfo(prefix string, kv *mvccpb.KeyValue) (tooz.MemberInfo, 
 		c.log.Warn("tooz/etcd: ignoring a malformed member value", "key", string(kv.Key), "err", err)
 		return tooz.MemberInfo{}, false
 	}
-	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}, true
+	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt, Incarnation: leaseID(kv.Lease)}, true
 }
 
 // MemberInfo implements tooz.CoordinationDriver.
@@ -444,7 +448,7 @@ func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.MemberSin
 			if err != nil || ev.Kv.Lease == 0 {
 				continue
 			}
-			info := tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}
+			info := tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt, Incarnation: leaseID(ev.Kv.Lease)}
 			if ev.IsCreate() {
 				sink.Joined(info, r)
 			} else {

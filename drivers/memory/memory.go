@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -69,6 +70,7 @@ type store struct {
 	res      map[resKey]*resource
 	watchers map[string]map[*watcher]struct{}
 	rev      uint64 // counts membership changes, reported as their revision
+	sessions uint64 // counts sessions, to name them
 }
 
 type group struct {
@@ -82,6 +84,7 @@ type member struct {
 
 // session is one coordinator's liveness.
 type session struct {
+	id     string // the incarnation members report
 	conn   *conn
 	timer  *time.Timer
 	dead   bool
@@ -116,7 +119,8 @@ type conn struct {
 }
 
 func (st *store) newSession(c *conn) *session {
-	s := &session{conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}}
+	st.sessions++
+	s := &session{id: strconv.FormatUint(st.sessions, 10), conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}}
 	s.timer = time.AfterFunc(c.timeout, func() {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -321,7 +325,7 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 	}
 	now := time.Now()
 	grp.members[c.member] = &member{
-		info: tooz.MemberInfo{ID: c.member, Capabilities: bytes.Clone(caps), JoinedAt: now, UpdatedAt: now},
+		info: tooz.MemberInfo{ID: c.member, Capabilities: bytes.Clone(caps), JoinedAt: now, UpdatedAt: now, Incarnation: s.id},
 		sess: s,
 	}
 	s.groups[g] = struct{}{}

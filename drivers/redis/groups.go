@@ -191,7 +191,7 @@ func (c *conn) decodeMember(eg, id, val string) (tooz.MemberInfo, bool) {
 		c.log.Warn("tooz/redis: ignoring a member entry that tooz did not write", "group", eg, "member", id, "err", err)
 		return tooz.MemberInfo{}, false
 	}
-	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}, true
+	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt, Incarnation: val[:sidLen]}, true
 }
 
 // MemberInfo implements tooz.CoordinationDriver.
@@ -338,7 +338,8 @@ func (w *watch) message(payload string) {
 	}
 }
 
-// memberOf decodes "len(member) member+record".
+// memberOf decodes "len(member) member+value", value being the stored
+// member entry (session ID and record).
 func (w *watch) memberOf(body string) (tooz.MemberInfo, bool) {
 	sp := strings.IndexByte(body, ' ')
 	n, err := strconv.Atoi(body[:max(sp, 0)])
@@ -346,13 +347,7 @@ func (w *watch) memberOf(body string) (tooz.MemberInfo, bool) {
 		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg)
 		return tooz.MemberInfo{}, false
 	}
-	id, rec := body[sp+1:sp+1+n], body[sp+1+n:]
-	m, err := record.Decode([]byte(rec))
-	if err != nil || tooz.ValidateID(id) != nil {
-		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg, "member", id)
-		return tooz.MemberInfo{}, false
-	}
-	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}, true
+	return w.c.decodeMember(w.eg, body[sp+1:sp+1+n], body[sp+1+n:])
 }
 
 // pending implements handler: it lists the group again when needed.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -273,6 +274,7 @@ func info(id string, data []byte, st *zk.Stat) tooz.MemberInfo {
 		Capabilities: bytes.Clone(data),
 		JoinedAt:     time.UnixMilli(st.Ctime),
 		UpdatedAt:    time.UnixMilli(st.Mtime),
+		Incarnation:  strconv.FormatInt(st.EphemeralOwner, 16), // the session
 	}
 }
 
