@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -401,3 +402,8 @@ func deliverable(group string, k *hook, ev any, resync bool) (any, bool) {
 	kind := kindOf(ev)
 	return ev, k.kind == kind
 }
+
+// Logger returns the logger the coordinator and its driver write to (the
+// one given WithLogger, slog.Default() otherwise), with the scheme and
+// member as attributes, for recipes built on the coordinator.
+func (c *Coordinator) Logger() *slog.Logger { return c.log }
