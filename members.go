@@ -262,6 +262,12 @@ func (h *hub) joinedLocked(m MemberInfo, rev uint64) {
 		h.members = map[string]MemberInfo{}
 	}
 	if old, ok := h.members[m.ID]; ok {
+		if rejoined(old, m) { // its leave was folded away: report it
+			h.members[m.ID] = m
+			h.enqueueChangeLocked(change{kind: MembershipLeft, info: MemberInfo{ID: m.ID}, rev: h.rev})
+			h.enqueueChangeLocked(change{kind: MembershipJoined, info: m, rev: h.rev})
+			return
+		}
 		if bytes.Equal(old.Capabilities, m.Capabilities) {
 			return
 		}
@@ -281,7 +287,7 @@ func (h *hub) updated(m MemberInfo, rev uint64) {
 	m = cloneInfo(m)
 	h.noteRev(rev)
 	old, ok := h.members[m.ID]
-	if !ok {
+	if !ok || rejoined(old, m) {
 		h.joinedLocked(m, rev)
 		return
 	}
