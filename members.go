@@ -184,20 +184,21 @@ func (h *hub) snapshot(members []MemberInfo, rev uint64) {
 	for _, m := range members {
 		next[m.ID] = cloneInfo(m)
 	}
-	if h.baselined {
-		for _, ch := range diff(h.members, next) {
-			ch.rev = h.rev
-			h.enqueueChangeLocked(ch)
-		}
-	}
+	old := h.members
+	h.members = next
 	if !h.baselined {
 		h.given = make(map[string]MemberInfo, len(next))
 		for id, m := range next {
 			h.given[id] = m
 		}
+		h.baselined = true
+		return
 	}
-	h.members = next
-	h.baselined = true
+	chs := diff(old, next)
+	for i := range chs {
+		chs[i].rev = h.rev
+	}
+	h.enqueueChangesLocked(chs...)
 }
 
 // diff lists the changes that turn from into to: leaves by ID, joins in
@@ -264,8 +265,9 @@ func (h *hub) joinedLocked(m MemberInfo, rev uint64) {
 	if old, ok := h.members[m.ID]; ok {
 		if rejoined(old, m) { // its leave was folded away: report it
 			h.members[m.ID] = m
-			h.enqueueChangeLocked(change{kind: MembershipLeft, info: MemberInfo{ID: m.ID}, rev: h.rev})
-			h.enqueueChangeLocked(change{kind: MembershipJoined, info: m, rev: h.rev})
+			h.enqueueChangesLocked(
+				change{kind: MembershipLeft, info: MemberInfo{ID: m.ID}, rev: h.rev},
+				change{kind: MembershipJoined, info: m, rev: h.rev})
 			return
 		}
 		if bytes.Equal(old.Capabilities, m.Capabilities) {
@@ -312,18 +314,30 @@ func (h *hub) left(member string, rev uint64) {
 	h.enqueueChangeLocked(change{kind: MembershipLeft, info: MemberInfo{ID: member}, rev: h.rev})
 }
 
-// enqueueChangeLocked queues ch, first replacing the queued membership
-// changes by the current state when too many are waiting.
-func (h *hub) enqueueChangeLocked(ch change) {
+// enqueueChangeLocked queues ch, a change h.members already holds; when
+// too many changes are waiting, it replaces them all, ch included, by the
+// current state instead, and reports that it did.
+func (h *hub) enqueueChangeLocked(ch change) (folded bool) {
 	if h.closed && h.c.explicit {
-		return
+		return false
 	}
 	if h.queuedChanges >= MaxQueuedEvents+2*(len(h.members)+len(h.given)) {
-		h.foldLocked() // ch is in h.members already
-		return
+		h.foldLocked()
+		return true
 	}
 	h.queuedChanges++
 	h.enqueueLocked(ch)
+	return false
+}
+
+// enqueueChangesLocked queues chs, changes h.members already holds, in
+// order; once they are folded into the current state, the rest are too.
+func (h *hub) enqueueChangesLocked(chs ...change) {
+	for _, ch := range chs {
+		if h.enqueueChangeLocked(ch) {
+			return
+		}
+	}
 }
 
 // foldLocked drops every queued membership change and snapshot and queues

@@ -119,3 +119,64 @@ func TestSlowWatcherGetsFreshState(t *testing.T) {
 		t.Errorf("last update %q, want a=%d", lastUpdate, updates)
 	}
 }
+
+// sinkDriver is memory:// with a hand on the sink of its group watch, so
+// that a test can play a driver's re-listings.
+type sinkDriver struct{}
+
+func (sinkDriver) Options() []string { return nil }
+
+func (sinkDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
+	inner, err := tooz.Open(ctx, "memory://"+cfg.URL.Host, cfg.MemberID, tooz.WithoutHeart(), tooz.WithTimeout(cfg.Timeout))
+	if err != nil {
+		return nil, err
+	}
+	return &sinkConn{CoordinationDriver: inner.Driver()}, nil
+}
+
+type sinkConn struct {
+	tooz.CoordinationDriver
+	sink tooz.MemberSink
+}
+
+func (s *sinkConn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink) (func(), error) {
+	s.sink = sink
+	return s.CoordinationDriver.(tooz.MemberWatcher).WatchMembers(ctx, g, sink)
+}
+
+func init() { tooz.Register("memory-sink", sinkDriver{}) }
+
+// A driver's re-listing is turned into the changes since the last one: a
+// member listed under another incarnation left and joined again; an update
+// that changes nothing, or a leave of a stranger, is no event.
+func TestRelistingDifferences(t *testing.T) {
+	ctx := context.Background()
+	w, err := tooz.Open(ctx, fmt.Sprintf("memory-sink://relist-%d", time.Now().UnixNano()), "watcher", tooz.WithExplicitWatchers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	var got []string
+	wm, err := w.WatchMembers(ctx, "g", func(e tooz.MembershipEvent) { got = append(got, e.String()+"="+string(e.Member.Capabilities)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wm.Stop()
+	sink := w.Driver().(*sinkConn).sink
+	at := time.Now()
+	sink.Snapshot([]tooz.MemberInfo{{ID: "x", Capabilities: []byte("1"), Incarnation: "a", JoinedAt: at}}, 5)
+	sink.Snapshot([]tooz.MemberInfo{{ID: "x", Capabilities: []byte("1"), Incarnation: "b", JoinedAt: at}}, 6)
+	sink.Updated(tooz.MemberInfo{ID: "x", Capabilities: []byte("1"), Incarnation: "b"}, 7)
+	sink.Updated(tooz.MemberInfo{ID: "x", Capabilities: []byte("2"), Incarnation: "b"}, 8)
+	sink.Left("stranger", 9)
+	sink.Snapshot([]tooz.MemberInfo{{ID: "y", JoinedAt: at.Add(time.Second)}, {ID: "x", Capabilities: []byte("3"), Incarnation: "b", JoinedAt: at}}, 10)
+	if _, err := w.RunWatchers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"g snapshot []=", "g joined x=1", "g left x=", "g joined x=1", "g updated x=2", "g joined y=", "g updated x=3",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events\n%q\nwant\n%q", got, want)
+	}
+}
