@@ -572,6 +572,16 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 		w.c.cleanStale(w.group, []scanned{{name: name, m: m}})
 		return
 	}
+	if had && old.m.sid == m.sid && !old.m.sameMembership(m) {
+		// This event is older than the file: the same session left (an
+		// unlink) and joined again (a new file) since. Both events are
+		// still queued: report the leave now and let the join's own
+		// event report it, so that changes in between keep their order
+		// (a later removal event for the name finds it gone already).
+		delete(w.members, name)
+		w.sink.Left(old.m.id, 0)
+		return
+	}
 	w.members[name] = watched{m: m, deadline: deadline}
 	switch {
 	case !had:
