@@ -8,7 +8,9 @@
 //
 // The suite pins the semantics of DESIGN.md: groups and members with every
 // error case, ID and capability round trips, pushed join and leave events,
-// expiry of crashed members, leader election and failover, locks with
+// the membership stream (a snapshot, then joins, updates and leaves with
+// capabilities, gap-free under a 50-member storm), restarts with the same
+// member ID, WithoutHeart, expiry of crashed members, leader election and failover, locks with
 // fencing tokens and loss signals, Close freeing everything at once, and
 // the driver's declared characteristics. Each subtest uses names of its own
 // and coordinators of its own, and a watchdog fails a subtest that hangs.
