@@ -45,6 +45,25 @@
 // The driver's SessionState method (see SessionStater) tells connected,
 // suspended and lost apart.
 //
+// Because the client pings by itself, a coordinator opened WithoutHeart
+// would stay alive without ever beating: the driver implements
+// tooz.SessionEnder, and the Coordinator closes the session once no
+// Heartbeat succeeded within the timeout, as every other backend expires it.
+//
+// # Group watches
+//
+// Groups are followed with a persistent recursive watch (ZooKeeper 3.6+,
+// AddWatch) on a connection and session of the watch's own (go-zookeeper
+// cannot send AddWatch): it stays registered after it fires, so every
+// join and leave is reported, however quick. A notification carries no
+// data: the member's znode is read after it, on the same connection, so a
+// join carries the capabilities it has when read, and quick successive
+// updates may be reported as the last one. When that connection breaks,
+// the watch connects anew and reports the group's state as a new listing.
+// On a server without AddWatch the driver falls back to one-shot child
+// watches (no capabilities in events, no updates; a join and leave between
+// two listings can go unseen).
+//
 // Creates that may have reached the server before a connection loss are
 // retried safely: member znodes are recognised by their session owner,
 // contender znodes by a unique prefix (ZooKeeper's "protected" create).
