@@ -301,7 +301,8 @@ func (w *watch) confirmed(first bool) {
 }
 
 // message implements handler: payload is "seq prev kind member", or for
-// J and U "seq prev kind len(member) member+record".
+// j and U "seq prev kind len(member) member+sid+record". An older tooz
+// publishes a join as "J member", without the record.
 func (w *watch) message(payload string) {
 	parts := strings.SplitN(payload, " ", 4)
 	if len(parts) != 4 {
@@ -323,12 +324,16 @@ func (w *watch) message(payload string) {
 	}
 	w.last = seq
 	switch parts[2] {
-	case "J", "U":
+	case "J": // from an older tooz: the ID alone
+		if tooz.ValidateID(parts[3]) == nil {
+			w.sink.Joined(tooz.MemberInfo{ID: parts[3]}, uint64(seq))
+		}
+	case "j", "U":
 		info, ok := w.memberOf(parts[3])
 		if !ok {
 			return // a record tooz would not list is no event
 		}
-		if parts[2] == "J" {
+		if parts[2] == "j" {
 			w.sink.Joined(info, uint64(seq))
 		} else {
 			w.sink.Updated(info, uint64(seq))

@@ -10,7 +10,9 @@ import goredis "github.com/redis/go-redis/v9"
 //	P:groups           HASH escaped group -> seq of its last event; a field per existing group
 //	P:g:<group>        HASH member ID (raw bytes) -> session ID (32 hex) .. internal/record bytes
 //	P:g:<group>:ev     pub/sub channel: "<seq> <prev seq> <L|C|D> <member>", or for a
-//	                   join or an update "<seq> <prev seq> <J|U> <len(member)> <member><sid><record>"
+//	                   join or an update "<seq> <prev seq> <j|U> <len(member)> <member><sid><record>"
+//	                   (older versions published "J <member>" for a join: new letters, so
+//	                   that an older watcher ignores what it cannot parse instead of misreading it)
 //	P:sessions         ZSET session ID -> deadline (server ms); what the reaper scans
 //	P:s:<sid>          STRING member ID, PX timeout: the session's liveness
 //	P:s:<sid>:i        HASH index of what the session owns: "m"..group -> member,
@@ -296,7 +298,7 @@ if cur then
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. ARGV[5])
 redis.call('HSET', KEYS[4], 'm' .. ARGV[2], ARGV[3])
-event(ARGV[2], 'J', ARGV[3], ARGV[4] .. ARGV[5])
+event(ARGV[2], 'j', ARGV[3], ARGV[4] .. ARGV[5])
 return 1
 `)
 
