@@ -51,6 +51,11 @@ type MemberInfo struct {
 	Capabilities []byte    // as given to JoinGroup or UpdateCapabilities
 	JoinedAt     time.Time // when the member joined (backend or joining client clock)
 	UpdatedAt    time.Time // when the capabilities were last set
+	// Incarnation identifies the coordinator session that wrote the
+	// membership (etcd lease, Consul or ZooKeeper session, the Redis or
+	// file driver's session ID): a member restarted with the same ID has
+	// a new one. Opaque; empty where the driver does not report it.
+	Incarnation string
 }
 
 // ResourceKind says what a Resource is for.
@@ -200,7 +205,11 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
 
 // WithoutHeart opens the coordinator without its heart goroutine: the
-// caller must call Heartbeat at least once per timeout to stay alive.
+// caller must call Heartbeat at least once per timeout to stay alive. A
+// coordinator that stops beating loses its memberships, locks and
+// leaderships after the timeout on every backend (where the backend would
+// keep the session alive by itself, the coordinator ends it: see
+// SessionEnder); the next Heartbeat opens a new session and re-joins.
 func WithoutHeart() Option { return func(o *options) { o.noHeart = true } }
 
 // WithExplicitWatchers delivers events only inside RunWatchers, on the
@@ -222,6 +231,7 @@ type Coordinator struct {
 	log      *slog.Logger
 	chars    []Characteristic
 	explicit bool
+	noHeart  bool
 
 	live  *liveness
 	heart *heart
@@ -290,6 +300,7 @@ func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Opt
 		log:         cfg.Logger,
 		chars:       slices.Clone(drv.Characteristics()),
 		explicit:    o.explicit,
+		noHeart:     o.noHeart,
 		joined:      map[string][]byte{},
 		hubs:        map[string]*hub{},
 		holdings:    map[*holding]struct{}{},
@@ -302,7 +313,7 @@ func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Opt
 		_ = drv.Close(cctx)
 		return nil, wrap(fmt.Errorf("%s: %w", c.scheme, err), "open", "", memberID, "")
 	}
-	c.live = newLiveness(start, c.timeout, c.log, func() { c.stats.lost.Add(1) })
+	c.live = newLiveness(start, c.timeout, c.log, c.livenessExpired)
 	if !o.noHeart {
 		c.heart = startHeart(c)
 	}
@@ -406,26 +417,17 @@ func (c *Coordinator) Groups(ctx context.Context) ([]string, error) {
 
 // JoinGroup makes this member a member of group with the given capabilities
 // (opaque bytes, may be nil). The membership lasts until LeaveGroup, Close,
-// or the member's liveness expires. It fails with ErrGroupNotCreated or
-// ErrMemberAlreadyJoined.
+// or the member's liveness expires. It fails with ErrGroupNotCreated.
+//
+// When the group holds a membership of this member ID written by another
+// coordinator — a previous incarnation of a process restarted with the
+// same ID, whose liveness has not expired yet — JoinGroup waits, bounded by
+// ctx, until that membership is gone (the backend expired it, or proved its
+// coordinator dead), then joins. If ctx ends first (another live
+// coordinator has this ID) it fails with ErrMemberAlreadyJoined.
+// TryJoinGroup fails at once instead.
 func (c *Coordinator) JoinGroup(ctx context.Context, group string, capabilities []byte) error {
-	const op = "join"
-	if err := validate(op, group, c.member, "", group); err != nil {
-		return err
-	}
-	if err := validCaps(op, group, capabilities); err != nil {
-		return err
-	}
-	if err := c.check(); err != nil {
-		return wrap(err, op, group, c.member, "")
-	}
-	if err := c.drv.JoinGroup(ctx, group, capabilities); err != nil {
-		return wrap(err, op, group, c.member, "")
-	}
-	c.mu.Lock()
-	c.joined[group] = bytes.Clone(capabilities)
-	c.mu.Unlock()
-	return nil
+	return c.join(ctx, group, capabilities, true)
 }
 
 // JoinGroupCreate joins group, creating it first if it does not exist.

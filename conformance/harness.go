@@ -8,7 +8,9 @@
 //
 // The suite pins the semantics that the README and package tooz document:
 // groups and members with every error case, ID and capability round
-// trips, pushed join and leave events,
+// trips, pushed join and leave events, the membership stream (a snapshot,
+// then joins, updates and leaves with capabilities, gap-free under a
+// 50-member storm), restarts with the same member ID, WithoutHeart,
 // expiry of crashed members, leader election and failover, locks with
 // fencing tokens and loss signals, semaphores and read/write locks (one
 // queueing rule, the permit bound, a writer not starved by readers, size

@@ -177,6 +177,8 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.DurationVar(&a.leaderInterval, "leader-interval", a.leaderInterval, "how often to sample the group's leader (default 500ms)")
 	case "join":
 		fs.StringVar(&a.capabilities, "capabilities", a.capabilities, "capabilities of this member, as a `JSON` value (e.g. '{\"zone\":\"a\"}')")
+		fs.DurationVar(&a.wait, "wait", a.wait, "how long to wait for an earlier tooz with this --member (killed, not yet\nexpired) to leave the group (default: twice the timeout plus a request)")
+		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "fail at once (exit 1) if the member ID is in the group already")
 	}
 }
 

@@ -471,6 +471,7 @@ func runBackend(t *testing.T, b backendEnv) {
 	t.Run("Watch", func(t *testing.T) { testWatch(t, b.newEnv(t), false) })
 	t.Run("WatchJSON", func(t *testing.T) { testWatch(t, b.newEnv(t), true) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, b.newEnv(t)) })
+	t.Run("JoinRestartSameMember", func(t *testing.T) { testJoinRestart(t, b.newEnv(t)) })
 	t.Run("Status", func(t *testing.T) {
 		stdout, _ := b.newEnv(t).mustRun(t, 0, "status")
 		if !strings.Contains(stdout, "driver            "+b.name+"\n") || !strings.Contains(stdout, "($TOOZ_URL)") {
@@ -827,9 +828,13 @@ func testMembers(t *testing.T, e env) {
 	j1.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
 	j2 := e.start(t, "join", "team", "--member", "member two")
 	j2.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
-	_, stderr = e.mustRun(t, exitFailure, "join", "team", "--member", "m1")
+	_, stderr = e.mustRun(t, exitFailure, "join", "team", "--member", "m1", "--no-wait")
 	if !strings.Contains(stderr, `member "m1" is already in group "team"`) {
 		t.Errorf("second join with one member ID: %s", stderr)
+	}
+	_, stderr = e.mustRun(t, exitFailure, "join", "team", "--member", "m1", "--wait", "200ms")
+	if !strings.Contains(stderr, `member "m1" is already in group "team" and stayed for 200ms`) {
+		t.Errorf("second join with one member ID, waiting: %s", stderr)
 	}
 
 	stdout, _ := e.mustRun(t, 0, "members", "team")
@@ -922,5 +927,23 @@ func testLeadershipLost(t *testing.T, b backendEnv) {
 	p.expectExit(exitLost, longWait)
 	if want := `tooz: leadership of group "lg" was lost while the command ran (another process may lead now); the command did not exit within --grace 300ms and was killed (status 137)`; !strings.Contains(p.stderr.String(), want) {
 		t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
+	}
+}
+
+// testJoinRestart kills a `tooz join` with SIGKILL and starts another with
+// the same --member at once: it waits for the killed one's membership to
+// expire (file://: it sees the process gone at once), then joins.
+func testJoinRestart(t *testing.T, e env) {
+	j1 := e.start(t, "join", "crew", "--member", "w1", "--capabilities", `"first"`)
+	j1.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
+	j1.signal(syscall.SIGKILL)
+	j1.wait(longWait)
+	killed := time.Now()
+	j2 := e.start(t, "join", "crew", "--member", "w1", "--capabilities", `"second"`)
+	j2.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
+	t.Logf("the restarted tooz join joined %v after the kill (timeout %v)", time.Since(killed).Round(time.Millisecond), testTimeout)
+	stdout, _ := e.mustRun(t, 0, "members", "crew")
+	if !regexp.MustCompile(`(?m)^w1 .*"second"$`).MatchString(stdout) {
+		t.Errorf("members after the restart:\n%s", stdout)
 	}
 }

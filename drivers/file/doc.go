@@ -44,6 +44,13 @@
 // deadline, report the leave within a few milliseconds of it, and remove the
 // dead member's file.
 //
+// A coordinator also holds a shared flock on its session file while the
+// session lives. The kernel drops it when the process dies, so a reader
+// that finds a session file nobody holds knows its process is gone: the
+// session is dead at once, whatever its timeout. A member restarted with
+// the same ID after a crash therefore joins at once (tooz.JoinGroup waits
+// only for a live or not-yet-expired previous incarnation).
+//
 // Every file is written to a temporary name and renamed into place, so a
 // reader never sees a partial file. Group directories are guarded by a flock
 // on the directory itself: writers take it exclusively, listings take it

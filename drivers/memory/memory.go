@@ -12,10 +12,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/membersink"
 )
 
 func init() {
@@ -67,6 +69,8 @@ type store struct {
 	groups   map[string]*group
 	res      map[resKey]*resource
 	watchers map[string]map[*watcher]struct{}
+	rev      uint64 // counts membership changes, reported as their revision
+	sessions uint64 // counts sessions, to name them
 }
 
 type group struct {
@@ -80,6 +84,7 @@ type member struct {
 
 // session is one coordinator's liveness.
 type session struct {
+	id     string // the incarnation members report
 	conn   *conn
 	timer  *time.Timer
 	dead   bool
@@ -103,7 +108,7 @@ type contender struct {
 }
 
 type watcher struct {
-	sink tooz.GroupSink
+	sink tooz.MemberSink
 }
 
 // conn is one coordinator's driver.
@@ -116,7 +121,8 @@ type conn struct {
 }
 
 func (st *store) newSession(c *conn) *session {
-	s := &session{conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}}
+	st.sessions++
+	s := &session{id: strconv.FormatUint(st.sessions, 10), conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}}
 	s.timer = time.AfterFunc(c.timeout, func() {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -149,8 +155,9 @@ func (st *store) removeMember(g, member string) {
 	if m := grp.members[member]; m != nil {
 		delete(m.sess.groups, g)
 		delete(grp.members, member)
+		st.rev++
 		for w := range st.watchers[g] {
-			w.sink.Left(member)
+			w.sink.Left(member, st.rev)
 		}
 	}
 }
@@ -325,12 +332,13 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 	}
 	now := time.Now()
 	grp.members[c.member] = &member{
-		info: tooz.MemberInfo{ID: c.member, Capabilities: bytes.Clone(caps), JoinedAt: now, UpdatedAt: now},
+		info: tooz.MemberInfo{ID: c.member, Capabilities: bytes.Clone(caps), JoinedAt: now, UpdatedAt: now, Incarnation: s.id},
 		sess: s,
 	}
 	s.groups[g] = struct{}{}
+	c.st.rev++
 	for w := range c.st.watchers[g] {
-		w.sink.Joined(c.member)
+		w.sink.Joined(grp.members[c.member].info, c.st.rev)
 	}
 	return nil
 }
@@ -422,11 +430,20 @@ func (c *conn) UpdateCapabilities(ctx context.Context, g string, caps []byte) er
 	}
 	m.info.Capabilities = bytes.Clone(caps)
 	m.info.UpdatedAt = time.Now()
+	c.st.rev++
+	for w := range c.st.watchers[g] {
+		w.sink.Updated(m.info, c.st.rev)
+	}
 	return nil
 }
 
 // WatchGroup implements tooz.CoordinationDriver.
 func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+	return c.WatchMembers(ctx, g, membersink.Legacy(sink))
+}
+
+// WatchMembers implements tooz.MemberWatcher.
+func (c *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -435,13 +452,13 @@ func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	if c.closed {
 		return nil, tooz.ErrClosed
 	}
-	var ids []string
+	var infos []tooz.MemberInfo
 	if grp := c.st.groups[g]; grp != nil {
-		for id := range grp.members {
-			ids = append(ids, id)
+		for _, m := range grp.members {
+			infos = append(infos, m.info)
 		}
 	}
-	sink.Reset(ids)
+	sink.Snapshot(infos, c.st.rev)
 	w := &watcher{sink: sink}
 	if c.st.watchers[g] == nil {
 		c.st.watchers[g] = map[*watcher]struct{}{}

@@ -9,7 +9,10 @@ import goredis "github.com/redis/go-redis/v9"
 //	P:seq              counter of group events (INCR)
 //	P:groups           HASH escaped group -> seq of its last event; a field per existing group
 //	P:g:<group>        HASH member ID (raw bytes) -> session ID (32 hex) .. internal/record bytes
-//	P:g:<group>:ev     pub/sub channel: "<seq> <prev seq> <J|L|C|D> <member>"
+//	P:g:<group>:ev     pub/sub channel: "<seq> <prev seq> <L|C|D> <member>", or for a
+//	                   join or an update "<seq> <prev seq> <j|U> <len(member)> <member><sid><record>"
+//	                   (older versions published "J <member>" for a join: new letters, so
+//	                   that an older watcher ignores what it cannot parse instead of misreading it)
 //	P:sessions         ZSET session ID -> deadline (server ms); what the reaper scans
 //	P:s:<sid>          STRING member ID, PX timeout: the session's liveness
 //	P:s:<sid>:i        HASH index of what the session owns: "m"..group -> member,
@@ -45,8 +48,10 @@ local function gkey(eg) return P .. ':g:' .. eg end
 local function alive(sid) return redis.call('EXISTS', skey(sid)) == 1 end
 
 -- event records a change of group eg and publishes it with its sequence
--- number and the group's previous one, so that a watcher sees a gap.
-local function event(eg, kind, member)
+-- number and the group's previous one, so that a watcher sees a gap. A
+-- join or update carries the member's stored entry (rec: session ID and
+-- record), after the member ID and its length.
+local function event(eg, kind, member, rec)
   local seq = fmt(redis.call('INCR', P .. ':seq'))
   local prev = '0'
   local exists = false
@@ -59,7 +64,9 @@ local function event(eg, kind, member)
   elseif kind == 'C' or exists then
     redis.call('HSET', GROUPS, eg, seq)
   end
-  redis.call('PUBLISH', gkey(eg) .. ':ev', seq .. ' ' .. prev .. ' ' .. kind .. ' ' .. member)
+  local body = member
+  if rec then body = fmt(string.len(member)) .. ' ' .. member .. rec end
+  redis.call('PUBLISH', gkey(eg) .. ':ev', seq .. ' ' .. prev .. ' ' .. kind .. ' ' .. body)
 end
 
 -- grant makes tok the holder of lk with a fencing token greater than every
@@ -353,7 +360,7 @@ if cur then
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. ARGV[5])
 redis.call('HSET', KEYS[4], 'm' .. ARGV[2], ARGV[3])
-event(ARGV[2], 'J', ARGV[3])
+event(ARGV[2], 'j', ARGV[3], ARGV[4] .. ARGV[5])
 return 1
 `)
 
@@ -405,6 +412,7 @@ if string.len(cur) >= 51 and string.sub(cur, 33, 35) == string.sub(new, 1, 3) th
   new = string.sub(new, 1, 3) .. string.sub(cur, 36, 43) .. string.sub(new, 12)
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. new)
+event(ARGV[2], 'U', ARGV[3], ARGV[4] .. new)
 return 1
 `)
 
