@@ -245,7 +245,9 @@ type Coordinator struct {
 	holdings    map[*holding]struct{}
 	leaderships map[*Leadership]struct{}
 	candidacies map[string]*candidacy
-	wg          sync.WaitGroup // background goroutines owned by the coordinator
+	holdOffs    map[string]time.Time // groups this member does not campaign for until then
+	closing     chan struct{}        // closed as the coordinator closes or is abandoned
+	wg          sync.WaitGroup       // background goroutines owned by the coordinator
 }
 
 // Open connects to the backend named by rawURL as member memberID.
@@ -306,6 +308,8 @@ func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Opt
 		holdings:    map[*holding]struct{}{},
 		leaderships: map[*Leadership]struct{}{},
 		candidacies: map[string]*candidacy{},
+		holdOffs:    map[string]time.Time{},
+		closing:     make(chan struct{}),
 	}
 	if err := checkRequired(c.chars, o.require); err != nil {
 		cctx, cancel := cleanupContext(ctx)
@@ -562,6 +566,7 @@ func (c *Coordinator) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
+	close(c.closing)
 	c.mu.Unlock()
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
@@ -626,6 +631,7 @@ func (c *Coordinator) Abandon() error {
 		return nil
 	}
 	c.closed = true
+	close(c.closing)
 	c.mu.Unlock()
 	// The process is "dead": nothing it held may be acted on any more.
 	_ = c.shutdown(func() error { a.Abandon(); return nil }, fmt.Errorf("%w: coordinator abandoned", ErrSessionLost))

@@ -56,6 +56,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, semaphoreTests...)
 	all = append(all, rwLockTests...)
 	all = append(all, electionTests...)
+	all = append(all, leadershipTests...)
 	all = append(all, livenessTests...)
 	all = append(all, withoutHeartTests...)
 	all = append(all, stableIDTests...)

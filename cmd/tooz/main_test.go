@@ -309,6 +309,11 @@ func TestUsageErrors(t *testing.T) {
 		{"lock without name", args("lock"), exitUsage, "missing the lock NAME"},
 		{"wait and no-wait", args("lock", "x", "--wait", "1s", "--no-wait", "--", "true"), exitUsage, "--no-wait and --wait exclude each other"},
 		{"elect wait and standby", args("elect", "g", "--wait", "1s", "--standby", "--", "true"), exitUsage, "--wait and --standby exclude each other"},
+		{"elect wait and no-wait", args("elect", "g", "--wait", "1s", "--no-wait", "--", "true"), exitUsage, "--no-wait and --wait exclude each other"},
+		{"elect standby and no-wait", args("elect", "g", "--standby", "--no-wait", "--", "true"), exitUsage, "--no-wait and --standby exclude each other"},
+		{"elect negative hold-off", args("elect", "g", "--standby", "--hold-off", "-1s", "--", "true"), exitUsage, "--hold-off -1s: must not be negative"},
+		{"elect hold-off too long", args("elect", "g", "--standby", "--hold-off", "25h", "--", "true"), exitUsage, "--hold-off 25h0m0s: must be at most 24h0m0s"},
+		{"elect both hold-off names", args("elect", "g", "--standby", "--hold-off", "1s", "--restart-delay", "1s", "--", "true"), exitUsage, "--hold-off and --restart-delay are one option"},
 		{"members without group", args("members"), exitUsage, "missing the GROUP"},
 		{"extra argument", args("leader", "g", "h"), exitUsage, `unexpected argument "h"`},
 		{"bad name", args("leader", "\xff"), exitUsage, "bad group name"},
@@ -468,6 +473,7 @@ func runBackend(t *testing.T, b backendEnv) {
 	t.Run("LockInterrupt", func(t *testing.T) { testLockInterrupt(t, b.newEnv(t)) })
 	t.Run("ElectHandover", func(t *testing.T) { testElectHandover(t, b.newEnv(t)) })
 	t.Run("ElectStandby", func(t *testing.T) { testElectStandby(t, b.newEnv(t)) })
+	t.Run("ElectNoWait", func(t *testing.T) { testElectNoWait(t, b.newEnv(t)) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, b.newEnv(t), false) })
 	t.Run("WatchJSON", func(t *testing.T) { testWatch(t, b.newEnv(t), true) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, b.newEnv(t)) })
@@ -735,11 +741,26 @@ func waitGone(t *testing.T, pid int) {
 	}
 }
 
+// testElectNoWait: --no-wait gives up at once (exit 4) while another
+// member leads, and is elected at once when nobody does.
+func testElectNoWait(t *testing.T, e env) {
+	logf := filepath.Join(t.TempDir(), "log")
+	a := e.start(t, args("elect", "nw", "--member", "a", "--", electScript(logf, "a"))...)
+	waitFile(t, logf, countLines(1), longWait)
+	_, stderr := e.mustRun(t, exitNotAcquired, "elect", "nw", "--member", "b", "--no-wait", "--", "true")
+	if !strings.Contains(stderr, `tooz: group "nw" is led by "a"; not elected (--no-wait)`) {
+		t.Errorf("--no-wait: stderr:\n%s", stderr)
+	}
+	a.signal(syscall.SIGTERM)
+	a.expectExit(128+int(syscall.SIGTERM), longWait)
+	e.mustRun(t, 3, args("elect", "nw", "--member", "b", "--no-wait", "--", sh("exit 3"))...)
+}
+
 // testElectStandby: with --standby, tooz runs the command again each time
 // it is elected, and exits 0 when interrupted.
 func testElectStandby(t *testing.T, e env) {
 	logf := filepath.Join(t.TempDir(), "log")
-	p := e.start(t, args("elect", "s", "--standby", "--restart-delay", "50ms", "--", sh(`echo "run $TOOZ_FENCING_TOKEN" >> `+logf+"; exit 3"))...)
+	p := e.start(t, args("elect", "s", "--standby", "--hold-off", "50ms", "--", sh(`echo "run $TOOZ_FENCING_TOKEN" >> `+logf+"; exit 3"))...)
 	log := waitFile(t, logf, countLines(3), longWait)
 	p.signal(syscall.SIGTERM)
 	p.expectExit(0, longWait)

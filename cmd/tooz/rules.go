@@ -32,6 +32,10 @@ func (a *app) checkOptions(cmd string) error {
 	if a.set["url"] && a.url == "" {
 		return usageError(cmd, "tooz: --url is empty; give a backend URL, or leave out --url to use $TOOZ_URL, else the embedded default")
 	}
+	holdOffName := "hold-off"
+	if a.set["restart-delay"] {
+		holdOffName = "restart-delay"
+	}
 	durations := []struct {
 		name   string
 		v      time.Duration
@@ -42,8 +46,11 @@ func (a *app) checkOptions(cmd string) error {
 		{"wait", a.wait, true},
 		{"grace", a.grace, true},
 		{"ttl", a.lockTTL, false},
-		{"restart-delay", a.restartDelay, true},
+		{holdOffName, a.restartDelay, true},
 		{"leader-interval", a.leaderInterval, false},
+	}
+	if a.restartDelay > tooz.MaxHoldOff {
+		return usageError(cmd, "tooz: --%s %v: must be at most %v", holdOffName, a.restartDelay, tooz.MaxHoldOff)
 	}
 	for _, d := range durations {
 		switch {
