@@ -245,9 +245,10 @@ type Coordinator struct {
 	holdings    map[*holding]struct{}
 	leaderships map[*Leadership]struct{}
 	candidacies map[string]*candidacy
-	holdOffs    map[string]time.Time // groups this member does not campaign for until then
-	closing     chan struct{}        // closed as the coordinator closes or is abandoned
-	wg          sync.WaitGroup       // background goroutines owned by the coordinator
+	holdOffs    map[string]time.Time     // groups this member does not campaign for until then
+	ranked      map[string]chan struct{} // groups with a ranked campaign running; closed when it ends
+	closing     chan struct{}            // closed as the coordinator closes or is abandoned
+	wg          sync.WaitGroup           // background goroutines owned by the coordinator
 }
 
 // Open connects to the backend named by rawURL as member memberID.
@@ -309,6 +310,7 @@ func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Opt
 		leaderships: map[*Leadership]struct{}{},
 		candidacies: map[string]*candidacy{},
 		holdOffs:    map[string]time.Time{},
+		ranked:      map[string]chan struct{}{},
 		closing:     make(chan struct{}),
 	}
 	if err := checkRequired(c.chars, o.require); err != nil {
@@ -415,6 +417,9 @@ func (c *Coordinator) Groups(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, wrap(err, "list groups", "", "", "")
 	}
+	// The registries of ranked elections are the library's, not groups
+	// of the application.
+	gs = slices.DeleteFunc(gs, isRegistry)
 	sort.Strings(gs)
 	return gs, nil
 }

@@ -58,20 +58,29 @@ func electionOf(group string) Resource { return Resource{Kind: KindElection, Nam
 // Campaign waits for it to pass before it contends. It fails at once with
 // an error wrapping ErrAlreadyLeader when this coordinator already leads
 // group (a second leadership of one member could only wait for the first).
-func (c *Coordinator) Campaign(ctx context.Context, group string) (*Leadership, error) {
-	return c.campaign(ctx, "campaign", group, true)
+// With Priority (and Preempt) it is a ranked campaign: see Priority.
+func (c *Coordinator) Campaign(ctx context.Context, group string, opts ...CampaignOption) (*Leadership, error) {
+	return c.campaign(ctx, "campaign", group, true, opts)
 }
 
 // TryCampaign is Campaign without waiting: when another member leads group,
-// or a hold-off set by StandDown still lasts, it fails at once with an
-// error wrapping ErrNotAcquired.
-func (c *Coordinator) TryCampaign(ctx context.Context, group string) (*Leadership, error) {
-	return c.campaign(ctx, "try campaign", group, false)
+// a hold-off set by StandDown still lasts, or (with Priority) a candidate
+// of higher priority is registered, it fails at once with an error
+// wrapping ErrNotAcquired.
+func (c *Coordinator) TryCampaign(ctx context.Context, group string, opts ...CampaignOption) (*Leadership, error) {
+	return c.campaign(ctx, "try campaign", group, false, opts)
 }
 
-func (c *Coordinator) campaign(ctx context.Context, op, group string, wait bool) (*Leadership, error) {
+func (c *Coordinator) campaign(ctx context.Context, op, group string, wait bool, opts []CampaignOption) (*Leadership, error) {
 	if err := validate(op, group, c.member, "", group); err != nil {
 		return nil, err
+	}
+	var o campaignOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.priority < 0 || o.priority > MaxPriority {
+		return nil, wrap(fmt.Errorf("%w: %d (want 0 to %d)", ErrInvalidPriority, o.priority, MaxPriority), op, group, c.member, "")
 	}
 	if err := c.check(); err != nil {
 		return nil, wrap(err, op, group, c.member, "")
@@ -82,6 +91,22 @@ func (c *Coordinator) campaign(ctx context.Context, op, group string, wait bool)
 	if err := c.awaitHoldOff(ctx, group, wait); err != nil {
 		return nil, wrap(err, op, group, c.member, "")
 	}
+	var (
+		l   *Leadership
+		err error
+	)
+	if o.ranked {
+		l, err = c.rankedCampaign(ctx, group, wait, o)
+	} else {
+		l, err = c.elect(ctx, group, wait, nil)
+	}
+	return l, wrap(err, op, group, c.member, "")
+}
+
+// elect contends for group's leadership. vet, if set, may refuse a grant
+// before anyone is told of it: the grant is given back and elect fails
+// with vet's error.
+func (c *Coordinator) elect(ctx context.Context, group string, wait bool, vet func() error) (*Leadership, error) {
 	// The leadership is published (to StandDown and Close) only once its
 	// holding is set, under c.mu; LeadershipLost waits until
 	// ElectedAsLeader is queued, so the two never come out of order.
@@ -98,10 +123,24 @@ func (c *Coordinator) campaign(ctx context.Context, op, group string, wait bool)
 		delete(c.leaderships, l)
 		c.mu.Unlock()
 		c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
-	}, func() (Ownership, error) { return c.drv.Acquire(ctx, electionOf(group), wait) })
+	}, func() (Ownership, error) {
+		own, err := c.drv.Acquire(ctx, electionOf(group), wait)
+		if err != nil || vet == nil {
+			return own, err
+		}
+		if err := vet(); err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			defer cancel()
+			if rerr := own.Release(cctx); rerr != nil && !errors.Is(rerr, ErrLockNotHeld) {
+				c.retryRelease(own, rerr)
+			}
+			return nil, err
+		}
+		return own, nil
+	})
 	if err != nil {
 		l.cancel(ErrNotLeader)
-		return nil, wrap(err, op, group, c.member, "")
+		return nil, err
 	}
 	c.mu.Lock()
 	l.h = h
@@ -381,8 +420,10 @@ func (l *Leadership) Err() error { return l.h.reason() }
 // resigns and returns fn's error. Lead returns nil once ctx ends (after
 // fn has returned and the leadership is given up), and an error wrapping
 // ErrClosed when the coordinator closes. Campaign errors other than those
-// are logged and retried after a pause.
-func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx context.Context) error) error {
+// are logged and retried after a pause. opts apply to every campaign: with
+// Priority and Preempt, a preempted leader's fn is cancelled and Lead
+// campaigns again at its priority.
+func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx context.Context) error, opts ...CampaignOption) error {
 	const op = "lead"
 	if err := validate(op, group, c.member, "", group); err != nil {
 		return err
@@ -392,7 +433,7 @@ func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx contex
 	}
 	retry := min(max(c.timeout/10, minRetry), maxRetry)
 	for {
-		l, err := c.Campaign(ctx, group)
+		l, err := c.Campaign(ctx, group, opts...)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:

@@ -38,3 +38,30 @@ func ExampleCoordinator_Lead() {
 	// term 2 ended: context canceled
 	// Lead returned <nil>
 }
+
+// A ranked election: the highest-priority candidate leads, and one that
+// preempts takes over from a lower leader, whose Lost closes first.
+func ExamplePriority() {
+	ctx := context.Background()
+	standby, _ := tooz.Open(ctx, "memory://example-priority", "standby-node")
+	defer standby.Close(ctx)
+	primary, _ := tooz.Open(ctx, "memory://example-priority", "primary-node")
+	defer primary.Close(ctx)
+
+	low, _ := standby.Campaign(ctx, "db", tooz.Priority(1))
+	lowToken := low.FencingToken()
+	fmt.Println("leader: standby-node, token", lowToken)
+
+	high, err := primary.Campaign(ctx, "db", tooz.Priority(2), tooz.Preempt())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	<-low.Lost() // closed before the primary was elected
+	fmt.Println("standby-node lost:", low.Err())
+	fmt.Println("leader: primary-node, newer token:", high.FencingToken() > lowToken)
+	// Output:
+	// leader: standby-node, token 1
+	// standby-node lost: <nil>
+	// leader: primary-node, newer token: true
+}

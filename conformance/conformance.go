@@ -57,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, rwLockTests...)
 	all = append(all, electionTests...)
 	all = append(all, leadershipTests...)
+	all = append(all, priorityTests...)
 	all = append(all, livenessTests...)
 	all = append(all, withoutHeartTests...)
 	all = append(all, stableIDTests...)

@@ -45,6 +45,8 @@ type app struct {
 	// Options of some commands (see each command's flags).
 	wait           time.Duration
 	noWait         bool
+	priority       int
+	preempt        bool
 	grace          time.Duration
 	lockTTL        time.Duration
 	shared         bool // lock: the read/write lock NAME, shared (semaphore.go)
@@ -170,6 +172,8 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
 		fs.BoolVar(&a.standby, "standby", a.standby, "keep campaigning after the command exits or leadership is lost,\nand run it again each time this process is elected (until interrupted)")
 		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "give up at once (exit 4) if another member leads GROUP")
+		fs.IntVar(&a.priority, "priority", a.priority, "campaign with priority `N` (0 and up): whenever the leadership is free, the\nhighest-priority candidate wins (candidates with a priority only)")
+		fs.BoolVar(&a.preempt, "preempt", a.preempt, "with --priority: take the leadership from a leader of lower priority\n(its command is stopped as on a lost leadership)")
 		fs.DurationVar(&a.restartDelay, "hold-off", a.restartDelay, "with --standby: after the command exits, stand down and keep out of the\nelection for `DURATION` (other candidates take over meanwhile; default 1s)")
 		fs.DurationVar(&a.restartDelay, "restart-delay", a.restartDelay, "the older name of --hold-off")
 		fs.BoolVar(&a.join, "join", a.join, "also join GROUP (creating it) while campaigning, so that 'tooz members'\nlists the candidates (default true; --join=false to campaign only)")

@@ -20,7 +20,10 @@ Campaigns for the leadership of GROUP (joining it too, unless --join=false),
 and once elected runs CMD with TOOZ_FENCING_TOKEN (strictly greater than every
 earlier leader's) and TOOZ_GROUP in its environment. When CMD exits, tooz
 resigns and exits with CMD's status. With --no-wait it gives up at once
-(exit 4) when another member leads. With --standby it stands down instead,
+(exit 4) when another member leads. With --priority N the highest-priority
+candidate wins whenever the leadership is free, and with --preempt it takes
+the leadership from a leader of lower priority (whose command is then
+stopped as on a lost leadership). With --standby it stands down instead,
 keeps out of the election for --hold-off (another candidate takes over
 meanwhile), then campaigns again and runs CMD again whenever it is
 elected, until interrupted (then it exits 0).
@@ -48,6 +51,10 @@ func runElect(a *app, me *command, args []string) error {
 		return usageError("elect", "tooz elect: --no-wait and --wait exclude each other")
 	case a.noWait && a.standby:
 		return usageError("elect", "tooz elect: --no-wait and --standby exclude each other")
+	case a.priority < 0 || a.priority > tooz.MaxPriority:
+		return usageError("elect", "tooz elect: --priority %d: must be between 0 and %d", a.priority, tooz.MaxPriority)
+	case a.preempt && !a.set["priority"]:
+		return usageError("elect", "tooz elect: --preempt needs --priority")
 	case a.set["hold-off"] && a.set["restart-delay"]:
 		return usageError("elect", "tooz elect: --hold-off and --restart-delay are one option; give one")
 	case a.capabilities != "" && !a.join:
@@ -160,7 +167,14 @@ func (a *app) campaign(c *tooz.Coordinator, group string) (*tooz.Leadership, err
 	if a.noWait {
 		campaign = c.TryCampaign
 	}
-	lead, err := campaign(wctx, group)
+	var opts []tooz.CampaignOption
+	if a.set["priority"] {
+		opts = append(opts, tooz.Priority(a.priority))
+	}
+	if a.preempt {
+		opts = append(opts, tooz.Preempt())
+	}
+	lead, err := campaign(wctx, group, opts...)
 	switch {
 	case err == nil:
 		return lead, nil

@@ -313,6 +313,8 @@ func TestUsageErrors(t *testing.T) {
 		{"elect standby and no-wait", args("elect", "g", "--standby", "--no-wait", "--", "true"), exitUsage, "--no-wait and --standby exclude each other"},
 		{"elect negative hold-off", args("elect", "g", "--standby", "--hold-off", "-1s", "--", "true"), exitUsage, "--hold-off -1s: must not be negative"},
 		{"elect hold-off too long", args("elect", "g", "--standby", "--hold-off", "25h", "--", "true"), exitUsage, "--hold-off 25h0m0s: must be at most 24h0m0s"},
+		{"elect negative priority", args("elect", "g", "--priority", "-1", "--", "true"), exitUsage, "--priority -1: must be between 0 and"},
+		{"elect preempt without priority", args("elect", "g", "--preempt", "--", "true"), exitUsage, "--preempt needs --priority"},
 		{"elect both hold-off names", args("elect", "g", "--standby", "--hold-off", "1s", "--restart-delay", "1s", "--", "true"), exitUsage, "--hold-off and --restart-delay are one option"},
 		{"members without group", args("members"), exitUsage, "missing the GROUP"},
 		{"extra argument", args("leader", "g", "h"), exitUsage, `unexpected argument "h"`},
@@ -474,6 +476,7 @@ func runBackend(t *testing.T, b backendEnv) {
 	t.Run("ElectHandover", func(t *testing.T) { testElectHandover(t, b.newEnv(t)) })
 	t.Run("ElectStandby", func(t *testing.T) { testElectStandby(t, b.newEnv(t)) })
 	t.Run("ElectNoWait", func(t *testing.T) { testElectNoWait(t, b.newEnv(t)) })
+	t.Run("ElectPreempt", func(t *testing.T) { testElectPreempt(t, b.newEnv(t)) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, b.newEnv(t), false) })
 	t.Run("WatchJSON", func(t *testing.T) { testWatch(t, b.newEnv(t), true) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, b.newEnv(t)) })
@@ -754,6 +757,26 @@ func testElectNoWait(t *testing.T, e env) {
 	a.signal(syscall.SIGTERM)
 	a.expectExit(128+int(syscall.SIGTERM), longWait)
 	e.mustRun(t, 3, args("elect", "nw", "--member", "b", "--no-wait", "--", sh("exit 3"))...)
+}
+
+// testElectPreempt: a candidate with a higher --priority and --preempt
+// takes over from the leader, whose command is stopped and which exits 5.
+func testElectPreempt(t *testing.T, e env) {
+	logf := filepath.Join(t.TempDir(), "log")
+	low := e.start(t, args("elect", "pr", "--member", "low", "--priority", "1", "--", electScript(logf, "low"))...)
+	waitFile(t, logf, countLines(1), longWait)
+	high := e.start(t, args("elect", "pr", "--member", "high", "--priority", "2", "--preempt", "--", electScript(logf, "high"))...)
+	low.expectExit(exitLost, longWait)
+	log := waitFile(t, logf, countLines(2), longWait)
+	if lines := strings.Split(strings.TrimSpace(log), "\n"); !strings.HasPrefix(lines[1], "leader high ") {
+		t.Fatalf("log:\n%s", log)
+	}
+	stdout, _ := e.mustRun(t, 0, "leader", "pr")
+	if stdout != "high\n" {
+		t.Fatalf("leader: %q, want high", stdout)
+	}
+	high.signal(syscall.SIGTERM)
+	high.expectExit(128+int(syscall.SIGTERM), longWait)
 }
 
 // testElectStandby: with --standby, tooz runs the command again each time
