@@ -158,6 +158,17 @@ func TestConcurrentUseAgainstClose(t *testing.T) {
 				func(ctx context.Context) error { _, err := c.MemberInfo(ctx, "g", "b"); return err },
 				func(ctx context.Context) error { _, err := c.Leader(ctx, "e"); return err },
 				func(ctx context.Context) error { return c.StandDown(ctx, "e") },
+				func(ctx context.Context) error { return c.StandDown(ctx, "e", tooz.HoldOff(time.Millisecond)) },
+				func(ctx context.Context) error {
+					l, err := c.TryCampaign(ctx, "e3")
+					if err != nil {
+						return err
+					}
+					return l.Resign(ctx)
+				},
+				func(ctx context.Context) error {
+					return c.Lead(ctx, "e4", func(context.Context) error { return nil })
+				},
 				func(ctx context.Context) error { _, err := c.Heartbeat(ctx); return err },
 				func(ctx context.Context) error {
 					l, err := c.Campaign(ctx, "e")

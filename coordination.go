@@ -51,6 +51,11 @@ type MemberInfo struct {
 	Capabilities []byte    // as given to JoinGroup or UpdateCapabilities
 	JoinedAt     time.Time // when the member joined (backend or joining client clock)
 	UpdatedAt    time.Time // when the capabilities were last set
+	// Incarnation identifies the coordinator session that wrote the
+	// membership (etcd lease, Consul or ZooKeeper session, the Redis or
+	// file driver's session ID): a member restarted with the same ID has
+	// a new one. Opaque; empty where the driver does not report it.
+	Incarnation string
 }
 
 // ResourceKind says what a Resource is for.
@@ -68,6 +73,10 @@ func (k ResourceKind) String() string {
 		return "lock"
 	case KindElection:
 		return "election"
+	case KindSemaphore:
+		return "semaphore"
+	case KindRWLock:
+		return "read/write lock"
 	}
 	return fmt.Sprintf("ResourceKind(%d)", int(k))
 }
@@ -196,7 +205,11 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
 
 // WithoutHeart opens the coordinator without its heart goroutine: the
-// caller must call Heartbeat at least once per timeout to stay alive.
+// caller must call Heartbeat at least once per timeout to stay alive. A
+// coordinator that stops beating loses its memberships, locks and
+// leaderships after the timeout on every backend (where the backend would
+// keep the session alive by itself, the coordinator ends it: see
+// SessionEnder); the next Heartbeat opens a new session and re-joins.
 func WithoutHeart() Option { return func(o *options) { o.noHeart = true } }
 
 // WithExplicitWatchers delivers events only inside RunWatchers, on the
@@ -218,6 +231,7 @@ type Coordinator struct {
 	log      *slog.Logger
 	chars    []Characteristic
 	explicit bool
+	noHeart  bool
 
 	live  *liveness
 	heart *heart
@@ -231,7 +245,10 @@ type Coordinator struct {
 	holdings    map[*holding]struct{}
 	leaderships map[*Leadership]struct{}
 	candidacies map[string]*candidacy
-	wg          sync.WaitGroup // background goroutines owned by the coordinator
+	holdOffs    map[string]time.Time     // groups this member does not campaign for until then
+	ranked      map[string]chan struct{} // groups with a ranked campaign running; closed when it ends
+	closing     chan struct{}            // closed as the coordinator closes or is abandoned
+	wg          sync.WaitGroup           // background goroutines owned by the coordinator
 }
 
 // Open connects to the backend named by rawURL as member memberID.
@@ -239,6 +256,23 @@ type Coordinator struct {
 // Unknown options, a bad memberID and a missing required characteristic are
 // reported before any I/O where possible; a password never appears in errors.
 func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordinator, error) {
+	return open(ctx, nil, rawURL, memberID, opts)
+}
+
+// OpenDriver is Open with the driver given instead of looked up by the
+// URL's scheme: driver packages use it to offer an Open that takes the
+// application's own, already configured client (as gocloud.dev's openers
+// do). rawURL still carries the options (timeout, namespace, the driver's
+// own); its scheme names the backend in errors and logs, and its hosts are
+// the driver's to use or ignore.
+func OpenDriver(ctx context.Context, d Driver, rawURL, memberID string, opts ...Option) (*Coordinator, error) {
+	if d == nil {
+		return nil, wrap(fmt.Errorf("%w: nil driver", ErrUnknownDriver), "open", "", memberID, "")
+	}
+	return open(ctx, d, rawURL, memberID, opts)
+}
+
+func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Option) (*Coordinator, error) {
 	start := time.Now() // the liveness made by Open cannot end before start+timeout
 	var o options
 	for _, opt := range opts {
@@ -250,7 +284,7 @@ func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordi
 	if err := ValidateID(memberID); err != nil {
 		return nil, wrap(err, "open", "", memberID, "")
 	}
-	d, cfg, err := parseURL(rawURL, &o)
+	d, cfg, err := parseURL(rawURL, &o, given)
 	if err != nil {
 		return nil, wrap(err, "open", "", memberID, "")
 	}
@@ -269,11 +303,15 @@ func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordi
 		log:         cfg.Logger,
 		chars:       slices.Clone(drv.Characteristics()),
 		explicit:    o.explicit,
+		noHeart:     o.noHeart,
 		joined:      map[string][]byte{},
 		hubs:        map[string]*hub{},
 		holdings:    map[*holding]struct{}{},
 		leaderships: map[*Leadership]struct{}{},
 		candidacies: map[string]*candidacy{},
+		holdOffs:    map[string]time.Time{},
+		ranked:      map[string]chan struct{}{},
+		closing:     make(chan struct{}),
 	}
 	if err := checkRequired(c.chars, o.require); err != nil {
 		cctx, cancel := cleanupContext(ctx)
@@ -281,7 +319,7 @@ func Open(ctx context.Context, rawURL, memberID string, opts ...Option) (*Coordi
 		_ = drv.Close(cctx)
 		return nil, wrap(fmt.Errorf("%s: %w", c.scheme, err), "open", "", memberID, "")
 	}
-	c.live = newLiveness(start, c.timeout, c.log, func() { c.stats.lost.Add(1) })
+	c.live = newLiveness(start, c.timeout, c.log, c.livenessExpired)
 	if !o.noHeart {
 		c.heart = startHeart(c)
 	}
@@ -379,32 +417,26 @@ func (c *Coordinator) Groups(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, wrap(err, "list groups", "", "", "")
 	}
+	// The registries of ranked elections are the library's, not groups
+	// of the application.
+	gs = slices.DeleteFunc(gs, isRegistry)
 	sort.Strings(gs)
 	return gs, nil
 }
 
 // JoinGroup makes this member a member of group with the given capabilities
 // (opaque bytes, may be nil). The membership lasts until LeaveGroup, Close,
-// or the member's liveness expires. It fails with ErrGroupNotCreated or
-// ErrMemberAlreadyJoined.
+// or the member's liveness expires. It fails with ErrGroupNotCreated.
+//
+// When the group holds a membership of this member ID written by another
+// coordinator — a previous incarnation of a process restarted with the
+// same ID, whose liveness has not expired yet — JoinGroup waits, bounded by
+// ctx, until that membership is gone (the backend expired it, or proved its
+// coordinator dead), then joins. If ctx ends first (another live
+// coordinator has this ID) it fails with ErrMemberAlreadyJoined.
+// TryJoinGroup fails at once instead.
 func (c *Coordinator) JoinGroup(ctx context.Context, group string, capabilities []byte) error {
-	const op = "join"
-	if err := validate(op, group, c.member, "", group); err != nil {
-		return err
-	}
-	if err := validCaps(op, group, capabilities); err != nil {
-		return err
-	}
-	if err := c.check(); err != nil {
-		return wrap(err, op, group, c.member, "")
-	}
-	if err := c.drv.JoinGroup(ctx, group, capabilities); err != nil {
-		return wrap(err, op, group, c.member, "")
-	}
-	c.mu.Lock()
-	c.joined[group] = bytes.Clone(capabilities)
-	c.mu.Unlock()
-	return nil
+	return c.join(ctx, group, capabilities, true)
 }
 
 // JoinGroupCreate joins group, creating it first if it does not exist.
@@ -526,16 +558,20 @@ func (c *Coordinator) UpdateCapabilities(ctx context.Context, group string, capa
 
 // Close leaves every group, resigns every leadership and releases every lock
 // at once (no waiting for timeouts), stops the heart and the watchers, and
-// closes the connections. It is safe to call twice; the second call does
-// nothing. Cleanup runs on ctx while it is live, else on a short context of
-// its own.
+// closes the connections. It is safe to call twice (the second call does
+// nothing) and on a nil *Coordinator (it returns nil). Cleanup runs on ctx
+// while it is live, else on a short context of its own.
 func (c *Coordinator) Close(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil
 	}
 	c.closed = true
+	close(c.closing)
 	c.mu.Unlock()
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
@@ -600,6 +636,7 @@ func (c *Coordinator) Abandon() error {
 		return nil
 	}
 	c.closed = true
+	close(c.closing)
 	c.mu.Unlock()
 	// The process is "dead": nothing it held may be acted on any more.
 	_ = c.shutdown(func() error { a.Abandon(); return nil }, fmt.Errorf("%w: coordinator abandoned", ErrSessionLost))

@@ -3,6 +3,7 @@ package tooz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,16 @@ type Leadership struct {
 	h         *holding      // set before the leadership is published
 	published chan struct{} // closed once ElectedAsLeader is queued
 	stoodDown atomic.Bool
+	ctx       context.Context // cancelled as the leadership ends
+	cancel    context.CancelCauseFunc
 }
+
+// Context returns a context that is cancelled when the leadership ends,
+// for handing to the work the leader does: its Done channel closes with
+// Lost, and context.Cause reports the error Err returns for a loss, or
+// ErrNotLeader after Resign, StandDown or Close. It carries no values and
+// no deadline of its own.
+func (l *Leadership) Context() context.Context { return l.ctx }
 
 // Group returns the group led.
 func (l *Leadership) Group() string { return l.group }
@@ -27,12 +37,7 @@ func (l *Leadership) Lost() <-chan struct{} { return l.h.lost }
 // FencingToken is strictly greater than the token of every earlier leader
 // of the group: pass it to the resources the leader writes so that they
 // can refuse a deposed leader.
-func (l *Leadership) FencingToken() uint64 {
-	if isClosed(l.h.lost) {
-		return 0
-	}
-	return l.h.own.FencingToken()
-}
+func (l *Leadership) FencingToken() uint64 { return l.h.token() }
 
 // Resign gives the leadership up; another candidate may take it at once.
 // It returns an error wrapping ErrNotLeader when the leadership had already ended.
@@ -49,50 +54,162 @@ func electionOf(group string) Resource { return Resource{Kind: KindElection, Nam
 // Campaign waits until this member leads group or ctx ends (then the error
 // wraps ErrNotAcquired). Membership of the group is not required. The
 // ElectedAsLeader and LeadershipLost hooks of the group are called as the
-// leadership begins and ends.
-func (c *Coordinator) Campaign(ctx context.Context, group string) (*Leadership, error) {
-	const op = "campaign"
+// leadership begins and ends. While a hold-off set by StandDown lasts,
+// Campaign waits for it to pass before it contends. It fails at once with
+// an error wrapping ErrAlreadyLeader when this coordinator already leads
+// group (a second leadership of one member could only wait for the first).
+// With Priority (and Preempt) it is a ranked campaign: see Priority.
+func (c *Coordinator) Campaign(ctx context.Context, group string, opts ...CampaignOption) (*Leadership, error) {
+	return c.campaign(ctx, "campaign", group, true, opts)
+}
+
+// TryCampaign is Campaign without waiting: when another member leads group,
+// a hold-off set by StandDown still lasts, or (with Priority) a candidate
+// of higher priority is registered, it fails at once with an error
+// wrapping ErrNotAcquired.
+func (c *Coordinator) TryCampaign(ctx context.Context, group string, opts ...CampaignOption) (*Leadership, error) {
+	return c.campaign(ctx, "try campaign", group, false, opts)
+}
+
+func (c *Coordinator) campaign(ctx context.Context, op, group string, wait bool, opts []CampaignOption) (*Leadership, error) {
 	if err := validate(op, group, c.member, "", group); err != nil {
 		return nil, err
+	}
+	var o campaignOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.priority < 0 || o.priority > MaxPriority {
+		return nil, wrap(fmt.Errorf("%w: %d (want 0 to %d)", ErrInvalidPriority, o.priority, MaxPriority), op, group, c.member, "")
 	}
 	if err := c.check(); err != nil {
 		return nil, wrap(err, op, group, c.member, "")
 	}
-	for {
-		began, err := c.awaitLiveness(ctx, true)
-		if err != nil {
-			return nil, wrap(err, op, group, c.member, "")
+	if c.leading(group) != nil {
+		return nil, wrap(ErrAlreadyLeader, op, group, c.member, "")
+	}
+	if err := c.awaitHoldOff(ctx, group, wait); err != nil {
+		return nil, wrap(err, op, group, c.member, "")
+	}
+	var (
+		l   *Leadership
+		err error
+	)
+	if o.ranked {
+		l, err = c.rankedCampaign(ctx, group, wait, o)
+	} else {
+		l, err = c.elect(ctx, group, wait, nil)
+	}
+	return l, wrap(err, op, group, c.member, "")
+}
+
+// elect contends for group's leadership. vet, if set, may refuse a grant
+// before anyone is told of it: the grant is given back and elect fails
+// with vet's error.
+func (c *Coordinator) elect(ctx context.Context, group string, wait bool, vet func() error) (*Leadership, error) {
+	// The leadership is published (to StandDown and Close) only once its
+	// holding is set, under c.mu; LeadershipLost waits until
+	// ElectedAsLeader is queued, so the two never come out of order.
+	l := &Leadership{c: c, group: group, published: make(chan struct{})}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	h, err := c.acquireHolding(ctx, wait, func(err error) {
+		cause := err
+		if cause == nil {
+			cause = ErrNotLeader
 		}
-		own, err := c.drv.Acquire(ctx, electionOf(group), true)
-		if err != nil {
-			return nil, wrap(notAcquired(ctx, err), op, group, c.member, "")
-		}
-		// The leadership is published (to StandDown and Close) only once
-		// its holding is set, under c.mu; LeadershipLost waits until
-		// ElectedAsLeader is queued, so the two never come out of order.
-		l := &Leadership{c: c, group: group, published: make(chan struct{})}
-		h, err := c.hold(own, func(err error) {
-			<-l.published
-			c.mu.Lock()
-			delete(c.leaderships, l)
-			c.mu.Unlock()
-			c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
-		}, began)
-		if err != nil {
-			if c.retryAcquire(ctx, true, err) {
-				continue
-			}
-			return nil, wrap(err, op, group, c.member, "")
-		}
+		l.cancel(cause)
+		<-l.published
 		c.mu.Lock()
-		l.h = h
-		if !isClosed(h.lost) {
-			c.leaderships[l] = struct{}{}
+		delete(c.leaderships, l)
+		c.mu.Unlock()
+		c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
+	}, func() (Ownership, error) {
+		own, err := c.drv.Acquire(ctx, electionOf(group), wait)
+		if err != nil || vet == nil {
+			return own, err
+		}
+		if err := vet(); err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			defer cancel()
+			if rerr := own.Release(cctx); rerr != nil && !errors.Is(rerr, ErrLockNotHeld) {
+				c.retryRelease(own, rerr)
+			}
+			return nil, err
+		}
+		return own, nil
+	})
+	if err != nil {
+		l.cancel(ErrNotLeader)
+		return nil, err
+	}
+	c.mu.Lock()
+	l.h = h
+	if !isClosed(h.lost) {
+		c.leaderships[l] = struct{}{}
+	}
+	c.mu.Unlock()
+	c.emit(group, ElectedAsLeader{Group: group, Member: c.member, FencingToken: h.own.FencingToken()})
+	close(l.published)
+	return l, nil
+}
+
+// leading returns this coordinator's current leadership of group, or nil.
+func (c *Coordinator) leading(group string) *Leadership {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for l := range c.leaderships {
+		if l.group == group && !isClosed(l.h.lost) {
+			return l
+		}
+	}
+	return nil
+}
+
+// MaxHoldOff is the longest hold-off StandDown accepts.
+const MaxHoldOff = 24 * time.Hour
+
+// StandDownOption configures StandDown.
+type StandDownOption func(*standDown)
+
+type standDown struct{ holdOff time.Duration }
+
+// HoldOff makes the member that stands down keep out of group's elections
+// for d, as Hyperledger Fabric's leader Yield does: neither its candidacy
+// (WatchElectedAsLeader, Lead) nor a Campaign call contends again until d
+// has passed, even when no other candidate is there. d must be between 0
+// and MaxHoldOff; StandDown rejects anything else with ErrInvalidHoldOff
+// before it gives anything up.
+func HoldOff(d time.Duration) StandDownOption {
+	return func(o *standDown) { o.holdOff = d }
+}
+
+// awaitHoldOff waits until this member's hold-off of group has passed
+// (or fails with ErrNotAcquired at once when it may not wait).
+func (c *Coordinator) awaitHoldOff(ctx context.Context, group string, wait bool) error {
+	for {
+		c.mu.Lock()
+		until, ok := c.holdOffs[group]
+		d := time.Until(until)
+		if ok && d <= 0 {
+			delete(c.holdOffs, group)
 		}
 		c.mu.Unlock()
-		c.emit(group, ElectedAsLeader{Group: group, Member: c.member, FencingToken: own.FencingToken()})
-		close(l.published)
-		return l, nil
+		if !ok || d <= 0 {
+			return nil
+		}
+		if !wait {
+			return fmt.Errorf("%w: holding off campaigns for another %v", ErrNotAcquired, d.Round(time.Millisecond))
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return notAcquired(ctx, ctx.Err())
+		case <-c.closing:
+			t.Stop()
+			return ErrClosed
+		case <-t.C:
+		}
 	}
 }
 
@@ -111,13 +228,22 @@ func (c *Coordinator) Leader(ctx context.Context, group string) (string, error) 
 }
 
 // StandDown gives up this member's leadership of group so that another
-// candidate takes over. A candidacy made by WatchElectedAsLeader goes on
-// campaigning after a short pause, so this member may lead again later. It
-// returns an error wrapping ErrNotLeader when this member does not lead group.
-func (c *Coordinator) StandDown(ctx context.Context, group string) error {
+// candidate takes over. A candidacy made by WatchElectedAsLeader or Lead
+// goes on campaigning, so this member may lead again later; with
+// HoldOff(d) it (and any Campaign of this coordinator) keeps out of the
+// group's elections for d. It returns an error wrapping ErrNotLeader when
+// this member does not lead group (and then sets no hold-off).
+func (c *Coordinator) StandDown(ctx context.Context, group string, opts ...StandDownOption) error {
 	const op = "stand down"
 	if err := validate(op, group, c.member, "", group); err != nil {
 		return err
+	}
+	var o standDown
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.holdOff < 0 || o.holdOff > MaxHoldOff {
+		return wrap(fmt.Errorf("%w: %v (want 0 to %v)", ErrInvalidHoldOff, o.holdOff, MaxHoldOff), op, group, c.member, "")
 	}
 	if err := c.check(); err != nil {
 		return wrap(err, op, group, c.member, "")
@@ -132,6 +258,13 @@ func (c *Coordinator) StandDown(ctx context.Context, group string) error {
 	c.mu.Unlock()
 	if len(ls) == 0 {
 		return wrap(ErrNotLeader, op, group, c.member, "")
+	}
+	if o.holdOff > 0 {
+		// Set before the release, so that the candidacy sees it as soon
+		// as the leadership ends.
+		c.mu.Lock()
+		c.holdOffs[group] = time.Now().Add(o.holdOff)
+		c.mu.Unlock()
 	}
 	var first error
 	for _, l := range ls {
@@ -205,6 +338,18 @@ func (cd *candidacy) run(ctx context.Context) {
 	retry := min(max(cd.c.timeout/10, minRetry), maxRetry)
 	for ctx.Err() == nil {
 		l, err := cd.c.Campaign(ctx, cd.group)
+		if errors.Is(err, ErrAlreadyLeader) {
+			// This member leads through a Campaign of its own: the
+			// candidacy takes over once that leadership ends.
+			if other := cd.c.leading(cd.group); other != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-other.Lost():
+				}
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 				return
@@ -265,9 +410,71 @@ func (cd *candidacy) resign() {
 
 // Err reports why the leadership ended: nil while it lasts and after a
 // Resign, StandDown or Close; an error wrapping ErrSessionLost when it was lost.
-func (l *Leadership) Err() error {
-	if !isClosed(l.h.lost) {
-		return nil
+func (l *Leadership) Err() error { return l.h.reason() }
+
+// Lead campaigns for group and runs fn while this member leads it, in the
+// spirit of client-go's leaderelection.RunOrDie: fn's context is cancelled
+// as soon as the leadership ends (lost, StandDown, Close) or ctx ends.
+// When the leadership ends while fn runs, Lead waits for fn to return and
+// campaigns again; when fn returns while this member still leads, Lead
+// resigns and returns fn's error. Lead returns nil once ctx ends (after
+// fn has returned and the leadership is given up), and an error wrapping
+// ErrClosed when the coordinator closes. Campaign errors other than those
+// are logged and retried after a pause. opts apply to every campaign: with
+// Priority and Preempt, a preempted leader's fn is cancelled and Lead
+// campaigns again at its priority.
+func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx context.Context) error, opts ...CampaignOption) error {
+	const op = "lead"
+	if err := validate(op, group, c.member, "", group); err != nil {
+		return err
 	}
-	return l.h.err
+	if fn == nil {
+		return wrap(errNilFunc, op, group, c.member, "")
+	}
+	retry := min(max(c.timeout/10, minRetry), maxRetry)
+	for {
+		l, err := c.Campaign(ctx, group, opts...)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrClosed), errors.Is(err, ErrAlreadyLeader):
+			return err
+		default:
+			c.log.Warn("tooz: campaign failed; retrying", "group", group, "err", err)
+			if !wait(ctx, retry) {
+				return nil
+			}
+			continue
+		}
+		lctx, cancel := context.WithCancelCause(ctx)
+		stop := context.AfterFunc(l.Context(), func() { cancel(context.Cause(l.Context())) })
+		ferr := fn(lctx)
+		stop()
+		cancel(nil)
+		if isClosed(l.Lost()) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err := c.check(); err != nil {
+				return wrap(err, op, group, c.member, "")
+			}
+			if ferr != nil && !errors.Is(ferr, context.Canceled) {
+				c.log.Warn("tooz: leader's work failed as the leadership ended; campaigning again", "group", group, "err", ferr)
+			}
+			continue
+		}
+		rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		if err := l.Resign(rctx); err != nil && !errors.Is(err, ErrNotLeader) {
+			c.log.Warn("tooz: resign failed", "group", group, "err", err)
+		}
+		rcancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return ferr
+	}
 }
+
+// errNilFunc reports a nil function given to Lead.
+var errNilFunc = errors.New("nil function")

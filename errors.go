@@ -57,6 +57,11 @@ var (
 	ErrTimeout = errors.New("timed out")
 	// ErrClosed reports use of a Coordinator after Close.
 	ErrClosed = errors.New("coordinator closed")
+	// ErrAlreadyLeader reports a Campaign by a coordinator that already
+	// leads the group.
+	ErrAlreadyLeader = errors.New("already the leader")
+	// ErrInvalidHoldOff reports a HoldOff below 0 or above MaxHoldOff.
+	ErrInvalidHoldOff = errors.New("invalid hold-off")
 	// ErrSessionLost reports that the coordinator's liveness (lease, session,
 	// heartbeat key) expired: every lock and leadership held under it is lost.
 	ErrSessionLost = errors.New("session lost")

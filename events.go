@@ -58,12 +58,20 @@ const (
 	hookLeave
 	hookElected
 	hookLost
+	hookUpdate  // WatchUpdateGroup
+	hookMembers // WatchMembers
 )
 
+// membership reports whether hooks of kind k need the driver's group watch.
+func (k hookKind) membership() bool {
+	return k == hookJoin || k == hookLeave || k == hookUpdate || k == hookMembers
+}
+
 type hook struct {
-	kind  hookKind
-	fn    func(any)
-	since uint64 // only events queued after registration are delivered
+	kind   hookKind
+	fn     func(any)
+	since  uint64 // only events queued after registration are delivered
+	primed bool   // a WatchMembers hook that was given its first snapshot
 }
 
 type queued struct {
@@ -80,15 +88,18 @@ type hub struct {
 	watchMu sync.Mutex // serializes starting and stopping the driver watch
 	drvStop func()     // guarded by watchMu
 
-	mu        sync.Mutex
-	hooks     map[uint64]*hook
-	nextID    uint64
-	members   map[string]struct{}
-	baselined bool
-	queue     []queued
-	seq       uint64 // sequence number of the last queued event
-	draining  bool
-	closed    bool
+	mu            sync.Mutex
+	hooks         map[uint64]*hook
+	nextID        uint64
+	members       map[string]MemberInfo // as of the last queued change
+	given         map[string]MemberInfo // as of the last change taken off the queue
+	rev           uint64                // the highest backend revision reported
+	baselined     bool
+	queue         []queued
+	queuedChanges int    // membership changes and snapshots in queue
+	seq           uint64 // sequence number of the last queued event
+	draining      bool
+	closed        bool
 }
 
 func (c *Coordinator) hubFor(group string, create bool) *hub {
@@ -112,7 +123,7 @@ func (c *Coordinator) emit(group string, ev any) {
 func (h *hub) membershipHooks() int {
 	n := 0
 	for _, k := range h.hooks {
-		if k.kind == hookJoin || k.kind == hookLeave {
+		if k.kind.membership() {
 			n++
 		}
 	}
@@ -120,18 +131,32 @@ func (h *hub) membershipHooks() int {
 }
 
 // add registers fn; for membership hooks it starts the driver watch first.
+// A WatchMembers hook is given a snapshot of the membership as of its
+// registration, queued before every later change.
 func (h *hub) add(ctx context.Context, kind hookKind, fn func(any)) (*Watch, error) {
 	k := &hook{kind: kind, fn: fn}
-	membership := kind == hookJoin || kind == hookLeave
-	if membership {
+	if kind.membership() {
+		mw, rich := h.c.drv.(MemberWatcher)
+		if !rich && (kind == hookUpdate || kind == hookMembers) {
+			return nil, ErrNotSupported
+		}
 		h.watchMu.Lock()
 		defer h.watchMu.Unlock()
 		if h.drvStop == nil {
 			h.mu.Lock()
 			h.baselined = false
 			h.members = nil
+			h.given = nil
 			h.mu.Unlock()
-			stop, err := h.c.drv.WatchGroup(ctx, h.group, h)
+			var (
+				stop func()
+				err  error
+			)
+			if rich {
+				stop, err = mw.WatchMembers(ctx, h.group, memberSink{h})
+			} else {
+				stop, err = h.c.drv.WatchGroup(ctx, h.group, h)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -147,6 +172,10 @@ func (h *hub) add(ctx context.Context, kind hookKind, fn func(any)) (*Watch, err
 	h.nextID++
 	k.since = h.seq
 	h.hooks[id] = k
+	if kind == hookMembers {
+		h.queuedChanges++
+		h.enqueueLocked(snapshot{members: h.sortedMembers(), rev: h.rev, target: id + 1})
+	}
 	h.mu.Unlock()
 	return &Watch{stop: func() { h.remove(id) }}, nil
 }
@@ -161,7 +190,7 @@ func (h *hub) remove(id uint64) {
 	delete(h.hooks, id)
 	left := h.membershipHooks()
 	h.mu.Unlock()
-	if (k.kind == hookJoin || k.kind == hookLeave) && left == 0 {
+	if k.kind.membership() && left == 0 {
 		// Stop the driver watch in the background: Stop may be called from
 		// within a hook, and the watch's stop may wait for its goroutine.
 		go func() {
@@ -193,67 +222,25 @@ func (h *hub) close() {
 	h.closed = true
 	if h.c.explicit {
 		h.queue = nil
+		h.queuedChanges = 0
 	}
 	h.mu.Unlock()
 }
 
-// Reset implements GroupSink.
+// Reset implements GroupSink, for drivers without MemberWatcher.
 func (h *hub) Reset(members []string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	next := make(map[string]struct{}, len(members))
-	for _, m := range members {
-		next[m] = struct{}{}
+	infos := make([]MemberInfo, len(members))
+	for i, m := range members {
+		infos[i] = MemberInfo{ID: m}
 	}
-	if h.baselined {
-		var gone, came []string
-		for m := range h.members {
-			if _, ok := next[m]; !ok {
-				gone = append(gone, m)
-			}
-		}
-		for m := range next {
-			if _, ok := h.members[m]; !ok {
-				came = append(came, m)
-			}
-		}
-		sort.Strings(gone)
-		sort.Strings(came)
-		for _, m := range gone {
-			h.enqueueLocked(MemberLeft{Group: h.group, Member: m})
-		}
-		for _, m := range came {
-			h.enqueueLocked(MemberJoined{Group: h.group, Member: m})
-		}
-	}
-	h.members = next
-	h.baselined = true
+	h.snapshot(infos, 0)
 }
 
 // Joined implements GroupSink.
-func (h *hub) Joined(member string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.members == nil {
-		h.members = map[string]struct{}{}
-	}
-	if _, ok := h.members[member]; ok {
-		return
-	}
-	h.members[member] = struct{}{}
-	h.enqueueLocked(MemberJoined{Group: h.group, Member: member})
-}
+func (h *hub) Joined(member string) { h.joined(MemberInfo{ID: member}, 0) }
 
 // Left implements GroupSink.
-func (h *hub) Left(member string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.members[member]; !ok {
-		return
-	}
-	delete(h.members, member)
-	h.enqueueLocked(MemberLeft{Group: h.group, Member: member})
-}
+func (h *hub) Left(member string) { h.left(member, 0) }
 
 func (h *hub) enqueue(ev any) {
 	h.mu.Lock()
@@ -298,10 +285,19 @@ func (h *hub) drain() int {
 		h.queue[0] = queued{}
 		h.queue = h.queue[1:]
 		ev := q.ev
-		kind := kindOf(ev)
+		switch e := ev.(type) {
+		case change:
+			h.queuedChanges--
+			h.give(e)
+		case snapshot:
+			h.queuedChanges--
+		}
 		ids := make([]uint64, 0, len(h.hooks))
 		for id, k := range h.hooks {
-			if k.kind == kind && k.since < q.seq {
+			if k.since < q.seq {
+				if s, ok := ev.(snapshot); ok && s.target != 0 && s.target != id+1 {
+					continue
+				}
 				ids = append(ids, id)
 			}
 		}
@@ -310,11 +306,21 @@ func (h *hub) drain() int {
 		for _, id := range ids {
 			h.mu.Lock()
 			k := h.hooks[id]
-			h.mu.Unlock()
-			if k == nil {
-				continue // stopped meanwhile
+			var (
+				out any
+				ok  bool
+			)
+			if k != nil {
+				out, ok = deliverable(h.group, k, ev, k.primed)
+				if _, snap := ev.(snapshot); ok && snap {
+					k.primed = true
+				}
 			}
-			k.fn(ev)
+			h.mu.Unlock()
+			if !ok {
+				continue // stopped meanwhile, or not for this hook
+			}
+			k.fn(out)
 			n++
 		}
 	}

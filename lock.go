@@ -167,6 +167,65 @@ func (h *holding) release(ctx context.Context) error {
 	return err
 }
 
+// lostChan is h's Lost channel; already closed for no holding (h nil).
+func (h *holding) lostChan() <-chan struct{} {
+	if h == nil {
+		return closedChan
+	}
+	return h.lost
+}
+
+// token is the fencing token of a live holding, 0 for none or an ended one.
+func (h *holding) token() uint64 {
+	if h == nil || isClosed(h.lost) {
+		return 0
+	}
+	return h.own.FencingToken()
+}
+
+// reason is why h ended: nil for no holding, a live one or a release.
+func (h *holding) reason() error {
+	if h == nil || !isClosed(h.lost) {
+		return nil
+	}
+	return h.err
+}
+
+// acquireHolding is every acquisition's loop (locks, permits, leaderships):
+// it waits for the liveness to stand, asks the driver with grab, and
+// tracks what it grants (onEnd as for hold). A grant the liveness can no
+// longer vouch for is given back and, for a waiting acquisition whose
+// heart can renew the liveness, contended for again.
+func (c *Coordinator) acquireHolding(ctx context.Context, wait bool, onEnd func(error), grab func() (Ownership, error)) (*holding, error) {
+	for {
+		began, err := c.awaitLiveness(ctx, wait)
+		if err != nil {
+			return nil, err
+		}
+		own, err := grab()
+		if err != nil {
+			return nil, notAcquired(ctx, err)
+		}
+		h, err := c.hold(own, onEnd, began)
+		if err != nil {
+			if c.retryAcquire(ctx, wait, err) {
+				continue
+			}
+			return nil, err
+		}
+		return h, nil
+	}
+}
+
+// tried turns the error of an acquisition that did not wait into
+// TryAcquire's answer: false, nil when another holder has it.
+func tried(ctx context.Context, err error) (bool, error) {
+	if errors.Is(err, ErrNotAcquired) && ctx.Err() == nil {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // endLostHoldings ends the holdings whose driver ownership has ended (its
 // Lost channel is closed), with err as the reason.
 func (c *Coordinator) endLostHoldings(err error) {
@@ -203,26 +262,20 @@ type LockOption func(*Lock)
 // WithLockTTL sets how long the lock outlives its holder's last renewal on
 // drivers that keep a lock TTL apart from the member liveness timeout. It is
 // never the time Acquire waits: that is the context's deadline.
-func WithLockTTL(d time.Duration) LockOption { return func(l *Lock) { l.ttl = d } }
+func WithLockTTL(d time.Duration) LockOption { return func(l *Lock) { l.p.ttl = d } }
 
 // Lock is a handle on a distributed lock. Locks are not re-entrant: two
 // handles for one name exclude each other even on one coordinator. A
 // handle holds the lock at most once at a time; its methods are safe for
 // concurrent use.
 type Lock struct {
-	c    *Coordinator
-	name string
-	ttl  time.Duration
-
-	mu        sync.Mutex
-	acquiring bool
-	h         *holding
+	p permits // of kind KindLock: taken with the driver's Acquire
 }
 
 // Lock returns a handle on the lock called name. Nothing is sent to the
 // backend until Acquire or TryAcquire; a bad name is reported there.
 func (c *Coordinator) Lock(name string, opts ...LockOption) *Lock {
-	l := &Lock{c: c, name: name}
+	l := &Lock{p: permits{c: c, kind: KindLock, name: name, what: "lock"}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -230,67 +283,23 @@ func (c *Coordinator) Lock(name string, opts ...LockOption) *Lock {
 }
 
 // Name returns the lock's name.
-func (l *Lock) Name() string { return l.name }
+func (l *Lock) Name() string { return l.p.name }
+
+// exclusive is a lock's share: it holds alone.
+var exclusive = Share{Exclusive: true}
 
 // Acquire waits until this handle holds the lock or ctx ends. When ctx
 // ends first it returns an error wrapping ErrNotAcquired (and ctx's error),
 // which is not a backend failure. The ctx deadline is the wait; the lock's
 // lifetime is the member's liveness (see WithLockTTL).
 func (l *Lock) Acquire(ctx context.Context) error {
-	return l.acquire(ctx, true)
+	return l.p.acquire(ctx, exclusive, true)
 }
 
 // TryAcquire takes the lock if it is free and never waits for it. It
 // returns false, nil when another holder has it.
 func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
-	err := l.acquire(ctx, false)
-	if errors.Is(err, ErrNotAcquired) && ctx.Err() == nil {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (l *Lock) acquire(ctx context.Context, wait bool) error {
-	const op = "acquire"
-	if err := validate(op, "", "", l.name, l.name); err != nil {
-		return err
-	}
-	if err := l.c.check(); err != nil {
-		return wrap(err, op, "", "", l.name)
-	}
-	l.mu.Lock()
-	if l.acquiring || (l.h != nil && !isClosed(l.h.lost)) {
-		l.mu.Unlock()
-		return wrap(ErrLockAlreadyHeld, op, "", "", l.name)
-	}
-	l.acquiring = true
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.acquiring = false
-		l.mu.Unlock()
-	}()
-	for {
-		began, err := l.c.awaitLiveness(ctx, wait)
-		if err != nil {
-			return wrap(err, op, "", "", l.name)
-		}
-		own, err := l.c.drv.Acquire(ctx, Resource{Kind: KindLock, Name: l.name, TTL: l.ttl}, wait)
-		if err != nil {
-			return wrap(notAcquired(ctx, err), op, "", "", l.name)
-		}
-		h, err := l.c.hold(own, nil, began)
-		if err != nil {
-			if l.c.retryAcquire(ctx, wait, err) {
-				continue
-			}
-			return wrap(err, op, "", "", l.name)
-		}
-		l.mu.Lock()
-		l.h = h
-		l.mu.Unlock()
-		return nil
-	}
+	return l.p.try(ctx, exclusive)
 }
 
 // awaitLiveness returns the current liveness epoch once the liveness
@@ -347,27 +356,12 @@ func isClosed(c <-chan struct{}) bool {
 // when this handle does not hold the lock (never acquired, released
 // already, or lost); nothing else is freed. Release runs on ctx while it is
 // live, else on a short context of its own.
-func (l *Lock) Release(ctx context.Context) error {
-	l.mu.Lock()
-	h := l.h
-	l.mu.Unlock()
-	if h == nil {
-		return wrap(ErrLockNotHeld, "release", "", "", l.name)
-	}
-	return wrap(h.release(ctx), "release", "", "", l.name)
-}
+func (l *Lock) Release(ctx context.Context) error { return l.p.release(ctx) }
 
 // Lost returns a channel that is closed when this handle stops holding the
 // lock: on Release, when the lock is lost (liveness expired, revoked), and
 // on Close. It is already closed when the handle holds nothing.
-func (l *Lock) Lost() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.h == nil {
-		return closedChan
-	}
-	return l.h.lost
-}
+func (l *Lock) Lost() <-chan struct{} { return l.p.lost() }
 
 // Held reports whether this handle holds the lock as far as the coordinator knows.
 func (l *Lock) Held() bool { return !isClosed(l.Lost()) }
@@ -376,38 +370,26 @@ func (l *Lock) Held() bool { return !isClosed(l.Lost()) }
 // greater than that of every earlier holder of this lock name, so a store
 // that rejects writes carrying a lower token than it has seen is safe from
 // stale holders. It is 0 when the handle holds nothing.
-func (l *Lock) FencingToken() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.h == nil || isClosed(l.h.lost) {
-		return 0
-	}
-	return l.h.own.FencingToken()
-}
+func (l *Lock) FencingToken() uint64 { return l.p.token() }
 
 // Err reports why the lock was lost: nil while it is held, after a Release
 // and before any Acquire; an error wrapping ErrSessionLost once Lost closed
 // because the liveness expired or the backend dropped the ownership.
-func (l *Lock) Err() error {
-	l.mu.Lock()
-	h := l.h
-	l.mu.Unlock()
-	if h == nil || !isClosed(h.lost) {
-		return nil
-	}
-	return h.err
-}
+func (l *Lock) Err() error { return l.p.err() }
 
 // Owner returns the member ID holding the lock, whoever it is, or an
-// error wrapping ErrNoLeader when nobody holds it.
+// error wrapping ErrNoOwner when nobody holds it (such an error also
+// satisfies errors.Is(err, ErrNoLeader), for code written before
+// ErrNoOwner).
 func (l *Lock) Owner(ctx context.Context) (string, error) {
 	const op = "lock owner"
-	if err := validate(op, "", "", l.name, l.name); err != nil {
+	name := l.p.name
+	if err := validate(op, "", "", name, name); err != nil {
 		return "", err
 	}
-	if err := l.c.check(); err != nil {
-		return "", wrap(err, op, "", "", l.name)
+	if err := l.p.c.check(); err != nil {
+		return "", wrap(err, op, "", "", name)
 	}
-	id, err := l.c.drv.Owner(ctx, Resource{Kind: KindLock, Name: l.name})
-	return id, wrap(err, op, "", "", l.name)
+	id, err := l.p.c.drv.Owner(ctx, Resource{Kind: KindLock, Name: name})
+	return id, wrap(lockOwnerError(err), op, "", "", name)
 }

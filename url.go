@@ -174,8 +174,9 @@ func parseDuration(v string) (time.Duration, error) {
 }
 
 // parseURL splits rawURL into a Config and the driver, checking every
-// option against what the driver accepts. It does no I/O.
-func parseURL(rawURL string, o *options) (Driver, Config, error) {
+// option against what the driver accepts. It does no I/O. With given set,
+// that driver serves whatever the scheme (see OpenDriver).
+func parseURL(rawURL string, o *options, given Driver) (Driver, Config, error) {
 	var cfg Config
 	// net/url validates only the last port of a comma-separated host list
 	// ("h1:1,h2" fails): parse with the list set aside, then put it back.
@@ -211,7 +212,10 @@ func parseURL(rawURL string, o *options) (Driver, Config, error) {
 		return nil, cfg, fmt.Errorf("%w: no scheme (want e.g. etcd://host:2379); registered schemes: %s",
 			ErrInvalidURL, strings.Join(Schemes(), ", "))
 	}
-	d, ok := lookupDriver(u.Scheme)
+	d, ok := given, given != nil
+	if !ok {
+		d, ok = lookupDriver(u.Scheme)
+	}
 	if !ok {
 		return nil, cfg, fmt.Errorf("%w: %q (registered schemes: %s; import a driver package, e.g. github.com/toozgo/tooz/drivers/all)",
 			ErrUnknownDriver, u.Scheme, strings.Join(Schemes(), ", "))

@@ -26,7 +26,7 @@ func TestParseURLHosts(t *testing.T) {
 		{"parsetest://u:p@h", []string{"h"}, "", map[string]string{}},
 		{"parsetest:///dir", nil, "/dir", map[string]string{}},
 	} {
-		_, cfg, err := parseURL(tc.url, &options{})
+		_, cfg, err := parseURL(tc.url, &options{}, nil)
 		if err != nil {
 			t.Fatalf("parseURL(%q): %v", tc.url, err)
 		}

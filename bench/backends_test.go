@@ -103,6 +103,20 @@ func consulClient(t testing.TB, addr string) *api.Client {
 	return cli
 }
 
+// rawSession makes the Consul session of a raw recipe (TTL 10 s, deleted
+// with its keys, no lock delay) and renews it until the test ends: api.Lock
+// and api.Semaphore do not renew a session they did not create.
+func rawSession(t testing.TB, c *api.Client) string {
+	id, _, err := c.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete, LockDelay: time.Nanosecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = c.Session().RenewPeriodic("10s", id, nil, done) }()
+	t.Cleanup(func() { close(done); _, _ = c.Session().Destroy(id, nil) })
+	return id
+}
+
 func zkConn(t testing.TB, addr string) *zk.Conn {
 	z, ev, err := zk.Connect([]string{addr}, 10*time.Second, zk.WithLogInfo(false))
 	if err != nil {
@@ -175,15 +189,7 @@ func consulTarget(t *testing.T) *target {
 		rawName: "api.Lock (one session)",
 		rawLocker: func(t testing.TB, addr, name string) locker {
 			c := consulClient(t, addr)
-			id, _, err := c.Session().Create(&api.SessionEntry{TTL: "10s", Behavior: api.SessionBehaviorDelete, LockDelay: time.Nanosecond}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// api.Lock does not renew a session it did not create.
-			done := make(chan struct{})
-			go func() { _ = c.Session().RenewPeriodic("10s", id, nil, done) }()
-			t.Cleanup(func() { close(done); _, _ = c.Session().Destroy(id, nil) })
-			l, err := c.LockOpts(&api.LockOptions{Key: "raw/" + name, Session: id})
+			l, err := c.LockOpts(&api.LockOptions{Key: "raw/" + name, Session: rawSession(t, c)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -51,9 +51,16 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, groupTests...)
 	all = append(all, idTests...)
 	all = append(all, eventTests...)
+	all = append(all, memberEventTests...)
 	all = append(all, lockTests...)
+	all = append(all, semaphoreTests...)
+	all = append(all, rwLockTests...)
 	all = append(all, electionTests...)
+	all = append(all, leadershipTests...)
+	all = append(all, priorityTests...)
 	all = append(all, livenessTests...)
+	all = append(all, withoutHeartTests...)
+	all = append(all, stableIDTests...)
 	all = append(all, characteristicTests...)
 	all = append(all, isolationTests...)
 	for _, tc := range all {
@@ -105,13 +112,20 @@ func newFixture(t *testing.T, h Harness) *fixture {
 // name returns a name unique to this subtest.
 func (f *fixture) name(s string) string { return f.prefix + "-" + s }
 
-// open opens a coordinator that the fixture closes at the end of the subtest.
-func (f *fixture) open(member string, opts ...tooz.Option) *tooz.Coordinator {
+// openUnmanaged opens a coordinator that the test closes itself.
+func (f *fixture) openUnmanaged(member string, opts ...tooz.Option) *tooz.Coordinator {
 	f.Helper()
 	c, err := f.h.Open(f.ctx, f.T, member, opts...)
 	if err != nil {
 		f.Fatalf("open %q: %v", member, err)
 	}
+	return c
+}
+
+// open opens a coordinator that the fixture closes at the end of the subtest.
+func (f *fixture) open(member string, opts ...tooz.Option) *tooz.Coordinator {
+	f.Helper()
+	c := f.openUnmanaged(member, opts...)
 	f.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -139,8 +153,8 @@ func (f *fixture) wantErr(err, want error, what string) {
 // crash makes c die as a killed process would.
 func (f *fixture) crash(c *tooz.Coordinator) {
 	f.Helper()
-	if err := c.Abandon(); err != nil {
-		f.Fatalf("abandon %q: %v (drivers must implement tooz.Abandoner for the suite)", c.MemberID(), err)
+	if err := f.h.Crash(f.T, c); err != nil {
+		f.Fatalf("crash %q: %v", c.MemberID(), err)
 	}
 }
 

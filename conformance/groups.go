@@ -110,7 +110,7 @@ func testSameMemberTwice(f *fixture) {
 	a := f.open(id)
 	f.must(a.JoinGroupCreate(f.ctx, g, nil), "join")
 	b := f.open(id)
-	f.wantErr(b.JoinGroup(f.ctx, g, nil), tooz.ErrMemberAlreadyJoined, "the same member ID joining from a second coordinator")
+	testLiveDuplicateID(f, b, g)
 }
 
 func testCapabilitiesRoundTrip(f *fixture) {

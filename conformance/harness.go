@@ -6,16 +6,22 @@
 //		conformance.Run(t, myHarness{url: "mydriver://127.0.0.1:1234"})
 //	}
 //
-// The suite pins the semantics of DESIGN.md: groups and members with every
-// error case, ID and capability round trips, pushed join and leave events,
+// The suite pins the semantics that the README and package tooz document:
+// groups and members with every error case, ID and capability round
+// trips, pushed join and leave events, the membership stream (a snapshot,
+// then joins, updates and leaves with capabilities, gap-free under a
+// 50-member storm), restarts with the same member ID, WithoutHeart,
 // expiry of crashed members, leader election and failover, locks with
-// fencing tokens and loss signals, Close freeing everything at once, and
+// fencing tokens and loss signals, semaphores and read/write locks (one
+// queueing rule, the permit bound, a writer not starved by readers, size
+// agreement, tokens, loss and expiry), Close freeing everything at once, and
 // the driver's declared characteristics. Each subtest uses names of its own
 // and coordinators of its own, and a watchdog fails a subtest that hangs.
 package conformance
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,6 +38,14 @@ type Harness interface {
 	// Timeout is the liveness timeout coordinators are opened with. Keep
 	// it short (1-3 s) so that expiry tests are fast.
 	Timeout() time.Duration
+	// Crash makes c die as a killed process would: nothing it holds is
+	// given up, its background work stops, and the backend frees what it
+	// held only when its liveness times out. Crash tests (expiry, failover,
+	// locks freed after a crash) cannot run without it. URLHarness does it
+	// with Coordinator.Abandon, which needs a driver that implements
+	// tooz.Abandoner; a harness for a driver that cannot may, for example,
+	// run the coordinator in a child process and kill it.
+	Crash(t *testing.T, c *tooz.Coordinator) error
 }
 
 // ExpiryBounder is implemented by harnesses whose backend frees a crashed
@@ -58,3 +72,15 @@ func (h URLHarness) Open(ctx context.Context, t *testing.T, memberID string, opt
 
 // Timeout implements Harness.
 func (h URLHarness) Timeout() time.Duration { return h.LivenessTimeout }
+
+// Crash implements Harness with Coordinator.Abandon.
+func (h URLHarness) Crash(t *testing.T, c *tooz.Coordinator) error { return Abandon(t, c) }
+
+// Abandon crashes c with Coordinator.Abandon, for harnesses whose driver
+// implements tooz.Abandoner.
+func Abandon(t *testing.T, c *tooz.Coordinator) error {
+	if err := c.Abandon(); err != nil {
+		return fmt.Errorf("abandon %q: %w (the driver does not implement tooz.Abandoner: give the harness a Crash of its own)", c.MemberID(), err)
+	}
+	return nil
+}

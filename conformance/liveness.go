@@ -43,7 +43,7 @@ func testMemberExpiresAfterCrash(f *fixture) {
 	}
 }
 
-// testLivenessLostThenRecovered pins DESIGN.md's liveness rules: when a
+// testLivenessLostThenRecovered pins the liveness rules of the README: when a
 // member's liveness ends, its locks report Lost and its leaderships end
 // with an event before anyone else can take them; the member then gets a
 // new session and re-joins its groups, with events.

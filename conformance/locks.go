@@ -178,82 +178,125 @@ func testLockMutualExclusion(f *fixture) {
 	name := f.name("lock")
 	var x exclusion
 	const coords, handles, rounds = 3, 2, 8
-	var wg sync.WaitGroup
-	errs := make(chan error, coords*handles)
+	var cs []contender
 	for i := range coords {
 		c := f.open(f.name(fmt.Sprintf("c%d", i)))
 		for j := range handles {
 			who := fmt.Sprintf("c%d/h%d", i, j)
 			l := c.Lock(name)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range rounds {
-					if err := l.Acquire(f.ctx); err != nil {
-						errs <- fmt.Errorf("%s acquire: %w", who, err)
-						return
-					}
-					x.enter(who, l.FencingToken())
-					x.exit(who)
-					if err := l.Release(f.ctx); err != nil {
-						errs <- fmt.Errorf("%s release: %w", who, err)
-						return
-					}
-				}
-			}()
+			cs = append(cs, contender{who: who, acquire: l.Acquire, release: l.Release, section: func() {
+				x.enter(who, l.FencingToken())
+				x.exit(who)
+			}})
 		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		f.Error(err)
-	}
+	f.contend(rounds, cs)
 	x.check(f)
 	if x.entries != coords*handles*rounds {
 		f.Fatalf("%d critical sections, want %d", x.entries, coords*handles*rounds)
 	}
 }
 
+// contender is one handle of a contention test.
+type contender struct {
+	who              string
+	acquire, release func(context.Context) error
+	section          func() // runs while the handle holds
+}
+
+// contend has every contender acquire, run its section and release,
+// rounds times, all at once, each on a goroutine of its own; an acquire or
+// release that fails fails the subtest.
+func (f *fixture) contend(rounds int, cs []contender) {
+	f.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(cs))
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				if err := c.acquire(f.ctx); err != nil {
+					errs <- fmt.Errorf("%s acquire: %w", c.who, err)
+					return
+				}
+				c.section()
+				if err := c.release(f.ctx); err != nil {
+					errs <- fmt.Errorf("%s release: %w", c.who, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		f.Error(err)
+	}
+}
+
 func testLockFreedAfterCrash(f *fixture) {
 	name := f.name("lock")
-	a := f.open(f.name("a"))
-	b := f.open(f.name("b"))
+	a, b := f.open(f.name("a")), f.open(f.name("b"))
 	la := a.Lock(name)
 	f.must(la.Acquire(f.ctx), "a acquires")
-	t1 := la.FencingToken()
-	crashed := time.Now()
-	f.crash(a)
-	if !closed(la.Lost()) {
-		f.Fatal("a crashed coordinator's handle still claims the lock")
-	}
-	limit := f.bound + slack
-	ctx, cancel := context.WithTimeout(f.ctx, limit)
-	defer cancel()
 	lb := b.Lock(name)
-	f.must(lb.Acquire(ctx), fmt.Sprintf("b acquires within %v of a's crash", limit))
-	f.Logf("lock moved %v after the crash (timeout %v)", time.Since(crashed).Round(time.Millisecond), f.h.Timeout())
-	if t2 := lb.FencingToken(); t2 <= t1 {
-		f.Fatalf("fencing token after the crash %d, not above %d", t2, t1)
-	}
+	f.freedAfterCrash("lock", a, la, lb.Acquire, lb)
 }
 
 func testLockFreedOnClose(f *fixture) {
 	name := f.name("lock")
-	a, err := f.h.Open(f.ctx, f.T, f.name("a"))
-	f.must(err, "open a")
+	a := f.openUnmanaged(f.name("a"))
 	b := f.open(f.name("b"))
 	la := a.Lock(name)
 	f.must(la.Acquire(f.ctx), "a acquires")
-	got := make(chan error, 1)
-	go func() { got <- b.Lock(name).Acquire(f.ctx) }()
+	f.freedOnClose(a, la, b.Lock(name).Acquire)
+}
+
+// holder is what the crash and close tests need of a lock, a semaphore or
+// a read/write lock handle.
+type holder interface {
+	Lost() <-chan struct{}
+	FencingToken() uint64
+	Err() error
+}
+
+// freedAfterCrash crashes a, whose handle ha holds, and checks that ha
+// reports it lost at once and that b's acquire (of hb) succeeds within the
+// expiry bound, with a greater fencing token.
+func (f *fixture) freedAfterCrash(what string, a *tooz.Coordinator, ha holder, acquireB func(context.Context) error, hb holder) {
+	f.Helper()
+	t1 := ha.FencingToken()
+	crashed := time.Now()
+	f.crash(a)
+	if !closed(ha.Lost()) {
+		f.Fatalf("a crashed coordinator's handle still claims the %s", what)
+	}
+	limit := f.bound + slack
+	ctx, cancel := context.WithTimeout(f.ctx, limit)
+	defer cancel()
+	f.must(acquireB(ctx), fmt.Sprintf("b acquires within %v of a's crash", limit))
+	f.Logf("%s moved %v after the crash (timeout %v)", what, time.Since(crashed).Round(time.Millisecond), f.h.Timeout())
+	if t2 := hb.FencingToken(); t2 <= t1 {
+		f.Fatalf("fencing token after the crash %d, not above %d", t2, t1)
+	}
+}
+
+// freedOnClose checks that closing a, whose handle ha holds, ends ha as a
+// release (Lost closed, no error) and lets b's waiting acquire succeed at
+// once, not after a timeout.
+func (f *fixture) freedOnClose(a *tooz.Coordinator, ha holder, acquireB func(context.Context) error) {
+	f.Helper()
+	ch := acquireAsync(f.ctx, acquireB)
+	f.notYet(ch, "b")
 	f.must(a.Close(f.ctx), "a closes")
-	if !closed(la.Lost()) {
-		f.Fatal("Lost() still open after Close")
+	if !closed(ha.Lost()) || ha.Err() != nil {
+		f.Fatalf("after Close: lost %v, err %v; want lost, no error", closed(ha.Lost()), ha.Err())
 	}
 	select {
-	case err := <-got:
+	case err := <-ch:
 		f.must(err, "b acquires after a closed")
 	case <-time.After(f.h.Timeout() / 2):
-		f.Fatalf("b still waiting %v after a closed: Close must release at once, not leave locks to time out", f.h.Timeout()/2)
+		f.Fatalf("b still waiting %v after a closed: Close must release at once, not leave holdings to time out", f.h.Timeout()/2)
 	}
 }

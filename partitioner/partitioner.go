@@ -33,8 +33,8 @@ type config struct {
 // WithWeight sets this member's weight (1..MaxWeight, default 1): a member
 // of weight 2 gets twice the keys of a member of weight 1. It is advertised
 // in the member's capabilities (see Capabilities), which the other members
-// read when it joins. tooz reports no event when capabilities change, so
-// a new weight takes effect by leaving and joining again: Stop, then New.
+// read when it joins. SetWeight changes it later; every member applies the
+// change when its update event arrives.
 func WithWeight(w int) Option { return func(c *config) { c.weight = w } }
 
 // WithPointsPerWeight sets the ring's points per unit of weight (default
@@ -71,7 +71,8 @@ func WithRebalance(soak time.Duration, items func() []string, fn func(Rebalance)
 	}
 }
 
-// WithLogger sends the Partitioner's log lines to l (default slog.Default()).
+// WithLogger sends the Partitioner's log lines to l (default: the
+// coordinator's logger, tooz.Coordinator.Logger).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // Assignment maps each member to the work items that belong to it.
@@ -159,8 +160,11 @@ func New(ctx context.Context, c *tooz.Coordinator, group string, opts ...Option)
 	if cfg.replicas < 1 {
 		return nil, fmt.Errorf("partitioner: replicas %d, want at least 1", cfg.replicas)
 	}
+	var log *slog.Logger
 	if cfg.log == nil {
-		cfg.log = slog.Default()
+		log = c.Logger().With("tooz.group", group) // it names the member already
+	} else {
+		log = cfg.log.With("tooz.group", group, "tooz.member", c.MemberID())
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Partitioner{
@@ -168,7 +172,7 @@ func New(ctx context.Context, c *tooz.Coordinator, group string, opts ...Option)
 		group:      group,
 		self:       c.MemberID(),
 		replicas:   cfg.replicas,
-		log:        cfg.log.With("tooz.group", group, "tooz.member", c.MemberID()),
+		log:        log,
 		ring:       NewHashRing(cfg.ppw),
 		cfg:        cfg,
 		ctx:        pctx,
@@ -192,7 +196,11 @@ func New(ctx context.Context, c *tooz.Coordinator, group string, opts ...Option)
 }
 
 func (p *Partitioner) start(ctx context.Context) error {
-	// Watch before listing, so that no change falls between the two.
+	if _, ok := p.c.Driver().(tooz.MemberWatcher); ok {
+		return p.startMembers(ctx)
+	}
+	// Without a member stream (a driver without tooz.MemberWatcher):
+	// watch before listing, so that no change falls between the two.
 	lw, err := p.c.WatchLeaveGroup(ctx, p.group, func(e tooz.MemberLeft) { p.push(e.Member, false) })
 	if err != nil {
 		return err
@@ -209,16 +217,8 @@ func (p *Partitioner) start(ctx context.Context) error {
 	p.queue = nil
 	p.mu.Unlock()
 
-	if p.cfg.join {
-		err := p.c.JoinGroupCreate(ctx, p.group, Capabilities(p.cfg.weight))
-		switch {
-		case err == nil:
-			p.joined = true
-		case errors.Is(err, tooz.ErrMemberAlreadyJoined):
-			p.log.Info("partitioner: member already in the group; keeping its membership and capabilities")
-		default:
-			return err
-		}
+	if err := p.joinGroup(ctx); err != nil {
+		return err
 	}
 	infos, err := p.c.MembersInfo(ctx, p.group)
 	if err != nil && !errors.Is(err, tooz.ErrGroupNotCreated) {
@@ -384,6 +384,11 @@ func (p *Partitioner) publish(members map[string]*member) {
 			nodes[id] = m.weight
 		}
 	}
+	p.publishNodes(nodes)
+}
+
+// publishNodes puts nodes (member → weight) on the ring, if they changed.
+func (p *Partitioner) publishNodes(nodes map[string]int) {
 	if p.ring.snapshot().sameNodes(nodes) {
 		return
 	}

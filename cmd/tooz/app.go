@@ -40,12 +40,17 @@ type app struct {
 	timeout        time.Duration
 	requestTimeout time.Duration
 	json           bool
+	set            map[string]bool // the options given explicitly (see noteSet)
 
 	// Options of some commands (see each command's flags).
 	wait           time.Duration
 	noWait         bool
+	priority       int
+	preempt        bool
 	grace          time.Duration
 	lockTTL        time.Duration
+	shared         bool // lock: the read/write lock NAME, shared (semaphore.go)
+	exclusive      bool // lock: the read/write lock NAME, exclusive
 	standby        bool
 	restartDelay   time.Duration
 	join           bool
@@ -93,6 +98,9 @@ func (a *app) setupLogger() {
 		h = slog.NewTextHandler(lockedWriter{a}, opts)
 	}
 	a.log = slog.New(h)
+	// Client libraries with a process-global logger (go-redis) log
+	// through slog.Default: make that this logger too.
+	slog.SetDefault(a.log)
 }
 
 // lockedWriter serializes the logger's writes with the app's own lines.
@@ -152,11 +160,22 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
 		fs.DurationVar(&a.lockTTL, "ttl", a.lockTTL, "lock TTL on backends that keep one apart from the liveness timeout\n(default: the liveness timeout); never the time to wait")
 		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when the lock is acquired and released")
+		fs.BoolVar(&a.shared, "shared", a.shared, "hold the read/write lock NAME shared: with any number of other --shared\nholders, never with an --exclusive one (read/write locks are apart from plain locks)")
+		fs.BoolVar(&a.exclusive, "exclusive", a.exclusive, "hold the read/write lock NAME exclusively: alone, after the --shared\nholders queued before it (a waiting one lets no later --shared in)")
+	case "semaphore":
+		fs.DurationVar(&a.wait, "wait", a.wait, "give up (exit 4) if no permit is acquired within `DURATION` (default: wait forever)")
+		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "give up at once (exit 4) if no permit is free")
+		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
+		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when the permit is acquired and released")
 	case "elect":
 		fs.DurationVar(&a.wait, "wait", a.wait, "give up (exit 4) if not elected within `DURATION` (default: wait forever)")
 		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
 		fs.BoolVar(&a.standby, "standby", a.standby, "keep campaigning after the command exits or leadership is lost,\nand run it again each time this process is elected (until interrupted)")
-		fs.DurationVar(&a.restartDelay, "restart-delay", a.restartDelay, "with --standby: pause after the command exits before campaigning again (default 1s)")
+		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "give up at once (exit 4) if another member leads GROUP")
+		fs.IntVar(&a.priority, "priority", a.priority, "campaign with priority `N` (0 and up): whenever the leadership is free, the\nhighest-priority candidate wins (candidates with a priority only)")
+		fs.BoolVar(&a.preempt, "preempt", a.preempt, "with --priority: take the leadership from a leader of lower priority\n(its command is stopped as on a lost leadership)")
+		fs.DurationVar(&a.restartDelay, "hold-off", a.restartDelay, "with --standby: after the command exits, stand down and keep out of the\nelection for `DURATION` (other candidates take over meanwhile; default 1s)")
+		fs.DurationVar(&a.restartDelay, "restart-delay", a.restartDelay, "the older name of --hold-off")
 		fs.BoolVar(&a.join, "join", a.join, "also join GROUP (creating it) while campaigning, so that 'tooz members'\nlists the candidates (default true; --join=false to campaign only)")
 		fs.StringVar(&a.capabilities, "capabilities", a.capabilities, "with --join: capabilities as a `JSON` value")
 		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when elected and when resigning")
@@ -164,6 +183,8 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.DurationVar(&a.leaderInterval, "leader-interval", a.leaderInterval, "how often to sample the group's leader (default 500ms)")
 	case "join":
 		fs.StringVar(&a.capabilities, "capabilities", a.capabilities, "capabilities of this member, as a `JSON` value (e.g. '{\"zone\":\"a\"}')")
+		fs.DurationVar(&a.wait, "wait", a.wait, "how long to wait for an earlier tooz with this --member (killed, not yet\nexpired) to leave the group (default: twice the timeout plus a request)")
+		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "fail at once (exit 1) if the member ID is in the group already")
 	}
 }
 
@@ -244,12 +265,14 @@ func (a *app) parseCommand(c *command, args []string) (pos, cmd []string, err er
 			cmd = []string{}
 		}
 	}
-	pos, err = parseFlags(a.flagSet(c.name), head, false)
+	fs := a.flagSet(c.name)
+	pos, err = parseFlags(fs, head, false)
 	if err != nil {
 		return nil, nil, a.flagError(c.name, err)
 	}
-	if a.timeout < 0 || a.requestTimeout <= 0 || a.wait < 0 || a.grace < 0 || a.lockTTL < 0 || a.restartDelay < 0 || a.leaderInterval <= 0 {
-		return nil, nil, usageError(c.name, "durations must be positive")
+	a.noteSet(fs)
+	if err := a.checkOptions(c.name); err != nil {
+		return nil, nil, err
 	}
 	a.setupLogger()
 	return pos, cmd, nil
@@ -311,11 +334,14 @@ func defaultDir() (string, error) {
 // resolveURL picks the backend URL: --url, $TOOZ_URL, or the embedded
 // default, whose directory it creates. It checks the scheme before any I/O.
 func (a *app) resolveURL() error {
+	env, envSet, envErr := envURL()
 	switch {
 	case a.url != "":
 		a.resolvedURL, a.urlSource = a.url, "--url"
-	case os.Getenv("TOOZ_URL") != "":
-		a.resolvedURL, a.urlSource = os.Getenv("TOOZ_URL"), "$TOOZ_URL"
+	case envErr != nil:
+		return envErr
+	case envSet:
+		a.resolvedURL, a.urlSource = env, "$TOOZ_URL"
 	default:
 		dir, err := defaultDir()
 		if err != nil {
@@ -355,7 +381,7 @@ func (a *app) open() (*tooz.Coordinator, error) {
 	if err := a.resolveURL(); err != nil {
 		return nil, err
 	}
-	opts := []tooz.Option{tooz.WithLogger(a.log)}
+	opts := []tooz.Option{tooz.WithLogger(a.log), crossProcess()}
 	if a.timeout > 0 {
 		opts = append(opts, tooz.WithTimeout(a.timeout))
 	}
@@ -365,6 +391,9 @@ func (a *app) open() (*tooz.Coordinator, error) {
 	if err != nil {
 		if s := a.signals.received(); s != nil {
 			return nil, interrupted(s, "while connecting")
+		}
+		if refused := a.refusedBackend(err); refused != nil {
+			return nil, refused
 		}
 		// Drop the library's "open member ..." context: say what went wrong.
 		msg := err.Error()
@@ -389,6 +418,18 @@ func (a *app) close(c *tooz.Coordinator) {
 // request returns a context for one request to the backend.
 func (a *app) request() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(a.ctx, a.requestTimeout)
+}
+
+// openRequest opens the coordinator for a command that makes requests
+// and nothing else, with a request context; done cancels it and closes
+// the coordinator.
+func (a *app) openRequest() (ctx context.Context, c *tooz.Coordinator, done func(), err error) {
+	c, err = a.open()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := a.request()
+	return ctx, c, func() { cancel(); a.close(c) }, nil
 }
 
 // requestError explains a failed request, noting an interrupt.

@@ -67,6 +67,12 @@ func (a *app) runChild(path string, argv, env []string, lost <-chan struct{}, on
 		}
 		return outcome{}, exitf(exitCannotRun, "tooz: cannot run %s: %v", argv[0], unwrapPathError(err))
 	}
+	finishReaper, err := startReaper(cmd.Process.Pid) // see reaper_unix.go
+	if err != nil {
+		a.warn("reaper", map[string]any{"error": err.Error()},
+			fmt.Sprintf("cannot watch the command's process group (its children may outlive a killed tooz): %v", err))
+	}
+	defer finishReaper()
 	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait() // the status is in cmd.ProcessState

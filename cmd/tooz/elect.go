@@ -19,8 +19,14 @@ var electCommand = &command{
 Campaigns for the leadership of GROUP (joining it too, unless --join=false),
 and once elected runs CMD with TOOZ_FENCING_TOKEN (strictly greater than every
 earlier leader's) and TOOZ_GROUP in its environment. When CMD exits, tooz
-resigns and exits with CMD's status; with --standby it campaigns again and
-runs CMD again whenever it is elected, until interrupted (then it exits 0).
+resigns and exits with CMD's status. With --no-wait it gives up at once
+(exit 4) when another member leads. With --priority N the highest-priority
+candidate wins whenever the leadership is free, and with --preempt it takes
+the leadership from a leader of lower priority (whose command is then
+stopped as on a lost leadership). With --standby it stands down instead,
+keeps out of the election for --hold-off (another candidate takes over
+meanwhile), then campaigns again and runs CMD again whenever it is
+elected, until interrupted (then it exits 0).
 
 If the leadership is lost while CMD runs, CMD's process group gets SIGTERM,
 then SIGKILL after --grace, and tooz exits with status 5 (with --standby it
@@ -41,6 +47,16 @@ func runElect(a *app, me *command, args []string) error {
 	switch {
 	case a.standby && a.wait > 0:
 		return usageError("elect", "tooz elect: --wait and --standby exclude each other")
+	case a.noWait && a.wait > 0:
+		return usageError("elect", "tooz elect: --no-wait and --wait exclude each other")
+	case a.noWait && a.standby:
+		return usageError("elect", "tooz elect: --no-wait and --standby exclude each other")
+	case a.priority < 0 || a.priority > tooz.MaxPriority:
+		return usageError("elect", "tooz elect: --priority %d: must be between 0 and %d", a.priority, tooz.MaxPriority)
+	case a.preempt && !a.set["priority"]:
+		return usageError("elect", "tooz elect: --preempt needs --priority")
+	case a.set["hold-off"] && a.set["restart-delay"]:
+		return usageError("elect", "tooz elect: --hold-off and --restart-delay are one option; give one")
 	case a.capabilities != "" && !a.join:
 		return usageError("elect", "tooz elect: --capabilities needs --join")
 	}
@@ -98,28 +114,42 @@ func runElect(a *app, me *command, args []string) error {
 				fmt.Sprintf("%s; campaigning again", a.stopDescription(out)))
 			continue
 		}
-		if err := a.resign(lead); errors.Is(err, tooz.ErrNotLeader) {
+		var err2 error
+		if a.standby && a.signals.received() == nil {
+			// Other candidates take over while this one holds off; the
+			// next Campaign waits for the hold-off to pass.
+			err2 = a.standDown(c, group)
+		} else {
+			err2 = a.resign(lead)
+		}
+		if errors.Is(err2, tooz.ErrNotLeader) {
 			return exitf(exitLost, "tooz: leadership of group %q was lost by the time the command ended (the command %s); its work may have overlapped another leader's",
 				group, out.how)
 		}
-		a.info("resigned", map[string]any{"group": group, "exit_code": out.status},
-			fmt.Sprintf("resigned the leadership of group %q; the command %s", group, out.how))
 		if !a.standby {
+			a.info("resigned", map[string]any{"group": group, "exit_code": out.status},
+				fmt.Sprintf("resigned the leadership of group %q; the command %s", group, out.how))
 			return childExit(out)
 		}
 		if a.signals.received() != nil {
 			return nil
 		}
-		a.info("standby", map[string]any{"group": group, "exit_code": out.status, "restart_delay": a.restartDelay.String()},
-			fmt.Sprintf("campaigning again in %v", a.restartDelay))
-		t := time.NewTimer(a.restartDelay)
-		select {
-		case <-a.ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
+		a.info("standby", map[string]any{"group": group, "exit_code": out.status, "hold_off": a.restartDelay.String()},
+			fmt.Sprintf("stood down from group %q (the command %s); campaigning again in %v", group, out.how, a.restartDelay))
 	}
+}
+
+// standDown gives the leadership of group up with the --hold-off, on a
+// context of its own.
+func (a *app) standDown(c *tooz.Coordinator, group string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	err := c.StandDown(ctx, group, tooz.HoldOff(a.restartDelay))
+	if err != nil && !errors.Is(err, tooz.ErrNotLeader) {
+		a.warn("stand_down_failed", map[string]any{"group": group, "error": err.Error()},
+			fmt.Sprintf("standing down from group %q: %v (the leadership ends when this member's liveness expires)", group, err))
+	}
+	return err
 }
 
 // campaign waits until this member leads group, for --wait at most.
@@ -133,7 +163,18 @@ func (a *app) campaign(c *tooz.Coordinator, group string) (*tooz.Leadership, err
 		a.notice(a.verbose || stderrIsTerminal(), "waiting", map[string]any{"group": group, "leader": leader},
 			fmt.Sprintf("waiting to lead group %q, led by %q", group, leader))
 	}
-	lead, err := c.Campaign(wctx, group)
+	campaign := c.Campaign
+	if a.noWait {
+		campaign = c.TryCampaign
+	}
+	var opts []tooz.CampaignOption
+	if a.set["priority"] {
+		opts = append(opts, tooz.Priority(a.priority))
+	}
+	if a.preempt {
+		opts = append(opts, tooz.Preempt())
+	}
+	lead, err := campaign(wctx, group, opts...)
 	switch {
 	case err == nil:
 		return lead, nil
@@ -145,6 +186,9 @@ func (a *app) campaign(c *tooz.Coordinator, group string) (*tooz.Leadership, err
 			leader = "nobody"
 		} else {
 			leader = strconv.Quote(leader)
+		}
+		if a.noWait {
+			return nil, exitf(exitNotAcquired, "tooz: group %q is led by %s; not elected (--no-wait)", group, leader)
 		}
 		return nil, exitf(exitNotAcquired, "tooz: not elected leader of group %q within --wait %v (led by %s)", group, a.wait, leader)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/toozgo/tooz"
 )
@@ -15,7 +16,10 @@ var joinCommand = &command{
 	details: `
 The membership lasts while tooz runs: Ctrl-C, SIGTERM or SIGHUP leave the
 group and exit 0. If tooz is killed, the member expires after the liveness
-timeout. If the backend loses the session, tooz joins again by itself.`,
+timeout. If the backend loses the session, tooz joins again by itself. A
+tooz started with the --member of one that was killed waits until the old
+membership expires (at once on file://, where a dead process is seen at
+once), then joins.`,
 	example: `
 tooz join workers --member web1 --capabilities '{"zone":"a","slots":4}'`,
 	run: runJoin,
@@ -36,11 +40,32 @@ func runJoin(a *app, me *command, args []string) error {
 		return err
 	}
 	defer a.close(c)
-	ctx, cancel := a.request()
-	err = c.JoinGroupCreate(ctx, group, caps)
+	// A previous incarnation with the same --member (a crashed or killed
+	// tooz) keeps its membership until its liveness expires: wait for
+	// that (by default up to twice the timeout, Consul's bound, plus a
+	// request), unless --no-wait.
+	wait := 2*c.Timeout() + a.requestTimeout
+	if a.wait > 0 {
+		wait = a.wait
+	}
+	join := c.JoinGroup
+	if a.noWait {
+		wait, join = a.requestTimeout, c.TryJoinGroup
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, wait)
+	err = join(ctx, group, caps)
+	if errors.Is(err, tooz.ErrGroupNotCreated) {
+		if err = c.CreateGroup(ctx, group); err == nil || errors.Is(err, tooz.ErrGroupAlreadyExists) {
+			err = join(ctx, group, caps)
+		}
+	}
 	cancel()
-	if errors.Is(err, tooz.ErrMemberAlreadyJoined) {
-		return exitf(exitFailure, "tooz: member %q is already in group %q (another tooz with the same --member?)", c.MemberID(), group)
+	if errors.Is(err, tooz.ErrMemberAlreadyJoined) && a.signals.received() == nil {
+		if a.noWait {
+			return exitf(exitFailure, "tooz: member %q is already in group %q (another tooz with the same --member, or one killed less than the timeout ago?)", c.MemberID(), group)
+		}
+		return exitf(exitFailure, "tooz: member %q is already in group %q and stayed for %v (another live tooz with the same --member?)",
+			c.MemberID(), group, wait.Round(time.Millisecond))
 	}
 	if err != nil {
 		return a.requestError(err)

@@ -23,13 +23,23 @@ exits. tooz exits with CMD's status.
 If the lock is lost while CMD runs, CMD's process group gets SIGTERM, then
 SIGKILL after --grace, and tooz exits with status 5. SIGINT, SIGTERM and
 SIGHUP sent to tooz are forwarded to CMD (SIGKILL follows after --grace);
-the lock is released once CMD has ended.`,
+the lock is released once CMD has ended.
+
+With --shared (or --exclusive) it holds the read/write lock NAME instead:
+any number of --shared holders at once, or one --exclusive holder. Waiters
+queue first come, first served, so a waiting --exclusive holder is not
+starved by a stream of --shared ones. CMD gets TOOZ_LOCK_MODE too. The
+read/write lock NAME and the plain lock NAME are two different locks.`,
 	example: `
 # run the nightly report on one machine at a time; others wait their turn
 tooz --url etcd://10.0.0.1:2379 lock nightly-report -- ./report.sh
 
 # skip this run if another one is still going (status 4)
-tooz lock backup --no-wait -- sh -c 'backup --fencing-token "$TOOZ_FENCING_TOKEN"'`,
+tooz lock backup --no-wait -- sh -c 'backup --fencing-token "$TOOZ_FENCING_TOKEN"'
+
+# many readers of the schema at once; the migration runs alone
+tooz lock schema --shared -- ./read-report.sh
+tooz lock schema --exclusive -- ./migrate.sh`,
 	run: runLock,
 }
 
@@ -47,6 +57,9 @@ func runLock(a *app, me *command, args []string) error {
 	path, err := lookCommand(argv)
 	if err != nil {
 		return err
+	}
+	if a.shared || a.exclusive {
+		return runRWLock(a, name, path, argv) // see semaphore.go
 	}
 	c, err := a.open()
 	if err != nil {

@@ -3,6 +3,8 @@
 // Redis, or a local directory (file://) that needs no server.
 //
 //	tooz lock NAME -- CMD [ARGS...]    run CMD while holding lock NAME
+//	tooz lock NAME --shared -- CMD     run CMD holding the read/write lock NAME shared (--exclusive: alone)
+//	tooz semaphore NAME N -- CMD       run CMD holding one of the N permits of semaphore NAME
 //	tooz elect GROUP -- CMD [ARGS...]  run CMD while this process leads GROUP
 //	tooz groups                        list groups, their member count and leader
 //	tooz members GROUP                 list GROUP's members, capabilities and join times
@@ -10,13 +12,19 @@
 //	tooz join GROUP                    stay a member of GROUP until interrupted
 //	tooz watch GROUP                   print GROUP's join, leave and leader events as they happen
 //	tooz status                        show the backend, its characteristics and round-trip time
+//	tooz owner LOCK                    print the member holding lock LOCK
+//	tooz group delete GROUP            delete GROUP (it must have no members)
+//	tooz version                       print the version of tooz, Go and the backend clients
 //
 // The backend is the --url option, else $TOOZ_URL, else the embedded
 // default: file://DIR with DIR = os.UserCacheDir()/tooz/default (usually
 // ~/.cache/tooz/default), created when missing. Every process of a user on
 // one host, cron jobs included, finds the same directory, so the commands
 // work on a fresh machine with no server. `tooz status` shows the URL in
-// use (passwords masked).
+// use (passwords masked). An empty --url or an empty $TOOZ_URL (an unset
+// variable in a cron line) is an error, never the default; so is a backend
+// that does not coordinate separate processes (memory://), where two tooz
+// processes could both hold one lock.
 //
 // The member ID is --member, else HOSTNAME-PID.
 //
@@ -42,8 +50,12 @@
 //     group (SIGKILL follows after --grace if CMD does not end); SIGUSR1 and
 //     SIGUSR2 are forwarded as they are. The lock or leadership is released
 //     once CMD has ended — never while it may still run.
-//   - On Linux, if tooz itself is killed (kill -9, out of memory), CMD gets
-//     SIGKILL: nothing would stop it any more when the lock expires.
+//   - If tooz itself is killed (kill -9, out of memory), CMD's whole process
+//     group gets SIGKILL, grandchildren included: nothing would stop them
+//     any more when the lock expires. A small watcher process (a second
+//     tooz, in a process group of its own) does it when the pipe from the
+//     dead tooz closes; on Linux, the parent-death signal also kills CMD.
+//     A process that left CMD's group (setsid, a daemon) escapes.
 //
 // # Exit status
 //
@@ -120,8 +132,9 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		lockCommand, electCommand, groupsCommand, membersCommand,
+		lockCommand, semaphoreCommand, electCommand, groupsCommand, membersCommand,
 		leaderCommand, joinCommand, watchCommand, statusCommand,
+		ownerCommand, groupCommand, versionCommand,
 	}
 }
 
@@ -135,6 +148,9 @@ func findCommand(name string) *command {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == reaperArg {
+		os.Exit(runReaper(os.Args[2]))
+	}
 	a := newApp(os.Stdout, os.Stderr)
 	os.Exit(a.main(os.Args[1:]))
 }
@@ -151,6 +167,7 @@ func (a *app) dispatch(args []string) error {
 	if err != nil {
 		return a.flagError("", err)
 	}
+	a.noteSet(fs)
 	if len(rest) == 0 {
 		a.printUsage(a.stderr)
 		return &exitError{code: exitUsage}

@@ -309,6 +309,13 @@ func TestUsageErrors(t *testing.T) {
 		{"lock without name", args("lock"), exitUsage, "missing the lock NAME"},
 		{"wait and no-wait", args("lock", "x", "--wait", "1s", "--no-wait", "--", "true"), exitUsage, "--no-wait and --wait exclude each other"},
 		{"elect wait and standby", args("elect", "g", "--wait", "1s", "--standby", "--", "true"), exitUsage, "--wait and --standby exclude each other"},
+		{"elect wait and no-wait", args("elect", "g", "--wait", "1s", "--no-wait", "--", "true"), exitUsage, "--no-wait and --wait exclude each other"},
+		{"elect standby and no-wait", args("elect", "g", "--standby", "--no-wait", "--", "true"), exitUsage, "--no-wait and --standby exclude each other"},
+		{"elect negative hold-off", args("elect", "g", "--standby", "--hold-off", "-1s", "--", "true"), exitUsage, "--hold-off -1s: must not be negative"},
+		{"elect hold-off too long", args("elect", "g", "--standby", "--hold-off", "25h", "--", "true"), exitUsage, "--hold-off 25h0m0s: must be at most 24h0m0s"},
+		{"elect negative priority", args("elect", "g", "--priority", "-1", "--", "true"), exitUsage, "--priority -1: must be between 0 and"},
+		{"elect preempt without priority", args("elect", "g", "--preempt", "--", "true"), exitUsage, "--preempt needs --priority"},
+		{"elect both hold-off names", args("elect", "g", "--standby", "--hold-off", "1s", "--restart-delay", "1s", "--", "true"), exitUsage, "--hold-off and --restart-delay are one option"},
 		{"members without group", args("members"), exitUsage, "missing the GROUP"},
 		{"extra argument", args("leader", "g", "h"), exitUsage, `unexpected argument "h"`},
 		{"bad name", args("leader", "\xff"), exitUsage, "bad group name"},
@@ -468,9 +475,12 @@ func runBackend(t *testing.T, b backendEnv) {
 	t.Run("LockInterrupt", func(t *testing.T) { testLockInterrupt(t, b.newEnv(t)) })
 	t.Run("ElectHandover", func(t *testing.T) { testElectHandover(t, b.newEnv(t)) })
 	t.Run("ElectStandby", func(t *testing.T) { testElectStandby(t, b.newEnv(t)) })
+	t.Run("ElectNoWait", func(t *testing.T) { testElectNoWait(t, b.newEnv(t)) })
+	t.Run("ElectPreempt", func(t *testing.T) { testElectPreempt(t, b.newEnv(t)) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, b.newEnv(t), false) })
 	t.Run("WatchJSON", func(t *testing.T) { testWatch(t, b.newEnv(t), true) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, b.newEnv(t)) })
+	t.Run("JoinRestartSameMember", func(t *testing.T) { testJoinRestart(t, b.newEnv(t)) })
 	t.Run("Status", func(t *testing.T) {
 		stdout, _ := b.newEnv(t).mustRun(t, 0, "status")
 		if !strings.Contains(stdout, "driver            "+b.name+"\n") || !strings.Contains(stdout, "($TOOZ_URL)") {
@@ -734,11 +744,46 @@ func waitGone(t *testing.T, pid int) {
 	}
 }
 
+// testElectNoWait: --no-wait gives up at once (exit 4) while another
+// member leads, and is elected at once when nobody does.
+func testElectNoWait(t *testing.T, e env) {
+	logf := filepath.Join(t.TempDir(), "log")
+	a := e.start(t, args("elect", "nw", "--member", "a", "--", electScript(logf, "a"))...)
+	waitFile(t, logf, countLines(1), longWait)
+	_, stderr := e.mustRun(t, exitNotAcquired, "elect", "nw", "--member", "b", "--no-wait", "--", "true")
+	if !strings.Contains(stderr, `tooz: group "nw" is led by "a"; not elected (--no-wait)`) {
+		t.Errorf("--no-wait: stderr:\n%s", stderr)
+	}
+	a.signal(syscall.SIGTERM)
+	a.expectExit(128+int(syscall.SIGTERM), longWait)
+	e.mustRun(t, 3, args("elect", "nw", "--member", "b", "--no-wait", "--", sh("exit 3"))...)
+}
+
+// testElectPreempt: a candidate with a higher --priority and --preempt
+// takes over from the leader, whose command is stopped and which exits 5.
+func testElectPreempt(t *testing.T, e env) {
+	logf := filepath.Join(t.TempDir(), "log")
+	low := e.start(t, args("elect", "pr", "--member", "low", "--priority", "1", "--", electScript(logf, "low"))...)
+	waitFile(t, logf, countLines(1), longWait)
+	high := e.start(t, args("elect", "pr", "--member", "high", "--priority", "2", "--preempt", "--", electScript(logf, "high"))...)
+	low.expectExit(exitLost, longWait)
+	log := waitFile(t, logf, countLines(2), longWait)
+	if lines := strings.Split(strings.TrimSpace(log), "\n"); !strings.HasPrefix(lines[1], "leader high ") {
+		t.Fatalf("log:\n%s", log)
+	}
+	stdout, _ := e.mustRun(t, 0, "leader", "pr")
+	if stdout != "high\n" {
+		t.Fatalf("leader: %q, want high", stdout)
+	}
+	high.signal(syscall.SIGTERM)
+	high.expectExit(128+int(syscall.SIGTERM), longWait)
+}
+
 // testElectStandby: with --standby, tooz runs the command again each time
 // it is elected, and exits 0 when interrupted.
 func testElectStandby(t *testing.T, e env) {
 	logf := filepath.Join(t.TempDir(), "log")
-	p := e.start(t, args("elect", "s", "--standby", "--restart-delay", "50ms", "--", sh(`echo "run $TOOZ_FENCING_TOKEN" >> `+logf+"; exit 3"))...)
+	p := e.start(t, args("elect", "s", "--standby", "--hold-off", "50ms", "--", sh(`echo "run $TOOZ_FENCING_TOKEN" >> `+logf+"; exit 3"))...)
 	log := waitFile(t, logf, countLines(3), longWait)
 	p.signal(syscall.SIGTERM)
 	p.expectExit(0, longWait)
@@ -827,9 +872,13 @@ func testMembers(t *testing.T, e env) {
 	j1.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
 	j2 := e.start(t, "join", "team", "--member", "member two")
 	j2.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
-	_, stderr = e.mustRun(t, exitFailure, "join", "team", "--member", "m1")
+	_, stderr = e.mustRun(t, exitFailure, "join", "team", "--member", "m1", "--no-wait")
 	if !strings.Contains(stderr, `member "m1" is already in group "team"`) {
 		t.Errorf("second join with one member ID: %s", stderr)
+	}
+	_, stderr = e.mustRun(t, exitFailure, "join", "team", "--member", "m1", "--wait", "200ms")
+	if !strings.Contains(stderr, `member "m1" is already in group "team" and stayed for 200ms`) {
+		t.Errorf("second join with one member ID, waiting: %s", stderr)
 	}
 
 	stdout, _ := e.mustRun(t, 0, "members", "team")
@@ -922,5 +971,23 @@ func testLeadershipLost(t *testing.T, b backendEnv) {
 	p.expectExit(exitLost, longWait)
 	if want := `tooz: leadership of group "lg" was lost while the command ran (another process may lead now); the command did not exit within --grace 300ms and was killed (status 137)`; !strings.Contains(p.stderr.String(), want) {
 		t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
+	}
+}
+
+// testJoinRestart kills a `tooz join` with SIGKILL and starts another with
+// the same --member at once: it waits for the killed one's membership to
+// expire (file://: it sees the process gone at once), then joins.
+func testJoinRestart(t *testing.T, e env) {
+	j1 := e.start(t, "join", "crew", "--member", "w1", "--capabilities", `"first"`)
+	j1.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
+	j1.signal(syscall.SIGKILL)
+	j1.wait(longWait)
+	killed := time.Now()
+	j2 := e.start(t, "join", "crew", "--member", "w1", "--capabilities", `"second"`)
+	j2.stderr.waitFor(t, "join stderr", regexp.MustCompile(`^tooz: joined group`), longWait)
+	t.Logf("the restarted tooz join joined %v after the kill (timeout %v)", time.Since(killed).Round(time.Millisecond), testTimeout)
+	stdout, _ := e.mustRun(t, 0, "members", "crew")
+	if !regexp.MustCompile(`(?m)^w1 .*"second"$`).MatchString(stdout) {
+		t.Errorf("members after the restart:\n%s", stdout)
 	}
 }

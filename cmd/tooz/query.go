@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -81,13 +82,11 @@ func runGroups(a *app, me *command, args []string) error {
 	if _, err := a.parseArgs(me, args); err != nil {
 		return err
 	}
-	c, err := a.open()
+	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
 	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
+	defer done()
 	groups, err := c.Groups(ctx)
 	if err != nil {
 		return a.requestError(err)
@@ -145,13 +144,11 @@ func runMembers(a *app, me *command, args []string) error {
 		return err
 	}
 	group := pos[0]
-	c, err := a.open()
+	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
 	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
+	defer done()
 	infos, err := c.MembersInfo(ctx, group)
 	if errors.Is(err, tooz.ErrGroupNotCreated) {
 		return exitf(exitFailure, "tooz: group %q does not exist", group)
@@ -189,33 +186,49 @@ func runMembers(a *app, me *command, args []string) error {
 }
 
 func runLeader(a *app, me *command, args []string) error {
-	pos, err := a.parseArgs(me, args, "GROUP")
+	return printHolder(a, me, args, holderQuery{
+		arg: "GROUP", key: "group", field: "leader", none: tooz.ErrNoLeader, noneMsg: "group %q has no leader",
+		holder: func(ctx context.Context, c *tooz.Coordinator, group string) (string, error) {
+			return c.Leader(ctx, group)
+		},
+	})
+}
+
+// holderQuery describes a "who holds NAME" command: tooz leader, tooz owner.
+type holderQuery struct {
+	arg, key, field string // the argument's name, and NAME's and the holder's JSON keys
+	none            error  // what holder returns when nobody holds NAME
+	noneMsg         string // the error printed then, with NAME quoted
+	holder          func(ctx context.Context, c *tooz.Coordinator, name string) (string, error)
+}
+
+// printHolder prints the member holding NAME, or exits 1 when nobody does.
+func printHolder(a *app, me *command, args []string, q holderQuery) error {
+	pos, err := a.parseArgs(me, args, q.arg)
 	if err != nil {
 		return err
 	}
-	group := pos[0]
-	c, err := a.open()
+	name := pos[0]
+	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
 	}
-	defer a.close(c)
-	ctx, cancel := a.request()
-	defer cancel()
-	leader, err := c.Leader(ctx, group)
-	if errors.Is(err, tooz.ErrNoLeader) {
+	defer done()
+	holder, err := q.holder(ctx, c, name)
+	if errors.Is(err, q.none) {
 		if a.json {
-			a.emitJSON(a.stdout, map[string]any{"group": group, "leader": nil})
+			a.emitJSON(a.stdout, map[string]any{q.key: name, q.field: nil})
 		}
-		return exitf(exitFailure, "tooz: group %q has no leader", group)
+		return exitf(exitFailure, "tooz: "+q.noneMsg, name)
 	}
 	if err != nil {
 		return a.requestError(err)
 	}
 	if a.json {
-		a.emitJSON(a.stdout, map[string]any{"group": group, "leader": leader})
+		a.emitJSON(a.stdout, map[string]any{q.key: name, q.field: holder})
 		return nil
 	}
-	a.println(a.stdout, leader)
+	a.println(a.stdout, holder)
 	return nil
 }
 

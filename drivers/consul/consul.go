@@ -45,6 +45,8 @@
 //	NS/locks/L/owner         the owner of lock L, acquired by its session
 //	NS/locks/L/q/ID          contender ID queued for lock L, acquired by its session
 //	NS/elections/G/...       the same for the leadership of group G
+//	NS/semaphores/S/ID       contender ID of semaphore S, acquired by its session (shared.go)
+//	NS/rwlocks/L/ID          contender ID of read/write lock L, likewise
 //
 // # Liveness
 //
@@ -312,6 +314,12 @@ func (*driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriv
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", tooz.ErrInvalidURL, scrub(err.Error(), token))
 	}
+	return start(ctx, client, transport, cfg, s, token)
+}
+
+// start creates the coordinator's session through client. transport is
+// the one tooz made for client, nil when the client is the application's.
+func start(ctx context.Context, client *api.Client, transport *http.Transport, cfg tooz.Config, s settings, token string) (tooz.CoordinationDriver, error) {
 	base, cancel := context.WithCancel(context.Background())
 	d := &conn{
 		client:      client,
@@ -330,7 +338,7 @@ func (*driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriv
 	sess, err := d.openSession(ctx)
 	if err != nil {
 		cancel()
-		transport.CloseIdleConnections()
+		d.closeIdle()
 		return nil, err
 	}
 	d.mu.Lock()
@@ -709,8 +717,16 @@ func (d *conn) Close(ctx context.Context) error {
 	}
 	d.kill(s, "coordinator closed", err == nil)
 	d.wg.Wait()
-	d.transport.CloseIdleConnections()
+	d.closeIdle()
 	return err
+}
+
+// closeIdle drops the idle connections of the transport tooz made; an
+// application's own client keeps its connections.
+func (d *conn) closeIdle() {
+	if d.transport != nil {
+		d.transport.CloseIdleConnections()
+	}
 }
 
 // Abandon implements tooz.Abandoner: background work stops and connections
@@ -727,7 +743,7 @@ func (d *conn) Abandon() {
 	d.cancel()
 	d.kill(s, "coordinator abandoned", false)
 	d.wg.Wait()
-	d.transport.CloseIdleConnections()
+	d.closeIdle()
 }
 
 // runCleanups deletes the keys s may hold for nobody.

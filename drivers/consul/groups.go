@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/membersink"
 	"github.com/toozgo/tooz/internal/record"
 )
 
@@ -341,7 +343,7 @@ func (d *conn) MemberInfo(ctx context.Context, g, m string) (tooz.MemberInfo, er
 	if err != nil {
 		return tooz.MemberInfo{}, fmt.Errorf("consul member info: key %q: %w", p.Key, err)
 	}
-	return tooz.MemberInfo{ID: m, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt}, nil
+	return tooz.MemberInfo{ID: m, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt, Incarnation: p.Session}, nil
 }
 
 // UpdateCapabilities implements tooz.CoordinationDriver: the member key is
@@ -456,27 +458,46 @@ func (d *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 			d.log.Warn("tooz/consul: ignoring a malformed member record", "key", m.pair.Key, "err", err)
 			continue
 		}
-		out = append(out, tooz.MemberInfo{ID: m.id, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt})
+		out = append(out, tooz.MemberInfo{ID: m.id, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt, Incarnation: m.pair.Session})
 	}
 	return out, nil
 }
 
-// WatchGroup implements tooz.CoordinationDriver with blocking queries on
-// the group's prefix. Each answer is a complete listing: the difference
-// from the previous one (by member and key creation index, so that a member
-// that left and came back between two answers is reported as both) gives
-// the events. After a failed query or an index that went backwards, the
-// next listing is reported with Reset.
+// info decodes m's record (parseMembers checked that it decodes).
+func (m memberEntry) info() tooz.MemberInfo {
+	rec, _ := record.Decode(m.pair.Value)
+	return tooz.MemberInfo{ID: m.id, Capabilities: rec.Capabilities, JoinedAt: rec.JoinedAt, UpdatedAt: rec.UpdatedAt, Incarnation: m.pair.Session}
+}
+
+func infos(ms []memberEntry) []tooz.MemberInfo {
+	out := make([]tooz.MemberInfo, len(ms))
+	for i, m := range ms {
+		out[i] = m.info()
+	}
+	return out
+}
+
+// WatchGroup implements tooz.CoordinationDriver.
 func (d *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+	return d.WatchMembers(ctx, g, membersink.Legacy(sink))
+}
+
+// WatchMembers implements tooz.MemberWatcher with blocking queries on the
+// group's prefix. Each answer is a complete listing: the difference from
+// the previous one (by member and key creation index, so that a member
+// that left and came back between two answers is reported as both; by
+// modify index for updates) gives the events. After a failed query or an
+// index that went backwards, the next listing is a new snapshot.
+func (d *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink) (func(), error) {
 	prefix := d.groupKey(g)
 	pairs, meta, err := d.kv.List(prefix, d.q(ctx))
 	if err != nil {
 		return nil, d.wrap(ctx, "watch group", err)
 	}
 	_, ms := d.parseMembers(prefix, pairs)
-	known := make(map[string]uint64, len(ms))
+	known := make(map[string]memberEntry, len(ms))
 	for _, m := range ms {
-		known[m.id] = m.created
+		known[m.id] = m
 	}
 	d.mu.Lock()
 	if d.closed {
@@ -487,7 +508,7 @@ func (d *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	done := make(chan struct{})
 	d.wg.Add(1)
 	d.mu.Unlock()
-	sink.Reset(memberIDs(known))
+	sink.Snapshot(infos(ms), meta.LastIndex)
 	go func() {
 		defer d.wg.Done()
 		defer close(done)
@@ -499,16 +520,7 @@ func (d *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	}, nil
 }
 
-func memberIDs(m map[string]uint64) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
-
-func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.GroupSink, known map[string]uint64, last uint64) {
+func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.MemberSink, known map[string]memberEntry, last uint64) {
 	bo := newBackoff()
 	reset := false
 	wait := last // the index to wait past; 0 asks for the current state at once
@@ -547,43 +559,45 @@ func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.GroupSink
 		last = max(meta.LastIndex, 1)
 		wait = last
 		_, ms := d.parseMembers(prefix, pairs)
-		cur := make(map[string]uint64, len(ms))
+		cur := make(map[string]memberEntry, len(ms))
 		for _, m := range ms {
-			cur[m.id] = m.created
+			cur[m.id] = m
 		}
 		if reset {
 			reset = false
 			known = cur
-			sink.Reset(memberIDs(cur))
+			sink.Snapshot(infos(ms), last)
 			continue
 		}
 		var left []string
-		for id, created := range known {
-			if c, ok := cur[id]; !ok || c != created {
+		for id, k := range known {
+			if c, ok := cur[id]; !ok || c.created != k.created {
 				left = append(left, id)
 			}
 		}
 		sort.Strings(left)
 		for _, id := range left {
-			sink.Left(id)
+			sink.Left(id, last)
 		}
-		var joined []memberEntry
+		// Joins and updates in the order of the index that made them.
+		var changed []memberEntry
 		for _, m := range ms {
-			if c, ok := known[m.id]; !ok || c != m.created {
-				joined = append(joined, m)
+			if k, ok := known[m.id]; !ok || k.created != m.created || k.pair.ModifyIndex != m.pair.ModifyIndex {
+				changed = append(changed, m)
 			}
 		}
-		slices.SortFunc(joined, func(a, b memberEntry) int {
-			if a.created != b.created {
-				if a.created < b.created {
-					return -1
-				}
-				return 1
+		slices.SortFunc(changed, func(a, b memberEntry) int {
+			if c := cmp.Compare(a.pair.ModifyIndex, b.pair.ModifyIndex); c != 0 {
+				return c
 			}
 			return strings.Compare(a.id, b.id)
 		})
-		for _, m := range joined {
-			sink.Joined(m.id)
+		for _, m := range changed {
+			if k, ok := known[m.id]; ok && k.created == m.created {
+				sink.Updated(m.info(), m.pair.ModifyIndex)
+			} else {
+				sink.Joined(m.info(), m.pair.ModifyIndex)
+			}
 		}
 		known = cur
 	}

@@ -243,30 +243,20 @@ func (d *conn) watchOwned(o *ownership) {
 	}
 }
 
-// queue waits in line for base: it adds a queue key of its own and waits
-// on its predecessor only (the head waits on the owner key), until it is
-// the head and takes the owner key, ctx ends (it withdraws) or the session
-// dies.
-func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, cid string) (tooz.Ownership, error) {
-	// wctx ends with ctx and with the session.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
-	defer stop()
-
-	qKey := base + queuePrefix + cid
-	ownerKey := base + ownerName
+// enqueue adds key (a contender of session s, with value val) and, in the
+// same transaction, lists base. When the answer is lost the key may have
+// been added: it is withdrawn at once when ctx or the session ended, else
+// after the next heartbeat. wctx is ctx ended with the session too.
+func (d *conn) enqueue(ctx, wctx context.Context, s *session, key string, val []byte, base string) (*api.TxnResponse, error) {
 	ok, resp, err := d.txn(wctx, api.TxnOps{
-		lockOp(qKey, val, s.id),
+		lockOp(key, val, s.id),
 		{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: base}},
 	}, nil)
-	withdraw := func() { d.dispose(s, cleanup{key: qKey}) }
 	if err != nil {
-		// The entry may have been added: withdraw it.
 		if ctx.Err() != nil || s.ctx.Err() != nil {
-			withdraw()
+			d.dispose(s, cleanup{key: key})
 		} else {
-			d.disposeLater(s, cleanup{key: qKey})
+			d.disposeLater(s, cleanup{key: key})
 		}
 		return nil, d.endWait(ctx, s, "acquire", err, nil)
 	}
@@ -280,6 +270,27 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 			return nil, fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
 		}
 		return nil, fmt.Errorf("consul acquire: %s", what)
+	}
+	return resp, nil
+}
+
+// queue waits in line for base: it adds a queue key of its own and waits
+// on its predecessor only (the head waits on the owner key), until it is
+// the head and takes the owner key, ctx ends (it withdraws) or the session
+// dies.
+func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, cid string) (tooz.Ownership, error) {
+	// wctx ends with ctx and with the session.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	qKey := base + queuePrefix + cid
+	ownerKey := base + ownerName
+	withdraw := func() { d.dispose(s, cleanup{key: qKey}) }
+	resp, err := d.enqueue(ctx, wctx, s, qKey, val, base)
+	if err != nil {
+		return nil, err
 	}
 	var tree []*api.KVPair
 	for _, r := range resp.Results[1:] {
@@ -413,6 +424,7 @@ type ownership struct {
 	qKey     string
 	cid      string
 	token    uint64 // the owner key's modify index at acquisition
+	casIndex uint64 // the modify index Release checks, when not token (shared.go)
 	lost     chan struct{}
 	once     sync.Once
 	// releasing is set once Release began: the key's deletion is ours.
@@ -458,7 +470,11 @@ func (o *ownership) Release(ctx context.Context) error {
 		o.forget()
 		return tooz.ErrClosed
 	}
-	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: o.ownerKey, Index: o.token}}}
+	idx := o.token
+	if o.casIndex != 0 {
+		idx = o.casIndex
+	}
+	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: o.ownerKey, Index: idx}}}
 	if o.qKey != "" {
 		ops = append(ops, kvOp(api.KVDelete, o.qKey))
 	}

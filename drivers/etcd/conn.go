@@ -62,6 +62,8 @@ type conn struct {
 	lockTTL time.Duration
 	log     *slog.Logger
 
+	borrowed bool // cli is the application's (see Open): Close leaves it open
+
 	hbMu sync.Mutex     // serializes Heartbeat
 	bg   sync.WaitGroup // background withdrawals; Add under mu while open
 
@@ -433,8 +435,10 @@ func (c *conn) Close(ctx context.Context) error {
 			first = fmt.Errorf("revoke lease %x: %w", int64(l.id), translate(err))
 		}
 	}
-	if err := c.cli.Close(); err != nil && first == nil && !errors.Is(err, context.Canceled) {
-		first = translate(err)
+	if !c.borrowed { // else the application closes its client
+		if err := c.cli.Close(); err != nil && first == nil && !errors.Is(err, context.Canceled) {
+			first = translate(err)
+		}
 	}
 	c.bg.Wait()
 	return first
@@ -445,7 +449,9 @@ func (c *conn) Close(ctx context.Context) error {
 // expires with the lease's TTL.
 func (c *conn) Abandon() {
 	if _, ok := c.shut(); ok {
-		_ = c.cli.Close()
+		if !c.borrowed {
+			_ = c.cli.Close()
+		}
 		c.bg.Wait()
 	}
 }

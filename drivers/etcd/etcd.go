@@ -27,6 +27,8 @@
 //	N/members/G/M        a membership: internal/record value, on the coordinator's lease
 //	N/locks/L/C          a lock contender C; value: its member ID; on the lease
 //	N/elections/G/C      a candidate for G's leadership, likewise
+//	N/semaphores/S/C     a semaphore contender; value: its share and member ID; on the lease
+//	N/rwlocks/L/C        a read/write lock contender, likewise (see shared.go)
 //
 // with group, member and lock names escaped by internal/keyspace. A
 // coordinator holds one lease, kept alive by one KeepAliveOnce per
@@ -71,7 +73,6 @@ import (
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/tlsfiles"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 )
@@ -190,7 +191,7 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 		TLS:         s.tls,
 		Username:    s.user,
 		Password:    s.pass,
-		Logger:      zap.NewNop(),
+		Logger:      zapLogger(cfg.Logger, s.pass),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(reconnectParams(cfg.Timeout))},
 		// A member that stops answering (frozen, or behind a firewall
 		// that drops packets) keeps its TCP connection up, and the
@@ -205,18 +206,25 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 	if err != nil {
 		return nil, openError(ctx, err, s)
 	}
-	c := newConn(cli, cfg, s)
+	return start(ctx, newConn(cli, cfg, s), s)
+}
+
+// start grants the coordinator's lease on c's client; when that fails it
+// closes the client unless it is the application's.
+func start(ctx context.Context, c *conn, s settings) (tooz.CoordinationDriver, error) {
 	gctx, cancel := context.WithTimeout(ctx, s.dialTimeout)
 	defer cancel()
 	l, err := c.grant(gctx, c.mainTTL)
 	if err != nil {
-		cli.Close()
+		if !c.borrowed {
+			c.cli.Close()
+		}
 		return nil, openError(ctx, err, s)
 	}
 	c.leases[c.mainTTL] = l
-	if granted := time.Duration(l.grantedTTL) * time.Second; granted > cfg.Timeout+time.Second {
+	if granted := time.Duration(l.grantedTTL) * time.Second; granted > c.timeout+time.Second {
 		c.log.Warn("tooz/etcd: the server raised the lease TTL to its minimum; members expire later than the timeout",
-			"timeout", cfg.Timeout, "lease_ttl", granted)
+			"timeout", c.timeout, "lease_ttl", granted)
 	}
 	return c, nil
 }

@@ -3,12 +3,14 @@ package etcd
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/membersink"
 	"github.com/toozgo/tooz/internal/record"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -183,6 +185,9 @@ func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 	return out, nil
 }
 
+// leaseID names a membership's incarnation: the lease its key is tied to.
+func leaseID(l int64) string { return strconv.FormatInt(l, 16) }
+
 // memberInfo decodes a member key and value; foreign entries are logged and skipped.
 func (c *conn) memberInfo(prefix string, kv *mvccpb.KeyValue) (tooz.MemberInfo, bool) {
 	id, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
@@ -195,7 +200,7 @@ func (c *conn) memberInfo(prefix string, kv *mvccpb.KeyValue) (tooz.MemberInfo, 
 		c.log.Warn("tooz/etcd: ignoring a malformed member value", "key", string(kv.Key), "err", err)
 		return tooz.MemberInfo{}, false
 	}
-	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}, true
+	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt, Incarnation: leaseID(kv.Lease)}, true
 }
 
 // MemberInfo implements tooz.CoordinationDriver.
@@ -303,38 +308,41 @@ func (w *groupWatch) stop() {
 	<-w.done
 }
 
-// listMembers returns the member IDs of a group and the revision of the listing.
-func (c *conn) listMembers(ctx context.Context, prefix string) ([]string, int64, error) {
-	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+// listMembers returns the members of a group and the revision of the listing.
+func (c *conn) listMembers(ctx context.Context, prefix string) ([]tooz.MemberInfo, int64, error) {
+	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, 0, c.fail(ctx, nil, err)
 	}
-	ids := make([]string, 0, len(resp.Kvs))
+	out := make([]tooz.MemberInfo, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		id, err := keyspace.Unescape(strings.TrimPrefix(string(kv.Key), prefix))
-		if err != nil || kv.Lease == 0 { // every member key is tied to its member's lease
-			c.log.Warn("tooz/etcd: ignoring a foreign key under a group's members", "key", string(kv.Key))
-			continue
+		if info, ok := c.memberInfo(prefix, kv); ok { // every member key is tied to its member's lease
+			out = append(out, info)
 		}
-		ids = append(ids, id)
 	}
-	return ids, resp.Header.Revision, nil
+	return out, resp.Header.Revision, nil
 }
 
-// WatchGroup implements tooz.CoordinationDriver: list the group's member
-// keys at revision R, Reset the sink, then follow an etcd watch from R+1.
-// When the watch breaks (compaction, lost leader, cancelled by the server)
-// the group is listed anew and the sink Reset, so nothing is lost or doubled.
+// WatchGroup implements tooz.CoordinationDriver.
 func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+	return c.WatchMembers(ctx, g, membersink.Legacy(sink))
+}
+
+// WatchMembers implements tooz.MemberWatcher: list the group's members at
+// revision R, give the sink that snapshot, then follow an etcd watch from
+// R+1. When the watch breaks (compaction, lost leader, cancelled by the
+// server) the group is listed anew and the sink given a new snapshot, so
+// nothing is lost or doubled.
+func (c *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink) (func(), error) {
 	if c.isClosed() {
 		return nil, tooz.ErrClosed
 	}
 	prefix := c.keys.membersOf(g)
-	ids, rev, err := c.listMembers(ctx, prefix)
+	infos, rev, err := c.listMembers(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
-	sink.Reset(ids)
+	sink.Snapshot(infos, uint64(rev))
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &groupWatch{cancel: cancel, done: make(chan struct{})}
 	c.mu.Lock()
@@ -365,7 +373,7 @@ const (
 
 // follow runs a group watch until ctx ends. After a break the group is
 // listed again at once; only repeated quick failures back off.
-func (c *conn) follow(ctx context.Context, prefix string, sink tooz.GroupSink, rev int64) {
+func (c *conn) follow(ctx context.Context, prefix string, sink tooz.MemberSink, rev int64) {
 	fails := 0
 	for {
 		if h := c.testHookWatch; h != nil {
@@ -385,9 +393,9 @@ func (c *conn) follow(ctx context.Context, prefix string, sink tooz.GroupSink, r
 				return
 			}
 			fails++
-			ids, r, err := c.listMembers(ctx, prefix)
+			infos, r, err := c.listMembers(ctx, prefix)
 			if err == nil {
-				sink.Reset(ids)
+				sink.Snapshot(infos, uint64(r))
 				rev = r
 				break
 			}
@@ -416,7 +424,7 @@ var errWatchClosed = errors.New("watch channel closed")
 
 // watchFrom delivers the member changes after revision rev until the watch
 // breaks; it returns why.
-func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.GroupSink, rev int64) error {
+func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.MemberSink, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	ch := c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
@@ -429,16 +437,22 @@ func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.GroupSink
 			if err != nil {
 				continue
 			}
-			switch {
-			case ev.Type == clientv3.EventTypeDelete:
-				sink.Left(id)
-			case ev.IsCreate():
-				// What Members would ignore is no join (a left event
-				// for a member that never joined is dropped by the sink).
-				if _, err := record.Decode(ev.Kv.Value); err != nil || ev.Kv.Lease == 0 {
-					continue
-				}
-				sink.Joined(id)
+			r := uint64(ev.Kv.ModRevision)
+			if ev.Type == clientv3.EventTypeDelete {
+				sink.Left(id, r)
+				continue
+			}
+			// What Members would ignore is no event (a left event for a
+			// member that never joined is dropped by the sink).
+			m, err := record.Decode(ev.Kv.Value)
+			if err != nil || ev.Kv.Lease == 0 {
+				continue
+			}
+			info := tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt, Incarnation: leaseID(ev.Kv.Lease)}
+			if ev.IsCreate() {
+				sink.Joined(info, r)
+			} else {
+				sink.Updated(info, r)
 			}
 		}
 	}

@@ -44,6 +44,13 @@
 // deadline, report the leave within a few milliseconds of it, and remove the
 // dead member's file.
 //
+// A coordinator also holds a shared flock on its session file while the
+// session lives. The kernel drops it when the process dies, so a reader
+// that finds a session file nobody holds knows its process is gone: the
+// session is dead at once, whatever its timeout. A member restarted with
+// the same ID after a crash therefore joins at once (tooz.JoinGroup waits
+// only for a live or not-yet-expired previous incarnation).
+//
 // Every file is written to a temporary name and renamed into place, so a
 // reader never sees a partial file. Group directories are guarded by a flock
 // on the directory itself: writers take it exclusively, listings take it
@@ -71,6 +78,8 @@
 //	DIR/NS/locks/L           lock L: flocked and marked by its holder; fencing counter, holder's ID and PID
 //	DIR/NS/locks/L.o         lock L's owner file, flocked while held (platforms without OFD locks)
 //	DIR/NS/elections/G       the same for the leadership of group G
+//	DIR/NS/semaphores/S/     semaphore S: ".seq" (ticket counter) and a flocked file per contender (shared.go)
+//	DIR/NS/rwlocks/L/        read/write lock L, likewise
 //	DIR/NS/tmp/              files being written
 //
 // Names are escaped with internal/keyspace, or replaced by "=" and a SHA-256

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"golang.org/x/sys/unix"
 )
 
 func init() { tooz.Register("file", driver{}) }
@@ -76,6 +77,7 @@ func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDrive
 		poll:      poll,
 		log:       cfg.Logger,
 		done:      make(chan struct{}),
+		sessFD:    -1,
 		groups:    map[string]struct{}{},
 		owns:      map[*ownership]struct{}{},
 		watches:   map[*groupWatch]struct{}{},
@@ -149,9 +151,12 @@ type conn struct {
 	closed  bool
 	done    chan struct{}       // closed by Close and Abandon
 	sid     string              // the session; "" after a loss until a new one is made
+	sessFD  int                 // holds the session file's flock (incarnation.go); -1 without
 	groups  map[string]struct{} // groups joined under sid
 	owns    map[*ownership]struct{}
 	watches map[*groupWatch]struct{}
+
+	madeDirs sync.Map // semaphore and read/write lock directories known to exist (shared.go)
 }
 
 // Characteristics implements tooz.CoordinationDriver.
@@ -254,21 +259,18 @@ func (c *conn) startSession() error {
 func (c *conn) newSession() error {
 	sid := newSID(c.timeout)
 	body := fmt.Appendf(nil, "member %q\npid %d\ntimeout %v\n", c.member, os.Getpid(), c.timeout)
-	tmp, err := c.writeTmp(body)
+	tmp, fd, err := c.writeHeldSession(body)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	if err := os.Chtimes(tmp, now, now); err != nil {
-		_ = os.Remove(tmp)
-		return ioErr("create the session", err)
-	}
 	if err := os.Rename(tmp, c.sessPath(sid)); err != nil {
+		unix.Close(fd)
 		_ = os.Remove(tmp)
 		return ioErr("create the session", err)
 	}
 	c.mu.Lock()
-	c.sid = sid
+	c.dropSessionFDLocked()
+	c.sid, c.sessFD = sid, fd
 	c.mu.Unlock()
 	return nil
 }
@@ -291,7 +293,13 @@ func (c *conn) session(sid string) (deadline time.Time, alive bool, err error) {
 	}
 	deadline = fi.ModTime().Add(timeout)
 	if time.Now().Before(deadline) {
-		return deadline, true, nil
+		if !ownerGone(p) {
+			return deadline, true, nil
+		}
+		if err := os.Remove(p); err == nil {
+			c.log.Info("tooz file: session's process is gone", "session", sid)
+		}
+		return time.Now(), false, nil
 	}
 	if err := os.Remove(p); err == nil {
 		c.log.Info("tooz file: session expired", "session", sid, "last_heartbeat", fi.ModTime())
@@ -389,6 +397,7 @@ func (c *conn) loseSession(ctx context.Context, sid, reason string) {
 	owns, groups := c.owns, c.groups
 	c.owns, c.groups = map[*ownership]struct{}{}, map[string]struct{}{}
 	c.sid = ""
+	c.dropSessionFDLocked()
 	c.mu.Unlock()
 	c.log.Warn("tooz file: session lost", "session", sid, "reason", reason)
 	for o := range owns {
@@ -434,6 +443,9 @@ func (c *conn) Close(ctx context.Context) error {
 			first = ioErr("remove the session", err)
 		}
 	}
+	c.mu.Lock()
+	c.dropSessionFDLocked()
+	c.mu.Unlock()
 	c.notif.release()
 	return first
 }
@@ -453,6 +465,8 @@ func (c *conn) Abandon() {
 	close(c.done)
 	owns, watches := c.owns, c.watches
 	c.groups, c.owns, c.watches = nil, nil, nil
+	// A crashed process's flocks go with it: so does the session's.
+	c.dropSessionFDLocked()
 	c.mu.Unlock()
 	for w := range watches {
 		w.halt()

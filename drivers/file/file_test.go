@@ -89,7 +89,7 @@ func TestConformancePortableOwnerFiles(t *testing.T) {
 	if runtime.GOOS == "linux" && !old {
 		t.Error("OFD locks are not used on Linux: the other tests ran the portable way")
 	}
-	conformance.Run(t, conformance.URLHarness{URL: "file://" + t.TempDir(), LivenessTimeout: 1500 * time.Millisecond})
+	conformance.Run(t, harness{conformance.URLHarness{URL: "file://" + t.TempDir(), LivenessTimeout: 1500 * time.Millisecond}})
 }
 
 func TestOpenRejectsBadURLs(t *testing.T) {
@@ -201,19 +201,16 @@ func TestLateHeartbeatDoesNotRevive(t *testing.T) {
 	}
 }
 
-// Abandon behaves like a killed process: its lock is free at once, its
-// membership stays until the timeout, and the leave is reported right
-// after the session's deadline; the files are then removed.
-func TestAbandonedMemberExpiresOnTime(t *testing.T) {
+// A member whose process lives but stops beating stays until the timeout,
+// and the leave is reported right after the session's deadline; the files
+// are then removed.
+func TestSilentMemberExpiresOnTime(t *testing.T) {
 	ctx := testutil.Context(t, time.Minute)
 	const timeout = 3 * time.Second
 	url := "file://" + t.TempDir() + "?timeout=3s"
-	a := open(t, url, "a")
+	a := open(t, url, "a", tooz.WithoutHeart())
 	w := open(t, url, "w")
 	if err := a.JoinGroupCreate(ctx, "G", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Lock("L").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	left := make(chan time.Time, 1)
@@ -224,17 +221,11 @@ func TestAbandonedMemberExpiresOnTime(t *testing.T) {
 	defer wl.Stop()
 	sess := file.SessionFile(a)
 	memberFile := filepath.Join(file.GroupDir(a, "G"), "a")
-	if err := a.Abandon(); err != nil {
-		t.Fatal(err)
-	}
 	fi, err := os.Stat(sess)
 	if err != nil {
-		t.Fatalf("Abandon removed the session: %v", err)
+		t.Fatal(err)
 	}
 	deadline := fi.ModTime().Add(timeout)
-	if ok, err := w.Lock("L").TryAcquire(ctx); err != nil || !ok {
-		t.Fatalf("an abandoned coordinator's lock is not free at once: %v, %v", ok, err)
-	}
 	if time.Now().Before(deadline) {
 		if ms, err := w.Members(ctx, "G"); err != nil || !slices.Contains(ms, "a") {
 			t.Fatalf("Members before the deadline = %q, %v; the member must stay until it expires", ms, err)
@@ -259,6 +250,53 @@ func TestAbandonedMemberExpiresOnTime(t *testing.T) {
 	for _, p := range []string{sess, memberFile} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s still exists after expiry: %v", p, err)
+		}
+	}
+}
+
+// Abandon behaves like a killed process: the kernel drops its flocks, so
+// its lock is free at once and its session is provably dead: the first
+// reader removes it, the membership is gone and its leave reported,
+// without waiting for the timeout.
+func TestAbandonedMemberGoneAtOnce(t *testing.T) {
+	ctx := testutil.Context(t, time.Minute)
+	url := "file://" + t.TempDir() + "?timeout=30s"
+	a := open(t, url, "a")
+	w := open(t, url, "w")
+	if err := a.JoinGroupCreate(ctx, "G", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Lock("L").Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left := make(chan string, 1)
+	wl, err := w.WatchLeaveGroup(ctx, "G", func(e tooz.MemberLeft) { left <- e.Member })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wl.Stop()
+	sess := file.SessionFile(a)
+	memberFile := filepath.Join(file.GroupDir(a, "G"), "a")
+	if err := a.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := w.Lock("L").TryAcquire(ctx); err != nil || !ok {
+		t.Fatalf("an abandoned coordinator's lock is not free at once: %v, %v", ok, err)
+	}
+	if ms, err := w.Members(ctx, "G"); err != nil || len(ms) != 0 {
+		t.Fatalf("Members after the crash = %q, %v; the dead process's member must be gone (timeout 30s)", ms, err)
+	}
+	select {
+	case m := <-left:
+		if m != "a" {
+			t.Fatalf("leave of %q, want a", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no leave event for the crashed member (timeout 30s)")
+	}
+	for _, p := range []string{sess, memberFile} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after the crash was found: %v", p, err)
 		}
 	}
 }

@@ -442,7 +442,7 @@ func (c *conn) MemberInfo(ctx context.Context, group, member string) (tooz.Membe
 }
 
 func info(m memberFile) tooz.MemberInfo {
-	return tooz.MemberInfo{ID: m.id, Capabilities: m.rec.Capabilities, JoinedAt: m.rec.JoinedAt, UpdatedAt: m.rec.UpdatedAt}
+	return tooz.MemberInfo{ID: m.id, Capabilities: m.rec.Capabilities, JoinedAt: m.rec.JoinedAt, UpdatedAt: m.rec.UpdatedAt, Incarnation: m.sid}
 }
 
 // scanned is one entry of a group listing.

@@ -411,6 +411,10 @@ type ownership struct {
 	ownerFD int // the published owner file, flocked; -1 with OFD marks
 	token   uint64
 	lost    chan struct{}
+	// unlink: a semaphore or read/write lock contender file (shared.go),
+	// removed when given up (not when its process dies: others find it
+	// unlocked and remove it).
+	unlink bool
 
 	mu    sync.Mutex
 	ended bool
@@ -450,6 +454,13 @@ func (o *ownership) end(notify bool) bool {
 	close(o.lost)
 	if o.ownerFD >= 0 {
 		_ = unix.Close(o.ownerFD)
+	}
+	if o.unlink {
+		if notify {
+			_ = unix.Unlink(o.path) // an inotify event for the waiters
+		}
+		_ = unix.Close(o.fd)
+		return true
 	}
 	_ = unix.Close(o.fd)
 	if notify {

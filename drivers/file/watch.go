@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/membersink"
 )
 
 // notifier is the process's one inotify instance (through fsnotify),
@@ -289,7 +290,8 @@ func (s *sub) take() (evs []event, overflow bool) {
 type groupWatch struct {
 	c                  *conn
 	group, gname, gdir string
-	sink               tooz.GroupSink
+	sink               tooz.MemberSink
+	full               bool // read capabilities and report updates
 	sub                *sub
 	poll               time.Duration // > 0: re-list at this interval instead
 
@@ -312,13 +314,25 @@ type watched struct {
 // cheaper to handle with one listing.
 const maxIncremental = 256
 
-// WatchGroup implements tooz.CoordinationDriver.
+// WatchGroup implements tooz.CoordinationDriver. It reads only the
+// members' headers, not their capabilities.
 func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink) (func(), error) {
+	return c.watchGroup(ctx, group, membersink.Legacy(sink), false)
+}
+
+// WatchMembers implements tooz.MemberWatcher. A capability update renames
+// a new member file over the old one, which the watch sees as a creation of
+// a file whose membership it knows: an update.
+func (c *conn) WatchMembers(ctx context.Context, group string, sink tooz.MemberSink) (func(), error) {
+	return c.watchGroup(ctx, group, sink, true)
+}
+
+func (c *conn) watchGroup(ctx context.Context, group string, sink tooz.MemberSink, full bool) (func(), error) {
 	if err := c.usable(ctx); err != nil {
 		return nil, err
 	}
 	gname := entryName(group)
-	w := &groupWatch{c: c, group: group, gname: gname, gdir: filepath.Join(c.groupsDir, gname), sink: sink, done: make(chan struct{})}
+	w := &groupWatch{c: c, group: group, gname: gname, gdir: filepath.Join(c.groupsDir, gname), sink: sink, full: full, done: make(chan struct{})}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	if c.poll > 0 {
 		w.poll = c.poll
@@ -446,14 +460,14 @@ func (w *groupWatch) onEvents() {
 	}
 }
 
-// relist reads the whole group and reports it with sink.Reset. After the
+// relist reads the whole group and reports it with sink.Snapshot. After the
 // first listing it reports the differences itself, so that a membership
 // replaced since the last listing (a leave and a re-join, seen only by a
 // listing when events were lost or when polling) is reported as a leave
 // and a join: first the leaves, by member ID, then the joins, in the order
 // the members joined.
 func (w *groupWatch) relist(ctx context.Context) error {
-	list, err := w.c.scanGroup(ctx, w.group, false)
+	list, err := w.c.scanGroup(ctx, w.group, w.full)
 	if errors.Is(err, tooz.ErrGroupNotCreated) {
 		list, err = nil, nil
 	}
@@ -461,12 +475,12 @@ func (w *groupWatch) relist(ctx context.Context) error {
 		return err
 	}
 	members := make(map[string]watched, len(list))
-	ids := make([]string, 0, len(list))
+	infos := make([]tooz.MemberInfo, 0, len(list))
 	var stale []scanned
 	for _, s := range list {
 		if s.alive {
 			members[s.name] = watched{m: s.m, deadline: s.deadline}
-			ids = append(ids, s.m.id)
+			infos = append(infos, info(s.m))
 		} else {
 			stale = append(stale, s)
 		}
@@ -487,14 +501,14 @@ func (w *groupWatch) relist(ctx context.Context) error {
 		slices.Sort(left)
 		slices.SortFunc(joined, func(a, b memberFile) int { return a.rec.JoinedAt.Compare(b.rec.JoinedAt) })
 		for _, id := range left {
-			w.sink.Left(id)
+			w.sink.Left(id, 0)
 		}
 		for _, m := range joined {
-			w.sink.Joined(m.id)
+			w.sink.Joined(info(m), 0)
 		}
 	}
 	w.members = members
-	w.sink.Reset(ids)
+	w.sink.Snapshot(infos, 0)
 	w.c.cleanStale(w.group, stale)
 	return nil
 }
@@ -510,18 +524,22 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 	if op&(fsnotify.Remove|fsnotify.Rename) != 0 {
 		if old, ok := w.members[name]; ok {
 			delete(w.members, name)
-			w.sink.Left(old.m.id)
+			w.sink.Left(old.m.id, 0)
 		}
 		return
 	}
 	old, had := w.members[name]
-	b, err := readAt(unix.AT_FDCWD, filepath.Join(w.gdir, name), memberHeaderMax)
+	limit := memberHeaderMax
+	if w.full {
+		limit = 0
+	}
+	b, err := readAt(unix.AT_FDCWD, filepath.Join(w.gdir, name), limit)
 	if notExist(err) {
-		// Joined and already gone: report the join; its removal event
-		// follows and reports the leave.
+		// Joined and already gone: report the join (its capabilities
+		// unknown); its removal event follows and reports the leave.
 		if id, ok := idFromEntry(name); ok && !had {
 			w.members[name] = watched{m: memberFile{id: id}}
-			w.sink.Joined(id)
+			w.sink.Joined(tooz.MemberInfo{ID: id}, 0)
 		}
 		return
 	}
@@ -533,7 +551,7 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 		w.relistOrLog()
 		return
 	}
-	m, err := decodeMember(b, false)
+	m, err := decodeMember(b, w.full)
 	if err == nil && entryName(m.id) != name {
 		err = fmt.Errorf("%w: it holds the ID %q, whose file has another name", errMalformed, m.id)
 	}
@@ -549,18 +567,30 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 	if !alive {
 		if had {
 			delete(w.members, name)
-			w.sink.Left(old.m.id)
+			w.sink.Left(old.m.id, 0)
 		}
 		w.c.cleanStale(w.group, []scanned{{name: name, m: m}})
+		return
+	}
+	if had && old.m.sid == m.sid && !old.m.sameMembership(m) {
+		// This event is older than the file: the same session left (an
+		// unlink) and joined again (a new file) since. Both events are
+		// still queued: report the leave now and let the join's own
+		// event report it, so that changes in between keep their order
+		// (a later removal event for the name finds it gone already).
+		delete(w.members, name)
+		w.sink.Left(old.m.id, 0)
 		return
 	}
 	w.members[name] = watched{m: m, deadline: deadline}
 	switch {
 	case !had:
-		w.sink.Joined(m.id)
+		w.sink.Joined(info(m), 0)
 	case old.m.sid != "" && !old.m.sameMembership(m): // a dead membership replaced by a new one
-		w.sink.Left(old.m.id)
-		w.sink.Joined(m.id)
+		w.sink.Left(old.m.id, 0)
+		w.sink.Joined(info(m), 0)
+	case w.full:
+		w.sink.Updated(info(m), 0) // the sink drops an update that changed nothing
 	}
 }
 
@@ -615,7 +645,7 @@ func (w *groupWatch) drop(gone []scanned) {
 	slices.SortFunc(gone, func(a, b scanned) int { return strings.Compare(a.name, b.name) })
 	for _, s := range gone {
 		delete(w.members, s.name)
-		w.sink.Left(s.m.id)
+		w.sink.Left(s.m.id, 0)
 	}
 	w.c.cleanStale(w.group, gone)
 }

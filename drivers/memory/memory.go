@@ -12,10 +12,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/membersink"
 )
 
 func init() {
@@ -67,6 +69,8 @@ type store struct {
 	groups   map[string]*group
 	res      map[resKey]*resource
 	watchers map[string]map[*watcher]struct{}
+	rev      uint64 // counts membership changes, reported as their revision
+	sessions uint64 // counts sessions, to name them
 }
 
 type group struct {
@@ -80,6 +84,7 @@ type member struct {
 
 // session is one coordinator's liveness.
 type session struct {
+	id     string // the incarnation members report
 	conn   *conn
 	timer  *time.Timer
 	dead   bool
@@ -88,20 +93,22 @@ type session struct {
 }
 
 type resource struct {
-	queue []*contender // queue[0] owns the resource
+	queue []*contender // oldest first; tooz.Share.Holds says which hold (queue[0] owns a lock)
 	fence uint64
 }
 
 type contender struct {
 	key   resKey
 	sess  *session
+	share tooz.Share // how it holds: exclusive for a lock or leadership
+	held  bool
 	token uint64
 	ready chan struct{} // closed when it becomes the owner
 	lost  chan struct{} // closed when it ends
 }
 
 type watcher struct {
-	sink tooz.GroupSink
+	sink tooz.MemberSink
 }
 
 // conn is one coordinator's driver.
@@ -114,7 +121,8 @@ type conn struct {
 }
 
 func (st *store) newSession(c *conn) *session {
-	s := &session{conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}}
+	st.sessions++
+	s := &session{id: strconv.FormatUint(st.sessions, 10), conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}}
 	s.timer = time.AfterFunc(c.timeout, func() {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -147,8 +155,9 @@ func (st *store) removeMember(g, member string) {
 	if m := grp.members[member]; m != nil {
 		delete(m.sess.groups, g)
 		delete(grp.members, member)
+		st.rev++
 		for w := range st.watchers[g] {
-			w.sink.Left(member)
+			w.sink.Left(member, st.rev)
 		}
 	}
 }
@@ -169,22 +178,27 @@ func (st *store) withdraw(ct *contender) {
 	for i, q := range r.queue {
 		if q == ct {
 			r.queue = append(r.queue[:i], r.queue[i+1:]...)
-			if i == 0 {
-				st.promote(r)
-			}
+			st.promote(r)
 			break
 		}
 	}
 }
 
+// promote grants every contender of r's queue that holds by
+// tooz.Share.Holds and did not yet, each with the next fencing token, and
+// wakes only those. Called with st.mu held.
 func (st *store) promote(r *resource) {
-	if len(r.queue) == 0 {
-		return
+	var buf [16]tooz.Share
+	ahead := buf[:0]
+	for _, ct := range r.queue {
+		if !ct.held && ct.share.Holds(ahead) {
+			ct.held = true
+			r.fence++
+			ct.token = r.fence
+			close(ct.ready)
+		}
+		ahead = append(ahead, ct.share)
 	}
-	head := r.queue[0]
-	r.fence++
-	head.token = r.fence
-	close(head.ready)
 }
 
 // live returns the current session, or an error if the conn is closed or its session died.
@@ -318,12 +332,13 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 	}
 	now := time.Now()
 	grp.members[c.member] = &member{
-		info: tooz.MemberInfo{ID: c.member, Capabilities: bytes.Clone(caps), JoinedAt: now, UpdatedAt: now},
+		info: tooz.MemberInfo{ID: c.member, Capabilities: bytes.Clone(caps), JoinedAt: now, UpdatedAt: now, Incarnation: s.id},
 		sess: s,
 	}
 	s.groups[g] = struct{}{}
+	c.st.rev++
 	for w := range c.st.watchers[g] {
-		w.sink.Joined(c.member)
+		w.sink.Joined(grp.members[c.member].info, c.st.rev)
 	}
 	return nil
 }
@@ -415,11 +430,20 @@ func (c *conn) UpdateCapabilities(ctx context.Context, g string, caps []byte) er
 	}
 	m.info.Capabilities = bytes.Clone(caps)
 	m.info.UpdatedAt = time.Now()
+	c.st.rev++
+	for w := range c.st.watchers[g] {
+		w.sink.Updated(m.info, c.st.rev)
+	}
 	return nil
 }
 
 // WatchGroup implements tooz.CoordinationDriver.
 func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+	return c.WatchMembers(ctx, g, membersink.Legacy(sink))
+}
+
+// WatchMembers implements tooz.MemberWatcher.
+func (c *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -428,13 +452,13 @@ func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	if c.closed {
 		return nil, tooz.ErrClosed
 	}
-	var ids []string
+	var infos []tooz.MemberInfo
 	if grp := c.st.groups[g]; grp != nil {
-		for id := range grp.members {
-			ids = append(ids, id)
+		for _, m := range grp.members {
+			infos = append(infos, m.info)
 		}
 	}
-	sink.Reset(ids)
+	sink.Snapshot(infos, c.st.rev)
 	w := &watcher{sink: sink}
 	if c.st.watchers[g] == nil {
 		c.st.watchers[g] = map[*watcher]struct{}{}
@@ -447,45 +471,10 @@ func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 	}, nil
 }
 
-// Acquire implements tooz.CoordinationDriver.
+// Acquire implements tooz.CoordinationDriver: an exclusive contender in
+// the resource's queue (see AcquireShared).
 func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	key := resKey{res.Kind, res.Name}
-	c.st.mu.Lock()
-	s, err := c.live()
-	if err != nil {
-		c.st.mu.Unlock()
-		return nil, err
-	}
-	r := c.st.res[key]
-	if r == nil {
-		r = &resource{}
-		c.st.res[key] = r
-	}
-	if len(r.queue) > 0 && !wait {
-		c.st.mu.Unlock()
-		return nil, tooz.ErrNotAcquired
-	}
-	ct := &contender{key: key, sess: s, ready: make(chan struct{}), lost: make(chan struct{})}
-	r.queue = append(r.queue, ct)
-	s.owns[ct] = struct{}{}
-	if len(r.queue) == 1 {
-		c.st.promote(r)
-	}
-	c.st.mu.Unlock()
-	select {
-	case <-ct.ready:
-		return &ownership{st: c.st, ct: ct}, nil
-	case <-ct.lost:
-		return nil, fmt.Errorf("%w: the session expired while waiting", tooz.ErrSessionLost)
-	case <-ctx.Done():
-		c.st.mu.Lock()
-		c.st.withdraw(ct)
-		c.st.mu.Unlock()
-		return nil, ctx.Err()
-	}
+	return c.AcquireShared(ctx, res, tooz.Share{Exclusive: true}, wait)
 }
 
 // Owner implements tooz.CoordinationDriver.

@@ -58,6 +58,12 @@
 // exponentially, as a fallback only. Leader election uses the same
 // primitives on a separate key space.
 //
+// Semaphores and read/write locks are a sorted set of contenders per name
+// in ticket order (see shared.go): the script that frees a permit grants
+// exactly the contenders it lets in and publishes each grant on that
+// contender's channel. They are tied to the session alone, without a lock
+// TTL.
+//
 // The holder tracks each lock's validity locally: a deadline counted from
 // the start of the call that set the TTL on the server (acquire, or each
 // refresh), less 1% + 2ms for clock drift. The heart refreshes every held
@@ -98,4 +104,12 @@
 //
 // The fencing counter of a lock name is never deleted (one small key per
 // lock name ever used), so that tokens never repeat.
+//
+// # Logs
+//
+// go-redis has one process-global logger, and most of its lines cannot be
+// tied to a client; importing this driver points it at slog.Default (at
+// Info, "library=go-redis", URL passwords masked) instead of plain text on
+// stderr. Use slog.SetDefault, or call redis.SetLogger after the import, to
+// send them elsewhere.
 package redis

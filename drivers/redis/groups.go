@@ -10,6 +10,7 @@ import (
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/membersink"
 	"github.com/toozgo/tooz/internal/record"
 )
 
@@ -190,7 +191,7 @@ func (c *conn) decodeMember(eg, id, val string) (tooz.MemberInfo, bool) {
 		c.log.Warn("tooz/redis: ignoring a member entry that tooz did not write", "group", eg, "member", id, "err", err)
 		return tooz.MemberInfo{}, false
 	}
-	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt}, true
+	return tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt, Incarnation: val[:sidLen]}, true
 }
 
 // MemberInfo implements tooz.CoordinationDriver.
@@ -235,6 +236,12 @@ func toInt(v any) (int64, error) {
 // than the listing is skipped, and a gap (a message lost, a reconnect)
 // makes the watch list the group again and call Reset.
 func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink) (func(), error) {
+	return c.WatchMembers(ctx, group, membersink.Legacy(sink))
+}
+
+// WatchMembers implements tooz.MemberWatcher, as WatchGroup; joins and
+// updates carry the member's record, so no event needs a read.
+func (c *conn) WatchMembers(ctx context.Context, group string, sink tooz.MemberSink) (func(), error) {
 	if _, err := c.current(); err != nil {
 		return nil, err
 	}
@@ -250,7 +257,7 @@ func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink
 		w.sub.close()
 		return nil, err
 	}
-	sink.Reset(ids(infos))
+	sink.Snapshot(infos, uint64(max(last, 0)))
 	w.last = last
 	c.mu.Lock()
 	if c.closed {
@@ -265,19 +272,11 @@ func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink
 	return w.stop, nil
 }
 
-func ids(infos []tooz.MemberInfo) []string {
-	out := make([]string, len(infos))
-	for i, m := range infos {
-		out[i] = m.ID
-	}
-	return out
-}
-
 // watch is one WatchGroup. Its subscription's goroutine makes every sink call.
 type watch struct {
 	c        *conn
 	eg       string
-	sink     tooz.GroupSink
+	sink     tooz.MemberSink
 	sub      *subscription
 	last     int64 // sequence number of the last change applied; 0: group absent
 	relist   bool
@@ -301,7 +300,9 @@ func (w *watch) confirmed(first bool) {
 	}
 }
 
-// message implements handler: payload is "seq prev kind member".
+// message implements handler: payload is "seq prev kind member", or for
+// j and U "seq prev kind len(member) member+sid+record". An older tooz
+// publishes a join as "J member", without the record.
 func (w *watch) message(payload string) {
 	parts := strings.SplitN(payload, " ", 4)
 	if len(parts) != 4 {
@@ -323,11 +324,35 @@ func (w *watch) message(payload string) {
 	}
 	w.last = seq
 	switch parts[2] {
-	case "J":
-		w.sink.Joined(parts[3])
+	case "J": // from an older tooz: the ID alone
+		if tooz.ValidateID(parts[3]) == nil {
+			w.sink.Joined(tooz.MemberInfo{ID: parts[3]}, uint64(seq))
+		}
+	case "j", "U":
+		info, ok := w.memberOf(parts[3])
+		if !ok {
+			return // a record tooz would not list is no event
+		}
+		if parts[2] == "j" {
+			w.sink.Joined(info, uint64(seq))
+		} else {
+			w.sink.Updated(info, uint64(seq))
+		}
 	case "L":
-		w.sink.Left(parts[3])
+		w.sink.Left(parts[3], uint64(seq))
 	}
+}
+
+// memberOf decodes "len(member) member+value", value being the stored
+// member entry (session ID and record).
+func (w *watch) memberOf(body string) (tooz.MemberInfo, bool) {
+	sp := strings.IndexByte(body, ' ')
+	n, err := strconv.Atoi(body[:max(sp, 0)])
+	if sp < 0 || err != nil || n < 0 || n > len(body)-sp-1 {
+		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg)
+		return tooz.MemberInfo{}, false
+	}
+	return w.c.decodeMember(w.eg, body[sp+1:sp+1+n], body[sp+1+n:])
 }
 
 // pending implements handler: it lists the group again when needed.
@@ -347,7 +372,7 @@ func (w *watch) pending(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return true
 	}
-	w.sink.Reset(ids(infos))
+	w.sink.Snapshot(infos, uint64(max(last, 0)))
 	w.last = last
 	w.relist = false
 	return true

@@ -82,6 +82,19 @@ func (w *waiter) poke() {
 	}
 }
 
+// await waits up to d for a wake-up; it reports false when ctx ended first.
+func (w *waiter) await(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-w.wake:
+	case <-t.C:
+	}
+	return true
+}
+
 func (w *waiter) grant(fence uint64) {
 	w.fence.Store(fence)
 	w.poke()
@@ -241,8 +254,6 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, st status) (tooz.Ownership, error) {
 	slow := backoff{min: c.timeout, max: 2 * c.timeout}
 	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
 	for {
 		var d time.Duration
 		switch {
@@ -254,19 +265,9 @@ func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, 
 		default:
 			d = slow.next()
 		}
-		t.Reset(d)
-		select {
-		case <-ctx.Done():
+		if !w.await(ctx, d) {
 			c.withdraw(ctx, o, entry)
 			return nil, ctx.Err()
-		case <-w.wake:
-		case <-t.C:
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
 		}
 		if _, err := c.current(); err != nil {
 			return nil, err
@@ -322,6 +323,14 @@ func (c *conn) withdraw(ctx context.Context, o *ownership, entry string) {
 // ownership already reported lost, so that the next waiter need not wait
 // for the TTL.
 func (c *conn) bgDrop(o *ownership) {
+	c.background(func(ctx context.Context) {
+		_ = c.run(ctx, scriptDrop, []string{o.lk, c.ikey(o.sid)}, c.p, o.tok, "").Err()
+	})
+}
+
+// background runs f, best effort, on a goroutine that Close waits for,
+// with a short context of its own; after Close it does nothing.
+func (c *conn) background(f func(ctx context.Context)) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -333,7 +342,7 @@ func (c *conn) bgDrop(o *ownership) {
 		defer c.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout/2, time.Second))
 		defer cancel()
-		_ = c.run(ctx, scriptDrop, []string{o.lk, c.ikey(o.sid)}, c.p, o.tok, "").Err()
+		f(ctx)
 	}()
 }
 

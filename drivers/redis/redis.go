@@ -176,8 +176,14 @@ func (d driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDri
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return start(ctx, goredis.NewUniversalClient(s.client), cfg, s, false)
+}
+
+// start makes the coordinator's session on rdb; when that fails it closes
+// rdb unless it is the application's (borrowed).
+func start(ctx context.Context, rdb goredis.UniversalClient, cfg tooz.Config, s *settings, borrowed bool) (tooz.CoordinationDriver, error) {
 	c := &conn{
-		rdb:     goredis.NewUniversalClient(s.client),
+		rdb:     rdb,
 		log:     cfg.Logger,
 		p:       s.prefix,
 		member:  s.member,
@@ -188,14 +194,18 @@ func (d driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDri
 		held:    map[*ownership]struct{}{},
 		waiters: map[string]*waiter{},
 		watches: map[*watch]struct{}{},
+		shared:  map[*sharedOwn]struct{}{},
 	}
 	c.health = min(max(c.timeout/3, 100*time.Millisecond), 5*time.Second)
 	c.sessUntil = time.Now().Add(c.timeout - drift(c.timeout))
 	next, err := c.run(ctx, scriptOpen, []string{c.skey(c.sid)}, c.p, c.sid, ms(c.timeout), c.member).Int64()
 	if err != nil {
-		_ = c.rdb.Close()
+		if !borrowed {
+			_ = c.rdb.Close()
+		}
 		return nil, c.mapErr(ctx, err)
 	}
+	c.borrowed = borrowed
 	c.noteEarliest(next)
 	return c, nil
 }
@@ -217,7 +227,8 @@ type conn struct {
 	sessUntil time.Time // local validity deadline of the session: no lock outlives it
 	closed    bool
 	held      map[*ownership]struct{}
-	waiters   map[string]*waiter // by token
+	waiters   map[string]*waiter      // by token
+	shared    map[*sharedOwn]struct{} // held semaphore permits and read/write locks (shared.go)
 	watches   map[*watch]struct{}
 	grants    *grantSub     // started at the first wait
 	expiry    *time.Timer   // fires at the earliest local deadline of a held lock
@@ -227,6 +238,8 @@ type conn struct {
 	reapDue   time.Time     // when reaper fires
 	refreshOn bool          // a refresh is running
 	bg        sync.WaitGroup
+
+	borrowed bool // rdb is the application's (see Open): Close leaves it open
 }
 
 // Key names. They must match the Lua functions in scripts.go.
@@ -401,6 +414,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		for _, o := range all {
 			c.lose(o, false)
 		}
+		c.endShared()
 		c.log.Warn("tooz/redis: the session key had expired; made a new session", "lost", len(all))
 		return next, fmt.Errorf("%w: the session key had expired; a new session is in place", tooz.ErrSessionLost)
 	}
@@ -434,8 +448,10 @@ func (c *conn) Close(ctx context.Context) error {
 	c.stopBackground()
 	_, err := c.run(ctx, scriptClose, []string{c.skey(sid)}, c.p, sid).Result()
 	c.endAll()
-	if cerr := c.rdb.Close(); err == nil && cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
-		err = cerr
+	if !c.borrowed {
+		if cerr := c.rdb.Close(); err == nil && cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
+			err = cerr
+		}
 	}
 	c.bg.Wait()
 	return c.mapErr(ctx, err)
@@ -453,7 +469,9 @@ func (c *conn) Abandon() {
 	c.mu.Unlock()
 	c.stopBackground()
 	c.endAll()
-	_ = c.rdb.Close()
+	if !c.borrowed {
+		_ = c.rdb.Close()
+	}
 	c.bg.Wait()
 }
 
@@ -494,6 +512,7 @@ func (c *conn) endAll() {
 	for _, o := range all {
 		c.end(o)
 	}
+	c.endShared()
 }
 
 // backoff is a bounded exponential back-off for retries after errors.

@@ -9,7 +9,10 @@ import goredis "github.com/redis/go-redis/v9"
 //	P:seq              counter of group events (INCR)
 //	P:groups           HASH escaped group -> seq of its last event; a field per existing group
 //	P:g:<group>        HASH member ID (raw bytes) -> session ID (32 hex) .. internal/record bytes
-//	P:g:<group>:ev     pub/sub channel: "<seq> <prev seq> <J|L|C|D> <member>"
+//	P:g:<group>:ev     pub/sub channel: "<seq> <prev seq> <L|C|D> <member>", or for a
+//	                   join or an update "<seq> <prev seq> <j|U> <len(member)> <member><sid><record>"
+//	                   (older versions published "J <member>" for a join: new letters, so
+//	                   that an older watcher ignores what it cannot parse instead of misreading it)
 //	P:sessions         ZSET session ID -> deadline (server ms); what the reaper scans
 //	P:s:<sid>          STRING member ID, PX timeout: the session's liveness
 //	P:s:<sid>:i        HASH index of what the session owns: "m"..group -> member,
@@ -18,6 +21,9 @@ import goredis "github.com/redis/go-redis/v9"
 //	P:l:<lock>:f       fencing counter of the lock name (never deleted)
 //	P:l:<lock>:q       LIST of waiters "tok|sid|cid|ttl|member", first in first served
 //	P:c:<cid>          pub/sub channel of one conn: "<token> <fence>" of a waiter just granted a lock
+//	P:sem:<name>       ZSET token -> ticket: a semaphore's contenders in queue order (P:rw:<name>
+//	                   for a read/write lock); :e HASH token -> entry, :h SET of the granted
+//	                   tokens, :f the ticket counter (never deleted); index field "p"..token
 //
 // Escaped names hold no ':' (internal/keyspace), so no key can be taken for another.
 
@@ -42,8 +48,10 @@ local function gkey(eg) return P .. ':g:' .. eg end
 local function alive(sid) return redis.call('EXISTS', skey(sid)) == 1 end
 
 -- event records a change of group eg and publishes it with its sequence
--- number and the group's previous one, so that a watcher sees a gap.
-local function event(eg, kind, member)
+-- number and the group's previous one, so that a watcher sees a gap. A
+-- join or update carries the member's stored entry (rec: session ID and
+-- record), after the member ID and its length.
+local function event(eg, kind, member, rec)
   local seq = fmt(redis.call('INCR', P .. ':seq'))
   local prev = '0'
   local exists = false
@@ -56,7 +64,9 @@ local function event(eg, kind, member)
   elseif kind == 'C' or exists then
     redis.call('HSET', GROUPS, eg, seq)
   end
-  redis.call('PUBLISH', gkey(eg) .. ':ev', seq .. ' ' .. prev .. ' ' .. kind .. ' ' .. member)
+  local body = member
+  if rec then body = fmt(string.len(member)) .. ' ' .. member .. rec end
+  redis.call('PUBLISH', gkey(eg) .. ':ev', seq .. ' ' .. prev .. ' ' .. kind .. ' ' .. body)
 end
 
 -- grant makes tok the holder of lk with a fencing token greater than every
@@ -108,6 +118,63 @@ local function drop_contender(lk, tok)
   return 0
 end
 
+-- parse_shared decodes a semaphore or read/write lock entry
+-- "sid|cid|mode|limit|fence|member" (see shared.go), or returns nil.
+local function parse_shared(raw)
+  if not raw or string.len(raw) < 72 or string.sub(raw, 33, 33) ~= '|' or string.sub(raw, 66, 66) ~= '|'
+     or string.sub(raw, 68, 68) ~= '|' then return nil end
+  local mode = string.sub(raw, 67, 67)
+  local limit, fence, mem = string.match(string.sub(raw, 69), '^(%d+)|(%d+)|(.+)$')
+  limit = tonumber(limit)
+  if (mode ~= 'x' and mode ~= 's') or not limit or not fence or limit > 4096 or (mode == 'x' and limit ~= 0) then return nil end
+  return {sid = string.sub(raw, 1, 32), cid = string.sub(raw, 34, 65), x = mode == 'x', limit = limit, fence = fence, mem = mem}
+end
+
+-- promote_shared walks the queue K in ticket order. Contenders whose
+-- session died are dropped; entries that do not decode are skipped (never
+-- counted, so they block nobody); every contender that holds by the rule
+-- of tooz.Share.Holds and was not granted yet is, and its conn is told on
+-- its channel (except skip, whose script answers it). It returns the
+-- oldest live contender's entry.
+local function promote_shared(K, skip)
+  local es, hs = K .. ':e', K .. ':h'
+  local count, anyx, oldest = 0, false, nil
+  for _, tok in ipairs(redis.call('ZRANGE', K, 0, -1)) do
+    local e = parse_shared(redis.call('HGET', es, tok))
+    if not e then
+      redis.log(redis.LOG_WARNING, 'tooz: ignoring a corrupt contender ' .. tok .. ' of ' .. K .. ' (ZREM it to clear it)')
+    elseif not alive(e.sid) then
+      redis.call('ZREM', K, tok)
+      redis.call('HDEL', es, tok)
+      redis.call('SREM', hs, tok)
+      redis.call('HDEL', ikey(e.sid), 'p' .. tok)
+    else
+      oldest = oldest or e
+      local holds
+      if e.x then holds = count == 0 else holds = (not anyx) and (e.limit == 0 or count < e.limit) end
+      if holds and redis.call('SADD', hs, tok) == 1 and tok ~= skip then
+        redis.call('PUBLISH', P .. ':c:' .. e.cid, tok .. ' ' .. e.fence)
+      end
+      count = count + 1
+      if e.x then anyx = true end
+    end
+  end
+  return oldest
+end
+
+-- drop_shared takes contender tok out of K, handing what it held on. It
+-- returns 1 if tok held, 0 if it waited, -1 if it was gone.
+local function drop_shared(K, tok)
+  local e = parse_shared(redis.call('HGET', K .. ':e', tok))
+  local held = redis.call('SREM', K .. ':h', tok)
+  local was = redis.call('ZREM', K, tok)
+  redis.call('HDEL', K .. ':e', tok)
+  if e then redis.call('HDEL', ikey(e.sid), 'p' .. tok) end
+  if was == 0 then return -1 end
+  promote_shared(K, '')
+  return held
+end
+
 -- reap ends session sid and everything it owns: memberships leave with an
 -- event, held locks pass to their next waiter, queued waits vanish.
 local function reap(sid)
@@ -126,6 +193,8 @@ local function reap(sid)
       end
     elseif t == 'c' then
       drop_contender(v, rest)
+    elseif t == 'p' then
+      drop_shared(v, rest)
     end
   end
   redis.call('DEL', ik)
@@ -291,7 +360,7 @@ if cur then
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. ARGV[5])
 redis.call('HSET', KEYS[4], 'm' .. ARGV[2], ARGV[3])
-event(ARGV[2], 'J', ARGV[3])
+event(ARGV[2], 'j', ARGV[3], ARGV[4] .. ARGV[5])
 return 1
 `)
 
@@ -343,6 +412,7 @@ if string.len(cur) >= 51 and string.sub(cur, 33, 35) == string.sub(new, 1, 3) th
   new = string.sub(new, 1, 3) .. string.sub(cur, 36, 43) .. string.sub(new, 12)
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4] .. new)
+event(ARGV[2], 'U', ARGV[3], ARGV[4] .. new)
 return 1
 `)
 

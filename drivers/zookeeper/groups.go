@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -273,6 +274,7 @@ func info(id string, data []byte, st *zk.Stat) tooz.MemberInfo {
 		Capabilities: bytes.Clone(data),
 		JoinedAt:     time.UnixMilli(st.Ctime),
 		UpdatedAt:    time.UnixMilli(st.Mtime),
+		Incarnation:  strconv.FormatInt(st.EphemeralOwner, 16), // the session
 	}
 }
 
@@ -420,8 +422,9 @@ type groupWatch struct {
 	pzxid    int64
 }
 
-// WatchGroup implements tooz.CoordinationDriver.
-func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
+// watchChildren follows group with child watches, for servers without
+// persistent watches (see WatchMembers).
+func (c *conn) watchChildren(ctx context.Context, g string, sink tooz.GroupSink) (func(), error) {
 	s, err := c.live()
 	if err != nil {
 		return nil, err

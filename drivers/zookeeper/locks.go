@@ -57,7 +57,7 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		return nil, c.deadSessionErr(s, s.deadErr())
 	}
 	var czxid int64
-	o.path, czxid, err = c.createContender(ctx, s, dir)
+	o.path, czxid, err = c.createContender(ctx, s, dir, "")
 	if err != nil {
 		o.end()
 		return nil, c.mapErr(err)
@@ -76,12 +76,13 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 
 // createContender creates this call's ephemeral sequential znode in dir
 // and returns its path, and its czxid when the reply carried it (0 when
-// not known). Its name starts with a prefix unique to the call, so that
-// after a connection loss the znode a lost reply was about is found
-// instead of created twice.
-func (c *conn) createContender(ctx context.Context, s *session, dir string) (string, int64, error) {
+// not known). Its name is c_<tag><guid>_<seq> (tag is "" for locks and
+// elections; see shared.go): it starts with a prefix unique to the call,
+// so that after a connection loss the znode a lost reply was about is
+// found instead of created twice.
+func (c *conn) createContender(ctx context.Context, s *session, dir, tag string) (string, int64, error) {
 	guid := randomID()
-	mine := contenderPrefix + guid + "_"
+	mine := contenderPrefix + tag + guid + "_"
 	var (
 		path  string
 		czxid int64
@@ -229,20 +230,7 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 		self = make(chan selfStat, 1)
 		c.statReads.Add(1)
 		go func() {
-			var z int64
-			err := c.retry(ctx, s, func(int) error {
-				st, err := call(ctx, func() (*zk.Stat, error) {
-					ok, st, err := s.zk.Exists(o.path)
-					if err == nil && !ok {
-						err = zk.ErrNoNode
-					}
-					return st, err
-				})
-				if err == nil {
-					z = st.Czxid
-				}
-				return err
-			})
+			z, err := c.readCzxid(ctx, s, o.path)
 			self <- selfStat{z, err}
 		}()
 	}

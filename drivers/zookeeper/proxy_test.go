@@ -11,11 +11,9 @@ import (
 	"time"
 )
 
-// ZooKeeper opcodes, as the protocol numbers them (opCreate is the driver's).
-const (
-	opDelete       = 2
-	opCloseSession = -11
-)
+// ZooKeeper opcodes, as the protocol numbers them (opCreate is the
+// driver's, opCloseSession persistent.go's).
+const opDelete = 2
 
 var closeSessionOp int32 = opCloseSession
 

@@ -56,12 +56,19 @@ func (tlsDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 // failed dial (counted towards "every host failed"), not a connection that
 // breaks on its first write.
 func (d *dialer) dialOne(network, addr string, timeout time.Duration) (net.Conn, error) {
-	if d.tls == nil {
-		return net.DialTimeout(network, addr, timeout)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cfg := d.tls.Clone()
+	return dial(ctx, d.tls, network, addr)
+}
+
+// dial connects to addr, with a TLS handshake when tc is set (verifying
+// the certificate for the host dialled unless tc names a server).
+func dial(ctx context.Context, tc *tls.Config, network, addr string) (net.Conn, error) {
+	if tc == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	cfg := tc.Clone()
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {

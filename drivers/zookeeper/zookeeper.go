@@ -27,6 +27,8 @@
 //	<chroot>/<ns>/groups/<group>/<member>    ephemeral; data = capabilities
 //	<chroot>/<ns>/locks/<name>/c_<guid>_<seq>      ephemeral sequential; data = member ID
 //	<chroot>/<ns>/elections/<group>/c_<guid>_<seq> ephemeral sequential; data = member ID
+//	<chroot>/<ns>/semaphores/<name>/c_s<n>_<guid>_<seq>  ephemeral sequential; data = member ID (shared.go)
+//	<chroot>/<ns>/rwlocks/<name>/c_<s0|x0>_<guid>_<seq>  likewise, shared or exclusive
 //
 // Every ID is escaped with internal/keyspace, so any valid UTF-8 (including
 // "/", "." and "..", which ZooKeeper forbids as path segments) round-trips.
@@ -51,6 +53,31 @@
 // tooz.ErrSessionLost, upon which the Coordinator re-joins its groups.
 // The driver's SessionState method (see SessionStater) tells connected,
 // suspended and lost apart.
+//
+// Unlike the etcd, Redis and Consul drivers, this one offers no Open that
+// takes an application's own *zk.Conn: the session is the coordinator's
+// liveness, so the driver must dial it itself (to see each connect
+// response and tell a session moved, resumed or expired apart) and open a
+// new one after an expiry, which a borrowed connection does not allow.
+//
+// Because the client pings by itself, a coordinator opened WithoutHeart
+// would stay alive without ever beating: the driver implements
+// tooz.SessionEnder, and the Coordinator closes the session once no
+// Heartbeat succeeded within the timeout, as every other backend expires it.
+//
+// # Group watches
+//
+// Groups are followed with a persistent recursive watch (ZooKeeper 3.6+,
+// AddWatch) on a connection and session of the watch's own (go-zookeeper
+// cannot send AddWatch): it stays registered after it fires, so every
+// join and leave is reported, however quick. A notification carries no
+// data: the member's znode is read after it, on the same connection, so a
+// join carries the capabilities it has when read, and quick successive
+// updates may be reported as the last one. When that connection breaks,
+// the watch connects anew and reports the group's state as a new listing.
+// On a server without AddWatch the driver falls back to one-shot child
+// watches (no capabilities in events, no updates; a join and leave between
+// two listings can go unseen).
 //
 // Creates that may have reached the server before a connection loss are
 // retried safely: member znodes are recognised by their session owner,
@@ -246,6 +273,7 @@ func openConn(ctx context.Context, cfg tooz.Config, tlsCfg *tls.Config) (tooz.Co
 		tls:       tlsCfg,
 		stateCh:   make(chan struct{}),
 		watches:   map[*groupWatch]struct{}{},
+		pwatches:  map[*pwatch]struct{}{},
 	}
 	if st.auth != nil {
 		c.acl = zk.AuthACL(zk.PermAll)
@@ -345,6 +373,12 @@ type conn struct {
 	suspend int            // times the session was suspended (tests)
 	bg      sync.WaitGroup // background work (closing dead sessions, undoing abandoned creates)
 	bgShut  bool           // Close or Abandon waits for bg: later work is not tracked
+
+	// Persistent group watches (persistent.go); noPersistent once the
+	// server refused one.
+	pwatches          map[*pwatch]struct{} // guarded by mu
+	noPersistent      atomic.Bool
+	persistentWatches atomic.Int64 // started (tests)
 }
 
 var _ SessionStater = (*conn)(nil)
@@ -567,6 +601,15 @@ func (c *conn) stopWatches() {
 	}
 	c.mu.Unlock()
 	for _, w := range ws {
+		w.stop()
+	}
+	c.mu.Lock()
+	pws := make([]*pwatch, 0, len(c.pwatches))
+	for w := range c.pwatches {
+		pws = append(pws, w)
+	}
+	c.mu.Unlock()
+	for _, w := range pws {
 		w.stop()
 	}
 }

@@ -34,12 +34,12 @@ type harness struct {
 // again, so that c reconnects and learns of the expiry. This is what a
 // real expiry looks like: the coordinator's own deadline reports its locks
 // lost before the server lets anyone else take them.
-// WatchesReportState implements conformance.StateWatcher: a child watch
-// fires once and is re-armed by a listing, so a member that joins and
-// leaves between the firing and the listing is never seen (persistent
-// recursive watches, ZooKeeper 3.6+, would report it; go-zookeeper v1.0.4
-// has no API for them).
-func (harness) WatchesReportState() bool { return true }
+// FoldsUpdates implements conformance.UpdateFolder: a ZooKeeper
+// notification carries no data, so the watch reads a member's znode after
+// it, and quick successive updates (or a join and an update) may be
+// reported as the last one. Joins and leaves are never folded: the
+// persistent watch reports every one.
+func (harness) FoldsUpdates() bool { return true }
 
 func (h harness) ExpireSession(ctx context.Context, t *testing.T, c *tooz.Coordinator) error {
 	d, ok := c.Driver().(*conn)

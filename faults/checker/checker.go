@@ -226,12 +226,13 @@ func Check(recs []history.Rec, cfg Config) *Report {
 	}
 	checkRegister(r, recs)
 	checkTokenOrder(r, recs)
-	secs := sections(recs, faults, endOfRun)
+	secs := sections(recs, history.Enter, history.Exit, endOfRun)
 	r.Sections = len(secs)
 	checkOverlaps(r, secs, faults, cfg)
 	checkKeptActing(r, recs, secs, faults, cfg)
 	checkTakeover(r, secs, faults, cfg)
 	checkRevoked(r, recs, secs, faults, cfg)
+	checkShared(r, recs, faults, cfg, endOfRun) // shared.go
 	checkMembershipOrder(r, recs)
 	if cfg.Live != nil {
 		checkViews(r, recs, cfg.Live)
@@ -338,20 +339,21 @@ func checkTokenOrder(r *Report, recs []history.Rec) {
 	}
 }
 
-// sections builds the critical sections from enter/exit/lost records.
-func sections(recs []history.Rec, faults []fault, endOfRun int64) []Section {
+// sections builds the critical sections bracketed by records of types
+// enter and exit (history.Enter/Exit for locks and leaderships,
+// history.EnterShared/ExitShared for permits and shared holdings), with
+// the lost records and the client kills that end them.
+func sections(recs []history.Rec, enter, exit string, endOfRun int64) []Section {
 	open := map[string]*Section{}
 	var out []*Section
 	key := func(rec history.Rec) string { return fmt.Sprintf("%s/%d", rec.Proc, rec.Acq) }
-	lastSeen := map[string]int64{}
 	for _, rec := range recs {
-		lastSeen[rec.Proc] = rec.T
 		switch rec.Type {
-		case history.Enter:
+		case enter:
 			s := &Section{Proc: rec.Proc, F: rec.F, Res: rec.Res, Acq: rec.Acq, Token: rec.Token, Start: rec.T, End: -1}
 			open[key(rec)] = s
 			out = append(out, s)
-		case history.Exit:
+		case exit:
 			if s := open[key(rec)]; s != nil {
 				s.End, s.EndHow = rec.T, "exit"
 				if rec.Note != "" {

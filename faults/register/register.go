@@ -23,6 +23,7 @@ type Register struct {
 
 	mu      sync.Mutex
 	max     map[string]uint64
+	maxRead map[string]uint64 // the highest token of an accepted read (shared.go)
 	waiters []waiter
 }
 
@@ -42,7 +43,7 @@ func StartOn(h *history.Writer, addr string) (*Register, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Register{h: h, ln: ln, max: map[string]uint64{}}
+	r := &Register{h: h, ln: ln, max: map[string]uint64{}, maxRead: map[string]uint64{}}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve)}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
@@ -65,6 +66,10 @@ func (r *Register) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad write", http.StatusBadRequest)
 		return
 	}
+	if q.Get("kind") == "read" {
+		r.serveRead(w, proc, res, acq, tok) // shared.go
+		return
+	}
 	accepted, max := r.write(proc, res, acq, tok)
 	if !accepted {
 		http.Error(w, fmt.Sprintf("stale token %d < %d", tok, max), http.StatusConflict)
@@ -77,7 +82,7 @@ func (r *Register) write(proc, res string, acq int64, tok uint64) (bool, uint64)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	max := r.max[res]
-	accepted := tok >= max
+	accepted := tok >= max && tok >= r.maxRead[res] // readers came after a stale writer
 	if accepted {
 		r.max[res] = tok
 	}

@@ -49,6 +49,7 @@ type config struct {
 	holdMin, holdMax, writeInterval time.Duration
 	churn                           time.Duration
 	leakCheck                       bool
+	shared                          sharedFlags // shared.go
 }
 
 func main() {
@@ -66,6 +67,9 @@ func main() {
 	flag.DurationVar(&cfg.writeInterval, "write-interval", 50*time.Millisecond, "time between fenced writes")
 	flag.DurationVar(&cfg.churn, "churn", 3*time.Second, "mean time between leave+join of the group (0: never)")
 	flag.BoolVar(&cfg.leakCheck, "leak-check", true, "look for leaked goroutines after Close")
+	flag.StringVar(&cfg.shared.semaphore, "semaphore", "S", "semaphore name (\"\": no permit loop)")
+	flag.IntVar(&cfg.shared.permits, "permits", 2, "the semaphore's number of permits")
+	flag.StringVar(&cfg.shared.rwlock, "rwlock", "W", "read/write lock name (\"\": no read/write loop)")
 	flag.Parse()
 	if cfg.url == "" || cfg.id == "" || cfg.histPath == "" || cfg.register == "" {
 		fmt.Fprintln(os.Stderr, "workload: -url, -id, -history and -register are required")
@@ -135,6 +139,7 @@ func run(cfg config, h *history.Writer) int {
 	go func() { defer wg.Done(); w.leadLoop(ctx) }()
 	quiesced := make(chan struct{})
 	go func() { defer wg.Done(); w.memberLoop(mctx, quiesced) }()
+	w.startShared(ctx, &wg)
 
 	select {
 	case <-quiesce:
@@ -269,11 +274,23 @@ func (w *worker) section(ctx context.Context, f, res string, acq int64, tok uint
 
 // write posts one fenced write to the register.
 func (w *worker) write(res string, acq int64, tok uint64, note string) {
-	base := history.Rec{F: history.FWrite, Res: res, Acq: acq, Token: tok, Note: note}
+	w.fenced(history.FWrite, nil, res, acq, tok, note)
+}
+
+// fenced records operation f (a write, or a read) on the fenced register,
+// with the extra query values q, and what the register answered.
+func (w *worker) fenced(f string, q url.Values, res string, acq int64, tok uint64, note string) {
+	base := history.Rec{F: f, Res: res, Acq: acq, Token: tok, Note: note}
 	inv := base
 	inv.Type = history.Invoke
 	w.h.Add(inv)
-	q := url.Values{"p": {w.cfg.id}, "res": {res}, "acq": {strconv.FormatInt(acq, 10)}, "tok": {strconv.FormatUint(tok, 10)}}
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("p", w.cfg.id)
+	q.Set("res", res)
+	q.Set("acq", strconv.FormatInt(acq, 10))
+	q.Set("tok", strconv.FormatUint(tok, 10))
 	resp, err := w.http.Post(w.cfg.register+"?"+q.Encode(), "text/plain", nil)
 	out := base
 	switch {

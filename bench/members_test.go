@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/toozgo/tooz"
+)
+
+// benchUpdates times, from a watcher on a coordinator of its own, the
+// update events of another coordinator changing its capabilities.
+func benchUpdates(t *testing.T, tg *target, tr tier, rtt time.Duration) {
+	ctx := context.Background()
+	ns, g := unique("ns"), unique("g")
+	w := open(t, tg, ns, "watcher")
+	m := open(t, tg, ns, "member")
+	if err := m.JoinGroupCreate(ctx, g, []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	updated := make(chan time.Time, tr.events+1)
+	wu, err := w.WatchUpdateGroup(ctx, g, func(e tooz.MemberUpdated) { updated <- time.Now() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wu.Stop()
+	var call, after, total samples
+	for i := range tr.events {
+		t0 := time.Now()
+		if err := m.UpdateCapabilities(ctx, g, []byte(strconv.Itoa(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		t1 := time.Now()
+		var at time.Time
+		select {
+		case at = <-updated:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no update event within 30s")
+		}
+		call, after, total = append(call, t1.Sub(t0)), append(after, at.Sub(t1)), append(total, at.Sub(t0))
+	}
+	if len(after) == 0 || call.p50() <= 0 {
+		t.Fatal("no update event measured")
+	}
+	bar, verdict := "–", "–"
+	if rtt > 0 {
+		bar = "≤ " + ms(2*rtt) + " (2 RTT)"
+		verdict = yes(after.p50() <= 2*rtt)
+	}
+	n := fmt.Sprintf(" (n=%d)", len(after))
+	results.add(tg.name, row{metric: "update → watcher's update event, after the update call returned: p50 / p99" + n,
+		ours: ms(after.p50()) + " / " + ms(after.p99()), raw: "no update events (tooz.py: none)", bar: bar, verdict: verdict})
+	results.add(tg.name, row{metric: "update call → update event, from the call's start: p50", ours: ms(total.p50())})
+}
+
+// benchRestart crashes a member (Coordinator.Abandon) and at once starts a
+// new incarnation with the same member ID, whose JoinGroup waits for the
+// old membership to go: time from the crash to the new join returning.
+func benchRestart(t *testing.T, tg *target, tr tier, rtt time.Duration) {
+	ctx := context.Background()
+	ns, g := unique("ns"), unique("g")
+	var took samples
+	for i := range tr.failovers {
+		id := fmt.Sprintf("worker-%d", i)
+		old := open(t, tg, ns, id, tooz.WithTimeout(tr.timeout))
+		if err := old.JoinGroupCreate(ctx, g, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Abandon(); err != nil {
+			t.Fatal(err)
+		}
+		crashed := time.Now()
+		restarted := open(t, tg, ns, id, tooz.WithTimeout(tr.timeout))
+		jctx, cancel := context.WithTimeout(ctx, 4*tr.timeout+10*time.Second)
+		err := restarted.JoinGroup(jctx, g, nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("restart with the same ID: %v", err)
+		}
+		took = append(took, time.Since(crashed))
+	}
+	bar, verdict := "–", "–"
+	if tg.livenessBar != nil && rtt > 0 {
+		limit := tg.livenessBar(tr.timeout) + 2*rtt
+		bar = "≤ " + ms(limit) + " (timeout + 2 RTT)"
+		verdict = yes(took.p50() <= limit)
+	}
+	results.add(tg.name, row{metric: fmt.Sprintf("crash → restarted member with the same ID joined, timeout %v: p50 / max (n=%d)", tr.timeout, len(took)),
+		ours: ms(took.p50()) + " / " + ms(took.q(1)), raw: "fails at once (ErrMemberAlreadyJoined) until the timeout", bar: bar, verdict: verdict})
+}

@@ -1,0 +1,390 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package file
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/sharerec"
+)
+
+// Semaphores and read/write locks (tooz.SharedAcquirer).
+//
+// A semaphore (read/write lock) is a directory NS/semaphores/S
+// (NS/rwlocks/L) holding a ticket counter, ".seq", and one file per
+// contender named TICKET-MODE (twenty decimal digits, then "s" and the
+// number of permits, 0 for a read/write lock, or "x0" for an exclusive
+// contender), whose content is the member ID. A contender takes its ticket
+// under an exclusive flock of .seq, writes its file in the temporary
+// directory, flocks it exclusively and renames it into place; it keeps the
+// flock for as long as it contends or holds, so a contender file that can
+// be flocked by anyone else belongs to a dead process, and whoever finds
+// it so removes it. The queue is in ticket order, tooz.Share.Holds decides
+// who holds, and the ticket is the fencing token (.seq is never removed, so
+// tickets never repeat). Waiters follow the directory with inotify, and
+// re-read it with a backoff of at most 50ms for contenders that died. Files
+// whose name does not parse are ignored with a log line; an operator
+// removes one with rm.
+
+const (
+	seqFile = ".seq"
+)
+
+func (c *conn) sharedDir(res tooz.Resource) string {
+	return filepath.Join(c.ns, sharerec.Space(res.Kind), entryName(res.Name))
+}
+
+// contenderName is the file name of a contender with ticket t and share sh.
+func contenderName(t uint64, sh tooz.Share) string {
+	if sh.Exclusive {
+		return fmt.Sprintf("%020d-x0", t)
+	}
+	return fmt.Sprintf("%020d-s%d", t, sh.Limit)
+}
+
+// fentry is one contender file of a listing.
+type fentry struct {
+	name   string
+	ticket uint64
+	share  tooz.Share
+}
+
+// parseContender parses a contender file name.
+func parseContender(name string) (fentry, bool) {
+	t, mode, ok := strings.Cut(name, "-")
+	if !ok || len(t) != 20 || len(mode) < 2 {
+		return fentry{}, false
+	}
+	ticket, err := strconv.ParseUint(t, 10, 64)
+	n, nerr := strconv.Atoi(mode[1:])
+	if err != nil || nerr != nil || n < 0 || n > tooz.MaxPermits || strconv.Itoa(n) != mode[1:] {
+		return fentry{}, false
+	}
+	e := fentry{name: name, ticket: ticket}
+	switch {
+	case mode[0] == 'x' && n == 0:
+		e.share.Exclusive = true
+	case mode[0] == 's':
+		e.share.Limit = n
+	default:
+		return fentry{}, false
+	}
+	return e, true
+}
+
+// contenderAlive reports whether the contender file dir/name is flocked by its
+// contender. A file nobody holds any more is removed.
+func contenderAlive(dir, name string) bool {
+	path := filepath.Join(dir, name)
+	fd, err := openAt(unix.AT_FDCWD, path, unix.O_RDONLY)
+	if err != nil {
+		return false // gone
+	}
+	defer unix.Close(fd)
+	for {
+		switch err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); err {
+		case unix.EINTR:
+			continue
+		case nil:
+			// Its contender died (or gave up without removing it).
+			_ = unix.Unlink(path)
+			return false
+		default:
+			return true // EWOULDBLOCK: held
+		}
+	}
+}
+
+// queue lists dir's live contenders in ticket order, up to and including
+// the one named upTo (all when upTo is ""), logging the names it ignores.
+func (c *conn) queue(dir, upTo string, logged map[string]bool) ([]fentry, error) {
+	names, err := listNames(dir)
+	if err != nil {
+		if notExist(err) {
+			return nil, nil
+		}
+		return nil, ioErr("list the contenders", err)
+	}
+	var q []fentry
+	var mine *fentry
+	for _, n := range names {
+		if n == seqFile {
+			continue
+		}
+		e, ok := parseContender(n)
+		if !ok {
+			if !logged[n] {
+				logged[n] = true
+				c.log.Warn("tooz file: ignoring a file that is no contender; remove it with rm", "path", filepath.Join(dir, n))
+			}
+			continue
+		}
+		if n == upTo {
+			mine = &e
+			continue
+		}
+		q = append(q, e)
+	}
+	slices.SortFunc(q, func(a, b fentry) int {
+		switch {
+		case a.ticket < b.ticket:
+			return -1
+		case a.ticket > b.ticket:
+			return 1
+		}
+		return 0
+	})
+	if mine != nil {
+		q = slices.DeleteFunc(q, func(e fentry) bool { return e.ticket > mine.ticket })
+	}
+	q = slices.DeleteFunc(q, func(e fentry) bool { return !contenderAlive(dir, e.name) })
+	if mine != nil {
+		q = append(q, *mine)
+	}
+	return q, nil
+}
+
+// enqueue takes the next ticket of dir and puts a contender file for sh in
+// place, flocked; it returns the file's name and descriptor.
+func (c *conn) enqueue(ctx context.Context, dir string, sh tooz.Share) (string, int, error) {
+	if _, ok := c.madeDirs.Load(dir); !ok {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return "", -1, ioErr("create the directory", err)
+		}
+		c.madeDirs.Store(dir, struct{}{})
+	}
+	seq, err := openAt(unix.AT_FDCWD, filepath.Join(dir, seqFile), unix.O_RDWR|unix.O_CREAT)
+	if err != nil && notExist(err) {
+		// Removed from under us (by hand): make it again.
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return "", -1, ioErr("create the directory", err)
+		}
+		seq, err = openAt(unix.AT_FDCWD, filepath.Join(dir, seqFile), unix.O_RDWR|unix.O_CREAT)
+	}
+	if err != nil {
+		return "", -1, ioErr("open the ticket counter", err)
+	}
+	defer unix.Close(seq) // frees the flock
+	if err := flockWait(ctx, seq, unix.LOCK_EX); err != nil {
+		if ctx.Err() != nil {
+			return "", -1, err
+		}
+		return "", -1, ioErr("lock the ticket counter", err)
+	}
+	var b [8]byte
+	n, err := unix.Pread(seq, b[:], 0)
+	for err == unix.EINTR {
+		n, err = unix.Pread(seq, b[:], 0)
+	}
+	if err != nil || (n != 0 && n != 8) {
+		return "", -1, ioErr("read the ticket counter", fmt.Errorf("%d bytes: %v", n, err))
+	}
+	ticket := binary.BigEndian.Uint64(b[:]) + 1
+	binary.BigEndian.PutUint64(b[:], ticket)
+	if err := writeAll(seq, b[:], 0); err != nil {
+		return "", -1, ioErr("write the ticket counter", err)
+	}
+	if c.sync {
+		if err := unix.Fsync(seq); err != nil {
+			return "", -1, ioErr("sync the ticket counter", err)
+		}
+	}
+	tmp, fd, err := c.createTmp()
+	if err != nil {
+		return "", -1, err
+	}
+	name := contenderName(ticket, sh)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = unix.Close(fd)
+		_ = unix.Unlink(tmp)
+		return "", -1, ioErr("lock the contender file", err)
+	}
+	if err := writeAll(fd, []byte(c.member), 0); err != nil {
+		_ = unix.Close(fd)
+		_ = unix.Unlink(tmp)
+		return "", -1, ioErr("write the contender file", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		_ = unix.Close(fd)
+		_ = unix.Unlink(tmp)
+		return "", -1, ioErr("publish the contender file", err)
+	}
+	return name, fd, nil
+}
+
+// AcquireShared implements tooz.SharedAcquirer.
+func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Share, wait bool) (tooz.Ownership, error) {
+	if err := c.usable(ctx); err != nil {
+		return nil, err
+	}
+	dir := c.sharedDir(res)
+	name, fd, err := c.enqueue(ctx, dir, sh)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, name)
+	o := &ownership{c: c, path: path, fd: fd, ownerFD: -1, unlink: true, lost: make(chan struct{})}
+	e, _ := parseContender(name)
+	o.token = e.ticket
+	withdraw := func(err error) (tooz.Ownership, error) {
+		o.end(true)
+		return nil, err
+	}
+	logged := map[string]bool{}
+	holds := func(first bool) (bool, error) {
+		q, err := c.queue(dir, name, logged)
+		if err != nil {
+			return false, err
+		}
+		if len(q) == 0 || q[len(q)-1].name != name {
+			return false, fmt.Errorf("%w: the contender file %s vanished", tooz.ErrSessionLost, path)
+		}
+		ahead := make([]tooz.Share, len(q)-1)
+		for i := range ahead {
+			ahead[i] = q[i].share
+		}
+		if first {
+			if err := sh.Agrees(ahead); err != nil {
+				return false, err
+			}
+		}
+		return sh.Holds(ahead), nil
+	}
+	ok, err := holds(true)
+	switch {
+	case err != nil:
+		return withdraw(err)
+	case !ok && !wait:
+		return withdraw(tooz.ErrNotAcquired)
+	}
+	if !ok {
+		if ok, err = c.waitShared(ctx, dir, holds); !ok {
+			return withdraw(err)
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return withdraw(tooz.ErrClosed)
+	}
+	c.owns[o] = struct{}{}
+	c.mu.Unlock()
+	return o, nil
+}
+
+// waitShared evaluates holds whenever dir changes, and at least every
+// waitMax (a contender that dies changes nothing), until it holds.
+func (c *conn) waitShared(ctx context.Context, dir string, holds func(bool) (bool, error)) (bool, error) {
+	ceiling := waitMax
+	if c.poll > 0 {
+		ceiling = c.poll
+	}
+	var events <-chan struct{}
+	if c.poll == 0 {
+		sub := c.notif.subscribe(func(_, n string, op fsnotify.Op) bool {
+			return n != seqFile && op&(fsnotify.Remove|fsnotify.Rename|fsnotify.Create) != 0
+		}, dir)
+		defer sub.close()
+		if sub.polling {
+			ceiling = fallbackPoll
+		}
+		events = sub.ch
+		// Read again once the subscription is in place.
+		if ok, err := holds(false); ok || err != nil {
+			return ok, err
+		}
+	}
+	backoff := waitMin
+	t := time.NewTimer(backoff)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-c.done:
+			return false, tooz.ErrClosed
+		case <-events:
+			backoff = waitMin
+		case <-t.C:
+			backoff = min(2*backoff, ceiling)
+		}
+		if ok, err := holds(false); ok || err != nil {
+			return ok, err
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(backoff/2 + rand.N(backoff/2+1))
+	}
+}
+
+// Holders implements tooz.SharedAcquirer: the member IDs in the files of
+// the live contenders that hold, in ticket order.
+func (c *conn) Holders(ctx context.Context, res tooz.Resource) ([]string, error) {
+	if err := c.usable(ctx); err != nil {
+		return nil, err
+	}
+	dir := c.sharedDir(res)
+	q, err := c.queue(dir, "", map[string]bool{})
+	if err != nil {
+		return nil, err
+	}
+	var (
+		ahead []tooz.Share
+		ids   []string
+	)
+	for _, e := range q {
+		if e.share.Holds(ahead) {
+			b, err := readAt(unix.AT_FDCWD, filepath.Join(dir, e.name), tooz.MaxIDLength+1)
+			if err == nil && tooz.ValidateID(string(b)) == nil {
+				ids = append(ids, string(b))
+			}
+		}
+		ahead = append(ahead, e.share)
+	}
+	return ids, nil
+}
+
+// listNames lists a directory with plain system calls: a listing per
+// evaluation of the queue, kept cheap (os.File would also try to register
+// the directory with the runtime's poller).
+func listNames(dir string) ([]string, error) {
+	fd, err := openAt(unix.AT_FDCWD, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	var (
+		names []string
+		buf   [8192]byte
+	)
+	for {
+		n, err := unix.ReadDirent(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
