@@ -22,7 +22,7 @@ rm -f "$results" "$results.md"
 
 status=0
 TOOZ_FAULTS=full TOOZ_FAULTS_KEEP="$out/histories" TOOZ_FAULTS_RESULTS="$results" \
-	go test -race -count=1 -timeout 30m -run 'TestFull|TestRevoke' -v ./faults/ >"$out/test.log" 2>&1 || status=$?
+	go test -race -count=1 -timeout 60m -run 'TestFull|TestRevoke|TestFailover' -v ./faults/ >"$out/test.log" 2>&1 || status=$?
 
 grep -E '^(=== RUN|--- |    --- )|faults: |VIOLATION|KNOWN FAILURE' "$out/test.log" || true
 echo

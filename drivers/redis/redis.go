@@ -296,6 +296,7 @@ func (c *conn) mapErr(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
+	c.reloadTopology(err)
 	if ctx != nil && ctx.Err() != nil {
 		if errors.Is(err, ctx.Err()) {
 			return err

@@ -177,8 +177,8 @@ func (c *conn) dialOne(ctx context.Context, host string) (*pconn, error) {
 	hs := max(c.timeout/3, minHandshake)
 	dctx, cancel := context.WithTimeout(ctx, hs)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", host)
+	// Over zookeeper+tls the watch's connection is a TLS one too.
+	nc, err := dial(dctx, c.tls, "tcp", host)
 	if err != nil {
 		return nil, err
 	}

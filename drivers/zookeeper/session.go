@@ -2,6 +2,7 @@ package zookeeper
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,6 +54,7 @@ func (c *conn) newSession(ctx context.Context) (*session, error) {
 	}
 	s.dial = newDialer(len(c.hosts), c.timeout, s.onConnectResponse)
 	s.dial.log = c.log
+	s.dial.tls = c.tls
 	logger := zkLogger{c: c}
 	z, _, err := zk.Connect(c.hosts, c.timeout,
 		zk.WithDialer(s.dial.dialContext),
@@ -264,6 +266,7 @@ type dialer struct {
 	onConnect func(sid int64)
 	allFailed chan struct{} // closed when every host failed in a row before any success
 	log       *slog.Logger  // may be nil
+	tls       *tls.Config   // zookeeper+tls: handshake on every connection (see dialOne)
 
 	mu         sync.Mutex
 	refused    bool
@@ -326,7 +329,7 @@ func (d *dialer) dialContext(network, addr string, timeout time.Duration) (net.C
 		return nil, errRefused
 	}
 	d.mu.Unlock()
-	nc, err := net.DialTimeout(network, addr, timeout)
+	nc, err := d.dialOne(network, addr, timeout)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {

@@ -14,6 +14,13 @@
 // to its minSessionTimeout..maxSessionTimeout, 2..20 ticks by default, and
 // the driver logs a warning when it does).
 //
+// The scheme zookeeper+tls dials the servers' secureClientPort over TLS
+// (ZooKeeper 3.5+ with the Netty connection factory), with the options ca
+// (PEM file of the CA to trust instead of the system roots), cert and key
+// (PEM client certificate and key, for ssl.clientAuth=need); the port still
+// defaults to 2181, so give the secure one. A server certificate that does
+// not verify for the host dialled is tooz.ErrConnection.
+//
 // # Layout
 //
 //	<chroot>/<ns>/groups/<group>             persistent: the group exists on its own
@@ -118,6 +125,7 @@ package zookeeper
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -240,6 +248,11 @@ func parseChroot(u *url.URL) (string, error) {
 // Open implements tooz.Driver: it validates the URL, opens a ZooKeeper
 // session, authenticates and makes sure the namespace's znodes exist.
 func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
+	return openConn(ctx, cfg, nil)
+}
+
+// openConn is Open, over TLS with tlsCfg when it is not nil.
+func openConn(ctx context.Context, cfg tooz.Config, tlsCfg *tls.Config) (tooz.CoordinationDriver, error) {
 	st, err := parse(cfg)
 	if err != nil {
 		return nil, err
@@ -257,6 +270,7 @@ func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDrive
 		locks:     root + "/locks",
 		elections: root + "/elections",
 		acl:       zk.WorldACL(zk.PermAll),
+		tls:       tlsCfg,
 		stateCh:   make(chan struct{}),
 		watches:   map[*groupWatch]struct{}{},
 		pwatches:  map[*pwatch]struct{}{},
@@ -343,6 +357,7 @@ type conn struct {
 	auth    []byte
 	timeout time.Duration
 	acl     []zk.ACL
+	tls     *tls.Config // nil: plain TCP
 
 	chroot, root, groups, locks, elections string
 

@@ -16,8 +16,14 @@ import (
 )
 
 // probeClient is the HTTP client of the readiness probes: no keep-alive, so
-// that a probe never reuses a connection to a previous server process.
-var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+// that a probe never reuses a connection to a previous server process. Its
+// dials are bounded on their own: the transport finishes a dial in the
+// background after the request gave up, and a dial to a node that is cut
+// off (packets dropped) would otherwise outlive the test by minutes.
+var probeClient = &http.Client{Transport: &http.Transport{
+	DisableKeepAlives: true,
+	DialContext:       (&net.Dialer{Timeout: probeTimeout}).DialContext,
+}}
 
 // StartRedis starts a Redis server without persistence (WithPersistence adds
 // an append-only file) and waits until it answers PING.
@@ -109,37 +115,48 @@ func StartZooKeeper(t testing.TB, opts ...Option) *Server {
 		name:   "zookeeper",
 		nports: 1,
 		command: func(s *Server) (string, []string, error) {
-			cfgPath, err := writeZooCfg(s)
+			cfgPath, err := writeZooCfg(s, false)
 			if err != nil {
 				return "", nil, err
 			}
-			return java, []string{
-				"-Xms32m", "-Xmx256m",
-				"-XX:+UseSerialGC",
-				"-XX:TieredStopAtLevel=1", // quick start-up beats peak speed here
-				"-Djava.net.preferIPv4Stack=true",
-				"-Dzookeeper.jmx.log4j.disable=true",
-				"-Dorg.slf4j.simpleLogger.showDateTime=true",
-				"-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
-				"-cp", classpath,
-				zooKeeperMainClass, cfgPath,
-			}, nil
+			return java, zooKeeperStandaloneArgs(classpath, cfgPath), nil
 		},
 		probe: probeZooKeeper,
 	}, opts)
 }
 
+// zooKeeperStandaloneArgs is the JVM command line of a standalone server
+// reading cfgPath; props are more -D system properties.
+func zooKeeperStandaloneArgs(classpath, cfgPath string, props ...string) []string {
+	args := []string{
+		"-Xms32m", "-Xmx256m",
+		"-XX:+UseSerialGC",
+		"-XX:TieredStopAtLevel=1", // quick start-up beats peak speed here
+		"-Djava.net.preferIPv4Stack=true",
+		"-Dzookeeper.jmx.log4j.disable=true",
+		"-Dorg.slf4j.simpleLogger.showDateTime=true",
+		"-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
+	}
+	args = append(args, props...)
+	return append(args, "-cp", classpath, zooKeeperMainClass, cfgPath)
+}
+
 // writeZooCfg writes s's zoo.cfg (tickTime=100ms, the client port on s's
-// address, the 4lw commands the probes use, forceSync=no with WithNoFsync,
-// then more and the WithArgs lines) and returns its path.
-func writeZooCfg(s *Server, more ...string) (string, error) {
+// address — the TLS secureClientPort when secure, else clientPort — the 4lw
+// commands the probes use, forceSync=no with WithNoFsync, then more and the
+// WithArgs lines) and returns its path.
+func writeZooCfg(s *Server, secure bool, more ...string) (string, error) {
+	port := "clientPort"
+	if secure {
+		port = "secureClientPort"
+	}
 	lines := []string{
 		"tickTime=100",
 		"minSessionTimeout=500",
 		"maxSessionTimeout=60000",
 		"dataDir=" + s.DataDir,
-		"clientPort=" + strconv.Itoa(s.Port),
-		"clientPortAddress=" + s.ip(),
+		port + "=" + strconv.Itoa(s.Port),
+		port + "Address=" + s.ip(),
 		"maxClientCnxns=0",
 		"admin.enableServer=false",
 		"4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,dump",

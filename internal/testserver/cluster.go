@@ -352,7 +352,7 @@ func StartZooKeeperEnsemble(t testing.TB, n int, opts ...Option) *Cluster {
 				for j, o := range c.Nodes {
 					more = append(more, fmt.Sprintf("server.%d=%s:%d:%d", j+1, o.ip(), o.ports[1], o.ports[2]))
 				}
-				cfgPath, err := writeZooCfg(s, more...)
+				cfgPath, err := writeZooCfg(s, false, more...)
 				if err != nil {
 					return "", nil, err
 				}
