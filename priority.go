@@ -40,8 +40,10 @@ type campaignOptions struct {
 //
 // Cost: a ranked campaign joins and later leaves a registry group of the
 // election, follows it with the driver's member watch and, when it is the
-// last candidate, deletes it: about four round trips more than a plain
-// Campaign on every backend, none per heartbeat. Plain campaigns are not
+// last candidate, deletes it, and reads the registry once more when it is
+// granted the leadership (a registration its watch has not delivered yet
+// still counts): about five round trips more than a plain Campaign on
+// every backend, none per heartbeat. Plain campaigns are not
 // registered: a ranked candidate does not see them (they count as the
 // lowest priority only once they lead), and they cannot be preempted.
 func Priority(p int) CampaignOption {
@@ -307,10 +309,7 @@ func (c *Coordinator) rankedCampaign(ctx context.Context, group string, wait boo
 			cancel(errOutranked)
 		}()
 		l, err := c.elect(actx, group, wait, func() error {
-			if h, _ := v.above(c.member, o.priority, false); h != nil {
-				return fmt.Errorf("%w by %q (priority %d)", errOutranked, h.Member, h.Priority)
-			}
-			return nil
+			return c.vetRank(ctx, reg, v, o.priority)
 		})
 		cancel(nil)
 		<-watching
@@ -324,6 +323,25 @@ func (c *Coordinator) rankedCampaign(ctx context.Context, group string, wait boo
 		done()
 		return nil, err
 	}
+}
+
+// vetRank decides whether a grant may stand: not when a candidate of
+// higher priority is registered. It reads the registry afresh (one round
+// trip), because this candidate's watch may not have delivered a
+// registration that completed before the grant; the watch's view is the
+// fallback when the read fails.
+func (c *Coordinator) vetRank(ctx context.Context, reg string, v *candidates, p int) error {
+	rctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if ms, err := c.drv.Members(rctx, reg); err == nil {
+		now := newCandidates()
+		now.Snapshot(ms, 0)
+		v = now
+	}
+	if h, _ := v.above(c.member, p, false); h != nil {
+		return fmt.Errorf("%w by %q (priority %d)", errOutranked, h.Member, h.Priority)
+	}
+	return nil
 }
 
 // errOutranked ends a ranked candidate's contention when a candidate of
