@@ -173,8 +173,15 @@ func (c *conn) dialPersistent(ctx context.Context) (*pconn, error) {
 	return nil, last
 }
 
+// watchHandshake bounds the connect handshake of a group watch's
+// connection. The watch opens a session of its own each time (it resumes
+// none), so unlike the coordinator's session it gains nothing from a long
+// handshake, and a server still starting holds a connection open and
+// silent (see dialer.handshakeTimeoutLocked): give up soon and dial again.
+const watchHandshake = 2 * minHandshake
+
 func (c *conn) dialOne(ctx context.Context, host string) (*pconn, error) {
-	hs := max(c.timeout/3, minHandshake)
+	hs := min(max(c.timeout/3, minHandshake), watchHandshake)
 	dctx, cancel := context.WithTimeout(ctx, hs)
 	defer cancel()
 	// Over zookeeper+tls the watch's connection is a TLS one too.
