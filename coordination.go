@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // MaxIDLength is the longest group, member or lock name, in bytes. Every
@@ -352,20 +354,9 @@ func (c *Coordinator) check() error {
 	return nil
 }
 
-// cleanupTimeout bounds cleanup (release, resign, leave) run on a context of its own.
-const cleanupTimeout = 5 * time.Second
-
-// cleanupContext returns a context for cleanup: parent's values and
-// deadline when parent is still live, otherwise a fresh short deadline, so
-// that cleanup never runs on an already-cancelled context.
+// cleanupContext returns a context for cleanup (see driverkit.CleanupContext).
 func cleanupContext(parent context.Context) (context.Context, context.CancelFunc) {
-	if parent.Err() == nil {
-		if _, ok := parent.Deadline(); ok {
-			return context.WithCancel(parent)
-		}
-		return context.WithTimeout(parent, cleanupTimeout)
-	}
-	return context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
+	return driverkit.CleanupContext(parent)
 }
 
 func validate(op, group, member, lock string, ids ...string) error {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // Leadership is this member's leadership of a group, won by Campaign.
@@ -129,7 +131,7 @@ func (c *Coordinator) elect(ctx context.Context, group string, wait bool, vet fu
 			return own, err
 		}
 		if err := vet(); err != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			cctx, cancel := cleanupContext(context.Background())
 			defer cancel()
 			if rerr := own.Release(cctx); rerr != nil && !errors.Is(rerr, ErrLockNotHeld) {
 				c.retryRelease(own, rerr)
@@ -355,7 +357,7 @@ func (cd *candidacy) run(ctx context.Context) {
 				return
 			}
 			cd.c.log.Warn("tooz: campaign failed; retrying", "group", cd.group, "err", err)
-			if !wait(ctx, retry) {
+			if !driverkit.Sleep(ctx, retry) {
 				return
 			}
 			continue
@@ -371,21 +373,9 @@ func (cd *candidacy) run(ctx context.Context) {
 		cd.mu.Lock()
 		cd.lead = nil
 		cd.mu.Unlock()
-		if l.stoodDown.Load() && !wait(ctx, standDownPause) {
+		if l.stoodDown.Load() && !driverkit.Sleep(ctx, standDownPause) {
 			return
 		}
-	}
-}
-
-// wait waits for d or ctx, reporting whether d passed.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -402,7 +392,7 @@ func (cd *candidacy) resign() {
 	l := cd.lead
 	cd.mu.Unlock()
 	if l != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		ctx, cancel := cleanupContext(context.Background())
 		defer cancel()
 		_ = l.Resign(ctx)
 	}
@@ -442,7 +432,7 @@ func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx contex
 			return err
 		default:
 			c.log.Warn("tooz: campaign failed; retrying", "group", group, "err", err)
-			if !wait(ctx, retry) {
+			if !driverkit.Sleep(ctx, retry) {
 				return nil
 			}
 			continue
@@ -464,7 +454,7 @@ func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx contex
 			}
 			continue
 		}
-		rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		rctx, rcancel := cleanupContext(context.Background())
 		if err := l.Resign(rctx); err != nil && !errors.Is(err, ErrNotLeader) {
 			c.log.Warn("tooz: resign failed", "group", group, "err", err)
 		}

@@ -43,7 +43,7 @@ func (c *Coordinator) hold(own Ownership, onEnd func(error), began <-chan struct
 	default:
 	}
 	if !live {
-		cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		cctx, cancel := cleanupContext(context.Background())
 		defer cancel()
 		_ = own.Release(cctx)
 		return nil, fmt.Errorf("%w: no successful heartbeat within %v while acquiring", ErrSessionLost, c.timeout)
@@ -51,7 +51,7 @@ func (c *Coordinator) hold(own Ownership, onEnd func(error), began <-chan struct
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		cctx, cancel := cleanupContext(context.Background())
 		defer cancel()
 		_ = own.Release(cctx)
 		return nil, ErrClosed
@@ -88,7 +88,7 @@ func (h *holding) end(err error, release bool) {
 		delete(h.c.holdings, h)
 		h.c.mu.Unlock()
 		if release {
-			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			ctx, cancel := cleanupContext(context.Background())
 			err := h.own.Release(ctx)
 			cancel()
 			if err != nil && !errors.Is(err, ErrLockNotHeld) {
@@ -132,7 +132,7 @@ func (c *Coordinator) retryRelease(own Ownership, err error) {
 			if _, stopped := c.live.nextRenewal(); stopped {
 				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			ctx, cancel := cleanupContext(context.Background())
 			err := own.Release(ctx)
 			cancel()
 			if err == nil || errors.Is(err, ErrLockNotHeld) {

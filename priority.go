@@ -263,7 +263,7 @@ func (c *Coordinator) rankedCampaign(ctx context.Context, group string, wait boo
 		defer c.freeRankedSlot(group, slot)
 		stopWatch()
 		if registered && c.check() == nil {
-			cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			cctx, cancel := cleanupContext(context.Background())
 			defer cancel()
 			if err := c.LeaveGroup(cctx, reg); err == nil {
 				// The last candidate out removes the registry; it fails

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // Defaults of the options every command takes.
@@ -25,7 +26,7 @@ const (
 	defaultRequestTimeout = 10 * time.Second
 	// cleanupTimeout bounds release, resign, leave and close, which run on
 	// a context of their own so that an interrupt never skips them.
-	cleanupTimeout = 5 * time.Second
+	cleanupTimeout = driverkit.CleanupTimeout
 )
 
 // app is one run of the command: its options, output and signals.

@@ -109,8 +109,6 @@ package consul
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,6 +124,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -414,14 +413,6 @@ type cleanup struct {
 	contender string
 }
 
-func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("tooz/consul: no randomness: " + err.Error())
-	}
-	return hex.EncodeToString(b[:])
-}
-
 // ttlString renders the session TTL for Consul.
 func ttlString(d time.Duration) string {
 	if d%time.Second == 0 {
@@ -465,14 +456,14 @@ func (d *conn) createSession(ctx context.Context) (*session, error) {
 // at once.
 func (d *conn) openSession(ctx context.Context) (*session, error) {
 	deadline := time.Now().Add(d.timeout)
-	bo := newBackoff()
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	for {
 		s, err := d.createSession(ctx)
 		if err == nil || !errors.Is(err, tooz.ErrConnection) || !serverNotReady(err.Error()) || time.Now().After(deadline) {
 			return s, err
 		}
 		d.log.Debug("tooz/consul: the agent cannot create sessions yet; retrying", "err", err)
-		if !bo.wait(ctx) {
+		if !bo.Wait(ctx) {
 			return nil, fmt.Errorf("consul create session: %w (last: %v)", ctx.Err(), err)
 		}
 	}
@@ -503,7 +494,7 @@ func (d *conn) startMonitorLocked(s *session) {
 func (d *conn) monitor(s *session) {
 	defer d.wg.Done()
 	var index uint64
-	bo := newBackoff()
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	for s.ctx.Err() == nil {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
 		began := time.Now()
@@ -513,12 +504,12 @@ func (d *conn) monitor(s *session) {
 				return
 			}
 			d.log.Debug("tooz/consul: session watch failed; retrying", "err", d.scrub(err.Error()))
-			if !bo.wait(s.ctx) {
+			if !bo.Wait(s.ctx) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if e == nil {
 			// Confirm with the leader before ending anything.
 			e, _, err = d.client.Session().Info(s.id, d.strong(s.ctx))
@@ -526,7 +517,7 @@ func (d *conn) monitor(s *session) {
 				d.kill(s, "the Consul servers invalidated the session", true)
 				return
 			}
-			if !bo.wait(s.ctx) {
+			if !bo.Wait(s.ctx) {
 				return
 			}
 			continue
@@ -810,11 +801,8 @@ func (d *conn) cleanKey(ctx context.Context, s *session, c cleanup) error {
 	return fmt.Errorf("consul: key %q keeps changing", c.key)
 }
 
-// cleanupTimeout bounds cleanup run on a context of its own.
-const cleanupTimeout = 5 * time.Second
-
 func cleanupContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), cleanupTimeout)
+	return driverkit.CleanupContext(context.Background())
 }
 
 // strong returns query options for a consistent read.
@@ -908,25 +896,4 @@ func scrub(msg, token string) string {
 		return msg
 	}
 	return strings.ReplaceAll(msg, token, "xxxxx")
-}
-
-// backoff spaces out retries after failures.
-type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{d: minBackoff} }
-
-func (b *backoff) reset() { b.d = minBackoff }
-
-// wait waits for the current delay (doubling it for next time) or until
-// ctx ends; it reports whether the delay passed.
-func (b *backoff) wait(ctx context.Context) bool {
-	t := time.NewTimer(b.d)
-	defer t.Stop()
-	b.d = min(2*b.d, maxBackoff)
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/membersink"
 	"github.com/toozgo/tooz/internal/record"
@@ -97,8 +98,8 @@ func (d *conn) DeleteGroup(ctx context.Context, g string) error {
 			d.kill(s, "the Consul servers invalidated the session", true)
 			return fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
 		case isLockDelay(what):
-			if err := sleepCtx(ctx, lockDelayRetry); err != nil {
-				return err
+			if !driverkit.Sleep(ctx, lockDelayRetry) {
+				return ctx.Err()
 			}
 		default:
 			return fmt.Errorf("consul delete group: %s", what)
@@ -144,7 +145,7 @@ func (d *conn) disposeLater(s *session, cs ...cleanup) {
 // waitGone waits with blocking queries until key does not exist.
 func (d *conn) waitGone(ctx context.Context, key string) error {
 	var index uint64
-	bo := newBackoff()
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	for {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
 		began := time.Now()
@@ -153,12 +154,12 @@ func (d *conn) waitGone(ctx context.Context, key string) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !bo.wait(ctx) {
+			if !bo.Wait(ctx) {
 				return ctx.Err()
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if p == nil {
 			return nil
 		}
@@ -181,17 +182,6 @@ func abandoned(wait, got uint64, began time.Time) bool {
 // lockDelayRetry is how long to wait before retrying an acquisition that a
 // lock-delay refused (Consul does not say how long the delay still runs).
 const lockDelayRetry = 250 * time.Millisecond
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // Groups implements tooz.CoordinationDriver.
 func (d *conn) Groups(ctx context.Context) ([]string, error) {
@@ -258,8 +248,8 @@ func (d *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 			d.kill(s, "the Consul servers invalidated the session", true)
 			return fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
 		case isLockDelay(what):
-			if err := sleepCtx(ctx, lockDelayRetry); err != nil {
-				return err
+			if !driverkit.Sleep(ctx, lockDelayRetry) {
+				return ctx.Err()
 			}
 		default:
 			return fmt.Errorf("consul join group: %s", what)
@@ -521,7 +511,7 @@ func (d *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink)
 }
 
 func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.MemberSink, known map[string]memberEntry, last uint64) {
-	bo := newBackoff()
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	reset := false
 	wait := last // the index to wait past; 0 asks for the current state at once
 	for {
@@ -537,12 +527,12 @@ func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.MemberSin
 			// the next listing is reported whole.
 			d.log.Debug("tooz/consul: group watch failed; retrying", "prefix", prefix, "err", d.scrub(err.Error()))
 			reset = true
-			if !bo.wait(ctx) {
+			if !bo.Wait(ctx) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if abandoned(wait, meta.LastIndex, began) {
 			// The servers dropped their state store (a snapshot restore)
 			// and answered from the old one: look at the new one at once.

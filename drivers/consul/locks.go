@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -93,7 +94,7 @@ func (d *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		return nil, err
 	}
 	base := d.resBase(res)
-	cid := newID()
+	cid := driverkit.NewID()
 	val := encodeContender(d.member, cid)
 	// When waiting, this reading only picks the path (the transactions
 	// below check what matters), so the leader's view will do, without a
@@ -208,7 +209,7 @@ func (d *conn) watchOwned(o *ownership) {
 	}()
 	gone := func(p *api.KVPair) bool { return p == nil || p.Session != o.s.id }
 	index := o.token
-	bo := newBackoff()
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	for ctx.Err() == nil {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
 		began := time.Now()
@@ -229,12 +230,12 @@ func (d *conn) watchOwned(o *ownership) {
 			}
 		}
 		if err != nil {
-			if ctx.Err() != nil || !bo.wait(ctx) {
+			if ctx.Err() != nil || !bo.Wait(ctx) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if abandoned(index, meta.LastIndex, began) {
 			index = 0
 			continue
@@ -298,7 +299,7 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 			tree = append(tree, r.KV)
 		}
 	}
-	bo := newBackoff()
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	for {
 		st := parseRes(base, tree)
 		pos := -1
@@ -334,7 +335,7 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 			case errors.Is(err, errHeld):
 				// Taken by a direct acquisition: read again and wait on it.
 			case errors.Is(err, errLockDelay):
-				if sleepCtx(wctx, lockDelayRetry) != nil {
+				if !driverkit.Sleep(wctx, lockDelayRetry) {
 					return nil, d.endWait(ctx, s, "acquire", wctx.Err(), withdraw)
 				}
 			case errors.Is(err, errDequeued):
@@ -342,7 +343,7 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 			case errors.Is(err, tooz.ErrSessionLost), errors.Is(err, tooz.ErrAuth):
 				return nil, err
 			default:
-				if wctx.Err() != nil || !bo.wait(wctx) {
+				if wctx.Err() != nil || !bo.Wait(wctx) {
 					return nil, d.endWait(ctx, s, "acquire", err, withdraw)
 				}
 			}
@@ -350,7 +351,7 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 		if waitKey != "" {
 			q := &api.QueryOptions{WaitIndex: waitIndex, WaitTime: blockWait}
 			if _, _, err := d.kv.Get(waitKey, q.WithContext(wctx)); err != nil {
-				if wctx.Err() != nil || !bo.wait(wctx) {
+				if wctx.Err() != nil || !bo.Wait(wctx) {
 					return nil, d.endWait(ctx, s, "acquire", err, withdraw)
 				}
 				d.log.Debug("tooz/consul: waiting for a lock failed; retrying", "err", d.scrub(err.Error()))
@@ -358,12 +359,12 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 		}
 		pairs, _, err := d.kv.List(base, d.strong(wctx))
 		if err != nil {
-			if wctx.Err() != nil || !bo.wait(wctx) {
+			if wctx.Err() != nil || !bo.Wait(wctx) {
 				return nil, d.endWait(ctx, s, "acquire", err, withdraw)
 			}
 			continue // keep the old reading
 		}
-		bo.reset()
+		bo.Reset()
 		tree = pairs
 	}
 }

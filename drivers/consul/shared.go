@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/sharerec"
 )
@@ -79,7 +80,7 @@ func (d *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		return nil, err
 	}
 	base := d.sharedBase(res)
-	key := base + newID()
+	key := base + driverkit.NewID()
 	val := []byte(sharerec.Encode(sh, d.member))
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -101,7 +102,7 @@ func (d *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		}
 	}
 	first, waited := true, false
-	bo := newBackoff()
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	for {
 		q := d.squeue(base, tree)
 		i := slices.IndexFunc(q, func(e sentry) bool { return e.p.Key == key })
@@ -166,19 +167,19 @@ func (d *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 			}
 		}
 		if werr != nil {
-			if wctx.Err() != nil || !bo.wait(wctx) {
+			if wctx.Err() != nil || !bo.Wait(wctx) {
 				return nil, d.endWait(ctx, s, "acquire", werr, withdraw)
 			}
 			d.log.Debug("tooz/consul: waiting for a permit failed; retrying", "err", d.scrub(werr.Error()))
 		}
 		pairs, meta, err := d.kv.List(base, d.strong(wctx))
 		if err != nil {
-			if wctx.Err() != nil || !bo.wait(wctx) {
+			if wctx.Err() != nil || !bo.Wait(wctx) {
 				return nil, d.endWait(ctx, s, "acquire", err, withdraw)
 			}
 			continue // keep the old reading
 		}
-		bo.reset()
+		bo.Reset()
 		tree = pairs
 		index = meta.LastIndex
 	}

@@ -9,16 +9,13 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// cleanupTimeout bounds the clean-up the driver does on its own context
-// (withdrawing a contender whose wait ended).
-const cleanupTimeout = 5 * time.Second
 
 // join is a membership this coordinator created: the member key's create
 // revision and the JoinedAt it stored.
@@ -225,7 +222,7 @@ func (c *conn) leaseFor(ctx context.Context, ttl int64) (*lease, error) {
 // conn is closed, the unused lease is left to expire: nothing hangs on it).
 func (c *conn) revokeLater(id clientv3.LeaseID) {
 	c.background(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		ctx, cancel := driverkit.CleanupContext(context.Background())
 		defer cancel()
 		_, _ = c.cli.Revoke(ctx, id)
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/testserver"
 	"github.com/toozgo/tooz/internal/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -317,7 +318,7 @@ func TestRestart(t *testing.T) {
 	case <-time.After(testTimeout + slack):
 		t.Fatal("a's lock did not report Lost while etcd was down")
 	}
-	waitUntil(t, cleanupTimeout+slack, "a's failed release recorded", func() bool {
+	waitUntil(t, driverkit.CleanupTimeout+slack, "a's failed release recorded", func() bool {
 		drv.mu.Lock()
 		defer drv.mu.Unlock()
 		return len(drv.orphans) > 0

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/membersink"
 	"github.com/toozgo/tooz/internal/record"
@@ -389,7 +390,7 @@ func (c *conn) follow(ctx context.Context, prefix string, sink tooz.MemberSink, 
 		}
 		c.log.Info("tooz/etcd: group watch broke; listing the group again", "prefix", prefix, "err", err)
 		for {
-			if fails > 0 && !sleep(ctx, min(minRelistDelay<<min(fails-1, 8), maxRelistDelay)) {
+			if fails > 0 && !driverkit.Sleep(ctx, min(minRelistDelay<<min(fails-1, 8), maxRelistDelay)) {
 				return
 			}
 			fails++
@@ -404,18 +405,6 @@ func (c *conn) follow(ctx context.Context, prefix string, sink tooz.MemberSink, 
 			}
 			c.log.Warn("tooz/etcd: cannot list a group to resume its watch; retrying", "prefix", prefix, "err", err)
 		}
-	}
-}
-
-// sleep waits d or until ctx ends, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -371,7 +372,7 @@ func (c *conn) deleteKey(ct *contender) {
 	if c.isClosed() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := driverkit.CleanupContext(context.Background())
 	defer cancel()
 	if _, err := c.cli.Delete(ctx, ct.key); err != nil {
 		c.orphan(ct)

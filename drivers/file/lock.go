@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // A lock file holds the record of its holder, written only under the flock:
@@ -118,7 +119,7 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 			if held, _ := c.holderAlive(fd, path); held || transitions == 5 {
 				return nil, tooz.ErrNotAcquired
 			}
-			if !sleepCtx(ctx, time.Duration(50<<transitions)*time.Microsecond) {
+			if !driverkit.Sleep(ctx, time.Duration(50<<transitions)*time.Microsecond) {
 				return nil, ctx.Err()
 			}
 			transitions++
@@ -198,17 +199,6 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 	c.owns[o] = struct{}{}
 	c.mu.Unlock()
 	return o, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // writeRecord increments the fencing token of the lock file fd, whose

@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/testserver"
 	"github.com/toozgo/tooz/internal/testutil"
 )
@@ -116,7 +117,7 @@ func BenchmarkLockCycle(b *testing.B) {
 		var lat latencies
 		for b.Loop() {
 			start := time.Now()
-			tok := newID()
+			tok := driverkit.NewID()
 			ok, err := rdb.SetNX(ctx, key, tok, 10*time.Second).Result()
 			if err != nil || !ok {
 				b.Fatalf("SET NX: %v, %v", ok, err)
@@ -196,7 +197,7 @@ func BenchmarkLockHandOver(b *testing.B) {
 				defer wg.Done()
 				for left.Add(-1) >= 0 {
 					start := time.Now()
-					tok := newID()
+					tok := driverkit.NewID()
 					for {
 						ok, err := rdb.SetNX(ctx, key, tok, 10*time.Second).Result()
 						if err != nil {

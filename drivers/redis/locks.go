@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // ownership is one successful Acquire. The holder's validity deadline is
@@ -121,7 +122,7 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 			ttl = c.timeout
 		}
 	}
-	o := &ownership{c: c, lk: c.lockKey(res), tok: newID(), sid: sid, ttl: ttl, lost: make(chan struct{})}
+	o := &ownership{c: c, lk: c.lockKey(res), tok: driverkit.NewID(), sid: sid, ttl: ttl, lost: make(chan struct{})}
 	entry := o.tok + "|" + sid + "|" + c.cid + "|" + ms(ttl) + "|" + c.member
 	if wait && !c.grantsReady() {
 		// The common uncontended case needs no subscription: try first.
@@ -252,18 +253,18 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 // is where the local deadline counts from. Otherwise a poll confirms the
 // grant and refreshes the TTL.
 func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, st status) (tooz.Ownership, error) {
-	slow := backoff{min: c.timeout, max: 2 * c.timeout}
-	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
+	slow := driverkit.Backoff{Min: c.timeout, Max: 2 * c.timeout}
+	errs := driverkit.Backoff{Min: 20 * time.Millisecond, Max: time.Second}
 	for {
 		var d time.Duration
 		switch {
-		case errs.cur > 0:
-			d = errs.cur
+		case errs.Current() > 0:
+			d = errs.Current()
 		case st.pos == 1:
 			// Next in line: recheck when the holder's TTL would run out.
 			d = min(max(time.Duration(st.pttl)*time.Millisecond+5*time.Millisecond, 5*time.Millisecond), c.timeout)
 		default:
-			d = slow.next()
+			d = slow.Next()
 		}
 		if !w.await(ctx, d) {
 			c.withdraw(ctx, o, entry)
@@ -281,21 +282,21 @@ func (c *conn) wait(ctx context.Context, o *ownership, w *waiter, entry string, 
 				c.withdraw(ctx, o, entry)
 				return nil, ctx.Err()
 			}
-			errs.next()
+			errs.Next()
 			continue
 		}
-		errs.reset()
+		errs.Reset()
 		switch next.code {
 		case 0:
 			if next.pos != st.pos {
-				slow.reset()
+				slow.Reset()
 			}
 			st = next
 		case -2:
 			// The entry vanished (data lost on the server): queue again.
 			next, err = c.acquireOnce(ctx, o, true, entry)
 			if err != nil {
-				errs.next()
+				errs.Next()
 				continue
 			}
 			if next.code == 0 {

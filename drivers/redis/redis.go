@@ -2,9 +2,7 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/tlsfiles"
 )
@@ -189,8 +188,8 @@ func start(ctx context.Context, rdb goredis.UniversalClient, cfg tooz.Config, s 
 		member:  s.member,
 		timeout: s.timeout,
 		lockTTL: s.lockTTL,
-		cid:     newID(),
-		sid:     newID(),
+		cid:     driverkit.NewID(),
+		sid:     driverkit.NewID(),
 		held:    map[*ownership]struct{}{},
 		waiters: map[string]*waiter{},
 		watches: map[*watch]struct{}{},
@@ -256,15 +255,6 @@ func (c *conn) lockKey(res tooz.Resource) string {
 		return c.p + ":e:" + keyspace.Escape(res.Name)
 	}
 	return c.p + ":l:" + keyspace.Escape(res.Name)
-}
-
-// newID returns 32 random hex digits: session IDs, tokens, channel IDs.
-func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("tooz/redis: no randomness: " + err.Error())
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // ms renders d in whole milliseconds, at least 1.
@@ -381,7 +371,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		owns = append(owns, o)
 	}
 	c.mu.Unlock()
-	newSid := newID()
+	newSid := driverkit.NewID()
 	keys := make([]string, 0, 1+len(owns))
 	args := make([]any, 0, 5+2*len(owns))
 	keys = append(keys, c.skey(sid))
@@ -513,32 +503,4 @@ func (c *conn) endAll() {
 		c.end(o)
 	}
 	c.endShared()
-}
-
-// backoff is a bounded exponential back-off for retries after errors.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits for d or until ctx ends, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -167,7 +168,7 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 	if err != nil {
 		return nil, err
 	}
-	key, tok := c.sharedKey(res), newID()
+	key, tok := c.sharedKey(res), driverkit.NewID()
 	mode := "s"
 	if sh.Exclusive {
 		mode = "x"
@@ -189,7 +190,7 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		if err := c.startGrants(ctx); err != nil {
 			return nil, err
 		}
-		tok = newID()
+		tok = driverkit.NewID()
 	}
 	if !wait {
 		v, err := try(ctx, false)
@@ -280,12 +281,12 @@ func (c *conn) ownShared(sid, key, tok string, fence uint64) (tooz.Ownership, er
 // checked the session); a reconnected subscription pokes every waiter, and
 // a slow back-off poll covers anything missed.
 func (c *conn) waitShared(ctx context.Context, sid, key, tok string, w *waiter) (tooz.Ownership, error) {
-	slow := backoff{min: c.timeout, max: 2 * c.timeout}
-	errs := backoff{min: 20 * time.Millisecond, max: time.Second}
+	slow := driverkit.Backoff{Min: c.timeout, Max: 2 * c.timeout}
+	errs := driverkit.Backoff{Min: 20 * time.Millisecond, Max: time.Second}
 	for {
-		d := slow.next()
-		if errs.cur > 0 {
-			d = errs.cur
+		d := slow.Next()
+		if errs.Current() > 0 {
+			d = errs.Current()
 		}
 		if !w.await(ctx, d) {
 			c.withdrawShared(ctx, key, tok)
@@ -303,10 +304,10 @@ func (c *conn) waitShared(ctx context.Context, sid, key, tok string, w *waiter) 
 				c.withdrawShared(ctx, key, tok)
 				return nil, ctx.Err()
 			}
-			errs.next()
+			errs.Next()
 			continue
 		}
-		errs.reset()
+		errs.Reset()
 		if own, done, err := c.sharedAnswer(ctx, tooz.Share{}, sid, key, tok, v, nil); done {
 			return own, err
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // handler receives what a subscription's goroutine reads, on that goroutine.
@@ -118,11 +120,11 @@ func (s *subscription) reopen() {
 func (s *subscription) run() {
 	defer s.c.bg.Done()
 	defer close(s.done)
-	retry := backoff{min: 10 * time.Millisecond, max: time.Second}
+	retry := driverkit.Backoff{Min: 10 * time.Millisecond, Max: time.Second}
 	pinged := false
 	for s.ctx.Err() == nil {
 		if !s.h.pending(s.ctx) {
-			if !sleep(s.ctx, retry.next()) {
+			if !driverkit.Sleep(s.ctx, retry.Next()) {
 				return
 			}
 			continue
@@ -147,7 +149,7 @@ func (s *subscription) run() {
 			// go-redis replaces the connection and subscribes again; the
 			// confirmation tells the handler. Do not spin while the
 			// server is unreachable.
-			if !sleep(s.ctx, retry.next()) {
+			if !driverkit.Sleep(s.ctx, retry.Next()) {
 				return
 			}
 			continue
@@ -156,7 +158,7 @@ func (s *subscription) run() {
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" && m.Channel == s.ch {
-				retry.reset()
+				retry.Reset()
 				first := !s.once
 				s.once = true
 				s.h.confirmed(first)

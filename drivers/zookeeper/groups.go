@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -63,7 +64,7 @@ func (c *conn) CreateGroup(ctx context.Context, g string) error {
 		return err
 	}
 	p := c.groupPath(g)
-	token := []byte(randomID())
+	token := []byte(driverkit.NewID())
 	err = c.retry(ctx, s, func(attempt int) error {
 		_, err := call(ctx, func() (string, error) { return s.zk.Create(p, token, zk.FlagPersistent, c.acl) })
 		if errors.Is(err, zk.ErrNoNode) { // the namespace was deleted under us

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -81,7 +82,7 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 // so that after a connection loss the znode a lost reply was about is
 // found instead of created twice.
 func (c *conn) createContender(ctx context.Context, s *session, dir, tag string) (string, int64, error) {
-	guid := randomID()
+	guid := driverkit.NewID()
 	mine := contenderPrefix + tag + guid + "_"
 	var (
 		path  string

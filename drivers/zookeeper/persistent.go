@@ -29,6 +29,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/membersink"
 )
@@ -603,7 +604,7 @@ func (w *pwatch) run(pc *watchConn) {
 		}
 		w.c.log.Info("tooz: zookeeper group watch connection lost; watching anew", "group", w.group, "err", err)
 		for fails := 0; ; fails++ {
-			if fails > 0 && !sleep(w.ctx, min(50*time.Millisecond<<min(fails-1, 6), 2*time.Second)) {
+			if fails > 0 && !driverkit.Sleep(w.ctx, min(50*time.Millisecond<<min(fails-1, 6), 2*time.Second)) {
 				return
 			}
 			ctx, cancel := context.WithTimeout(w.ctx, max(w.c.timeout, 2*time.Second))
@@ -649,17 +650,6 @@ func (w *pwatch) follow(pc *watchConn) error {
 func (w *pwatch) stop() {
 	w.cancel()
 	<-w.done
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // WatchMembers implements tooz.MemberWatcher with a persistent recursive

@@ -124,9 +124,7 @@ package zookeeper
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -804,11 +802,4 @@ func (c *conn) ensurePath(ctx context.Context, s *session, p string) error {
 		}
 		return nil
 	}))
-}
-
-// randomID returns 16 random bytes in hex.
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -40,6 +40,7 @@ import (
 	_ "github.com/toozgo/tooz/drivers/all"
 	"github.com/toozgo/tooz/faults/checker"
 	"github.com/toozgo/tooz/faults/history"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 type config struct {
@@ -207,17 +208,6 @@ func outcome(err error) string {
 	return history.Info
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 func (w *worker) holdTime() time.Duration {
 	return w.cfg.holdMin + rand.N(w.cfg.holdMax-w.cfg.holdMin+1)
 }
@@ -375,7 +365,7 @@ func (w *worker) contend(ctx context.Context, c contention) {
 		cancel()
 		if err != nil {
 			w.h.Add(history.Rec{Type: outcome(err), F: c.f, Res: c.res, Acq: acq, Err: err.Error()})
-			sleepCtx(ctx, 50*time.Millisecond) // back-off after an error
+			driverkit.Sleep(ctx, 50*time.Millisecond) // back-off after an error
 			continue
 		}
 		tok := h.FencingToken()
@@ -391,7 +381,7 @@ func (w *worker) contend(ctx context.Context, c contention) {
 			w.h.Add(opDone(c.end, c.res, acq, err))
 		}
 		close(done)
-		sleepCtx(ctx, rand.N(100*time.Millisecond)) // let another contender in
+		driverkit.Sleep(ctx, rand.N(100*time.Millisecond)) // let another contender in
 	}
 }
 
@@ -476,7 +466,7 @@ func (w *worker) memberLoop(ctx context.Context, quiesced <-chan struct{}) {
 			}
 		}
 		if !joined || !listed {
-			sleepCtx(ctx, 100*time.Millisecond) // retry pacing
+			driverkit.Sleep(ctx, 100*time.Millisecond) // retry pacing
 			continue
 		}
 		select {
@@ -530,7 +520,7 @@ func (w *worker) stayJoined(ctx context.Context) {
 		}
 		w.h.Add(opDone(history.FJoin, g, 0, err))
 		if err != nil {
-			sleepCtx(ctx, 200*time.Millisecond) // retry pacing
+			driverkit.Sleep(ctx, 200*time.Millisecond) // retry pacing
 		}
 	}
 	<-ctx.Done()

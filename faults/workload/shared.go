@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz/faults/history"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // The semaphore and read/write lock workloads, run beside lock, lead and
@@ -79,7 +80,7 @@ func (w *worker) sharedRound(ctx context.Context, f, end, section, res, note str
 	cancel()
 	if err != nil {
 		w.h.Add(history.Rec{Type: outcome(err), F: f, Res: res, Acq: acq, Err: err.Error()})
-		sleepCtx(ctx, 50*time.Millisecond) // back-off after an error
+		driverkit.Sleep(ctx, 50*time.Millisecond) // back-off after an error
 		return
 	}
 	tok := token()
@@ -95,7 +96,7 @@ func (w *worker) sharedRound(ctx context.Context, f, end, section, res, note str
 		w.h.Add(opDone(end, res, acq, err))
 	}
 	close(done)
-	sleepCtx(ctx, rand.N(100*time.Millisecond)) // let another contender in
+	driverkit.Sleep(ctx, rand.N(100*time.Millisecond)) // let another contender in
 }
 
 // sharedSection is a section of the semaphore or the read/write lock,
