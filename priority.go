@@ -92,9 +92,10 @@ func isRegistry(group string) bool { return strings.HasPrefix(group, registryPre
 // candidates is the view of a registry group that a MemberSink keeps: the
 // driver calls it from its watch, a campaign and WatchCandidates read it.
 type candidates struct {
-	mu      sync.Mutex
-	byID    map[string]Candidate
-	changed chan struct{} // closed and replaced on every change
+	mu       sync.Mutex
+	byID     map[string]Candidate
+	changed  chan struct{} // closed and replaced on every change
+	onChange func()        // also called on every change, if set
 }
 
 func newCandidates() *candidates {
@@ -113,6 +114,9 @@ func (v *candidates) put(m MemberInfo) {
 func (v *candidates) bump() {
 	close(v.changed)
 	v.changed = make(chan struct{})
+	if v.onChange != nil {
+		v.onChange()
+	}
 }
 
 // Snapshot implements MemberSink.
@@ -177,12 +181,13 @@ func (v *candidates) list() ([]Candidate, <-chan struct{}) {
 }
 
 // followCandidates starts following the registry of group's election.
-func (c *Coordinator) followCandidates(ctx context.Context, group string) (*candidates, func(), error) {
+func (c *Coordinator) followCandidates(ctx context.Context, group string, onChange func()) (*candidates, func(), error) {
 	mw, ok := c.drv.(MemberWatcher)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: ranked elections need a driver whose member watch reports capabilities", ErrNotSupported)
 	}
 	v := newCandidates()
+	v.onChange = onChange
 	stop, err := mw.WatchMembers(ctx, registryOf(group), v)
 	if err != nil {
 		return nil, nil, err
@@ -193,8 +198,9 @@ func (c *Coordinator) followCandidates(ctx context.Context, group string) (*cand
 // WatchCandidates calls fn with the ranked candidates of group's election
 // (those that campaign or lead with Priority or Preempt), highest priority
 // first: once with the current list before it returns, then after every
-// change, pushed by the backend's member watch. Calls never overlap; a slow
-// fn misses intermediate lists, never the latest one.
+// change, pushed by the backend's member watch. fn runs on a goroutine of
+// the watch (also under WithExplicitWatchers); calls never overlap, and a
+// slow fn misses intermediate lists, never the latest one.
 func (c *Coordinator) WatchCandidates(ctx context.Context, group string, fn func([]Candidate)) (*Watch, error) {
 	const op = "watch candidates"
 	if err := validate(op, group, "", "", group); err != nil {
@@ -203,40 +209,27 @@ func (c *Coordinator) WatchCandidates(ctx context.Context, group string, fn func
 	if err := c.check(); err != nil {
 		return nil, wrap(err, op, group, "", "")
 	}
-	v, stop, err := c.followCandidates(ctx, group)
+	f := newFeed(c)
+	v, stop, err := c.followCandidates(ctx, group, f.poke)
 	if err != nil {
 		return nil, wrap(err, op, group, "", "")
 	}
-	done := make(chan struct{})
-	ended := make(chan struct{})
-	list, changed := v.list()
-	fn(list)
+	last, _ := v.list()
+	fn(last)
+	if !f.start(stop) {
+		return nil, wrap(ErrClosed, op, group, "", "")
+	}
 	go func() {
-		defer close(ended)
-		last := list
-		for {
-			select {
-			case <-done:
-				return
-			case <-c.closing:
-				return
-			case <-changed:
-			}
-			list, changed = v.list()
-			if !slices.Equal(list, last) {
-				fn(list)
+		defer c.wg.Done()
+		defer stop()
+		for f.next() {
+			if list, _ := v.list(); !slices.Equal(list, last) {
 				last = list
+				f.call(func() { fn(list) })
 			}
 		}
 	}()
-	var once sync.Once
-	return &Watch{stop: func() {
-		once.Do(func() {
-			close(done)
-			<-ended
-			stop()
-		})
-	}}, nil
+	return &Watch{stop: f.stop}, nil
 }
 
 // rankedCampaign registers this member as a candidate of group's election
@@ -253,7 +246,7 @@ func (c *Coordinator) rankedCampaign(ctx context.Context, group string, wait boo
 	if err != nil {
 		return nil, err
 	}
-	v, stopWatch, err := c.followCandidates(ctx, group)
+	v, stopWatch, err := c.followCandidates(ctx, group, nil)
 	if err != nil {
 		c.freeRankedSlot(group, slot)
 		return nil, err

@@ -58,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, electionTests...)
 	all = append(all, leadershipTests...)
 	all = append(all, priorityTests...)
+	all = append(all, leaderWatchTests...)
 	all = append(all, livenessTests...)
 	all = append(all, withoutHeartTests...)
 	all = append(all, stableIDTests...)

@@ -93,8 +93,9 @@ type session struct {
 }
 
 type resource struct {
-	queue []*contender // oldest first; tooz.Share.Holds says which hold (queue[0] owns a lock)
-	fence uint64
+	queue    []*contender // oldest first; tooz.Share.Holds says which hold (queue[0] owns a lock)
+	fence    uint64
+	watchers map[*func()]struct{} // WatchOwner: told of every change of the queue
 }
 
 type contender struct {
@@ -199,6 +200,41 @@ func (st *store) promote(r *resource) {
 		}
 		ahead = append(ahead, ct.share)
 	}
+	for changed := range r.watchers {
+		(*changed)()
+	}
+}
+
+// WatchOwner implements tooz.OwnerWatcher: every change of the
+// resource's queue calls changed.
+func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.st.mu.Lock()
+	defer c.st.mu.Unlock()
+	if c.closed {
+		return nil, tooz.ErrClosed
+	}
+	key := resKey{res.Kind, res.Name}
+	r := c.st.res[key]
+	if r == nil {
+		r = &resource{}
+		c.st.res[key] = r
+	}
+	if r.watchers == nil {
+		r.watchers = map[*func()]struct{}{}
+	}
+	fn := &changed
+	r.watchers[fn] = struct{}{}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.st.mu.Lock()
+			delete(r.watchers, fn)
+			c.st.mu.Unlock()
+		})
+	}, nil
 }
 
 // live returns the current session, or an error if the conn is closed or its session died.
