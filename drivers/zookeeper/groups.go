@@ -636,14 +636,24 @@ func (w *groupWatch) czxids(ctx context.Context, s *session, names []string) map
 // session, and lists the group again each time.
 func (w *groupWatch) run(s *session, gen int, ev <-chan zk.Event) {
 	defer close(w.done)
-	_, stateCh, _ := w.c.current()
+	w.c.follow(w.ctx, "group "+w.group, s, gen, ev, func(ctx context.Context, s *session) (<-chan zk.Event, error) {
+		return w.list(ctx, s, false)
+	})
+}
+
+// follow re-arms a one-shot watch with arm whenever it fires (ev), the
+// connection comes back or a new session begins, on the current session,
+// until that works; it returns when ctx ends or the driver closes. what
+// names the watch in logs.
+func (c *conn) follow(ctx context.Context, what string, s *session, gen int, ev <-chan zk.Event, arm func(context.Context, *session) (<-chan zk.Event, error)) {
+	_, stateCh, _ := c.current()
 	for {
 		select {
-		case <-w.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-ev:
 		case <-stateCh:
-			cur, ch, closed := w.c.current()
+			cur, ch, closed := c.current()
 			stateCh = ch
 			if closed {
 				return
@@ -652,40 +662,40 @@ func (w *groupWatch) run(s *session, gen int, ev <-chan zk.Event) {
 				continue // suspended, or nothing that concerns the watch
 			}
 		}
-		// List again, on the current session, until that works.
+		// Arm again, on the current session, until that works.
 		for {
-			cur, ch, closed := w.c.current()
-			if closed || w.ctx.Err() != nil {
+			cur, ch, closed := c.current()
+			if closed || ctx.Err() != nil {
 				return
 			}
 			stateCh = ch
 			if cur.deadErr() != nil {
 				select {
-				case <-w.ctx.Done():
+				case <-ctx.Done():
 					return
 				case <-ch:
 					continue
 				}
 			}
 			s, gen = cur, cur.connGen()
-			next, err := w.list(w.ctx, s, false)
+			next, err := arm(ctx, s)
 			if err == nil {
 				ev = next
 				break
 			}
-			if w.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
-			w.c.log.Debug("tooz: listing a watched group failed; retrying", "group", w.group, "err", err)
+			c.log.Debug("tooz: re-arming a watch failed; retrying", "watch", what, "err", err)
 			if connLoss(err) {
-				_ = s.waitConnected(w.ctx, w.c.timeout)
+				_ = s.waitConnected(ctx, c.timeout)
 				continue
 			}
 			// Session ended or another failure (e.g. an ACL change):
 			// try again on the next change of state, or in a second.
 			t := time.NewTimer(time.Second)
 			select {
-			case <-w.ctx.Done():
+			case <-ctx.Done():
 				t.Stop()
 				return
 			case <-ch:

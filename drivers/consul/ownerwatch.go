@@ -1,0 +1,62 @@
+package consul
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
+)
+
+// WatchOwner implements tooz.OwnerWatcher with blocking queries on the
+// resource's owner key: each answer with a new index may be a new owner
+// (or none). The first query, which returns at once, sets the index, so
+// that the watch is in place when WatchOwner returns.
+func (d *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+	if d.isClosed() {
+		return nil, tooz.ErrClosed
+	}
+	key := d.resBase(res) + ownerName
+	_, meta, err := d.kv.Get(key, d.q(ctx))
+	if err != nil {
+		return nil, d.wrap(ctx, "watch owner", err)
+	}
+	index := meta.LastIndex
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
+		for {
+			q := d.q(wctx)
+			q.WaitIndex, q.WaitTime = index, blockWait
+			began := time.Now()
+			_, meta, err := d.kv.Get(key, q)
+			if err != nil {
+				if wctx.Err() != nil || !bo.Wait(wctx) {
+					return
+				}
+				// The key may have changed while the agent was away.
+				index = 0
+				continue
+			}
+			bo.Reset()
+			if abandoned(index, meta.LastIndex, began) {
+				index = 0
+				continue
+			}
+			if meta.LastIndex != index {
+				changed()
+			}
+			index = nextIndex(index, meta.LastIndex)
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}, nil
+}
