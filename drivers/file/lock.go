@@ -185,6 +185,11 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 		if err := setMark(fd, markSet); err != nil {
 			return nil, ioErr("mark the lock", err)
 		}
+		// Setting the mark makes no inotify event: write the magic again
+		// (the same bytes), so that owner watches (WatchOwner) see the new
+		// owner. A write event wakes no waiter: they follow attributes,
+		// creates and removes.
+		_, _ = unix.Pwrite(fd, []byte(lockMagic), 0)
 	} else if ofd, err = c.publishOwner(path+ownerSuffix, token); err != nil {
 		return nil, err
 	}
