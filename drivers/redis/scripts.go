@@ -81,6 +81,7 @@ local function grant(lk, tok, sid, ttl, mem)
   local fence = fmt(redis.call('INCR', fk))
   redis.call('HSET', lk, 'tok', tok, 'sid', sid, 'mem', mem, 'fence', fence)
   redis.call('PEXPIRE', lk, ttl)
+  redis.call('PUBLISH', lk .. ':o', fence) -- owner watches (ownerwatch.go)
   return fence
 end
 
@@ -108,7 +109,7 @@ end
 local function drop_contender(lk, tok)
   if redis.call('HGET', lk, 'tok') == tok then
     redis.call('DEL', lk)
-    promote(lk)
+    if not promote(lk) then redis.call('PUBLISH', lk .. ':o', '') end
     return 1
   end
   local q = lk .. ':q'
@@ -474,6 +475,18 @@ elseif ARGV[3] ~= '' then
 end
 redis.call('HDEL', KEYS[2], 'c' .. ARGV[2])
 return r
+`)
+
+// scriptOwnerDeadline: KEYS lock; ARGV P. Milliseconds until the
+// holder's lock or session expires (whichever first), or -2 when the lock
+// is free: the moment an owner watch must look again, since an expiry is
+// pushed to nobody.
+var scriptOwnerDeadline = script(`
+local sid = redis.call('HGET', KEYS[1], 'sid')
+if not sid then return -2 end
+local a, b = redis.call('PTTL', KEYS[1]), redis.call('PTTL', skey(sid))
+if a < 0 or b < 0 then return 0 end
+return math.min(a, b)
 `)
 
 // scriptOwner: KEYS lock; ARGV P. The holder's member ID, or nil.
