@@ -44,20 +44,20 @@ type app struct {
 	set            map[string]bool // the options given explicitly (see noteSet)
 
 	// Options of some commands (see each command's flags).
-	wait           time.Duration
-	noWait         bool
-	priority       int
-	preempt        bool
-	grace          time.Duration
-	lockTTL        time.Duration
-	shared         bool // lock: the read/write lock NAME, shared (semaphore.go)
-	exclusive      bool // lock: the read/write lock NAME, exclusive
-	standby        bool
-	restartDelay   time.Duration
-	join           bool
-	capabilities   string
-	verbose        bool
-	leaderInterval time.Duration
+	wait         time.Duration
+	noWait       bool
+	watchLeader  bool
+	priority     int
+	preempt      bool
+	grace        time.Duration
+	lockTTL      time.Duration
+	shared       bool // lock: the read/write lock NAME, shared (semaphore.go)
+	exclusive    bool // lock: the read/write lock NAME, exclusive
+	standby      bool
+	restartDelay time.Duration
+	join         bool
+	capabilities string
+	verbose      bool
 
 	// Resolved backend.
 	resolvedURL string // the URL to open (may hold a password: never print it)
@@ -76,7 +76,6 @@ func newApp(stdout, stderr io.Writer) *app {
 		grace:          10 * time.Second,
 		restartDelay:   time.Second,
 		join:           true,
-		leaderInterval: 500 * time.Millisecond,
 		logLevel:       new(slog.LevelVar),
 	}
 	a.logLevel.Set(slog.LevelWarn)
@@ -180,8 +179,8 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.BoolVar(&a.join, "join", a.join, "also join GROUP (creating it) while campaigning, so that 'tooz members'\nlists the candidates (default true; --join=false to campaign only)")
 		fs.StringVar(&a.capabilities, "capabilities", a.capabilities, "with --join: capabilities as a `JSON` value")
 		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when elected and when resigning")
-	case "watch":
-		fs.DurationVar(&a.leaderInterval, "leader-interval", a.leaderInterval, "how often to sample the group's leader (default 500ms)")
+	case "leader":
+		fs.BoolVar(&a.watchLeader, "watch", a.watchLeader, "keep running and print the leader again each time it changes (an empty\nline, or a JSON null, when the group has none), pushed by the backend")
 	case "join":
 		fs.StringVar(&a.capabilities, "capabilities", a.capabilities, "capabilities of this member, as a `JSON` value (e.g. '{\"zone\":\"a\"}')")
 		fs.DurationVar(&a.wait, "wait", a.wait, "how long to wait for an earlier tooz with this --member (killed, not yet\nexpired) to leave the group (default: twice the timeout plus a request)")

@@ -98,21 +98,34 @@ func (o *output) String() string {
 // waitFor waits until a line matches re and returns its submatches.
 func (o *output) waitFor(t *testing.T, what string, re *regexp.Regexp, timeout time.Duration) []string {
 	t.Helper()
+	var m []string
+	o.waitText(t, fmt.Sprintf("a line matching %q on %s", re, what), func(text string) bool {
+		for _, line := range strings.Split(text, "\n") {
+			if m = re.FindStringSubmatch(line); m != nil {
+				return true
+			}
+		}
+		return false
+	}, timeout)
+	return m
+}
+
+// waitText waits until ok holds for everything written so far.
+func (o *output) waitText(t *testing.T, what string, ok func(string) bool, timeout time.Duration) {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		o.mu.Lock()
 		text, changed := o.buf.String(), o.changed
 		o.mu.Unlock()
-		for _, line := range strings.Split(text, "\n") {
-			if m := re.FindStringSubmatch(line); m != nil {
-				return m
-			}
+		if ok(text) {
+			return
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("no line matching %q on %s within %v; got:\n%s", re, what, timeout, text)
+			t.Fatalf("no %s within %v; got:\n%s", what, timeout, text)
 		}
 	}
 }
@@ -479,6 +492,7 @@ func runBackend(t *testing.T, b backendEnv) {
 	t.Run("ElectPreempt", func(t *testing.T) { testElectPreempt(t, b.newEnv(t)) })
 	t.Run("Watch", func(t *testing.T) { testWatch(t, b.newEnv(t), false) })
 	t.Run("WatchJSON", func(t *testing.T) { testWatch(t, b.newEnv(t), true) })
+	t.Run("LeaderWatch", func(t *testing.T) { testLeaderWatch(t, b.newEnv(t)) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, b.newEnv(t)) })
 	t.Run("JoinRestartSameMember", func(t *testing.T) { testJoinRestart(t, b.newEnv(t)) })
 	t.Run("Status", func(t *testing.T) {
@@ -803,6 +817,34 @@ func testElectStandby(t *testing.T, e env) {
 	}
 }
 
+// testLeaderWatch: `tooz leader --watch` prints the leader, then every
+// change, as lines or JSON objects.
+func testLeaderWatch(t *testing.T, e env) {
+	group := "lw"
+	text := e.start(t, "leader", group, "--watch")
+	js := e.start(t, "--json", "leader", group, "--watch")
+	lines := func(want ...string) func(string) bool {
+		return func(s string) bool { return s == strings.Join(want, "\n")+"\n" }
+	}
+	text.stdout.waitText(t, "empty line (no leader yet)", lines(""), longWait)
+	js.stdout.waitFor(t, "leader --watch --json stdout", regexp.MustCompile(`^\{.*"group":"lw".*"leader":null`), longWait)
+	logf := filepath.Join(t.TempDir(), "log")
+	l := e.start(t, args("elect", group, "--member", "boss", "--join=false", "--", electScript(logf, "boss"))...)
+	text.stdout.waitText(t, "boss after the empty line", lines("", "boss"), longWait)
+	js.stdout.waitFor(t, "leader --watch --json stdout", regexp.MustCompile(`^\{.*"leader":"boss"`), longWait)
+	l.signal(syscall.SIGTERM)
+	l.expectExit(128+int(syscall.SIGTERM), longWait)
+	text.stdout.waitText(t, "an empty line after boss", lines("", "boss", ""), longWait)
+	js.stdout.waitText(t, "three JSON lines, the last with no leader", func(s string) bool {
+		ls := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+		return len(ls) == 3 && strings.Contains(ls[2], `"leader":null`)
+	}, longWait)
+	text.signal(syscall.SIGINT)
+	text.expectExit(0, longWait)
+	js.signal(syscall.SIGINT)
+	js.expectExit(0, longWait)
+}
+
 // testWatch: `tooz watch` prints the joins, leaves and leader changes made
 // by other processes.
 func testWatch(t *testing.T, e env, jsonOut bool) {
@@ -811,7 +853,7 @@ func testWatch(t *testing.T, e env, jsonOut bool) {
 	if jsonOut {
 		extra = []string{"--json"}
 	}
-	w := e.start(t, args("watch", group, "--leader-interval", "50ms", extra)...)
+	w := e.start(t, args("watch", group, extra)...)
 	var ev func(event, member string) *regexp.Regexp
 	if jsonOut {
 		w.stdout.waitFor(t, "watch stdout", regexp.MustCompile(`^\{.*"event":"watching".*"exists":false`), longWait)

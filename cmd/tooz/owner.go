@@ -20,8 +20,12 @@ tooz owner nightly-backup --json`,
 }
 
 func runOwner(a *app, me *command, args []string) error {
-	return printHolder(a, me, args, holderQuery{
-		arg: "LOCK", key: "lock", field: "owner", none: tooz.ErrNoOwner, noneMsg: "lock %q is not held",
+	pos, err := a.parseArgs(me, args, "LOCK")
+	if err != nil {
+		return err
+	}
+	return printHolder(a, pos[0], holderQuery{
+		key: "lock", field: "owner", none: tooz.ErrNoOwner, noneMsg: "lock %q is not held",
 		holder: func(ctx context.Context, c *tooz.Coordinator, name string) (string, error) {
 			return c.Lock(name).Owner(ctx)
 		},

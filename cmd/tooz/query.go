@@ -45,8 +45,15 @@ var leaderCommand = &command{
 	name:    "leader",
 	args:    "GROUP",
 	summary: "print GROUP's leader (status 1 when it has none)",
+	details: `
+Prints the member that leads GROUP. With --watch it keeps running until
+interrupted (then exits 0) and prints the leader first, then again on every
+change, pushed by the backend: one line each, empty when the group has no
+leader; with --json one object per line, {"time", "group", "leader"}, the
+leader null when there is none.`,
 	example: `
-if [ "$(tooz leader schedulers)" = "$(hostname)-1234" ]; then echo "we lead"; fi`,
+if [ "$(tooz leader schedulers)" = "$(hostname)-1234" ]; then echo "we lead"; fi
+tooz leader schedulers --watch --json`,
 	run: runLeader,
 }
 
@@ -186,8 +193,15 @@ func runMembers(a *app, me *command, args []string) error {
 }
 
 func runLeader(a *app, me *command, args []string) error {
-	return printHolder(a, me, args, holderQuery{
-		arg: "GROUP", key: "group", field: "leader", none: tooz.ErrNoLeader, noneMsg: "group %q has no leader",
+	pos, err := a.parseArgs(me, args, "GROUP")
+	if err != nil {
+		return err
+	}
+	if a.watchLeader {
+		return watchLeader(a, pos[0])
+	}
+	return printHolder(a, pos[0], holderQuery{
+		key: "group", field: "leader", none: tooz.ErrNoLeader, noneMsg: "group %q has no leader",
 		holder: func(ctx context.Context, c *tooz.Coordinator, group string) (string, error) {
 			return c.Leader(ctx, group)
 		},
@@ -196,19 +210,14 @@ func runLeader(a *app, me *command, args []string) error {
 
 // holderQuery describes a "who holds NAME" command: tooz leader, tooz owner.
 type holderQuery struct {
-	arg, key, field string // the argument's name, and NAME's and the holder's JSON keys
-	none            error  // what holder returns when nobody holds NAME
-	noneMsg         string // the error printed then, with NAME quoted
-	holder          func(ctx context.Context, c *tooz.Coordinator, name string) (string, error)
+	key, field string // NAME's and the holder's JSON keys
+	none       error  // what holder returns when nobody holds NAME
+	noneMsg    string // the error printed then, with NAME quoted
+	holder     func(ctx context.Context, c *tooz.Coordinator, name string) (string, error)
 }
 
-// printHolder prints the member holding NAME, or exits 1 when nobody does.
-func printHolder(a *app, me *command, args []string, q holderQuery) error {
-	pos, err := a.parseArgs(me, args, q.arg)
-	if err != nil {
-		return err
-	}
-	name := pos[0]
+// printHolder prints the member holding name, or exits 1 when nobody does.
+func printHolder(a *app, name string, q holderQuery) error {
 	ctx, c, done, err := a.openRequest()
 	if err != nil {
 		return err
@@ -302,4 +311,42 @@ func shortDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
 	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+// watchLeader prints group's leader, then every change, until interrupted.
+func watchLeader(a *app, group string) error {
+	c, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer a.close(c)
+	changes := make(chan tooz.LeaderChanged, 64)
+	ctx, cancel := a.request()
+	w, err := c.WatchLeader(ctx, group, func(e tooz.LeaderChanged) {
+		select {
+		case changes <- e:
+		case <-a.ctx.Done():
+		}
+	})
+	cancel()
+	if err != nil {
+		return a.requestError(err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return nil
+		case e := <-changes:
+			if a.json {
+				var leader any
+				if e.Leader != "" {
+					leader = e.Leader
+				}
+				a.emitJSON(a.stdout, map[string]any{"time": time.Now().Format(time.RFC3339Nano), "group": group, "leader": leader})
+				continue
+			}
+			a.println(a.stdout, e.Leader)
+		}
+	}
 }

@@ -47,7 +47,6 @@ func (a *app) checkOptions(cmd string) error {
 		{"grace", a.grace, true},
 		{"ttl", a.lockTTL, false},
 		{holdOffName, a.restartDelay, true},
-		{"leader-interval", a.leaderInterval, false},
 	}
 	if a.restartDelay > tooz.MaxHoldOff {
 		return usageError(cmd, "tooz: --%s %v: must be at most %v", holdOffName, a.restartDelay, tooz.MaxHoldOff)

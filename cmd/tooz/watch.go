@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,9 +26,7 @@ With --json each event is a JSON object: {"time", "group", "event",
 first line is {"event": "watching", "members": [...], "leader": ...}, the
 state the events start from (without --json, that state goes to stderr).
 
-Joins and leaves are pushed by the backend. Leader changes are sampled every
---leader-interval (the library has no push notification of another
-member's election yet); two changes within one interval show as one.`,
+Joins, leaves and leader changes are pushed by the backend (no polling).`,
 	example: `
 tooz watch workers
 tooz watch workers --json | while read -r ev; do echo "$ev" | jq -r .event; done`,
@@ -88,18 +85,31 @@ func runWatch(a *app, me *command, args []string) error {
 		cancel()
 		return a.requestError(err)
 	}
-	leader, lerr := c.Leader(ctx, group)
+	// The first call, before WatchLeader returns, is the current leader;
+	// the others are changes.
+	var leader string
+	started := false
+	ldw, err := c.WatchLeader(ctx, group, func(e tooz.LeaderChanged) {
+		switch {
+		case !started:
+			leader, started = e.Leader, true
+		case e.Leader == "":
+			send(watchEvent{Time: time.Now(), Event: "no_leader"})
+		default:
+			send(watchEvent{Time: time.Now(), Event: "leader", Member: e.Leader})
+		}
+	})
 	cancel()
-	if lerr != nil && !errors.Is(lerr, tooz.ErrNoLeader) {
-		return a.requestError(lerr)
+	if err != nil {
+		return a.requestError(err)
 	}
+	defer ldw.Stop()
 	members := make([]string, 0, len(infos))
 	for _, m := range infos {
 		members = append(members, m.ID)
 	}
 	a.watching(group, exists, members, leader)
 
-	go a.sampleLeader(c, group, leader, send)
 	for {
 		select {
 		case <-a.ctx.Done():
@@ -154,42 +164,4 @@ func (a *app) printEvent(group string, ev watchEvent) {
 	name := strings.ReplaceAll(ev.Event, "_", "-")
 	line := fmt.Sprintf("%s  %-9s  %s", ev.Time.Format("2006-01-02 15:04:05.000"), name, displayID(ev.Member))
 	a.println(a.stdout, strings.TrimRight(line, " "))
-}
-
-// sampleLeader reports changes of group's leader until a.ctx ends.
-func (a *app) sampleLeader(c *tooz.Coordinator, group, leader string, send func(watchEvent)) {
-	t := time.NewTicker(a.leaderInterval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(a.ctx, a.requestTimeout)
-		l, err := c.Leader(ctx, group)
-		cancel()
-		switch {
-		case errors.Is(err, tooz.ErrNoLeader):
-			l = ""
-		case err != nil:
-			if !failing && a.ctx.Err() == nil {
-				a.warn("leader_unknown", map[string]any{"group": group, "error": err.Error()},
-					fmt.Sprintf("cannot read the leader of group %q: %v", group, err))
-			}
-			failing = true
-			continue
-		}
-		failing = false
-		if l == leader {
-			continue
-		}
-		leader = l
-		if l == "" {
-			send(watchEvent{Time: time.Now(), Event: "no_leader"})
-		} else {
-			send(watchEvent{Time: time.Now(), Event: "leader", Member: l})
-		}
-	}
 }
