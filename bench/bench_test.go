@@ -102,6 +102,7 @@ func TestBench(t *testing.T) {
 			}
 			t.Run("events", func(t *testing.T) { benchEvents(t, tg, tr, rtt) })
 			t.Run("updates", func(t *testing.T) { benchUpdates(t, tg, tr, rtt) })
+			t.Run("leaderwatch", func(t *testing.T) { benchLeaderWatch(t, tg, tr, rtt) })
 			t.Run("restart", func(t *testing.T) { benchRestart(t, tg, tr, rtt) })
 			t.Run("scale", func(t *testing.T) { benchScale(t, tg, tr, rtt) })
 			t.Run("shared", func(t *testing.T) { benchShared(t, tg, tr) }) // shared_test.go

@@ -90,3 +90,61 @@ func benchRestart(t *testing.T, tg *target, tr tier, rtt time.Duration) {
 	results.add(tg.name, row{metric: fmt.Sprintf("crash → restarted member with the same ID joined, timeout %v: p50 / max (n=%d)", tr.timeout, len(took)),
 		ours: ms(took.p50()) + " / " + ms(took.q(1)), raw: "fails at once (ErrMemberAlreadyJoined) until the timeout", bar: bar, verdict: verdict})
 }
+
+// benchLeaderWatch times, from an observer's WatchLeader on a coordinator
+// of its own, each new leader's report after that leader's Campaign
+// returned (negative: the observer heard first, counted as 0).
+func benchLeaderWatch(t *testing.T, tg *target, tr tier, rtt time.Duration) {
+	ctx := context.Background()
+	ns, g := unique("ns"), unique("g")
+	obs := open(t, tg, ns, "observer")
+	cands := []*tooz.Coordinator{open(t, tg, ns, "a"), open(t, tg, ns, "b")}
+	type report struct {
+		leader string
+		at     time.Time
+	}
+	seen := make(chan report, 2*tr.events+4)
+	w, err := obs.WatchLeader(ctx, g, func(e tooz.LeaderChanged) { seen <- report{e.Leader, time.Now()} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	next := func(want string) time.Time {
+		for {
+			select {
+			case r := <-seen:
+				if r.leader == want {
+					return r.at
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no report of leader %q within 30s", want)
+			}
+		}
+	}
+	next("")
+	var after samples
+	for i := range tr.events {
+		c := cands[i%2]
+		l, err := c.Campaign(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		elected := time.Now()
+		at := next(c.MemberID())
+		after = append(after, max(at.Sub(elected), 0))
+		if err := l.Resign(ctx); err != nil {
+			t.Fatal(err)
+		}
+		next("")
+	}
+	if len(after) == 0 {
+		t.Fatal("no leader change measured")
+	}
+	bar, verdict := "–", "–"
+	if rtt > 0 {
+		bar = "≤ " + ms(2*rtt) + " (2 RTT)"
+		verdict = yes(after.p50() <= 2*rtt)
+	}
+	results.add(tg.name, row{metric: fmt.Sprintf("leader change → observer's WatchLeader report, after the new leader's Campaign returned: p50 / p99 (n=%d)", len(after)),
+		ours: ms(after.p50()) + " / " + ms(after.p99()), raw: "no leader observation (etcd Election.Observe is etcd-only)", bar: bar, verdict: verdict})
+}
