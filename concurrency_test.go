@@ -86,7 +86,9 @@ func TestElectedHookRacesStandDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("memory://hook-standdown-%d", time.Now().UnixNano())
-	c, err := tooz.Open(ctx, url, "a")
+	// Alone, the candidacy campaigns again one liveness timeout after each
+	// stand-down (nobody else took over): keep it short.
+	c, err := tooz.Open(ctx, url, "a", tooz.WithTimeout(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

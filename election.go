@@ -18,6 +18,8 @@ type Leadership struct {
 	h         *holding      // set before the leadership is published
 	published chan struct{} // closed once ElectedAsLeader is queued
 	stoodDown atomic.Bool
+	handOver  atomic.Pointer[handOver] // set by a stand-down, before the release
+	loop      atomic.Bool              // won by a candidacy or Lead, which campaigns again after it
 	ctx       context.Context // cancelled as the leadership ends
 	cancel    context.CancelCauseFunc
 }
@@ -231,7 +233,10 @@ func (c *Coordinator) Leader(ctx context.Context, group string) (string, error) 
 
 // StandDown gives up this member's leadership of group so that another
 // candidate takes over. A candidacy made by WatchElectedAsLeader or Lead
-// goes on campaigning, so this member may lead again later; with
+// goes on campaigning, but only once another member has led (or nobody
+// has for a whole liveness timeout: no other candidate was waiting), so a
+// waiting candidate always takes over, and this member may lead again
+// after it; with
 // HoldOff(d) it (and any Campaign of this coordinator) keeps out of the
 // group's elections for d. It returns an error wrapping ErrNotLeader when
 // this member does not lead group (and then sets no hold-off).
@@ -270,7 +275,7 @@ func (c *Coordinator) StandDown(ctx context.Context, group string, opts ...Stand
 	}
 	var first error
 	for _, l := range ls {
-		l.stoodDown.Store(true)
+		l.standDown(ctx)
 		if err := l.h.release(ctx); err != nil && first == nil && !errors.Is(err, ErrLockNotHeld) {
 			first = err
 		}
@@ -311,9 +316,95 @@ func (c *Coordinator) WatchElectedAsLeader(ctx context.Context, group string, fn
 }
 
 // standDownPause is how long a candidacy waits after StandDown before it
-// campaigns again, so that a waiting candidate takes over even on backends
-// whose waiters are not queued.
+// campaigns again on a driver that cannot push leader changes (no
+// OwnerWatcher), where awaitHandOver cannot tell when another took over.
 const standDownPause = 250 * time.Millisecond
+
+// handOver follows an election from just before its leader stood down,
+// so that the candidacy of the member that stood down can tell when
+// another member has acted on it (see awaitHandOver).
+type handOver struct {
+	pushes atomic.Int32 // changes the driver pushed since the watch began
+	ch     chan struct{}
+	stop   func()
+}
+
+// standDown marks l stood down and starts following its election, before
+// the caller releases it.
+func (l *Leadership) standDown(ctx context.Context) {
+	l.stoodDown.Store(true)
+	ow, ok := l.c.drv.(OwnerWatcher)
+	if !ok || !l.loop.Load() {
+		return
+	}
+	ho := &handOver{ch: make(chan struct{}, 1)}
+	stop, err := ow.WatchOwner(ctx, electionOf(l.group), func() {
+		ho.pushes.Add(1)
+		select {
+		case ho.ch <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return
+	}
+	ho.stop = sync.OnceFunc(stop)
+	l.handOver.Store(ho)
+	// The loop ends it once it has waited (awaitHandOver); should the loop
+	// end first (its hook stopped, the coordinator closing), it ends later.
+	time.AfterFunc(2*l.c.timeout, ho.stop)
+}
+
+// awaitHandOver is what a candidacy (WatchElectedAsLeader, Lead) does
+// after its member stood down, before it campaigns again: it waits until
+// another member leads group, or has acted on the election since the
+// stand-down began (two changes pushed: the release, then another's grant,
+// even one too short to read), or nothing happened for a whole liveness
+// timeout (no other candidate was waiting). A candidate that was waiting
+// therefore takes over first, whatever order the backend serves its
+// waiters in: the member that stood down does not contend until then. It
+// reports false when ctx ends or the coordinator closes.
+func (c *Coordinator) awaitHandOver(ctx context.Context, l *Leadership) bool {
+	ho := l.handOver.Load()
+	if ho == nil {
+		// Stood down before the loop had marked its leadership, or the
+		// driver cannot push changes: follow the election from now.
+		ho = &handOver{ch: make(chan struct{}, 1), stop: func() {}}
+		if ow, ok := c.drv.(OwnerWatcher); ok {
+			if stop, err := ow.WatchOwner(ctx, electionOf(l.group), func() {
+				ho.pushes.Add(2) // the release was before: one change is another's
+				select {
+				case ho.ch <- struct{}{}:
+				default:
+				}
+			}); err == nil {
+				ho.stop = stop
+			}
+		} else {
+			return driverkit.Sleep(ctx, standDownPause)
+		}
+	}
+	defer ho.stop()
+	t := time.NewTimer(c.timeout)
+	defer t.Stop()
+	for {
+		if ho.pushes.Load() >= 2 {
+			return true
+		}
+		if id, err := c.drv.Owner(ctx, electionOf(l.group)); err == nil && id != c.member {
+			return true
+		}
+		select {
+		case <-ho.ch:
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-c.closing:
+			return false
+		}
+	}
+}
 
 // candidacy campaigns for a group in the background on behalf of the
 // WatchElectedAsLeader hooks.
@@ -362,6 +453,7 @@ func (cd *candidacy) run(ctx context.Context) {
 			}
 			continue
 		}
+		l.loop.Store(true)
 		cd.mu.Lock()
 		cd.lead = l
 		cd.mu.Unlock()
@@ -373,7 +465,7 @@ func (cd *candidacy) run(ctx context.Context) {
 		cd.mu.Lock()
 		cd.lead = nil
 		cd.mu.Unlock()
-		if l.stoodDown.Load() && !driverkit.Sleep(ctx, standDownPause) {
+		if l.stoodDown.Load() && !cd.c.awaitHandOver(ctx, l) {
 			return
 		}
 	}
@@ -437,6 +529,7 @@ func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx contex
 			}
 			continue
 		}
+		l.loop.Store(true)
 		lctx, cancel := context.WithCancelCause(ctx)
 		stop := context.AfterFunc(l.Context(), func() { cancel(context.Cause(l.Context())) })
 		ferr := fn(lctx)
@@ -451,6 +544,12 @@ func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx contex
 			}
 			if ferr != nil && !errors.Is(ferr, context.Canceled) {
 				c.log.Warn("tooz: leader's work failed as the leadership ended; campaigning again", "group", group, "err", ferr)
+			}
+			if l.stoodDown.Load() && !c.awaitHandOver(ctx, l) {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return wrap(ErrClosed, op, group, c.member, "")
 			}
 			continue
 		}

@@ -12,7 +12,7 @@ import (
 // leadership, and campaigns again after a loss or a stand-down.
 func ExampleCoordinator_Lead() {
 	ctx, stop := context.WithCancel(context.Background())
-	c, _ := tooz.Open(ctx, "memory://example-lead", "scheduler-1")
+	c, _ := tooz.Open(ctx, "memory://example-lead?timeout=500ms", "scheduler-1")
 	defer c.Close(context.Background())
 
 	terms := 0
@@ -20,8 +20,9 @@ func ExampleCoordinator_Lead() {
 		terms++
 		fmt.Println("leading, term", terms)
 		if terms == 1 {
-			// Yield: another scheduler may take over; this one keeps out
-			// for a moment, then campaigns again.
+			// Yield: another scheduler takes over if one waits; this one
+			// campaigns again once one has led, or nobody did for a
+			// liveness timeout (here: it is alone).
 			_ = c.StandDown(ctx, "schedulers", tooz.HoldOff(10*time.Millisecond))
 		} else {
 			stop() // the service shuts down

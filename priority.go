@@ -380,7 +380,7 @@ func (c *Coordinator) leadRanked(l *Leadership, v *candidates, p int, done func(
 			higher, changed := v.above(c.member, p, true)
 			if higher != nil {
 				c.log.Info("tooz: standing down for a preempting candidate", "group", l.group, "candidate", higher.Member, "priority", higher.Priority)
-				l.stoodDown.Store(true)
+				l.standDown(context.Background())
 				l.h.releasing.Store(true)
 				l.h.end(nil, true)
 				return

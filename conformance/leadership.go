@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"time"
 
@@ -17,6 +18,43 @@ var leadershipTests = []test{
 	{"StandDownHoldOffKeepsOut", testHoldOff},
 	{"StandDownBadHoldOff", testBadHoldOff},
 	{"LeadRunsWhileLeading", testLead},
+	{"StandDownHandsOverEveryTime", testHandOverLoop},
+}
+
+// testHandOverLoop: two candidates (WatchElectedAsLeader) stand down in
+// turn, many times: each stand-down elects the other one, never the one
+// that stood down (it is a race on backends that do not serve waiters in
+// order, so one round proves nothing).
+func testHandOverLoop(f *fixture) {
+	g := f.name("g")
+	rec := newRecorder[string]()
+	cs := map[string]*tooz.Coordinator{}
+	for _, n := range []string{"a", "b"} {
+		c := f.open(f.name(n))
+		cs[c.MemberID()] = c
+		w, err := c.WatchElectedAsLeader(f.ctx, g, func(e tooz.ElectedAsLeader) { rec.add(e.Member) })
+		f.must(err, "watch elected (a candidate)")
+		defer w.Stop()
+	}
+	const rounds = 50
+	evs := rec.waitFor(f, eventWait, "a first leader", func(e []string) bool { return len(e) >= 1 })
+	for i := range rounds {
+		leader := evs[len(evs)-1]
+		f.must(cs[leader].StandDown(f.ctx, g), fmt.Sprintf("round %d: %s stands down", i, leader))
+		evs = rec.waitFor(f, eventWait, fmt.Sprintf("round %d: the next leader", i), func(e []string) bool { return len(e) >= i+2 })
+		if next := evs[i+1]; next == leader {
+			f.Fatalf("round %d: %s stood down and was elected again while %s waited (elected so far: %d)", i, leader, otherThan(cs, leader), len(evs))
+		}
+	}
+}
+
+func otherThan(cs map[string]*tooz.Coordinator, id string) string {
+	for k := range cs {
+		if k != id {
+			return k
+		}
+	}
+	return ""
 }
 
 func testLeadershipContext(f *fixture) {

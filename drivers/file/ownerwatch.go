@@ -4,6 +4,7 @@ package file
 
 import (
 	"context"
+	"encoding/binary"
 	"path/filepath"
 	"sync"
 	"time"
@@ -37,6 +38,10 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 	if sub == nil || sub.polling {
 		poll = max(poll, fallbackPoll)
 	}
+	// Events are compared with the files' state: an event dispatched
+	// late, for a change made before the watch began (this coordinator's
+	// own release, say), or a poll tick, is no change.
+	last := fileState(path)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -78,9 +83,23 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 			case <-died:
 				holder.stop()
 				holder = nil
+				changed()
+				continue
 			case <-tick:
 			}
-			changed()
+			if now := fileState(path); now != last {
+				// A change, and one more per grant since the last look
+				// (the token counts them): a release and another's grant
+				// and release read at once are three changes, not one.
+				grants := 0
+				if now.token > last.token && last.token > 0 {
+					grants = int(min(now.token-last.token, 2))
+				}
+				last = now
+				for range 1 + grants {
+					changed()
+				}
+			}
 		}
 	}()
 	var once sync.Once
@@ -104,4 +123,32 @@ func watchOwnerProcess(path string, w *exitWatch) *exitWatch {
 	}
 	defer unix.Close(fd)
 	return watchHolder(fd, w, 0)
+}
+
+// state is what identifies a version of a lock file and its owner file:
+// a new owner rewrites the first (or renames the second into place), a
+// release touches the first.
+type state struct {
+	ino, ownerIno   uint64
+	mtime, ownerMod int64
+	ctime           int64
+	token           uint64 // the last grant's, from the lock file's record
+}
+
+func fileState(path string) state {
+	var st state
+	var s unix.Stat_t
+	if unix.Stat(path, &s) == nil {
+		st.ino, st.mtime, st.ctime = s.Ino, s.Mtim.Nano(), s.Ctim.Nano()
+	}
+	if fd, err := openAt(unix.AT_FDCWD, path, unix.O_RDONLY); err == nil {
+		if b, err := readFD(fd, len(lockMagic)+8); err == nil && len(b) == len(lockMagic)+8 && string(b[:len(lockMagic)]) == lockMagic {
+			st.token = binary.BigEndian.Uint64(b[len(lockMagic):])
+		}
+		_ = unix.Close(fd)
+	}
+	if unix.Stat(path+ownerSuffix, &s) == nil {
+		st.ownerIno, st.ownerMod = s.Ino, s.Mtim.Nano()
+	}
+	return st
 }
