@@ -20,7 +20,7 @@ type Leadership struct {
 	stoodDown atomic.Bool
 	handOver  atomic.Pointer[handOver] // set by a stand-down, before the release
 	loop      atomic.Bool              // won by a candidacy or Lead, which campaigns again after it
-	ctx       context.Context // cancelled as the leadership ends
+	ctx       context.Context          // cancelled as the leadership ends
 	cancel    context.CancelCauseFunc
 }
 

@@ -2,8 +2,8 @@ package conformance
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/toozgo/tooz"
