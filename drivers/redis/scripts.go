@@ -104,12 +104,18 @@ local function promote(lk)
   end
 end
 
+-- free hands a lock just deleted to its first live waiter, or tells the
+-- lock's owner watches that it is free.
+local function free(lk)
+  if not promote(lk) then redis.call('PUBLISH', lk .. ':o', '') end
+end
+
 -- drop_contender ends contender tok of lk: releases it (handing over) if
 -- it holds lk, else takes it out of the queue.
 local function drop_contender(lk, tok)
   if redis.call('HGET', lk, 'tok') == tok then
     redis.call('DEL', lk)
-    if not promote(lk) then redis.call('PUBLISH', lk .. ':o', '') end
+    free(lk)
     return 1
   end
   local q = lk .. ':q'
@@ -251,11 +257,18 @@ end
 -- lk to its first waiter.
 local function check_holder(lk)
   local hs = redis.call('HGET', lk, 'sid')
+  local freed = false
   if hs and not alive(hs) then
     reap(hs)
-    if redis.call('HGET', lk, 'sid') == hs then redis.call('DEL', lk) end
+    if redis.call('HGET', lk, 'sid') == hs then
+      redis.call('DEL', lk)
+      freed = true
+    end
   end
-  if redis.call('EXISTS', lk) == 0 then promote(lk) end
+  -- Only a change is published: a look at a free lock tells nobody.
+  if redis.call('EXISTS', lk) == 0 then
+    if freed then free(lk) else promote(lk) end
+  end
 end
 `
 
@@ -468,7 +481,7 @@ var scriptDrop = script(`
 local r = 0
 if redis.call('HGET', KEYS[1], 'tok') == ARGV[2] then
   redis.call('DEL', KEYS[1])
-  promote(KEYS[1])
+  free(KEYS[1])
   r = 1
 elseif ARGV[3] ~= '' then
   redis.call('LREM', KEYS[1] .. ':q', 1, ARGV[3])
