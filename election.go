@@ -102,7 +102,7 @@ func (c *Coordinator) campaign(ctx context.Context, op, group string, wait bool,
 	if o.ranked {
 		l, err = c.rankedCampaign(ctx, group, wait, o)
 	} else {
-		l, err = c.elect(ctx, group, wait, nil)
+		l, err = c.elect(ctx, group, wait, o.loop, nil)
 	}
 	return l, wrap(err, op, group, c.member, "")
 }
@@ -110,11 +110,12 @@ func (c *Coordinator) campaign(ctx context.Context, op, group string, wait bool,
 // elect contends for group's leadership. vet, if set, may refuse a grant
 // before anyone is told of it: the grant is given back and elect fails
 // with vet's error.
-func (c *Coordinator) elect(ctx context.Context, group string, wait bool, vet func() error) (*Leadership, error) {
+func (c *Coordinator) elect(ctx context.Context, group string, wait, loop bool, vet func() error) (*Leadership, error) {
 	// The leadership is published (to StandDown and Close) only once its
 	// holding is set, under c.mu; LeadershipLost waits until
 	// ElectedAsLeader is queued, so the two never come out of order.
 	l := &Leadership{c: c, group: group, published: make(chan struct{})}
+	l.loop.Store(loop) // before anyone can stand it down
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	h, err := c.acquireHolding(ctx, wait, func(err error) {
 		cause := err
@@ -430,7 +431,7 @@ func (cd *candidacy) run(ctx context.Context) {
 	defer close(cd.done)
 	retry := min(max(cd.c.timeout/10, minRetry), maxRetry)
 	for ctx.Err() == nil {
-		l, err := cd.c.Campaign(ctx, cd.group)
+		l, err := cd.c.Campaign(ctx, cd.group, asLoop)
 		if errors.Is(err, ErrAlreadyLeader) {
 			// This member leads through a Campaign of its own: the
 			// candidacy takes over once that leadership ends.
@@ -453,7 +454,6 @@ func (cd *candidacy) run(ctx context.Context) {
 			}
 			continue
 		}
-		l.loop.Store(true)
 		cd.mu.Lock()
 		cd.lead = l
 		cd.mu.Unlock()
@@ -515,7 +515,7 @@ func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx contex
 	}
 	retry := min(max(c.timeout/10, minRetry), maxRetry)
 	for {
-		l, err := c.Campaign(ctx, group, opts...)
+		l, err := c.Campaign(ctx, group, append(opts[:len(opts):len(opts)], asLoop)...)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -529,7 +529,6 @@ func (c *Coordinator) Lead(ctx context.Context, group string, fn func(ctx contex
 			}
 			continue
 		}
-		l.loop.Store(true)
 		lctx, cancel := context.WithCancelCause(ctx)
 		stop := context.AfterFunc(l.Context(), func() { cancel(context.Cause(l.Context())) })
 		ferr := fn(lctx)

@@ -26,7 +26,11 @@ type campaignOptions struct {
 	priority int
 	preempt  bool
 	ranked   bool // a priority campaign: registered as a candidate
+	loop     bool // by a candidacy or Lead, which campaign again after a stand-down (see awaitHandOver)
 }
+
+// asLoop marks the campaigns of a candidacy or of Lead.
+func asLoop(o *campaignOptions) { o.loop = true }
 
 // Priority makes the campaign a ranked one (the rule of RabbitMQ's
 // keep-alive election, where the node with the lowest ID leads, is one
@@ -301,7 +305,7 @@ func (c *Coordinator) rankedCampaign(ctx context.Context, group string, wait boo
 			}
 			cancel(errOutranked)
 		}()
-		l, err := c.elect(actx, group, wait, func() error {
+		l, err := c.elect(actx, group, wait, o.loop, func() error {
 			return c.vetRank(ctx, reg, v, o.priority)
 		})
 		cancel(nil)
