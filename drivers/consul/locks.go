@@ -254,11 +254,16 @@ func (d *conn) enqueue(ctx, wctx context.Context, s *session, key string, val []
 		{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: base}},
 	}, nil)
 	if err != nil {
+		// The transaction may still be applied: a cancelled HTTP request
+		// does not stop the agent from forwarding it to the servers. A
+		// deletion now may come before the key exists, so the next
+		// heartbeat looks again; until then a key created late holds up
+		// the queue behind it (seen through a client agent: the next
+		// contender waited for good).
 		if ctx.Err() != nil || s.ctx.Err() != nil {
 			d.dispose(s, cleanup{key: key})
-		} else {
-			d.disposeLater(s, cleanup{key: key})
 		}
+		d.disposeLater(s, cleanup{key: key})
 		return nil, d.endWait(ctx, s, "acquire", err, nil)
 	}
 	if !ok {
