@@ -162,6 +162,9 @@ const (
 	// that failed because the agent could not be reached.
 	minBackoff = 50 * time.Millisecond
 	maxBackoff = 2 * time.Second
+	// ownerWatchGrace is how long an ended ownership's key watch may wait
+	// for its key to change before it is cancelled (see watchOwned).
+	ownerWatchGrace = time.Second
 )
 
 // driver is the registered tooz.Driver.

@@ -103,9 +103,9 @@ func (d *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	if !wait {
 		q = d.strong(ctx)
 	}
-	pairs, _, err := d.kv.List(base, q)
+	pairs, err := d.firstRead(ctx, s, base, q, wait)
 	if err != nil {
-		return nil, d.wrap(ctx, "acquire", err)
+		return nil, err
 	}
 	if st := parseRes(base, pairs); st.owner == nil && len(st.queue) == 0 {
 		// Nobody owns or waits: take the owner key directly.
@@ -122,6 +122,32 @@ func (d *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		return nil, tooz.ErrNotAcquired
 	}
 	return d.queue(ctx, s, base, val, cid)
+}
+
+// firstRead lists base for Acquire. A waiting acquisition rides out
+// failed reads as its queue does (backing off until ctx or the session
+// ends): one failed HTTP exchange — a connection the agent closed, or a
+// cancellation net/http reported for a request whose context was live —
+// must not end a wait the caller bounded by ctx. Without waiting the
+// first error is the answer.
+func (d *conn) firstRead(ctx context.Context, s *session, base string, q *api.QueryOptions, wait bool) ([]*api.KVPair, error) {
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
+	for {
+		pairs, _, err := d.kv.List(base, q)
+		if err == nil {
+			return pairs, nil
+		}
+		if !wait {
+			return nil, d.wrap(ctx, "acquire", err)
+		}
+		if ctx.Err() != nil || s.ctx.Err() != nil || !bo.Wait(ctx) {
+			if werr := d.endWait(ctx, s, "acquire", err, nil); werr != nil {
+				return nil, werr
+			}
+			return nil, d.wrap(ctx, "acquire", err)
+		}
+		d.log.Debug("tooz/consul: reading a lock failed; retrying", "err", d.scrub(err.Error()))
+	}
 }
 
 // takeOwner acquires base's owner key for contender cid if nobody holds it
@@ -200,20 +226,39 @@ func (d *conn) watchOwned(o *ownership) {
 	defer d.wg.Done()
 	ctx, cancel := context.WithCancel(o.s.ctx)
 	defer cancel()
+	// When o ends its owner key has changed or is about to (a release
+	// deletes it), and that ends the blocking query by itself. Cancelling
+	// the query as its answer arrives can break the client's connection
+	// pool: a 404 has no body, net/http pools the connection before the
+	// caller sees the answer, and a cancellation in that window closes the
+	// pooled connection with the cancellation as its error, which the
+	// next request on it (any caller's, on a shared api.Client) reports
+	// as a spurious "context canceled" (reproduced on Go 1.26). So the
+	// query is cancelled only if it is still waiting a moment after o
+	// ended; Close ends it at once through the session.
 	go func() {
 		select {
 		case <-o.lost:
-			cancel()
+			t := time.NewTimer(ownerWatchGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancel()
+			case <-ctx.Done():
+			}
 		case <-ctx.Done():
 		}
 	}()
 	gone := func(p *api.KVPair) bool { return p == nil || p.Session != o.s.id }
 	index := o.token
 	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !o.ended() {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
 		began := time.Now()
 		p, meta, err := d.client.KV().Get(o.ownerKey, q.WithContext(ctx))
+		if o.ended() {
+			return
+		}
 		if err == nil && gone(p) {
 			p, meta, err = d.client.KV().Get(o.ownerKey, d.strong(ctx))
 			if err == nil && gone(p) {
