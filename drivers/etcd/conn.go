@@ -348,13 +348,21 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 }
 
 // orphan records a contender whose key could not be deleted; its slot
-// stays taken until the key is.
+// stays taken for good, as a delete that went unanswered may still apply.
 func (c *conn) orphan(ct *contender) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ct.unsure = true
 	if !c.closed {
 		c.orphans[ct.key] = ct
 	}
+}
+
+// markUnsure keeps ct's slot from being reused (see contender).
+func (c *conn) markUnsure(ct *contender) {
+	c.mu.Lock()
+	ct.unsure = true
+	c.mu.Unlock()
 }
 
 // deleteOrphans deletes the recorded orphan keys; those it cannot delete

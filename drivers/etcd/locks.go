@@ -18,11 +18,19 @@ import (
 // that a coordinator taking a lock over and over re-creates the same few
 // keys instead of leaving a trail of deleted ones, which etcd keeps in its
 // index until a compaction and every read of the queue would step over.
+//
+// A slot is never reused after a request on its key went unanswered (a
+// timeout, a lost connection, a quorum loss): etcd may still apply that
+// request later, after the key was deleted and created again by the next
+// contender of the slot, and a late delete would then remove a live
+// contender, the owner perhaps, so that another one is granted while it
+// still holds. Such a slot stays taken for the lease's life.
 type contender struct {
 	l      *lease
 	prefix string
 	key    string
 	slot   int
+	unsure bool // a request on key went unanswered; guarded by conn.mu
 }
 
 // newContender takes the lowest free slot of l under prefix.
@@ -46,9 +54,13 @@ func (c *conn) newContender(l *lease, prefix string) *contender {
 }
 
 // free gives the contender's slot back: its key is known not to exist.
+// The slot of a contender marked unsure stays taken (see contender).
 func (c *conn) free(ct *contender) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ct.unsure {
+		return
+	}
 	if used := ct.l.slots[ct.prefix]; used != nil {
 		delete(used, ct.slot)
 		if len(used) == 0 {
@@ -86,13 +98,16 @@ func (o *ownership) Release(ctx context.Context) error {
 		return tooz.ErrLockNotHeld
 	default:
 	}
-	resp, err := o.c.cli.Delete(ctx, o.ct.key)
+	// Only the key this ownership created: never a later one of the slot.
+	resp, err := o.c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(o.ct.key), "=", int64(o.token))).
+		Then(clientv3.OpDelete(o.ct.key)).Commit()
 	if err != nil {
 		o.c.orphan(o.ct)
 		return o.c.fail(ctx, nil, err)
 	}
 	o.c.free(o.ct)
-	if resp.Deleted == 0 {
+	if !resp.Succeeded {
 		return fmt.Errorf("%w: its etcd key is gone (lease expired or key deleted)", tooz.ErrLockNotHeld)
 	}
 	return nil
@@ -225,12 +240,17 @@ func (c *conn) enqueue(ctx context.Context, ct *contender, txn func(context.Cont
 	select {
 	case r := <-done:
 		if r.err != nil {
+			c.markUnsure(ct)
 			c.await(c.withdraw(ct)) // a lost answer may hide an applied transaction
 		}
 		return r.resp, r.err
 	case <-ctx.Done():
 		c.await(c.background(func() {
-			if r := <-done; r.err != nil || r.resp.Succeeded {
+			r := <-done
+			if r.err != nil {
+				c.markUnsure(ct)
+			}
+			if r.err != nil || r.resp.Succeeded {
 				c.deleteKey(ct)
 			} else {
 				c.free(ct)

@@ -10,12 +10,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// WatchLeader needs OwnerWatcher: keep the method set from drifting.
+var _ tooz.OwnerWatcher = (*conn)(nil)
+
 // WatchOwner implements tooz.OwnerWatcher with a watch of the resource's
 // contender prefix: every put or delete of a contender key may change
 // the owner (the key with the lowest create revision). A watch that
 // breaks (compaction, a lost leader) is opened again from the current
 // revision, and changed is called once it is in place.
-func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {
 	if c.isClosed() {
 		return nil, tooz.ErrClosed
 	}
@@ -48,7 +51,7 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 					break
 				}
 				if len(wr.Events) > 0 {
-					changed()
+					changed(tooz.OwnerChange{})
 				}
 			}
 			for {
@@ -64,7 +67,7 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 				}
 			}
 			retry.Reset()
-			changed() // what happened while the watch was down
+			changed(tooz.OwnerChange{}) // what happened while the watch was down
 		}
 	}()
 	var once sync.Once
