@@ -339,7 +339,7 @@ func (l *Leadership) standDown(ctx context.Context) {
 		return
 	}
 	ho := &handOver{ch: make(chan struct{}, 1)}
-	stop, err := ow.WatchOwner(ctx, electionOf(l.group), func() {
+	stop, err := ow.WatchOwner(ctx, electionOf(l.group), func(OwnerChange) {
 		ho.pushes.Add(1)
 		select {
 		case ho.ch <- struct{}{}:
@@ -372,7 +372,7 @@ func (c *Coordinator) awaitHandOver(ctx context.Context, l *Leadership) bool {
 		// driver cannot push changes: follow the election from now.
 		ho = &handOver{ch: make(chan struct{}, 1), stop: func() {}}
 		if ow, ok := c.drv.(OwnerWatcher); ok {
-			if stop, err := ow.WatchOwner(ctx, electionOf(l.group), func() {
+			if stop, err := ow.WatchOwner(ctx, electionOf(l.group), func(OwnerChange) {
 				ho.pushes.Add(2) // the release was before: one change is another's
 				select {
 				case ho.ch <- struct{}{}:

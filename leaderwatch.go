@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/toozgo/tooz/internal/driverkit"
@@ -26,7 +27,22 @@ type OwnerWatcher interface {
 	// that an Owner read after it returns misses no later change. After a
 	// lost connection or session the driver calls changed once it is
 	// watching again.
-	WatchOwner(ctx context.Context, res Resource, changed func()) (stop func(), err error)
+	WatchOwner(ctx context.Context, res Resource, changed func(OwnerChange)) (stop func(), err error)
+}
+
+// OwnerChange is what an owner watch pushes. The zero value says only
+// "the owner may have changed": the Coordinator reads Owner. A watch that
+// read the owner itself after the change (a ZooKeeper child list, a
+// Consul key) sets Known, Owner (the owner then, "" for none) and ReadAt
+// (when it began that read), and the Coordinator then makes no read of
+// its own — unless its own last Owner read ended after ReadAt, when the
+// pushed owner may be older than what it reported already. A driver sets
+// Known only when its read sees every change an Owner call that ended
+// before ReadAt saw (the same session, in order).
+type OwnerChange struct {
+	Owner  string
+	Known  bool
+	ReadAt time.Time
 }
 
 // WatchLeader calls fn with group's leader ("" for none) before it
@@ -51,7 +67,11 @@ func (c *Coordinator) WatchLeader(ctx context.Context, group string, fn func(Lea
 		return nil, wrap(ErrNotSupported, op, group, "", "")
 	}
 	f := newFeed(c)
-	stopDrv, err := ow.WatchOwner(ctx, electionOf(group), f.poke)
+	var pushed atomic.Pointer[OwnerChange] // the latest push not yet read
+	stopDrv, err := ow.WatchOwner(ctx, electionOf(group), func(ch OwnerChange) {
+		pushed.Store(&ch)
+		f.poke()
+	})
 	if err != nil {
 		return nil, wrap(err, op, group, "", "")
 	}
@@ -67,6 +87,7 @@ func (c *Coordinator) WatchLeader(ctx context.Context, group string, fn func(Lea
 		stopDrv()
 		return nil, wrap(err, op, group, "", "")
 	}
+	lastRead := time.Now()
 	fn(LeaderChanged{Group: group, Leader: first})
 	if !f.start(stopDrv) {
 		return nil, wrap(ErrClosed, op, group, "", "")
@@ -77,9 +98,16 @@ func (c *Coordinator) WatchLeader(ctx context.Context, group string, fn func(Lea
 		last := first
 		retry := driverkit.Backoff{Min: minRetry, Max: maxRetry}
 		for f.next() {
-			rctx, cancel := context.WithTimeout(f.ctx, max(c.timeout, time.Second))
-			id, err := read(rctx)
-			cancel()
+			var id string
+			var err error
+			if ch := pushed.Swap(nil); ch != nil && ch.Known && ch.ReadAt.After(lastRead) {
+				id = ch.Owner
+			} else {
+				rctx, cancel := context.WithTimeout(f.ctx, max(c.timeout, time.Second))
+				id, err = read(rctx)
+				cancel()
+				lastRead = time.Now()
+			}
 			if err != nil {
 				if f.ctx.Err() == nil {
 					c.log.Warn("tooz: reading the leader after a change failed; retrying", "group", group, "err", err)

@@ -9,11 +9,14 @@ import (
 	"github.com/toozgo/tooz/internal/driverkit"
 )
 
+// WatchLeader needs OwnerWatcher: keep the method set from drifting.
+var _ tooz.OwnerWatcher = (*conn)(nil)
+
 // WatchOwner implements tooz.OwnerWatcher with blocking queries on the
 // resource's owner key: each answer with a new index may be a new owner
 // (or none). The first query, which returns at once, sets the index, so
 // that the watch is in place when WatchOwner returns.
-func (d *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+func (d *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {
 	if d.isClosed() {
 		return nil, tooz.ErrClosed
 	}
@@ -47,7 +50,7 @@ func (d *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 				continue
 			}
 			if meta.LastIndex != index {
-				changed()
+				changed(tooz.OwnerChange{})
 			}
 			index = nextIndex(index, meta.LastIndex)
 		}

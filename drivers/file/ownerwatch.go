@@ -15,12 +15,15 @@ import (
 	"github.com/toozgo/tooz"
 )
 
+// WatchLeader needs OwnerWatcher: keep the method set from drifting.
+var _ tooz.OwnerWatcher = (*conn)(nil)
+
 // WatchOwner implements tooz.OwnerWatcher with inotify on the lock file
 // (a new owner writes it, a release touches it; elsewhere than Linux the
 // owner file is renamed into place) and, since a holder that dies tells
 // nobody, a watch of the recorded holder's process (pidfd). With the poll
 // option, or where inotify is not available, it polls instead.
-func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {
 	if err := c.usable(ctx); err != nil {
 		return nil, err
 	}
@@ -83,7 +86,7 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 			case <-died:
 				holder.stop()
 				holder = nil
-				changed()
+				changed(tooz.OwnerChange{})
 				continue
 			case <-tick:
 			}
@@ -97,7 +100,7 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 				}
 				last = now
 				for range 1 + grants {
-					changed()
+					changed(tooz.OwnerChange{})
 				}
 			}
 		}

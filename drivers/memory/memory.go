@@ -205,9 +205,12 @@ func (st *store) promote(r *resource) {
 	}
 }
 
+// WatchLeader needs OwnerWatcher: keep the method set from drifting.
+var _ tooz.OwnerWatcher = (*conn)(nil)
+
 // WatchOwner implements tooz.OwnerWatcher: every change of the
 // resource's queue calls changed.
-func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -225,7 +228,8 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 	if r.watchers == nil {
 		r.watchers = map[*func()]struct{}{}
 	}
-	fn := &changed
+	fn := new(func())
+	*fn = func() { changed(tooz.OwnerChange{}) }
 	r.watchers[fn] = struct{}{}
 	var once sync.Once
 	return func() {

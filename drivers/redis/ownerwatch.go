@@ -17,7 +17,7 @@ import (
 type ownerWatch struct {
 	c       *conn
 	lk      string
-	changed func()
+	changed func(tooz.OwnerChange)
 	kick    chan struct{}
 }
 
@@ -32,22 +32,25 @@ func (w *ownerWatch) poke() {
 // may have been lost.
 func (w *ownerWatch) confirmed(first bool) {
 	if !first {
-		w.changed()
+		w.changed(tooz.OwnerChange{})
 		w.poke()
 	}
 }
 
 // message implements handler.
 func (w *ownerWatch) message(string) {
-	w.changed()
+	w.changed(tooz.OwnerChange{})
 	w.poke()
 }
 
 // pending implements handler: nothing is ever pending.
 func (w *ownerWatch) pending(context.Context) bool { return true }
 
+// WatchLeader needs OwnerWatcher: keep the method set from drifting.
+var _ tooz.OwnerWatcher = (*conn)(nil)
+
 // WatchOwner implements tooz.OwnerWatcher (see ownerWatch).
-func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {
 	if _, err := c.current(); err != nil {
 		return nil, err
 	}
@@ -102,7 +105,7 @@ func (w *ownerWatch) deadlines(ctx context.Context, done chan<- struct{}) {
 		case <-w.kick:
 		case <-fire:
 			if err == nil {
-				w.changed()
+				w.changed(tooz.OwnerChange{})
 			}
 		}
 		if t != nil {

@@ -4,47 +4,59 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 
 	"github.com/toozgo/tooz"
 )
 
+// WatchLeader needs OwnerWatcher: keep the method set from drifting.
+var _ tooz.OwnerWatcher = (*conn)(nil)
+
 // WatchOwner implements tooz.OwnerWatcher with a child watch on the
 // resource's directory (an exists watch while it does not exist): every
 // contender znode created or deleted may change the owner, the lowest
 // one. The one-shot watch is armed again after every firing, every
 // reconnection and every new session, and changed is called each time,
-// so a change between a firing and the next arming is never lost (the
-// Coordinator reads the owner after each call).
-func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()) (func(), error) {
+// so a change between a firing and the next arming is never lost. The
+// arming lists the children anyway, so the watch reads the owner itself
+// (the lowest child's data, one more round trip) and pushes it: on the
+// session that will deliver the next event, that read is as fresh as
+// Owner's, and the Coordinator skips Owner's sync and reads.
+func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {
 	s, err := c.live()
 	if err != nil {
 		return nil, err
 	}
 	dir := c.resDir(res)
-	arm := func(ctx context.Context, s *session) (<-chan zk.Event, error) {
+	// arm sets the watch; children is nil when dir does not exist.
+	arm := func(ctx context.Context, s *session) (<-chan zk.Event, []string, error) {
 		for {
-			ev, err := call(ctx, func() (<-chan zk.Event, error) {
-				_, _, ev, err := s.zk.ChildrenW(dir)
-				return ev, err
+			type l struct {
+				children []string
+				ch       <-chan zk.Event
+			}
+			x, err := call(ctx, func() (l, error) {
+				children, _, ev, err := s.zk.ChildrenW(dir)
+				return l{children, ev}, err
 			})
 			if !errors.Is(err, zk.ErrNoNode) {
-				return ev, err
+				return x.ch, x.children, err
 			}
 			type e struct {
 				ok bool
 				ch <-chan zk.Event
 			}
-			x, err := call(ctx, func() (e, error) {
+			y, err := call(ctx, func() (e, error) {
 				ok, _, ch, err := s.zk.ExistsW(dir)
 				return e{ok, ch}, err
 			})
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			if !x.ok {
-				return x.ch, nil
+			if !y.ok {
+				return y.ch, nil, nil
 			}
 			// Created meanwhile: watch its children.
 		}
@@ -53,7 +65,7 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 	var ev <-chan zk.Event
 	err = c.retry(ctx, s, func(int) error {
 		var err error
-		ev, err = arm(ctx, s)
+		ev, _, err = arm(ctx, s)
 		return err
 	})
 	if err != nil {
@@ -64,9 +76,10 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 	go func() {
 		defer close(done)
 		c.follow(wctx, "owner of "+dir, s, gen, ev, func(ctx context.Context, s *session) (<-chan zk.Event, error) {
-			ev, err := arm(ctx, s)
+			began := time.Now()
+			ev, children, err := arm(ctx, s)
 			if err == nil {
-				changed()
+				changed(c.ownerAfter(ctx, s, dir, children, began))
 			}
 			return ev, err
 		})
@@ -78,4 +91,19 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func()
 			<-done
 		})
 	}, nil
+}
+
+// ownerAfter is the owner change a watch pushes once armed: the owner
+// named by the lowest of children, read on s, or an unknown change (the
+// Coordinator reads Owner) when that read fails or the child went away.
+func (c *conn) ownerAfter(ctx context.Context, s *session, dir string, children []string, began time.Time) tooz.OwnerChange {
+	first := lowest(children)
+	if first == "" {
+		return tooz.OwnerChange{Known: true, ReadAt: began}
+	}
+	data, _, err := get(ctx, s, dir+"/"+first)
+	if err != nil || tooz.ValidateID(string(data)) != nil {
+		return tooz.OwnerChange{}
+	}
+	return tooz.OwnerChange{Owner: string(data), Known: true, ReadAt: began}
 }
