@@ -25,8 +25,9 @@ $(STATICCHECK):
 	GOBIN=$(BIN_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	mv $(BIN_DIR)/staticcheck $@
 
-## lint: gofmt, go vet and staticcheck
+## lint: license headers, gofmt, go vet and staticcheck
 lint: $(STATICCHECK)
+	scripts/check-headers.sh
 	@unformatted=$$(gofmt -l $(GOFILES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...

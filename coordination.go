@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package tooz lets a fleet of processes coordinate — group membership,
 // leader election, distributed locks — through etcd, Consul, ZooKeeper,
 // Redis, a shared directory or process memory, chosen by a URL, with the

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package bench measures tooz against the raw Go client of each backend,
 // side by side on the same real server in the same run, so that the ratio
 // holds on a noisy machine: a raw round trip, the uncontended lock cycle,

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package conformance is the test suite every tooz driver must pass. A
 // driver's test calls Run with a Harness that opens coordinators on the
 // backend under test:

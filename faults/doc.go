@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package faults is tooz's fault suite: it runs a workload of several OS
 // processes (faults/workload) against a real backend, injects faults aimed
 // at the current lock holder or leader (faults/nemesis), records what every

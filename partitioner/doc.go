@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package partitioner spreads work over the members of a tooz group with
 // consistent hashing, as OpenStack tooz's hashring and partitioner modules
 // do, and tells a leader when membership has settled so that it can hand

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the full benchmark tier (bench/, real servers started by
 # internal/testserver) and regenerates the tables of BENCHMARKS.md between
 # its BEGIN/END markers. Server data goes to tmpfs (/dev/shm) unless

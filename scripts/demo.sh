@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job on the embedded default backend (file:// under the user's
 # cache directory, no server): two processes contend for one lock, then two
 # candidates hand a leadership over when the leader dies. Run by `make demo`.

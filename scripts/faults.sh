@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Runs the full fault matrix (faults/, TOOZ_FAULTS=full): every backend
 # configuration, every fault aimed at the current lock holder or leader,
 # checked from the recorded histories. About 15 minutes on a 2-core machine.

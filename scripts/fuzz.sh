@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every Fuzz target of the module, one after the other, for FUZZTIME
 # each (default 10s; anything go test -fuzztime takes: 30s, 5m, 100000x).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the real servers the tests run against (see internal/testserver):
 #   - redis-server, zookeeper (3.8) and etcd-server (3.4) from Debian's packages;
 #   - Consul 1.16.1, built from its Go module by the wrapper in tools/consul;

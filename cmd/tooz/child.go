@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command tooz brings tooz's locks, leader election and group membership to
 // the shell, on any backend tooz has a driver for: etcd, Consul, ZooKeeper,
 // Redis, or a local directory (file://) that needs no server.

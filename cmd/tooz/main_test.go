@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 // These tests build the tooz binary once and run it as a user would: as

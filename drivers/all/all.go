@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package all registers every built-in tooz driver: import it for its side
 // effect when the backend is chosen by configuration.
 //

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package consul registers the "consul" and "consul+https" drivers:
 // coordination through a Consul agent's HTTP API, with the client module
 // github.com/hashicorp/consul/api.

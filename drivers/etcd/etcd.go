@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package etcd registers the "etcd" and "etcd+https" drivers: coordination
 // through an etcd v3 cluster (3.4 or later) with go.etcd.io/etcd/client/v3.
 //

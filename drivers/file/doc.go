@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package file registers the "file" driver: coordination between the
 // processes of one host through a directory, with no server. It is the
 // embedded default backend of the tooz command-line tool.

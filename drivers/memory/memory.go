@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package memory registers the "memory" driver: coordination between
 // coordinators of one process. Every coordinator opened on the same URL
 // (memory://NAME) shares one state, and liveness is simulated faithfully —

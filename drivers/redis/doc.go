@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package redis registers the Redis driver under the URL schemes "redis",
 // "rediss" (TLS) and "redis+sentinel". It uses go-redis' UniversalClient,
 // so one node, Sentinel and Cluster all work.

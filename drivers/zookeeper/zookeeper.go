@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package zookeeper registers the "zookeeper" driver: coordination through
 // Apache ZooKeeper (3.5 or later), with github.com/go-zookeeper/zk.
 //

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package checker reads the histories of a fault test run and finds the
 // safety and liveness violations in them:
 //

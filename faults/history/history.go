@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package history records what the processes of a fault test did and saw,
 // as JSON lines with timestamps from one machine-wide monotonic clock, and
 // reads those records back for the checker.

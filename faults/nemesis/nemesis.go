@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package nemesis injects the faults of the fault tests, one at a time,
 // and records each one (its start and its end) in the test's history so
 // that the checker can tell an overlap a fault explains from a bug:

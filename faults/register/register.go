@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package register is the fenced register of the fault tests: a tiny HTTP
 // server, run by the test process, that stands for the storage a lock or a
 // leadership protects. It accepts a write only when the writer's fencing

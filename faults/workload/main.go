@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command workload is one process of a fault test. It opens a coordinator
 // on a backend URL and, until told to stop, loops over three jobs at once,
 // recording everything in a history file (see package history):

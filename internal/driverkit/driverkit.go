@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package driverkit holds what every tooz driver needs besides its
 // backend's client: waiting that honours a context, random IDs, a
 // doubling backoff, and the bound on cleanup work. It is internal until

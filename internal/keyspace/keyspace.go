@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package keyspace escapes tooz IDs (group, member and lock names: any
 // valid UTF-8) into key and path segments every backend accepts, and back.
 //

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package membersink lets a driver implement both group watches of the
 // tooz driver contract with one: WatchGroup hands its GroupSink to the
 // driver's WatchMembers through Legacy.

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package netlab builds a small private network of Linux network namespaces
 // for tests, so that a test can cut, reject and partition real TCP traffic
 // with the kernel's firewall instead of a user-space proxy.

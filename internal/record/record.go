@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package record encodes what drivers store for a membership (capabilities
 // and times) as one value, for backends whose keys hold no metadata.
 //

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sharerec names the key spaces of semaphores and read/write
 // locks (Space) and encodes the record a driver stores for one contender
 // of a semaphore or read/write lock: its share (exclusive, or shared with a

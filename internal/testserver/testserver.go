@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testserver starts real Redis, ZooKeeper, etcd and Consul servers for
 // tests: never mocks. Each Start function runs a fresh server as a child
 // process on 127.0.0.1 (or, with InHost, inside a netlab host), on free

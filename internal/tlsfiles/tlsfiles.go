@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package tlsfiles builds a client tls.Config from the ca, cert and key
 // URL options that the TLS schemes of the built-in drivers share.
 package tlsfiles

@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command consul runs only the Consul agent ("consul agent ..."), built from
 // the MPL-2.0 licensed github.com/hashicorp/consul v1.16.1 module. It exists
 // because Consul is not packaged for Debian: scripts/install-servers.sh builds

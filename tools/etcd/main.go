@@ -1,3 +1,6 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command etcd runs a current etcd server (go.etcd.io/etcd/server/v3/embed)
 // as its own process, so the tests can test against a current etcd while
 // Debian only packages etcd 3.4. scripts/install-servers.sh builds it and
