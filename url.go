@@ -120,6 +120,12 @@ const (
 	optNamespace = "namespace"
 )
 
+// MinTimeout is the shortest member liveness timeout Open accepts on any
+// backend; a driver whose backend cannot honour a timeout that short (etcd
+// leases last whole seconds, ZooKeeper servers have a minimum session
+// timeout) rejects it too, with ErrInvalidURL naming the minimum.
+const MinTimeout = 10 * time.Millisecond
+
 // DefaultTimeout is the member liveness timeout when neither the URL nor an
 // Option sets one.
 const DefaultTimeout = 10 * time.Second
@@ -263,6 +269,10 @@ func parseURL(rawURL string, o *options, given Driver) (Driver, Config, error) {
 	}
 	if o.timeout > 0 {
 		cfg.Timeout = o.timeout
+	}
+	if cfg.Timeout < MinTimeout {
+		return nil, cfg, fmt.Errorf("%w: timeout %v is below the shortest liveness timeout, %v (the heart beats three times per timeout, a round trip each)",
+			ErrInvalidURL, cfg.Timeout, MinTimeout)
 	}
 	cfg.Namespace = DefaultNamespace
 	if v, ok := cfg.Options[optNamespace]; ok {

@@ -26,6 +26,7 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		{"memory://x?bogus=1", tooz.ErrInvalidURL},
 		{"memory://x?timeout=soon", tooz.ErrInvalidURL},
 		{"memory://x?timeout=-1s", tooz.ErrInvalidURL},
+		{"memory://x?timeout=1ms", tooz.ErrInvalidURL},
 		{"memory://x?timeout=1s&timeout=2s", tooz.ErrInvalidURL},
 		{"memory://x?namespace=", tooz.ErrInvalidURL},
 		{"memory://a,,b", tooz.ErrInvalidURL},

@@ -61,6 +61,8 @@ type app struct {
 	join         bool
 	capabilities string
 	verbose      bool
+	conflictCode int // lock, semaphore, elect: the status for "not acquired" (see exitCodeFlags)
+	lostCode     int // lock, semaphore, elect: the status for "lost while CMD ran"
 
 	// Resolved backend.
 	resolvedURL string // the URL to open (may hold a password: never print it)
@@ -79,6 +81,8 @@ func newApp(stdout, stderr io.Writer) *app {
 		grace:          10 * time.Second,
 		restartDelay:   time.Second,
 		join:           true,
+		conflictCode:   exitNotAcquired,
+		lostCode:       exitLost,
 		logLevel:       new(slog.LevelVar),
 	}
 	a.logLevel.Set(slog.LevelWarn)
@@ -165,11 +169,13 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when the lock is acquired and released")
 		fs.BoolVar(&a.shared, "shared", a.shared, "hold the read/write lock NAME shared: with any number of other --shared\nholders, never with an --exclusive one (read/write locks are apart from plain locks)")
 		fs.BoolVar(&a.exclusive, "exclusive", a.exclusive, "hold the read/write lock NAME exclusively: alone, after the --shared\nholders queued before it (a waiting one lets no later --shared in)")
+		a.exitCodeFlags(fs)
 	case "semaphore":
 		fs.DurationVar(&a.wait, "wait", a.wait, "give up (exit 4) if no permit is acquired within `DURATION` (default: wait forever)")
 		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "give up at once (exit 4) if no permit is free")
 		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
 		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when the permit is acquired and released")
+		a.exitCodeFlags(fs)
 	case "elect":
 		fs.DurationVar(&a.wait, "wait", a.wait, "give up (exit 4) if not elected within `DURATION` (default: wait forever)")
 		fs.DurationVar(&a.grace, "grace", a.grace, "after SIGTERM, how long the command has to exit before SIGKILL (default 10s)")
@@ -182,6 +188,7 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.BoolVar(&a.join, "join", a.join, "also join GROUP (creating it) while campaigning, so that 'tooz members'\nlists the candidates (default true; --join=false to campaign only)")
 		fs.StringVar(&a.capabilities, "capabilities", a.capabilities, "with --join: capabilities as a `JSON` value")
 		fs.BoolVar(&a.verbose, "verbose", a.verbose, "report on stderr when elected and when resigning")
+		a.exitCodeFlags(fs)
 	case "leader":
 		fs.BoolVar(&a.watchLeader, "watch", a.watchLeader, "keep running and print the leader again each time it changes (an empty\nline, or a JSON null, when the group has none), pushed by the backend")
 	case "join":
@@ -189,6 +196,46 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		fs.DurationVar(&a.wait, "wait", a.wait, "how long to wait for an earlier tooz with this --member (killed, not yet\nexpired) to leave the group (default: twice the timeout plus a request)")
 		fs.BoolVar(&a.noWait, "no-wait", a.noWait, "fail at once (exit 1) if the member ID is in the group already")
 	}
+}
+
+// exitCodeFlags registers the options that move tooz's own "not acquired"
+// and "lost" statuses away from the ones the command itself may exit with
+// (as flock -E does for its conflict status).
+func (a *app) exitCodeFlags(fs *flag.FlagSet) {
+	fs.IntVar(&a.conflictCode, "conflict-exit-code", a.conflictCode, "exit with `N` instead of 4 when not acquired (--no-wait, --wait expired), so\nthat it cannot be mistaken for the command's own status 4")
+	fs.IntVar(&a.lostCode, "lost-exit-code", a.lostCode, "exit with `N` instead of 5 when lost while the command ran")
+}
+
+// checkExitCodes rejects --conflict-exit-code and --lost-exit-code values
+// that are no exit status, or that would hide another of tooz's statuses.
+func (a *app) checkExitCodes(cmd string) error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"conflict-exit-code", a.conflictCode}, {"lost-exit-code", a.lostCode}} {
+		switch {
+		case f.v < 1 || f.v > 255:
+			return usageError(cmd, "tooz %s: --%s %d: want an exit status from 1 to 255", cmd, f.name, f.v)
+		case f.v <= exitUnreachable:
+			return usageError(cmd, "tooz %s: --%s %d: 1 to 3 are tooz's own failure statuses", cmd, f.name, f.v)
+		}
+	}
+	if a.conflictCode == a.lostCode {
+		return usageError(cmd, "tooz %s: --conflict-exit-code and --lost-exit-code are both %d: they must differ", cmd, a.lostCode)
+	}
+	return nil
+}
+
+// exitCode is the status for code, after --conflict-exit-code and
+// --lost-exit-code.
+func (a *app) exitCode(code int) int {
+	switch code {
+	case exitNotAcquired:
+		return a.conflictCode
+	case exitLost:
+		return a.lostCode
+	}
+	return code
 }
 
 // writeFlags lists fs's flags as "  --name TYPE  usage", wrapped to 80 columns.

@@ -147,5 +147,5 @@ func childExit(out outcome) error {
 	if out.status == 0 {
 		return nil
 	}
-	return &exitError{code: out.status}
+	return &exitError{code: out.status, command: true}
 }

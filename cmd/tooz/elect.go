@@ -63,6 +63,9 @@ func runElect(a *app, me *command, args []string) error {
 	case a.capabilities != "" && !a.join:
 		return usageError("elect", "tooz elect: --capabilities needs --join")
 	}
+	if err := a.checkExitCodes("elect"); err != nil {
+		return err
+	}
 	if err := tooz.ValidateID(group); err != nil {
 		return usageError("elect", "tooz elect: bad group name: %v", err)
 	}

@@ -54,6 +54,9 @@ func runLock(a *app, me *command, args []string) error {
 	if a.noWait && a.wait > 0 {
 		return usageError("lock", "tooz lock: --no-wait and --wait exclude each other")
 	}
+	if err := a.checkExitCodes("lock"); err != nil {
+		return err
+	}
 	if err := tooz.ValidateID(name); err != nil {
 		return usageError("lock", "tooz lock: bad lock name: %v", err)
 	}

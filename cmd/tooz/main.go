@@ -75,7 +75,10 @@
 //
 // A CMD that itself exits with 1 to 5 cannot be told from tooz's own
 // statuses by the number alone; tooz always writes a message to stderr when
-// the status is its own.
+// the status is its own. lock, semaphore and elect take
+// --conflict-exit-code N and --lost-exit-code N (as flock -E does) to move
+// 4 and 5 to statuses the command never uses; 1 to 3 are only reported
+// before the command starts.
 package main
 
 import (
@@ -100,8 +103,9 @@ const (
 
 // exitError ends the program with a status and a message (none when msg is empty).
 type exitError struct {
-	code int
-	msg  string
+	code    int
+	msg     string
+	command bool // code is the command's own status, passed through
 }
 
 func (e *exitError) Error() string { return e.msg }
@@ -201,6 +205,9 @@ func (a *app) finish(err error) int {
 		return exitOK
 	}
 	code, msg := classify(err)
+	if ee := (*exitError)(nil); !errors.As(err, &ee) || !ee.command {
+		code = a.exitCode(code)
+	}
 	if msg != "" {
 		if a.json {
 			a.emitJSON(a.stderr, map[string]any{"error": msg, "exit_code": code})
@@ -253,6 +260,7 @@ Exit status:
   5    lock or leadership lost while the command ran; the command was stopped
   126  the command could not be executed; 127: the command was not found
   N    lock, elect: the command's own exit status; 128+S if it was killed by signal S
+  (lock, semaphore and elect: --conflict-exit-code and --lost-exit-code move 4 and 5)
 
 Run 'tooz COMMAND --help' for a command's options and an example.
 `)

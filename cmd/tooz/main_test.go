@@ -332,6 +332,9 @@ func TestUsageErrors(t *testing.T) {
 		{"elect negative priority", args("elect", "g", "--priority", "-1", "--", "true"), exitUsage, "--priority -1: must be between 0 and"},
 		{"elect preempt without priority", args("elect", "g", "--preempt", "--", "true"), exitUsage, "--preempt needs --priority"},
 		{"elect both hold-off names", args("elect", "g", "--standby", "--hold-off", "1s", "--restart-delay", "1s", "--", "true"), exitUsage, "--hold-off and --restart-delay are one option"},
+		{"conflict exit code out of range", args("lock", "x", "--conflict-exit-code", "256", "--", "true"), exitUsage, "--conflict-exit-code 256: want an exit status from 1 to 255"},
+		{"lost exit code of tooz's own", args("semaphore", "s", "2", "--lost-exit-code", "3", "--", "true"), exitUsage, "--lost-exit-code 3: 1 to 3 are tooz's own failure statuses"},
+		{"conflict and lost exit codes equal", args("elect", "g", "--conflict-exit-code", "90", "--lost-exit-code", "90", "--", "true"), exitUsage, "--conflict-exit-code and --lost-exit-code are both 90"},
 		{"members without group", args("members"), exitUsage, "missing the GROUP"},
 		{"extra argument", args("leader", "g", "h"), exitUsage, `unexpected argument "h"`},
 		{"bad name", args("leader", "\xff"), exitUsage, "bad group name"},
@@ -599,11 +602,15 @@ func testLockNoWait(t *testing.T, e env) {
 	if err := json.Unmarshal([]byte(stderr), &v); err != nil || v["exit_code"] != float64(exitNotAcquired) {
 		t.Errorf("--json --no-wait: %v\n%s", err, stderr)
 	}
+	// --conflict-exit-code moves "not acquired" away from the command's 4;
+	// the command's own 4 still passes through unchanged.
+	e.mustRun(t, 90, "lock", "busy", "--no-wait", "--conflict-exit-code", "90", "--", "true")
 	if err := os.WriteFile(stop, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	holder.expectExit(0, longWait)
 	e.mustRun(t, 0, "lock", "busy", "--no-wait", "--", "true")
+	e.mustRun(t, 4, args("lock", "busy", "--no-wait", "--conflict-exit-code", "90", "--lost-exit-code", "91", "--", sh("exit 4"))...)
 }
 
 func testLockExitStatus(t *testing.T, e env) {

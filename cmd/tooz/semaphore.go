@@ -83,6 +83,9 @@ func runSemaphore(a *app, me *command, args []string) error {
 	if a.noWait && a.wait > 0 {
 		return usageError(c, "tooz semaphore: --no-wait and --wait exclude each other")
 	}
+	if err := a.checkExitCodes(c); err != nil {
+		return err
+	}
 	path, err := lookCommand(argv)
 	if err != nil {
 		return err

@@ -8,7 +8,8 @@
 //	c, err := tooz.Open(ctx, "etcd+https://user:secret@etcd.example:2379?ca=/etc/ssl/etcd-ca.pem", "worker-7")
 //
 // URL options, beside the common "timeout" (member liveness: the lease TTL,
-// default 10s, rounded up to whole seconds on the server) and "namespace"
+// default 10s, rounded up to whole seconds on the server; Open refuses one
+// under 1s or under the server's minimum lease TTL) and "namespace"
 // (key prefix, default "tooz"):
 //
 //   - ca: PEM file of the certificate authorities to trust (etcd+https only;
@@ -73,6 +74,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/tlsfiles"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -215,6 +217,12 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 // start grants the coordinator's lease on c's client; when that fails it
 // closes the client unless it is the application's.
 func start(ctx context.Context, c *conn, s settings) (tooz.CoordinationDriver, error) {
+	if c.timeout < time.Second {
+		if !c.borrowed {
+			c.cli.Close()
+		}
+		return nil, fmt.Errorf("%w: timeout %v: etcd leases last whole seconds; the shortest timeout is 1s", tooz.ErrInvalidURL, c.timeout)
+	}
 	gctx, cancel := context.WithTimeout(ctx, s.dialTimeout)
 	defer cancel()
 	l, err := c.grant(gctx, c.mainTTL)
@@ -225,9 +233,16 @@ func start(ctx context.Context, c *conn, s settings) (tooz.CoordinationDriver, e
 		return nil, openError(ctx, err, s)
 	}
 	c.leases[c.mainTTL] = l
-	if granted := time.Duration(l.grantedTTL) * time.Second; granted > c.timeout+time.Second {
-		c.log.Warn("tooz/etcd: the server raised the lease TTL to its minimum; members expire later than the timeout",
-			"timeout", c.timeout, "lease_ttl", granted)
+	if l.grantedTTL > l.ttl {
+		// The server raised the TTL to its minimum (derived from its
+		// election timeout): a crashed member would be freed later than
+		// the timeout promises.
+		err := fmt.Errorf("%w: timeout %v: this etcd's shortest lease TTL is %ds; use a timeout of at least %ds",
+			tooz.ErrInvalidURL, c.timeout, l.grantedTTL, l.grantedTTL)
+		cctx, cancel := driverkit.CleanupContext(ctx)
+		defer cancel()
+		_ = c.Close(cctx)
+		return nil, err
 	}
 	return c, nil
 }

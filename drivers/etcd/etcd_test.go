@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +105,24 @@ func open(t testing.TB, url, member string, opts ...tooz.Option) *tooz.Coordinat
 
 func testURL(s *testserver.Server) string {
 	return "etcd://" + s.Addr + "?namespace=" + testutil.Unique("ns")
+}
+
+// TestSubSecondTimeoutRefused: etcd leases last whole seconds, so a
+// shorter timeout is refused at Open, with the minimum in the message —
+// through a URL and on the application's own client alike.
+func TestSubSecondTimeoutRefused(t *testing.T) {
+	s := testserver.StartEtcd(t)
+	ctx := testutil.Context(t, time.Minute)
+	_, err := tooz.Open(ctx, "etcd://"+s.Addr+"?timeout=500ms", "m")
+	if !errors.Is(err, tooz.ErrInvalidURL) || !strings.Contains(err.Error(), "1s") {
+		t.Errorf("Open with timeout=500ms = %v, want ErrInvalidURL naming 1s", err)
+	}
+	raw := rawClient(t, s)
+	_, err = Open(ctx, raw, "etcd://?timeout=500ms", "m")
+	if !errors.Is(err, tooz.ErrInvalidURL) {
+		t.Errorf("Open on an own client with timeout=500ms = %v, want ErrInvalidURL", err)
+	}
+	if _, err := raw.Get(ctx, "probe"); err != nil {
+		t.Errorf("the application's client was closed by the refused Open: %v", err)
+	}
 }

@@ -14,8 +14,9 @@
 // tooz.ErrAuth. Options: namespace (default "tooz"; it prefixes every
 // znode, so applications sharing a chroot do not see each other) and
 // timeout (the ZooKeeper session timeout, default 10s; the server clamps it
-// to its minSessionTimeout..maxSessionTimeout, 2..20 ticks by default, and
-// the driver logs a warning when it does).
+// to its minSessionTimeout..maxSessionTimeout, 2..20 ticks by default: Open
+// refuses a timeout under the minimum, and the driver logs a warning when
+// a later session gets another timeout than asked).
 //
 // The scheme zookeeper+tls dials the servers' secureClientPort over TLS
 // (ZooKeeper 3.5+ with the Netty connection factory), with the options ca
@@ -283,6 +284,15 @@ func openConn(ctx context.Context, cfg tooz.Config, tlsCfg *tls.Config) (tooz.Co
 	s, err := c.newSession(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if got := s.dial.negotiated(); got > c.timeout {
+		// The server raised the session timeout to its minimum (2 ticks
+		// unless minSessionTimeout says otherwise): a crashed member would
+		// be freed later than the timeout promises.
+		s.end(tooz.ErrClosed)
+		s.closeZK()
+		return nil, fmt.Errorf("%w: timeout %v: this ZooKeeper's shortest session timeout is %v (its minSessionTimeout); use at least that",
+			tooz.ErrInvalidURL, c.timeout, got)
 	}
 	if err := c.setup(ctx, s); err != nil {
 		s.end(tooz.ErrClosed)

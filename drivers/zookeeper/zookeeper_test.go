@@ -226,6 +226,24 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
+// TestTimeoutBelowServerMinimum: a timeout the server would raise to its
+// minSessionTimeout (500ms on the test server) is refused at Open, with
+// the minimum in the message, instead of silently freeing a crashed
+// member's locks later than the timeout says.
+func TestTimeoutBelowServerMinimum(t *testing.T) {
+	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
+	ctx := testutil.Context(t, time.Minute)
+	_, err := tooz.Open(ctx, "zookeeper://"+srv.Addr+"?timeout=300ms", "m")
+	if !errors.Is(err, tooz.ErrInvalidURL) || !strings.Contains(err.Error(), "500ms") {
+		t.Fatalf("Open with timeout=300ms = %v, want ErrInvalidURL naming the 500ms minimum", err)
+	}
+	c, err := tooz.Open(ctx, "zookeeper://"+srv.Addr+"?timeout=500ms", "m")
+	if err != nil {
+		t.Fatalf("Open with the minimum timeout: %v", err)
+	}
+	_ = c.Close(ctx)
+}
+
 func TestDigestAuth(t *testing.T) {
 	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
 	ctx := testutil.Context(t, time.Minute)
