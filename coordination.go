@@ -201,6 +201,7 @@ type options struct {
 	explicit  bool
 	require   []Characteristic
 	logger    *slog.Logger
+	observer  Observer
 }
 
 // WithTimeout sets the member liveness timeout, overriding the URL's "timeout".
@@ -241,6 +242,7 @@ type Coordinator struct {
 	live  *liveness
 	heart *heart
 	stats stats
+	obs   Observer // never nil
 
 	mu          sync.Mutex
 	closed      bool
@@ -317,6 +319,10 @@ func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Opt
 		holdOffs:    map[string]time.Time{},
 		ranked:      map[string]chan struct{}{},
 		closing:     make(chan struct{}),
+		obs:         o.observer,
+	}
+	if c.obs == nil {
+		c.obs = noObserver{}
 	}
 	if err := checkRequired(c.chars, o.require); err != nil {
 		cctx, cancel := cleanupContext(ctx)

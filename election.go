@@ -120,7 +120,7 @@ func (c *Coordinator) elect(ctx context.Context, group string, wait, loop bool, 
 	l := &Leadership{c: c, group: group, published: make(chan struct{})}
 	l.loop.Store(loop) // before anyone can stand it down
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
-	h, err := c.acquireHolding(ctx, wait, func(err error) {
+	h, err := c.acquireHolding(ctx, electionOf(group), wait, func(err error) {
 		cause := err
 		if cause == nil {
 			cause = ErrNotLeader
@@ -131,7 +131,7 @@ func (c *Coordinator) elect(ctx context.Context, group string, wait, loop bool, 
 		delete(c.leaderships, l)
 		c.mu.Unlock()
 		c.emit(group, LeadershipLost{Group: group, Member: c.member, Err: err})
-	}, func() (Ownership, error) {
+	}, func(ctx context.Context) (Ownership, error) {
 		own, err := c.drv.Acquire(ctx, electionOf(group), wait)
 		if err != nil || vet == nil {
 			return own, err

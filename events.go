@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 )
 
 // MemberJoined is delivered to WatchJoinGroup hooks when a member joins.
@@ -80,6 +81,7 @@ type hook struct {
 type queued struct {
 	seq uint64
 	ev  any
+	at  time.Time // when it was queued: the change had reached the Coordinator
 }
 
 // hub holds one group's hooks, its known membership, its driver watch and
@@ -256,7 +258,7 @@ func (h *hub) enqueueLocked(ev any) {
 		return
 	}
 	h.seq++
-	h.queue = append(h.queue, queued{seq: h.seq, ev: ev})
+	h.queue = append(h.queue, queued{seq: h.seq, ev: ev, at: time.Now()})
 	if !h.c.explicit && !h.draining {
 		h.draining = true
 		go h.drain()
@@ -323,10 +325,28 @@ func (h *hub) drain() int {
 			if !ok {
 				continue // stopped meanwhile, or not for this hook
 			}
+			h.c.obs.Delivered(h.c.scheme, eventKind(out), time.Since(q.at))
 			k.fn(out)
 			n++
 		}
 	}
+}
+
+// eventKind names a delivered event for Observer.Delivered.
+func eventKind(ev any) string {
+	switch ev.(type) {
+	case MemberJoined:
+		return "joined"
+	case MemberLeft:
+		return "left"
+	case MemberUpdated:
+		return "updated"
+	case ElectedAsLeader:
+		return "elected"
+	case LeadershipLost:
+		return "leadership_lost"
+	}
+	return "members"
 }
 
 func kindOf(ev any) hookKind {

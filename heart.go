@@ -41,11 +41,17 @@ func (c *Coordinator) Stats() Stats {
 // lock and leadership is reported lost, a new session is in place and the
 // member re-joins its groups; the error then wraps ErrSessionLost.
 func (c *Coordinator) Heartbeat(ctx context.Context) (time.Duration, error) {
+	return c.heartbeat(ctx, false)
+}
+
+// heartbeat is Heartbeat; late says that the heart started it late.
+func (c *Coordinator) heartbeat(ctx context.Context, late bool) (time.Duration, error) {
 	if err := c.check(); err != nil {
 		return 0, wrap(err, "heartbeat", "", c.member, "")
 	}
 	start := time.Now()
 	next, err := c.drv.Heartbeat(ctx)
+	c.obs.Beat(BeatInfo{Backend: c.scheme, Duration: time.Since(start), Err: err, Late: late})
 	switch {
 	case err == nil:
 		c.stats.beats.Add(1)
@@ -55,7 +61,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context) (time.Duration, error) {
 		// by closing its Lost channel: end those holdings now, so that
 		// every Lost() is closed when Heartbeat returns. Holdings whose
 		// ownership is still open were taken under the new session.
-		c.stats.lost.Add(1)
+		c.sessionLost()
 		c.endLostHoldings(err)
 		c.live.renewed(start)
 		c.mu.Lock()
@@ -252,12 +258,14 @@ func (h *heart) run(ctx context.Context, c *Coordinator) {
 			return
 		case <-t.C:
 		}
-		if late := time.Since(scheduled); next > 0 && late > next/2 {
+		late := time.Since(scheduled)
+		isLate := next > 0 && late > next/2
+		if isLate {
 			c.stats.late.Add(1)
 			c.log.Warn("tooz: heartbeat ran late", "late", late.Round(time.Millisecond), "interval", next)
 		}
 		bctx, cancel := context.WithTimeout(ctx, max(c.timeout/2, minRetry))
-		d, err := c.Heartbeat(bctx)
+		d, err := c.heartbeat(bctx, isLate)
 		cancel()
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return

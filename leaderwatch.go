@@ -123,6 +123,7 @@ func (c *Coordinator) WatchLeader(ctx context.Context, group string, fn func(Lea
 			retry.Reset()
 			if id != last {
 				last = id
+				c.obs.LeaderChanged(c.scheme, group, id)
 				f.call(func() { fn(LeaderChanged{Group: group, Leader: id}) })
 			}
 		}

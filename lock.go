@@ -20,6 +20,8 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // coordinator's own liveness deadline passes, on Release, and on Close.
 type holding struct {
 	c     *Coordinator
+	res   Resource
+	since time.Time // when it was acquired
 	own   Ownership
 	lost  chan struct{}
 	once  sync.Once
@@ -37,8 +39,8 @@ type holding struct {
 // member can no longer vouch for: hold gives it up and fails with
 // ErrSessionLost rather than report a holding that the backend may expire
 // at any moment.
-func (c *Coordinator) hold(own Ownership, onEnd func(error), began <-chan struct{}) (*holding, error) {
-	h := &holding{c: c, own: own, lost: make(chan struct{}), onEnd: onEnd}
+func (c *Coordinator) hold(res Resource, own Ownership, onEnd func(error), began <-chan struct{}) (*holding, error) {
+	h := &holding{c: c, res: res, since: time.Now(), own: own, lost: make(chan struct{}), onEnd: onEnd}
 	epoch, live := c.live.now()
 	select {
 	case <-began:
@@ -69,7 +71,7 @@ func (c *Coordinator) hold(own Ownership, onEnd func(error), began <-chan struct
 			if h.releasing.Load() {
 				return // release ends the holding itself
 			}
-			h.end(fmt.Errorf("%w: the backend no longer records this owner", ErrSessionLost), false)
+			h.end(fmt.Errorf("%w: %w", ErrSessionLost, errRevoked), false)
 		case <-epoch:
 			// Our liveness may still stand on the backend: give the
 			// ownership up so that nobody waits for a holder that has
@@ -89,7 +91,13 @@ func (h *holding) end(err error, release bool) {
 		close(h.lost)
 		h.c.mu.Lock()
 		delete(h.c.holdings, h)
+		closed := h.c.closed
 		h.c.mu.Unlock()
+		cause := endCause(err)
+		if closed && err == nil {
+			cause = "closed"
+		}
+		h.c.obs.HoldingEnded(HoldingEnd{Kind: kindName(h.res.Kind), Target: h.res.Name, Backend: h.c.scheme, Held: time.Since(h.since), Cause: cause})
 		if release {
 			ctx, cancel := cleanupContext(context.Background())
 			err := h.own.Release(ctx)
@@ -163,7 +171,7 @@ func (h *holding) release(ctx context.Context) error {
 	if errors.Is(err, ErrLockNotHeld) {
 		// The backend had already dropped us: that was a loss, not a
 		// release, whatever raced to report it first.
-		h.end(fmt.Errorf("%w: the backend no longer recorded this owner at release", ErrSessionLost), false)
+		h.end(fmt.Errorf("%w: %w (found at release)", ErrSessionLost, errRevoked), false)
 		return err
 	}
 	h.end(nil, false)
@@ -199,17 +207,23 @@ func (h *holding) reason() error {
 // tracks what it grants (onEnd as for hold). A grant the liveness can no
 // longer vouch for is given back and, for a waiting acquisition whose
 // heart can renew the liveness, contended for again.
-func (c *Coordinator) acquireHolding(ctx context.Context, wait bool, onEnd func(error), grab func() (Ownership, error)) (*holding, error) {
+func (c *Coordinator) acquireHolding(ctx context.Context, res Resource, wait bool, onEnd func(error), grab func(context.Context) (Ownership, error)) (_ *holding, err error) {
+	name := "acquire"
+	if res.Kind == KindElection {
+		name = "campaign"
+	}
+	ctx, end := c.begin(ctx, name, res, wait)
+	defer func() { end(err) }()
 	for {
 		began, err := c.awaitLiveness(ctx, wait)
 		if err != nil {
 			return nil, err
 		}
-		own, err := grab()
+		own, err := grab(ctx)
 		if err != nil {
 			return nil, notAcquired(ctx, err)
 		}
-		h, err := c.hold(own, onEnd, began)
+		h, err := c.hold(res, own, onEnd, began)
 		if err != nil {
 			if c.retryAcquire(ctx, wait, err) {
 				continue

@@ -147,13 +147,13 @@ func (p *permits) acquire(ctx context.Context, sh Share, wait bool) error {
 	if p.kind == KindSemaphore && (sh.Limit < 1 || sh.Limit > MaxPermits) {
 		return p.wrap(fmt.Errorf("%w: %d permits; want 1 to %d", ErrInvalidLimit, sh.Limit, MaxPermits), op)
 	}
-	grab := func() (Ownership, error) { return p.c.drv.Acquire(ctx, p.res(), wait) }
+	grab := func(ctx context.Context) (Ownership, error) { return p.c.drv.Acquire(ctx, p.res(), wait) }
 	if p.kind != KindLock {
 		sa, ok := p.c.drv.(SharedAcquirer)
 		if !ok {
 			return p.wrap(fmt.Errorf("%w: the %s driver has no %ss", ErrNotSupported, p.c.scheme, p.what), op)
 		}
-		grab = func() (Ownership, error) { return sa.AcquireShared(ctx, p.res(), sh, wait) }
+		grab = func(ctx context.Context) (Ownership, error) { return sa.AcquireShared(ctx, p.res(), sh, wait) }
 	}
 	if err := p.c.check(); err != nil {
 		return p.wrap(err, op)
@@ -179,7 +179,7 @@ func (p *permits) acquire(ctx context.Context, sh Share, wait bool) error {
 		p.acquiring = false
 		p.mu.Unlock()
 	}()
-	h, err := p.c.acquireHolding(ctx, wait, nil, grab)
+	h, err := p.c.acquireHolding(ctx, p.res(), wait, nil, grab)
 	if err != nil {
 		return p.wrap(err, op)
 	}

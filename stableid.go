@@ -32,7 +32,9 @@ func (c *Coordinator) join(ctx context.Context, group string, capabilities []byt
 	if err := c.check(); err != nil {
 		return wrap(err, op, group, c.member, "")
 	}
+	ctx, end := c.obs.Begin(ctx, Operation{Name: "join", Kind: "group", Target: group, Backend: c.scheme, Wait: wait})
 	err := c.drv.JoinGroup(ctx, group, capabilities)
+	defer func() { end(err) }()
 	if wait && errors.Is(err, ErrMemberAlreadyJoined) {
 		c.mu.Lock()
 		_, ours := c.joined[group]

@@ -25,7 +25,7 @@ type SessionEnder interface {
 
 // livenessExpired runs when no heartbeat succeeded within the timeout.
 func (c *Coordinator) livenessExpired() {
-	c.stats.lost.Add(1)
+	c.sessionLost()
 	if !c.noHeart {
 		return // the heart keeps trying; the backend decides about the session
 	}
