@@ -58,11 +58,6 @@ func (d *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 			index = nextIndex(index, meta.LastIndex)
 		}
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}, nil
+	// Stop ends the watch and waits for its goroutine; it may be called again.
+	return sync.OnceFunc(func() { cancel(); <-done }), nil
 }

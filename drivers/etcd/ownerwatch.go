@@ -73,11 +73,6 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 			changed(tooz.OwnerChange{}) // what happened while the watch was down
 		}
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}, nil
+	// Stop ends the watch and waits for its goroutine; it may be called again.
+	return sync.OnceFunc(func() { cancel(); <-done }), nil
 }

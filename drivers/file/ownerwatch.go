@@ -108,13 +108,8 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 			}
 		}
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-		})
-	}, nil
+	// Stop ends the watch and waits for its goroutine; it may be called again.
+	return sync.OnceFunc(func() { close(stop); <-done }), nil
 }
 
 // watchOwnerProcess follows the process recorded in the lock file at path

@@ -67,14 +67,8 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 	dctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go w.deadlines(dctx, done)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			s.close()
-		})
-	}, nil
+	// Stop ends the watch and waits for its goroutine; it may be called again.
+	return sync.OnceFunc(func() { cancel(); <-done; s.close() }), nil
 }
 
 // deadlines calls changed when the current holder's lock or session

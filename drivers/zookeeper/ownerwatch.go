@@ -87,13 +87,8 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 			return ev, err
 		})
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}, nil
+	// Stop ends the watch and waits for its goroutine; it may be called again.
+	return sync.OnceFunc(func() { cancel(); <-done }), nil
 }
 
 // ownerAfter is the owner change a watch pushes once armed: the owner
