@@ -92,16 +92,10 @@ func (c *Coordinator) begin(ctx context.Context, name string, res Resource, wait
 	return c.obs.Begin(ctx, Operation{Name: name, Kind: kindName(res.Kind), Target: res.Name, Backend: c.scheme, Wait: wait})
 }
 
-// kindName is k as Operation.Kind and HoldingEnd.Kind name it.
+// kindName is k as Operation.Kind and HoldingEnd.Kind name it: its String,
+// in one word.
 func kindName(k ResourceKind) string {
-	switch k {
-	case KindLock:
-		return "lock"
-	case KindElection:
-		return "election"
-	case KindSemaphore:
-		return "semaphore"
-	case KindRWLock:
+	if k == KindRWLock {
 		return "rwlock"
 	}
 	return k.String()
