@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // Stats counts what the heart has seen, for metrics and tests.
@@ -117,13 +119,14 @@ func (c *Coordinator) rejoinGroups(ctx context.Context) error {
 
 // liveness is the coordinator's own view of whether its session is alive: a
 // session renewed by a beat that started at t is alive until t+timeout at
-// the latest, whatever the backend's clock says. The coordinator gives up a
-// tenth of the timeout earlier (for clock rate drift and scheduling), and
+// the latest, whatever the backend's clock says. The coordinator gives up
+// driverkit.Margin earlier (a tenth of the timeout, for clock rate drift
+// and scheduling; the drivers' own ownership deadlines use the same rule), and
 // when that moment passes with no newer successful beat the current epoch
 // ends: every lock and leadership taken in it is reported lost before the
 // backend can hand it to anyone else.
 type liveness struct {
-	timeout time.Duration // the usable part of the liveness timeout
+	timeout time.Duration // the liveness timeout
 	log     *slog.Logger
 
 	mu         sync.Mutex
@@ -136,8 +139,8 @@ type liveness struct {
 }
 
 func newLiveness(start time.Time, timeout time.Duration, log *slog.Logger, onExpire func()) *liveness {
-	l := &liveness{timeout: timeout - timeout/10, log: log, epoch: make(chan struct{}), renewal: make(chan struct{}), onExpire: onExpire}
-	l.validUntil = start.Add(l.timeout)
+	l := &liveness{timeout: timeout, log: log, epoch: make(chan struct{}), renewal: make(chan struct{}), onExpire: onExpire}
+	l.validUntil = driverkit.ValidUntil(start, timeout)
 	l.timer = time.AfterFunc(time.Until(l.validUntil), l.check)
 	return l
 }
@@ -189,7 +192,7 @@ func (l *liveness) renewed(start time.Time) {
 	}
 	close(l.renewal)
 	l.renewal = make(chan struct{})
-	until := start.Add(l.timeout)
+	until := driverkit.ValidUntil(start, l.timeout)
 	if until.After(l.validUntil) {
 		l.validUntil = until
 	}

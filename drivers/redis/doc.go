@@ -69,7 +69,8 @@
 //
 // The holder tracks each lock's validity locally: a deadline counted from
 // the start of the call that set the TTL on the server (acquire, or each
-// refresh), less 1% + 2ms for clock drift. The heart refreshes every held
+// refresh), less a tenth of the TTL (at least 1% + 2ms, for clock drift):
+// the rule the Coordinator applies to the member liveness too. The heart refreshes every held
 // lock in its heartbeat script (and one timer per coordinator refreshes a
 // lock whose TTL is shorter than the heart's interval). Lost() closes when
 // a refresh finds the token gone or when the local deadline passes without

@@ -67,10 +67,6 @@ func (o *ownership) Release(ctx context.Context) error {
 	return nil
 }
 
-// drift is the allowance for the local clock running slower than the
-// server's over one TTL (as in Redlock: 1% plus 2ms).
-func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
-
 // waiter is a queued Acquire, poked when the lock is granted to it (with
 // the fencing token) or when the grant channel was replaced (a grant may
 // have been missed: it rechecks).
@@ -240,7 +236,7 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 		return nil, errSessionGone
 	}
 	o.refreshed = st.start
-	o.deadline = c.capLocked(st.start.Add(o.ttl - drift(o.ttl)))
+	o.deadline = c.capLocked(driverkit.ValidUntil(st.start, o.ttl))
 	c.held[o] = struct{}{}
 	c.scheduleLocksLocked()
 	c.mu.Unlock()
@@ -408,7 +404,7 @@ func (c *conn) renewed(o *ownership, start time.Time) {
 	if o.ended {
 		return
 	}
-	if d := c.capLocked(start.Add(o.ttl - drift(o.ttl))); d.After(o.deadline) {
+	if d := c.capLocked(driverkit.ValidUntil(start, o.ttl)); d.After(o.deadline) {
 		o.deadline = d
 	}
 	if start.After(o.refreshed) {

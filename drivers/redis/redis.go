@@ -199,7 +199,7 @@ func start(ctx context.Context, rdb goredis.UniversalClient, cfg tooz.Config, s 
 		shared:  map[*sharedOwn]struct{}{},
 	}
 	c.health = min(max(c.timeout/3, 100*time.Millisecond), 5*time.Second)
-	c.sessUntil = time.Now().Add(c.timeout - drift(c.timeout))
+	c.sessUntil = driverkit.ValidUntil(time.Now(), c.timeout)
 	next, err := c.run(ctx, scriptOpen, []string{c.skey(c.sid)}, c.p, c.sid, ms(c.timeout), c.member).Int64()
 	if err != nil {
 		if !borrowed {
@@ -392,7 +392,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		return next, fmt.Errorf("heartbeat: unexpected reply of %d values", len(res))
 	}
 	c.noteEarliest(res[len(res)-1])
-	until := start.Add(c.timeout - drift(c.timeout))
+	until := driverkit.ValidUntil(start, c.timeout)
 	if res[0] == 0 {
 		c.mu.Lock()
 		if c.sid == sid {

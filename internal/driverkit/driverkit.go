@@ -82,3 +82,17 @@ func (b *Backoff) Reset() { b.cur = 0 }
 
 // Wait sleeps for Next() or until ctx ends, reporting whether the delay passed.
 func (b *Backoff) Wait(ctx context.Context) bool { return Sleep(ctx, b.Next()) }
+
+// Margin is how much sooner than the backend a holder takes a liveness or
+// an ownership as gone: a tenth of its time to live d, and at least the
+// allowance Redlock makes for the local clock running slower than the
+// server's (1% of d plus 2 ms). The core's liveness deadline and every
+// driver's local ownership deadline use this one rule, so that Lost()
+// closes at the same point of a TTL on every backend.
+func Margin(d time.Duration) time.Duration { return max(d/10, d/100+2*time.Millisecond) }
+
+// ValidUntil is when something renewed for d by a request that started at
+// start must be taken as gone: d after start, less Margin(d). Timing from
+// the request's start, not its answer, keeps the backend's own expiry,
+// counted from some moment in between, after it.
+func ValidUntil(start time.Time, d time.Duration) time.Time { return start.Add(d - Margin(d)) }

@@ -80,3 +80,18 @@ func TestCleanupContextKeepsALiveParentsDeadline(t *testing.T) {
 		t.Fatalf("deadline %v %v, want the parent's %v", dl, ok, want)
 	}
 }
+
+func TestMargin(t *testing.T) {
+	for _, tc := range []struct{ d, want time.Duration }{
+		{10 * time.Second, time.Second},                  // a tenth
+		{10 * time.Millisecond, 2100 * time.Microsecond}, // Redlock's 1% + 2ms is more
+	} {
+		if got := Margin(tc.d); got != tc.want {
+			t.Errorf("Margin(%v) = %v, want %v", tc.d, got, tc.want)
+		}
+	}
+	start := time.Unix(100, 0)
+	if got, want := ValidUntil(start, 2*time.Second), start.Add(1800*time.Millisecond); !got.Equal(want) {
+		t.Errorf("ValidUntil = %v, want %v", got, want)
+	}
+}
