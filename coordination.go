@@ -131,6 +131,13 @@ type GroupSink interface {
 // validation, closed-state checks, event dispatch, the heart and error
 // context are the Coordinator's. Every method honours its context. Optional
 // features are separate interfaces, checked with a type assertion.
+//
+// Calls may race Close. The Coordinator refuses new calls once Close has
+// begun, but it does not wait for calls already running (an Acquire may be
+// waiting for a lock): Close must make those end promptly, with ErrClosed
+// or with their own result, and a driver must stay safe (no panic, no
+// write to a closed client) when a call finds it closed. An Ownership or
+// a watch issued by such a call is ended by Close like any other.
 type CoordinationDriver interface {
 	// Characteristics lists what the backend guarantees.
 	Characteristics() []Characteristic
