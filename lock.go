@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,10 +265,7 @@ func (c *Coordinator) endLostHoldings(err error) {
 // by the driver's Close) or on a lost session.
 func (c *Coordinator) endHoldings(err error) {
 	c.mu.Lock()
-	hs := make([]*holding, 0, len(c.holdings))
-	for h := range c.holdings {
-		hs = append(hs, h)
-	}
+	hs := slices.Collect(maps.Keys(c.holdings))
 	c.mu.Unlock()
 	for _, h := range hs {
 		h.end(err, false)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -416,10 +418,7 @@ func (c *conn) shut() ([]*lease, bool) {
 		}
 	}
 	owns := c.killLeasesLocked()
-	watches := make([]*groupWatch, 0, len(c.watches))
-	for w := range c.watches {
-		watches = append(watches, w)
-	}
+	watches := slices.Collect(maps.Keys(c.watches))
 	c.mu.Unlock()
 	for _, w := range watches {
 		w.stop()

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -369,10 +371,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		return 0, tooz.ErrClosed
 	}
 	sid := c.sid
-	owns := make([]*ownership, 0, len(c.held))
-	for o := range c.held {
-		owns = append(owns, o)
-	}
+	owns := slices.Collect(maps.Keys(c.held))
 	c.mu.Unlock()
 	newSid := driverkit.NewID()
 	keys := make([]string, 0, 1+len(owns))
@@ -399,10 +398,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 			c.sid = newSid
 			c.sessUntil = until
 		}
-		all := make([]*ownership, 0, len(c.held))
-		for o := range c.held {
-			all = append(all, o)
-		}
+		all := slices.Collect(maps.Keys(c.held))
 		c.mu.Unlock()
 		for _, o := range all {
 			c.lose(o, false)
@@ -472,10 +468,7 @@ func (c *conn) Abandon() {
 // and wakes every waiter (which then finds the conn closed).
 func (c *conn) stopBackground() {
 	c.mu.Lock()
-	ws := make([]*watch, 0, len(c.watches))
-	for w := range c.watches {
-		ws = append(ws, w)
-	}
+	ws := slices.Collect(maps.Keys(c.watches))
 	g := c.grants
 	for _, t := range []*time.Timer{c.expiry, c.refresh, c.reaper} {
 		if t != nil {
@@ -497,10 +490,7 @@ func (c *conn) stopBackground() {
 // endAll ends every ownership locally (closing Lost), without I/O.
 func (c *conn) endAll() {
 	c.mu.Lock()
-	all := make([]*ownership, 0, len(c.held))
-	for o := range c.held {
-		all = append(all, o)
-	}
+	all := slices.Collect(maps.Keys(c.held))
 	c.mu.Unlock()
 	for _, o := range all {
 		c.end(o)

@@ -6,6 +6,8 @@ package redis
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -145,10 +147,7 @@ func (o *sharedOwn) Release(ctx context.Context) error {
 // endShared ends every shared holding locally (the session is gone or closing).
 func (c *conn) endShared() {
 	c.mu.Lock()
-	all := make([]*sharedOwn, 0, len(c.shared))
-	for o := range c.shared {
-		all = append(all, o)
-	}
+	all := slices.Collect(maps.Keys(c.shared))
 	c.mu.Unlock()
 	for _, o := range all {
 		o.end()

@@ -356,6 +356,13 @@ func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 	return out, c.mapErr(err)
 }
 
+// readWindow is how many member reads readMembers keeps in flight on the
+// session's one connection: ZooKeeper answers pipelined requests in order,
+// so a listing of n members costs about n/readWindow round trips of
+// waiting (go-zookeeper has no multi-read). 1,000 is the server's default
+// globalOutstandingLimit, past which it stops reading the connection.
+const readWindow = 1000
+
 // readMembers reads the member znodes named by children, concurrently.
 // Members that left meanwhile are skipped.
 func (c *conn) readMembers(ctx context.Context, s *session, gp string, children []string) ([]tooz.MemberInfo, error) {
@@ -366,7 +373,7 @@ func (c *conn) readMembers(ctx context.Context, s *session, gp string, children 
 	}
 	res := make([]result, len(children))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
+	sem := make(chan struct{}, readWindow)
 	for i, name := range children {
 		id, err := keyspace.Unescape(name)
 		if err != nil {

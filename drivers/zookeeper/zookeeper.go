@@ -132,9 +132,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -606,19 +608,13 @@ func (c *conn) waitBackground() {
 
 func (c *conn) stopWatches() {
 	c.mu.Lock()
-	ws := make([]*groupWatch, 0, len(c.watches))
-	for w := range c.watches {
-		ws = append(ws, w)
-	}
+	ws := slices.Collect(maps.Keys(c.watches))
 	c.mu.Unlock()
 	for _, w := range ws {
 		w.stop()
 	}
 	c.mu.Lock()
-	pws := make([]*pwatch, 0, len(c.pwatches))
-	for w := range c.pwatches {
-		pws = append(pws, w)
-	}
+	pws := slices.Collect(maps.Keys(c.pwatches))
 	c.mu.Unlock()
 	for _, w := range pws {
 		w.stop()
