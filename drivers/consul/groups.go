@@ -137,13 +137,7 @@ func (d *conn) DeleteGroup(ctx context.Context, g string) error {
 }
 
 // disposeLater queues keys for deletion by the next heartbeat.
-func (d *conn) disposeLater(s *session, cs ...cleanup) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !s.dead {
-		s.pending = append(s.pending, cs...)
-	}
-}
+func (d *conn) disposeLater(s *session, cs ...cleanup) { s.pending.Add(cs...) }
 
 // waitGone waits with blocking queries until key does not exist.
 func (d *conn) waitGone(ctx context.Context, key string) error {

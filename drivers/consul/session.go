@@ -33,7 +33,7 @@ type session struct {
 	gone      bool // known to be gone from the servers
 	monitored bool // its monitor goroutine runs
 	owns      map[*ownership]struct{}
-	pending   []cleanup // keys to delete once the agent answers again
+	pending   driverkit.Pending[cleanup] // keys to delete once the agent answers again
 }
 
 // cleanup is a key this session may still hold although nobody wants it:
@@ -188,6 +188,7 @@ func (d *conn) killLocked(s *session, why string, gone bool) {
 	}
 	s.dead = true
 	s.why = why
+	s.pending.Drop() // the servers delete what the session held
 	s.cancel()
 	for o := range s.owns {
 		o.end()
@@ -303,23 +304,7 @@ func (d *conn) replace(ctx context.Context, old *session) error {
 
 // runCleanups deletes the keys s may hold for nobody.
 func (d *conn) runCleanups(ctx context.Context, s *session) {
-	d.mu.Lock()
-	todo := s.pending
-	s.pending = nil
-	d.mu.Unlock()
-	var failed []cleanup
-	for _, c := range todo {
-		if err := d.cleanKey(ctx, s, c); err != nil {
-			failed = append(failed, c)
-		}
-	}
-	if len(failed) > 0 {
-		d.mu.Lock()
-		if !s.dead {
-			s.pending = append(s.pending, failed...)
-		}
-		d.mu.Unlock()
-	}
+	s.pending.Run(func(c cleanup) error { return d.cleanKey(ctx, s, c) })
 }
 
 // dispose deletes keys s may hold for nobody now, on a context of its own,
@@ -327,19 +312,7 @@ func (d *conn) runCleanups(ctx context.Context, s *session) {
 func (d *conn) dispose(s *session, cs ...cleanup) {
 	ctx, cancel := cleanupContext()
 	defer cancel()
-	var failed []cleanup
-	for _, c := range cs {
-		if err := d.cleanKey(ctx, s, c); err != nil {
-			failed = append(failed, c)
-		}
-	}
-	if len(failed) > 0 {
-		d.mu.Lock()
-		if !s.dead {
-			s.pending = append(s.pending, failed...)
-		}
-		d.mu.Unlock()
-	}
+	s.pending.Try(func(c cleanup) error { return d.cleanKey(ctx, s, c) }, cs...)
 }
 
 // cleanKey deletes c.key if s holds it for c.contender.

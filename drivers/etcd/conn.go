@@ -77,7 +77,8 @@ type conn struct {
 	// orphans are contender keys whose delete (release, withdrawal) failed
 	// while their lease lives on: the next successful Heartbeat deletes
 	// them, so that a lock given up during an outage does not stay held.
-	orphans map[string]*contender
+	// Replaced (with its leases) when the session is lost. Guarded by mu.
+	orphans *driverkit.Pending[*contender]
 	// joins are this coordinator's memberships as it created them, so that
 	// UpdateCapabilities keeps JoinedAt in one guarded transaction.
 	joins map[string]join
@@ -98,7 +99,7 @@ func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
 		log:     cfg.Logger,
 		leases:  map[int64]*lease{},
 		watches: map[*groupWatch]struct{}{},
-		orphans: map[string]*contender{},
+		orphans: &driverkit.Pending[*contender]{},
 		joins:   map[string]join{},
 	}
 }
@@ -345,7 +346,8 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	}
 	c.leases = map[int64]*lease{c.mainTTL: l}
 	c.lost = false
-	c.orphans = map[string]*contender{} // they went with their leases
+	c.orphans.Drop()
+	c.orphans = &driverkit.Pending[*contender]{} // the old ones went with their leases
 	c.mu.Unlock()
 	c.log.Warn("tooz/etcd: new lease granted after the old one expired", "lease", fmt.Sprintf("%x", int64(l.id)))
 	return c.interval([]*lease{l}), fmt.Errorf("%w: etcd lease %v expired; new lease %x granted",
@@ -359,7 +361,7 @@ func (c *conn) orphan(ct *contender) {
 	defer c.mu.Unlock()
 	ct.unsure = true
 	if !c.closed {
-		c.orphans[ct.key] = ct
+		c.orphans.Add(ct)
 	}
 }
 
@@ -374,21 +376,16 @@ func (c *conn) markUnsure(ct *contender) {
 // stay for the next heartbeat.
 func (c *conn) deleteOrphans(ctx context.Context) {
 	c.mu.Lock()
-	cts := make([]*contender, 0, len(c.orphans))
-	for _, ct := range c.orphans {
-		cts = append(cts, ct)
-	}
+	orphans := c.orphans
 	c.mu.Unlock()
-	for _, ct := range cts {
+	orphans.Run(func(ct *contender) error {
 		if _, err := c.cli.Delete(ctx, ct.key); err != nil {
-			return
+			return err
 		}
-		c.mu.Lock()
-		delete(c.orphans, ct.key)
-		c.mu.Unlock()
 		c.free(ct)
 		c.log.Info("tooz/etcd: deleted a contender key whose release had failed", "key", ct.key)
-	}
+		return nil
+	})
 }
 
 // interval is how long to wait before the next heartbeat: a third of the

@@ -324,7 +324,7 @@ func TestRestart(t *testing.T) {
 	waitUntil(t, driverkit.CleanupTimeout+slack, "a's failed release recorded", func() bool {
 		drv.mu.Lock()
 		defer drv.mu.Unlock()
-		return len(drv.orphans) > 0
+		return drv.orphans.Len() > 0
 	})
 	testutil.Must(t, s.Restart(), "restart etcd")
 

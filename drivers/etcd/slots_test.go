@@ -3,7 +3,11 @@
 
 package etcd
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/toozgo/tooz/internal/driverkit"
+)
 
 // TestUnsureSlotIsNeverReused: a slot whose key saw a request go
 // unanswered stays taken after its key is deleted, so that a late delete
@@ -23,7 +27,7 @@ func TestUnsureSlotIsNeverReused(t *testing.T) {
 		t.Fatalf("the unsure slot's key %q was given out again", d.key)
 	}
 	e := c.newContender(l, "q/")
-	c.orphans = map[string]*contender{}
+	c.orphans = &driverkit.Pending[*contender]{}
 	c.orphan(e) // a failed delete
 	c.free(e)   // ... deleted by a later heartbeat
 	if f := c.newContender(l, "q/"); f.key == e.key {
