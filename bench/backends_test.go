@@ -238,7 +238,7 @@ func zkTarget(t *testing.T) *target {
 		settings:    fmt.Sprintf("ZooKeeper (Debian's), standalone, tickTime 100 ms, forceSync on (fsync), %s; raw session timeout 10 s.", dataNote(s.DataDir)),
 		livenessBar: once,
 		crashable:   true,
-		abandonTTL:  time.Minute, // the server's maxSessionTimeout
+		abandonTTL:  5 * time.Minute, // within the test server's maxSessionTimeout (10 min)
 	}
 }
 

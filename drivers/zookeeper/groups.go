@@ -356,15 +356,18 @@ func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 	return out, c.mapErr(err)
 }
 
-// readWindow is how many member reads readMembers keeps in flight on the
-// session's one connection: ZooKeeper answers pipelined requests in order,
-// so a listing of n members costs about n/readWindow round trips of
-// waiting (go-zookeeper has no multi-read). 1,000 is the server's default
-// globalOutstandingLimit, past which it stops reading the connection.
-const readWindow = 1000
+// readBatch is how many member reads readMembers sends at once on the
+// session's one connection before it waits for their answers: ZooKeeper
+// answers pipelined requests in order, so a listing of n members costs
+// about n/readBatch round trips (go-zookeeper has no multi-read). 1,000 is
+// the server's default globalOutstandingLimit, past which it stops reading
+// the connection. Batches in lockstep, rather than a sliding window, keep
+// the round trips at that count: a window refilled one answer at a time
+// turns the connection around for every answer once it is full.
+const readBatch = 1000
 
-// readMembers reads the member znodes named by children, concurrently.
-// Members that left meanwhile are skipped.
+// readMembers reads the member znodes named by children, a batch at a
+// time. Members that left meanwhile are skipped.
 func (c *conn) readMembers(ctx context.Context, s *session, gp string, children []string) ([]tooz.MemberInfo, error) {
 	type result struct {
 		info tooz.MemberInfo
@@ -372,34 +375,34 @@ func (c *conn) readMembers(ctx context.Context, s *session, gp string, children 
 		err  error
 	}
 	res := make([]result, len(children))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, readWindow)
-	for i, name := range children {
-		id, err := keyspace.Unescape(name)
-		if err != nil {
-			c.log.Warn("tooz: ignoring a znode that is not a member", "path", gp+"/"+name)
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			data, st, err := get(ctx, s, gp+"/"+name)
-			switch {
-			case errors.Is(err, zk.ErrNoNode):
-			case err != nil:
-				res[i].err = err
-			case st.EphemeralOwner == 0:
-				// Members are ephemeral: a persistent znode belongs to no
-				// session and would stay listed forever.
-				c.log.Warn("tooz: ignoring a persistent znode among members", "path", gp+"/"+name)
-			default:
-				res[i] = result{info: info(id, data, st), ok: true}
+	for start := 0; start < len(children); start += readBatch {
+		var wg sync.WaitGroup
+		for i := start; i < min(start+readBatch, len(children)); i++ {
+			name := children[i]
+			id, err := keyspace.Unescape(name)
+			if err != nil {
+				c.log.Warn("tooz: ignoring a znode that is not a member", "path", gp+"/"+name)
+				continue
 			}
-		}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				data, st, err := get(ctx, s, gp+"/"+name)
+				switch {
+				case errors.Is(err, zk.ErrNoNode):
+				case err != nil:
+					res[i].err = err
+				case st.EphemeralOwner == 0:
+					// Members are ephemeral: a persistent znode belongs to
+					// no session and would stay listed forever.
+					c.log.Warn("tooz: ignoring a persistent znode among members", "path", gp+"/"+name)
+				default:
+					res[i] = result{info: info(id, data, st), ok: true}
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	out := make([]tooz.MemberInfo, 0, len(children))
 	for _, r := range res {
 		if r.err != nil {

@@ -156,7 +156,7 @@ func writeZooCfg(s *Server, secure bool, more ...string) (string, error) {
 	lines := []string{
 		"tickTime=100",
 		"minSessionTimeout=500",
-		"maxSessionTimeout=60000",
+		"maxSessionTimeout=600000",
 		"dataDir=" + s.DataDir,
 		port + "=" + strconv.Itoa(s.Port),
 		port + "Address=" + s.ip(),

@@ -15,7 +15,7 @@
 //     turns on the append-only file with appendfsync always.
 //   - ZooKeeper: standalone (the JVM runs ZooKeeperServerMain directly, with
 //     -Xmx256m), tickTime=100ms, so session timeouts from
-//     minSessionTimeout=500ms up to 60s are legal; the admin server is off;
+//     minSessionTimeout=500ms up to 10 minutes are legal; the admin server is off;
 //     WithNoFsync sets forceSync=no.
 //   - etcd: a single member with a 20ms heartbeat and a 200ms election
 //     timeout; WithNoFsync adds --unsafe-no-fsync (etcd 3.5+ only).
