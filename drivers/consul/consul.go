@@ -126,6 +126,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -385,7 +386,7 @@ type conn struct {
 
 	base   context.Context // ends on Close and Abandon
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // background goroutines: session monitors, watches
+	run    driverkit.Runner // background goroutines: session monitors, watches
 
 	hbMu sync.Mutex // serializes heartbeats
 
@@ -432,7 +433,7 @@ func (d *conn) Close(ctx context.Context) error {
 		}
 	}
 	d.kill(s, "coordinator closed", err == nil)
-	d.wg.Wait()
+	d.run.Wait()
 	d.closeIdle()
 	return err
 }
@@ -458,6 +459,6 @@ func (d *conn) Abandon() {
 	d.mu.Unlock()
 	d.cancel()
 	d.kill(s, "coordinator abandoned", false)
-	d.wg.Wait()
+	d.run.Wait()
 	d.closeIdle()
 }

@@ -493,14 +493,14 @@ func (d *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink)
 	}
 	wctx, cancel := context.WithCancel(d.base)
 	done := make(chan struct{})
-	d.wg.Add(1)
 	d.mu.Unlock()
 	sink.Snapshot(infos(ms), meta.LastIndex)
-	go func() {
-		defer d.wg.Done()
+	if !d.run.Go(func() {
 		defer close(done)
 		d.watchLoop(wctx, prefix, sink, known, meta.LastIndex)
-	}()
+	}) {
+		close(done) // closed meanwhile: the watch ends as it starts
+	}
 	return func() {
 		cancel()
 		<-done

@@ -215,8 +215,7 @@ func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*owner
 	}
 	s.owns[o] = struct{}{}
 	d.startMonitorLocked(s)
-	d.wg.Add(1)
-	go d.watchOwned(o)
+	d.run.Go(func() { d.watchOwned(o) })
 	return o, nil
 }
 
@@ -226,7 +225,6 @@ func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*owner
 // the resource already. It follows the key with blocking queries, confirms
 // with a consistent read, and stops when o or its session ends.
 func (d *conn) watchOwned(o *ownership) {
-	defer d.wg.Done()
 	ctx, cancel := context.WithCancel(o.s.ctx)
 	defer cancel()
 	// When o ends its owner key has changed or is about to (a release

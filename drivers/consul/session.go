@@ -116,15 +116,13 @@ func (d *conn) startMonitorLocked(s *session) {
 		return
 	}
 	s.monitored = true
-	d.wg.Add(1)
-	go d.monitor(s)
+	d.run.Go(func() { d.monitor(s) })
 }
 
 // monitor follows s with blocking queries and ends everything issued under
 // it as soon as the servers no longer know it (destroyed out of band,
 // invalidated by its TTL).
 func (d *conn) monitor(s *session) {
-	defer d.wg.Done()
 	var index uint64
 	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	for s.ctx.Err() == nil {

@@ -66,8 +66,8 @@ type conn struct {
 
 	borrowed bool // cli is the application's (see Open): Close leaves it open
 
-	hbMu sync.Mutex     // serializes Heartbeat
-	bg   sync.WaitGroup // background withdrawals; Add under mu while open
+	hbMu sync.Mutex       // serializes Heartbeat
+	run  driverkit.Runner // background withdrawals and awaited answers; stopped by shut
 
 	mu      sync.Mutex
 	closed  bool
@@ -408,6 +408,7 @@ func (c *conn) shut() ([]*lease, bool) {
 		return nil, false
 	}
 	c.closed = true
+	c.run.Stop()
 	var live []*lease
 	for _, l := range c.leases {
 		if !l.isDead() {
@@ -444,7 +445,7 @@ func (c *conn) Close(ctx context.Context) error {
 			first = translate(err)
 		}
 	}
-	c.bg.Wait()
+	c.run.Wait()
 	return first
 }
 
@@ -456,6 +457,6 @@ func (c *conn) Abandon() {
 		if !c.borrowed {
 			_ = c.cli.Close()
 		}
-		c.bg.Wait()
+		c.run.Wait()
 	}
 }

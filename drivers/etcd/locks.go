@@ -221,16 +221,8 @@ func (c *conn) enqueue(ctx context.Context, ct *contender, txn func(context.Cont
 		resp *clientv3.TxnResponse
 		err  error
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, tooz.ErrClosed
-	}
-	c.bg.Add(1)
-	c.mu.Unlock()
 	done := make(chan result, 1)
-	go func() {
-		defer c.bg.Done()
+	started := c.run.Go(func() {
 		limit := max(enqueueTimeout, c.timeout)
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 		defer cancel()
@@ -239,7 +231,10 @@ func (c *conn) enqueue(ctx context.Context, ct *contender, txn func(context.Cont
 			err = fmt.Errorf("%w: no answer from etcd within %v: %w", tooz.ErrConnection, limit, err)
 		}
 		done <- result{resp, err}
-	}()
+	})
+	if !started {
+		return nil, tooz.ErrClosed
+	}
 	select {
 	case r := <-done:
 		if r.err != nil {
@@ -288,18 +283,9 @@ func (c *conn) await(done <-chan struct{}) {
 // the conn is closed. The returned channel closes when f returns.
 func (c *conn) background(f func()) <-chan struct{} {
 	done := make(chan struct{})
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	if !c.run.Go(func() { defer close(done); f() }) {
 		close(done)
-		return done
 	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		defer close(done)
-		f()
-	}()
 	return done
 }
 

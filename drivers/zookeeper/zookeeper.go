@@ -145,6 +145,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -383,9 +384,11 @@ type conn struct {
 	state   SessionState
 	stateCh chan struct{} // closed and replaced on every change of state or session
 	watches map[*groupWatch]struct{}
-	suspend int            // times the session was suspended (tests)
-	bg      sync.WaitGroup // background work (closing dead sessions, undoing abandoned creates)
-	bgShut  bool           // Close or Abandon waits for bg: later work is not tracked
+	suspend int // times the session was suspended (tests)
+	// run is the background work (closing dead sessions, undoing
+	// abandoned creates); Close and Abandon wait for it, and work spawned
+	// later runs untracked.
+	run driverkit.Runner
 
 	// Persistent group watches (persistent.go); noPersistent once the
 	// server refused one.
@@ -433,18 +436,9 @@ func (c *conn) live() (*session, error) {
 
 // spawn runs f in the background; Close and Abandon wait for it.
 func (c *conn) spawn(f func()) {
-	c.mu.Lock()
-	if c.bgShut {
-		c.mu.Unlock()
-		go f()
-		return
+	if !c.run.Go(f) {
+		go f() // after Close: it must still run, untracked
 	}
-	c.bg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.bg.Done()
-		f()
-	}()
 }
 
 // sessionEvent is called (from the client's goroutine, without blocking
@@ -599,12 +593,7 @@ func (c *conn) Abandon() {
 }
 
 // waitBackground waits for the background work spawned so far.
-func (c *conn) waitBackground() {
-	c.mu.Lock()
-	c.bgShut = true
-	c.mu.Unlock()
-	c.bg.Wait()
-}
+func (c *conn) waitBackground() { c.run.Wait() }
 
 func (c *conn) stopWatches() {
 	c.mu.Lock()
