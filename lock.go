@@ -95,11 +95,8 @@ func (h *holding) end(err error, release bool) {
 		delete(h.c.holdings, h)
 		closed := h.c.closed
 		h.c.mu.Unlock()
-		cause := endCause(err)
-		if closed && err == nil {
-			cause = "closed"
-		}
-		h.c.obs.HoldingEnded(HoldingEnd{Kind: kindName(h.res.Kind), Target: h.res.Name, Backend: h.c.scheme, Held: time.Since(h.since), Cause: cause})
+		h.c.obs.HoldingEnded(HoldingEnd{Kind: kindName(h.res.Kind), Target: h.res.Name, Backend: h.c.scheme,
+			Held: time.Since(h.since), Cause: endCause(err, closed)})
 		if release {
 			ctx, cancel := cleanupContext(context.Background())
 			err := h.own.Release(ctx)

@@ -57,10 +57,11 @@ type HoldingEnd struct {
 	Target  string
 	Backend string
 	Held    time.Duration // from the acquisition returning to the end
-	// Cause is "released" (Release, Resign, StandDown), "closed" (Close),
-	// "session_lost" (the member's liveness expired) or "revoked" (the
-	// backend no longer recorded the owner: deleted out of band, or
-	// preempted).
+	// Cause is "released" (Release, Resign, StandDown, and a leader's
+	// stand-down for a preempting candidate), "closed" (Close),
+	// "session_lost" (the member's liveness expired, or Abandon) or
+	// "revoked" (the backend no longer recorded the owner while the
+	// liveness stood: deleted out of band, expired on a lock TTL).
 	Cause string
 }
 
@@ -101,19 +102,19 @@ func kindName(k ResourceKind) string {
 	return k.String()
 }
 
-// endCause names why a holding ended, for HoldingEnd.Cause.
-func endCause(err error) string {
+// endCause names why a holding ended, for HoldingEnd.Cause: err is the
+// holding's reason (nil for a release, and for Close, which closed says),
+// and every loss wraps ErrSessionLost.
+func endCause(err error, closed bool) string {
 	switch {
-	case err == nil, errors.Is(err, ErrNotLeader):
-		return "released"
-	case errors.Is(err, ErrClosed):
+	case err == nil && closed:
 		return "closed"
+	case err == nil:
+		return "released"
 	case errors.Is(err, errRevoked):
 		return "revoked"
-	case errors.Is(err, ErrSessionLost):
-		return "session_lost"
 	}
-	return "revoked"
+	return "session_lost"
 }
 
 // errRevoked ends a holding whose ownership the backend no longer records

@@ -111,4 +111,20 @@ func TestObserverSeesOperations(t *testing.T) {
 	if want := []string{"acquire lock l not_acquired"}; !slices.Equal(rb.ops, want) {
 		t.Errorf("b's operations = %q, want %q", rb.ops, want)
 	}
+
+	// A crash (Abandon) ends what was held as a lost session.
+	rc := &recorder{}
+	cc, err := tooz.Open(ctx, url, "c", tooz.WithObserver(rc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.Lock("m").Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cc.Abandon()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if want := []string{"lock m session_lost"}; !slices.Equal(rc.ends, want) {
+		t.Errorf("c's holding ends after Abandon = %q, want %q", rc.ends, want)
+	}
 }

@@ -33,8 +33,9 @@ func (c *Coordinator) join(ctx context.Context, group string, capabilities []byt
 		return wrap(err, op, group, c.member, "")
 	}
 	ctx, end := c.obs.Begin(ctx, Operation{Name: "join", Kind: "group", Target: group, Backend: c.scheme, Wait: wait})
-	err := c.drv.JoinGroup(ctx, group, capabilities)
+	var err error
 	defer func() { end(err) }()
+	err = c.drv.JoinGroup(ctx, group, capabilities)
 	if wait && errors.Is(err, ErrMemberAlreadyJoined) {
 		c.mu.Lock()
 		_, ours := c.joined[group]
