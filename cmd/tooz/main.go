@@ -204,8 +204,8 @@ func (a *app) finish(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	code, msg := classify(err)
-	if ee := (*exitError)(nil); !errors.As(err, &ee) || !ee.command {
+	code, msg, command := classify(err)
+	if !command {
 		code = a.exitCode(code)
 	}
 	if msg != "" {
@@ -221,13 +221,14 @@ func (a *app) finish(err error) int {
 	return code
 }
 
-// classify maps an error to its exit status and message.
-func classify(err error) (int, string) {
+// classify maps an error to its exit status and message; command says
+// that the status is the command's own, passed through.
+func classify(err error) (code int, msg string, command bool) {
 	var ee *exitError
 	if errors.As(err, &ee) {
-		return ee.code, ee.msg
+		return ee.code, ee.msg, ee.command
 	}
-	return codeOf(err), err.Error()
+	return codeOf(err), err.Error(), false
 }
 
 // printUsage writes the top-level help.

@@ -144,10 +144,7 @@ func (d *conn) firstRead(ctx context.Context, s *session, base string, q *api.Qu
 			return nil, d.wrap(ctx, "acquire", err)
 		}
 		if ctx.Err() != nil || s.ctx.Err() != nil || !bo.Wait(ctx) {
-			if werr := d.endWait(ctx, s, "acquire", err, nil); werr != nil {
-				return nil, werr
-			}
-			return nil, d.wrap(ctx, "acquire", err)
+			return nil, d.endWait(ctx, s, "acquire", err, nil)
 		}
 		d.log.Debug("tooz/consul: reading a lock failed; retrying", "err", d.scrub(err.Error()))
 	}

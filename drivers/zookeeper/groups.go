@@ -326,6 +326,19 @@ func get(ctx context.Context, s *session, p string) ([]byte, *zk.Stat, error) {
 	return v.d, v.st, err
 }
 
+// childrenW lists p's children and sets a child watch on it, honouring ctx.
+func childrenW(ctx context.Context, s *session, p string) ([]string, <-chan zk.Event, error) {
+	type r struct {
+		ch []string
+		ev <-chan zk.Event
+	}
+	v, err := call(ctx, func() (r, error) {
+		ch, _, ev, err := s.zk.ChildrenW(p)
+		return r{ch, ev}, err
+	})
+	return v.ch, v.ev, err
+}
+
 // Members implements tooz.CoordinationDriver: a listing, then every
 // member's znode read with the requests pipelined (ZooKeeper has no read
 // of a znode's children with their data), so about two round trips.

@@ -492,28 +492,36 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 		if err != nil {
 			return "", c.mapErr(err)
 		}
-		first := lowest(children)
-		if first == "" {
-			return "", tooz.ErrNoLeader
-		}
-		var data []byte
-		err = c.retry(ctx, s, func(int) error {
-			var err error
-			data, _, err = get(ctx, s, dir+"/"+first)
-			return err
-		})
+		id, err := c.ownerIn(ctx, s, dir, children)
 		if errors.Is(err, zk.ErrNoNode) {
 			continue // it went away meanwhile: look again
 		}
-		if err != nil {
-			return "", c.mapErr(err)
-		}
-		if err := tooz.ValidateID(string(data)); err != nil {
-			c.log.Warn("tooz: the first contender names no valid member", "path", dir+"/"+first)
-			return "", fmt.Errorf("the first contender %s holds no member ID: %w", first, err)
-		}
-		return string(data), nil
+		return id, c.mapErr(err)
 	}
+}
+
+// ownerIn reads the member named by the lowest of children, dir's
+// contender znodes: tooz.ErrNoLeader when there is none, zk.ErrNoNode when
+// it went away meanwhile.
+func (c *conn) ownerIn(ctx context.Context, s *session, dir string, children []string) (string, error) {
+	first := lowest(children)
+	if first == "" {
+		return "", tooz.ErrNoLeader
+	}
+	var data []byte
+	err := c.retry(ctx, s, func(int) error {
+		var err error
+		data, _, err = get(ctx, s, dir+"/"+first)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := tooz.ValidateID(string(data)); err != nil {
+		c.log.Warn("tooz: the first contender names no valid member", "path", dir+"/"+first)
+		return "", fmt.Errorf("the first contender %s holds no member ID: %w", first, err)
+	}
+	return string(data), nil
 }
 
 // ownership is one Acquire's contender znode.

@@ -36,30 +36,23 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 	// arm sets the watch; children is nil when dir does not exist.
 	arm := func(ctx context.Context, s *session) (<-chan zk.Event, []string, error) {
 		for {
-			type l struct {
-				children []string
-				ch       <-chan zk.Event
-			}
-			x, err := call(ctx, func() (l, error) {
-				children, _, ev, err := s.zk.ChildrenW(dir)
-				return l{children, ev}, err
-			})
+			children, ev, err := childrenW(ctx, s, dir)
 			if !errors.Is(err, zk.ErrNoNode) {
-				return x.ch, x.children, err
+				return ev, children, err
 			}
 			type e struct {
 				ok bool
 				ch <-chan zk.Event
 			}
-			y, err := call(ctx, func() (e, error) {
+			x, err := call(ctx, func() (e, error) {
 				ok, _, ch, err := s.zk.ExistsW(dir)
 				return e{ok, ch}, err
 			})
 			if err != nil {
 				return nil, nil, err
 			}
-			if !y.ok {
-				return y.ch, nil, nil
+			if !x.ok {
+				return x.ch, nil, nil
 			}
 			// Created meanwhile: watch its children.
 		}
@@ -95,13 +88,12 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 // named by the lowest of children, read on s, or an unknown change (the
 // Coordinator reads Owner) when that read fails or the child went away.
 func (c *conn) ownerAfter(ctx context.Context, s *session, dir string, children []string, began time.Time) tooz.OwnerChange {
-	first := lowest(children)
-	if first == "" {
+	id, err := c.ownerIn(ctx, s, dir, children)
+	switch {
+	case errors.Is(err, tooz.ErrNoLeader):
 		return tooz.OwnerChange{Known: true, ReadAt: began}
-	}
-	data, _, err := get(ctx, s, dir+"/"+first)
-	if err != nil || tooz.ValidateID(string(data)) != nil {
+	case err != nil:
 		return tooz.OwnerChange{}
 	}
-	return tooz.OwnerChange{Owner: string(data), Known: true, ReadAt: began}
+	return tooz.OwnerChange{Owner: id, Known: true, ReadAt: began}
 }

@@ -171,15 +171,8 @@ func (c *conn) contendShared(ctx context.Context, s *session, o *ownership, dir 
 			dirEv    <-chan zk.Event
 		)
 		err := c.retry(ctx, s, func(int) error {
-			type r struct {
-				ch []string
-				ev <-chan zk.Event
-			}
-			v, err := call(ctx, func() (r, error) {
-				ch, _, ev, err := s.zk.ChildrenW(dir)
-				return r{ch, ev}, err
-			})
-			children, dirEv = v.ch, v.ev
+			var err error
+			children, dirEv, err = childrenW(ctx, s, dir)
 			return err
 		})
 		if err != nil {

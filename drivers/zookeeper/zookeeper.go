@@ -562,7 +562,7 @@ func (c *conn) Close(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		s.closeZK()
-		c.waitBackground()
+		c.run.Wait()
 	}()
 	select {
 	case <-done:
@@ -589,11 +589,8 @@ func (c *conn) Abandon() {
 	s.end(errAbandoned)
 	c.stopWatches()
 	s.closeZK()
-	c.waitBackground()
+	c.run.Wait()
 }
-
-// waitBackground waits for the background work spawned so far.
-func (c *conn) waitBackground() { c.run.Wait() }
 
 func (c *conn) stopWatches() {
 	c.mu.Lock()
