@@ -111,6 +111,16 @@ type Ownership interface {
 	Release(ctx context.Context) error
 }
 
+// LostNotifier is implemented by an Ownership that can run a function
+// when it ends, as context.AfterFunc does: OnLost arranges for f to run
+// once, on a goroutine of its own, when Lost closes (at once if it has),
+// and returns a function that cancels that, reporting whether it did. The
+// Coordinator then follows the ownership without a goroutine per holding;
+// without it the Coordinator waits on Lost from a goroutine of its own.
+type LostNotifier interface {
+	OnLost(f func()) (stop func() bool)
+}
+
 // GroupSink receives a driver's view of one group's membership. The driver
 // calls it from one goroutine at a time, in the order the backend changed.
 // Its methods return quickly and never call back into the driver.

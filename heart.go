@@ -130,7 +130,8 @@ type liveness struct {
 	log     *slog.Logger
 
 	mu         sync.Mutex
-	epoch      chan struct{}
+	epoch      context.Context // done when the epoch ends
+	endEpoch   context.CancelFunc
 	validUntil time.Time
 	renewal    chan struct{} // closed (and replaced) by every successful beat
 	timer      *time.Timer
@@ -139,16 +140,18 @@ type liveness struct {
 }
 
 func newLiveness(start time.Time, timeout time.Duration, log *slog.Logger, onExpire func()) *liveness {
-	l := &liveness{timeout: timeout, log: log, epoch: make(chan struct{}), renewal: make(chan struct{}), onExpire: onExpire}
+	l := &liveness{timeout: timeout, log: log, renewal: make(chan struct{}), onExpire: onExpire}
+	l.epoch, l.endEpoch = context.WithCancel(context.Background())
 	l.validUntil = driverkit.ValidUntil(start, timeout)
 	l.timer = time.AfterFunc(time.Until(l.validUntil), l.check)
 	return l
 }
 
-// now returns the current epoch and whether the liveness stands at this
-// moment: the deadline may have passed before the timer closed the epoch,
-// and a new epoch stands only once a beat renews it.
-func (l *liveness) now() (<-chan struct{}, bool) {
+// now returns the current epoch, a context done when it ends, and whether
+// the liveness stands at this moment: the deadline may have passed before
+// the timer ended the epoch, and a new epoch stands only once a beat
+// renews it.
+func (l *liveness) now() (context.Context, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.epoch, time.Now().Before(l.validUntil)
@@ -208,8 +211,8 @@ func (l *liveness) check() {
 		l.mu.Unlock()
 		return
 	}
-	close(l.epoch)
-	l.epoch = make(chan struct{})
+	l.endEpoch()
+	l.epoch, l.endEpoch = context.WithCancel(context.Background())
 	f := l.onExpire
 	l.mu.Unlock()
 	l.log.Warn("tooz: no successful heartbeat within the timeout; locks and leaderships are lost")

@@ -29,6 +29,8 @@ type holding struct {
 	once  sync.Once
 	err   error // why it ended; nil for a release
 	onEnd func(err error)
+	// unfollow stops what ends the holding on a loss (follow); guarded by c.mu.
+	unfollow func()
 	// releasing is set before a voluntary Release, so that the driver
 	// closing Lost on release is not taken for a loss.
 	releasing atomic.Bool
@@ -41,13 +43,11 @@ type holding struct {
 // member can no longer vouch for: hold gives it up and fails with
 // ErrSessionLost rather than report a holding that the backend may expire
 // at any moment.
-func (c *Coordinator) hold(res Resource, own Ownership, onEnd func(error), began <-chan struct{}) (*holding, error) {
+func (c *Coordinator) hold(res Resource, own Ownership, onEnd func(error), began context.Context) (*holding, error) {
 	h := &holding{c: c, res: res, since: time.Now(), own: own, lost: make(chan struct{}), onEnd: onEnd}
 	epoch, live := c.live.now()
-	select {
-	case <-began:
+	if began.Err() != nil {
 		live = false
-	default:
 	}
 	if !live {
 		cctx, cancel := cleanupContext(context.Background())
@@ -64,25 +64,68 @@ func (c *Coordinator) hold(res Resource, own Ownership, onEnd func(error), began
 		return nil, ErrClosed
 	}
 	c.holdings[h] = struct{}{}
+	c.mu.Unlock()
+	c.follow(h, epoch)
+	return h, nil
+}
+
+// follow ends h when the driver reports its ownership lost or the liveness
+// epoch ends. It costs no goroutine while h lasts when the ownership is a
+// LostNotifier (the drivers of this module all are): both are callbacks,
+// which run counted in c.wg so that Close waits for them.
+func (c *Coordinator) follow(h *holding, epoch context.Context) {
+	lost := func() {
+		if h.releasing.Load() {
+			return // release ends the holding itself
+		}
+		h.end(fmt.Errorf("%w: %w", ErrSessionLost, errRevoked), false)
+	}
+	expired := func() {
+		// Our liveness may still stand on the backend: give the
+		// ownership up so that nobody waits for a holder that has
+		// been told it lost.
+		h.end(fmt.Errorf("%w: no successful heartbeat within %v", ErrSessionLost, c.timeout), true)
+	}
+	stopEpoch := context.AfterFunc(epoch, func() { c.counted(expired) })
+	var stopOwn func() bool
+	if n, ok := h.own.(LostNotifier); ok {
+		stopOwn = n.OnLost(func() { c.counted(lost) })
+	} else {
+		done := make(chan struct{})
+		stopOwn = sync.OnceValue(func() bool { close(done); return true })
+		c.counted(func() {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				select {
+				case <-h.own.Lost():
+					lost()
+				case <-done:
+				}
+			}()
+		})
+	}
+	c.mu.Lock()
+	h.unfollow = func() { stopEpoch(); stopOwn() }
+	ended := isClosed(h.lost)
+	c.mu.Unlock()
+	if ended {
+		h.unfollow()
+	}
+}
+
+// counted runs f counted in c.wg, or not at all once the coordinator is
+// closed (Close ends every holding itself).
+func (c *Coordinator) counted(f func()) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
 	c.wg.Add(1)
 	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		select {
-		case <-own.Lost():
-			if h.releasing.Load() {
-				return // release ends the holding itself
-			}
-			h.end(fmt.Errorf("%w: %w", ErrSessionLost, errRevoked), false)
-		case <-epoch:
-			// Our liveness may still stand on the backend: give the
-			// ownership up so that nobody waits for a holder that has
-			// been told it lost.
-			h.end(fmt.Errorf("%w: no successful heartbeat within %v", ErrSessionLost, c.timeout), true)
-		case <-h.lost:
-		}
-	}()
-	return h, nil
+	defer c.wg.Done()
+	f()
 }
 
 // end finishes the holding once. With release it also gives the ownership
@@ -94,7 +137,11 @@ func (h *holding) end(err error, release bool) {
 		h.c.mu.Lock()
 		delete(h.c.holdings, h)
 		closed := h.c.closed
+		unfollow := h.unfollow
 		h.c.mu.Unlock()
+		if unfollow != nil {
+			unfollow()
+		}
 		h.c.obs.HoldingEnded(HoldingEnd{Kind: kindName(h.res.Kind), Target: h.res.Name, Backend: h.c.scheme,
 			Held: time.Since(h.since), Cause: endCause(err, closed)})
 		if release {
@@ -124,7 +171,7 @@ func (c *Coordinator) retryRelease(own Ownership, err error) {
 		c.mu.Unlock()
 		return
 	}
-	c.wg.Add(1) // called from a holding's goroutine: the count is not zero
+	c.wg.Add(1) // called from a holding's callback (counted): the count is not zero
 	c.mu.Unlock()
 	c.log.Warn("tooz: giving up an ownership after the liveness lapsed failed; retrying after the next heartbeat", "err", err)
 	go func() {
@@ -322,7 +369,7 @@ func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
 // or a coordinator without its heart (whose owner beats by hand), fails at
 // once with ErrSessionLost instead of making the backend grant something
 // this member could not vouch for.
-func (c *Coordinator) awaitLiveness(ctx context.Context, wait bool) (<-chan struct{}, error) {
+func (c *Coordinator) awaitLiveness(ctx context.Context, wait bool) (context.Context, error) {
 	for {
 		epoch, live := c.live.now()
 		if live {

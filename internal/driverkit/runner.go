@@ -31,6 +31,23 @@ func (r *Runner) Go(f func()) bool {
 	return true
 }
 
+// Enter counts the calling goroutine (a timer's callback, a client's
+// callback) as one of the runner's until Leave, so that Wait waits for it,
+// and reports true; once the runner is stopped it counts nothing and
+// reports false. Every true Enter must be followed by one Leave.
+func (r *Runner) Enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.wg.Add(1)
+	return true
+}
+
+// Leave ends what Enter began.
+func (r *Runner) Leave() { r.wg.Done() }
+
 // Stop refuses work from now on, without waiting for what runs.
 func (r *Runner) Stop() {
 	r.mu.Lock()

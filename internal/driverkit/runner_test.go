@@ -25,3 +25,22 @@ func TestRunner(t *testing.T) {
 		t.Fatalf("%d goroutines ran by Wait, want 1", got)
 	}
 }
+
+func TestRunnerEnter(t *testing.T) {
+	var r Runner
+	if !r.Enter() {
+		t.Fatal("Enter refused on a live runner")
+	}
+	waited := make(chan struct{})
+	go func() { r.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		t.Fatal("Wait returned while an entered goroutine had not left")
+	default:
+	}
+	r.Leave()
+	<-waited
+	if r.Enter() {
+		t.Fatal("Enter counted a goroutine after Wait")
+	}
+}
