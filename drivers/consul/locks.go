@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -201,7 +200,6 @@ func (d *conn) takeOwner(ctx context.Context, s *session, base string, val []byt
 
 // issue records a new ownership under s, unless s died meanwhile.
 func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*ownership, error) {
-	o := &ownership{d: d, s: s, ownerKey: ownerKey, qKey: qKey, cid: cid, token: idx, lost: make(chan struct{})}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s.dead {
@@ -210,7 +208,7 @@ func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*owner
 		}
 		return nil, fmt.Errorf("%w: %s", tooz.ErrSessionLost, s.why)
 	}
-	s.owns[o] = struct{}{}
+	o := &ownership{Hold: s.scope.Hold(), d: d, s: s, ownerKey: ownerKey, qKey: qKey, cid: cid, token: idx}
 	d.startMonitorLocked(s)
 	d.run.Go(func() { d.watchOwned(o) })
 	return o, nil
@@ -234,35 +232,23 @@ func (d *conn) watchOwned(o *ownership) {
 	// as a spurious "context canceled" (reproduced on Go 1.26). So the
 	// query is cancelled only if it is still waiting a moment after o
 	// ended; Close ends it at once through the session.
-	go func() {
-		select {
-		case <-o.lost:
-			t := time.NewTimer(ownerWatchGrace)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				cancel()
-			case <-ctx.Done():
-			}
-		case <-ctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(o.Context(), func() { time.AfterFunc(ownerWatchGrace, cancel) })
+	defer stop()
 	gone := func(p *api.KVPair) bool { return p == nil || p.Session != o.s.id }
 	index := o.token
 	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
-	for ctx.Err() == nil && !o.ended() {
+	for ctx.Err() == nil && !o.Ended() {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
 		began := time.Now()
 		p, meta, err := d.client.KV().Get(o.ownerKey, q.WithContext(ctx))
-		if o.ended() {
+		if o.Ended() {
 			return
 		}
 		if err == nil && gone(p) {
 			p, meta, err = d.client.KV().Get(o.ownerKey, d.strong(ctx))
 			if err == nil && gone(p) {
-				if ctx.Err() == nil && !o.releasing.Load() {
+				if ctx.Err() == nil && !o.releasing.Load() && o.End() {
 					d.log.Warn("tooz/consul: the owner key was deleted or released by someone else; the ownership is lost", "key", o.ownerKey)
-					o.forget()
 					if o.qKey != "" {
 						// As Release would: our queue entry, first in
 						// line, must not hold the queue up.
@@ -467,15 +453,14 @@ func (d *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 // ownership is one successful Acquire: the owner key (and the queue key,
 // if it waited) held by session s.
 type ownership struct {
-	d        *conn
-	s        *session
-	ownerKey string
-	qKey     string
-	cid      string
-	token    uint64 // the owner key's modify index at acquisition
-	casIndex uint64 // the modify index Release checks, when not token (shared.go)
-	lost     chan struct{}
-	once     sync.Once
+	*driverkit.Hold // Lost, OnLost; a child of the session's scope
+	d               *conn
+	s               *session
+	ownerKey        string
+	qKey            string
+	cid             string
+	token           uint64 // the owner key's modify index at acquisition
+	casIndex        uint64 // the modify index Release checks, when not token (shared.go)
 	// releasing is set once Release began: the key's deletion is ours.
 	releasing atomic.Bool
 }
@@ -483,40 +468,16 @@ type ownership struct {
 // FencingToken implements tooz.Ownership.
 func (o *ownership) FencingToken() uint64 { return o.token }
 
-// Lost implements tooz.Ownership.
-func (o *ownership) Lost() <-chan struct{} { return o.lost }
-
-func (o *ownership) end() { o.once.Do(func() { close(o.lost) }) }
-
-func (o *ownership) ended() bool {
-	select {
-	case <-o.lost:
-		return true
-	default:
-		return false
-	}
-}
-
-// forget ends o and drops it from its session.
-func (o *ownership) forget() {
-	o.d.mu.Lock()
-	if o.s.owns != nil {
-		delete(o.s.owns, o)
-	}
-	o.d.mu.Unlock()
-	o.end()
-}
-
 // Release implements tooz.Ownership: the owner key is deleted only if it is
 // still the one this ownership took (same modify index), with the queue key.
 func (o *ownership) Release(ctx context.Context) error {
-	if o.ended() {
+	if o.Ended() {
 		return tooz.ErrLockNotHeld
 	}
 	o.releasing.Store(true)
 	d := o.d
 	if d.isClosed() {
-		o.forget()
+		o.End()
 		return tooz.ErrClosed
 	}
 	idx := o.token
@@ -528,7 +489,7 @@ func (o *ownership) Release(ctx context.Context) error {
 		ops = append(ops, kvOp(api.KVDelete, o.qKey))
 	}
 	ok, resp, err := d.txn(ctx, ops, nil)
-	o.forget()
+	o.End()
 	if err != nil {
 		cs := []cleanup{{key: o.ownerKey, contender: o.cid}}
 		if o.qKey != "" {

@@ -12,8 +12,13 @@ import (
 	"github.com/toozgo/tooz/internal/driverkit"
 )
 
-// WatchLeader needs OwnerWatcher: keep the method set from drifting.
-var _ tooz.OwnerWatcher = (*conn)(nil)
+// WatchLeader needs OwnerWatcher, and the Coordinator follows an
+// ownership without a goroutine only through LostNotifier: keep the method
+// sets from drifting.
+var (
+	_ tooz.OwnerWatcher = (*conn)(nil)
+	_ tooz.LostNotifier = (*ownership)(nil)
+)
 
 // WatchOwner implements tooz.OwnerWatcher with blocking queries on the
 // resource's owner key: each answer with a new index may be a new owner

@@ -24,15 +24,16 @@ import (
 
 // session is one Consul session and what was issued under it.
 type session struct {
-	id        string
-	ctx       context.Context // ends when the session is known dead or the driver closes
-	cancel    context.CancelFunc
-	renewed   time.Time // start of the last successful renewal (or creation)
+	id string
+	// scope ends when the session is known dead or the driver closes,
+	// and every ownership issued under it with it.
+	scope     *driverkit.Scope
+	ctx       context.Context // the scope's
+	renewed   time.Time       // start of the last successful renewal (or creation)
 	dead      bool
 	why       string
-	gone      bool // known to be gone from the servers
-	monitored bool // its monitor goroutine runs
-	owns      map[*ownership]struct{}
+	gone      bool                       // known to be gone from the servers
+	monitored bool                       // its monitor goroutine runs
 	pending   driverkit.Pending[cleanup] // keys to delete once the agent answers again
 }
 
@@ -78,8 +79,8 @@ func (d *conn) createSession(ctx context.Context) (*session, error) {
 	if out.ID == "" {
 		return nil, errors.New("consul: create session: no session ID in the answer")
 	}
-	sctx, cancel := context.WithCancel(d.base)
-	return &session{id: out.ID, ctx: sctx, cancel: cancel, renewed: start, owns: map[*ownership]struct{}{}}, nil
+	scope := driverkit.NewScope(d.base)
+	return &session{id: out.ID, scope: scope, ctx: scope.Context(), renewed: start}, nil
 }
 
 // openSession creates the first session. An agent that answers but cannot
@@ -187,11 +188,7 @@ func (d *conn) killLocked(s *session, why string, gone bool) {
 	s.dead = true
 	s.why = why
 	s.pending.Drop() // the servers delete what the session held
-	s.cancel()
-	for o := range s.owns {
-		o.end()
-	}
-	s.owns = nil
+	s.scope.End()
 	if d.sess == s && !d.closed {
 		d.log.Warn("tooz/consul: session lost; locks and leaderships end", "reason", why)
 	}

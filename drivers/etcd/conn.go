@@ -34,25 +34,17 @@ type lease struct {
 	id         clientv3.LeaseID
 	ttl        int64 // seconds asked for
 	grantedTTL int64 // seconds granted (the server may raise it to its minimum)
-	// dead is closed when the lease is found expired, is revoked, or the
-	// coordinator closes; waiters contending under it stop then.
-	dead chan struct{}
+	// scope ends when the lease is found expired, is revoked, or the
+	// coordinator closes: every ownership on the lease ends with it, and
+	// waiters contending under it stop.
+	scope *driverkit.Scope
 	// expired is set when the server said the lease no longer exists.
 	expired bool
-	// owns are the live ownerships on the lease. Guarded by conn.mu.
-	owns map[*ownership]struct{}
 	// slots are the contender slots in use, by resource prefix. Guarded by conn.mu.
 	slots map[string]map[int]struct{}
 }
 
-func (l *lease) isDead() bool {
-	select {
-	case <-l.dead:
-		return true
-	default:
-		return false
-	}
-}
+func (l *lease) isDead() bool { return l.scope.Ended() }
 
 // conn is one coordinator's driver.
 type conn struct {
@@ -184,8 +176,8 @@ func (c *conn) grant(ctx context.Context, ttl int64) (*lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lease{id: resp.ID, ttl: ttl, grantedTTL: resp.TTL, dead: make(chan struct{}),
-		owns: map[*ownership]struct{}{}, slots: map[string]map[int]struct{}{}}, nil
+	return &lease{id: resp.ID, ttl: ttl, grantedTTL: resp.TTL, scope: driverkit.NewScope(context.Background()),
+		slots: map[string]map[int]struct{}{}}, nil
 }
 
 // leaseFor returns the live lease of ttl seconds, granting it on first use
@@ -258,28 +250,17 @@ func (c *conn) leaseExpired(l *lease) {
 	}
 	l.expired = true
 	c.lost = true
-	owns := c.killLeasesLocked()
+	c.killLeasesLocked()
 	c.mu.Unlock()
 	c.log.Warn("tooz/etcd: lease expired; every lock and leadership is lost", "lease", fmt.Sprintf("%x", int64(l.id)))
-	for _, o := range owns {
-		o.end()
-	}
 }
 
-// killLeasesLocked closes every lease's dead channel and returns the
-// ownerships to end. c.mu is held.
-func (c *conn) killLeasesLocked() []*ownership {
-	var owns []*ownership
+// killLeasesLocked ends every lease's scope, and so every ownership and
+// waiter on it. c.mu is held.
+func (c *conn) killLeasesLocked() {
 	for _, l := range c.leases {
-		if !l.isDead() {
-			close(l.dead)
-		}
-		for o := range l.owns {
-			owns = append(owns, o)
-		}
-		l.owns = map[*ownership]struct{}{}
+		l.scope.End()
 	}
-	return owns
 }
 
 // Heartbeat implements tooz.CoordinationDriver: one KeepAliveOnce per lease
@@ -415,14 +396,11 @@ func (c *conn) shut() ([]*lease, bool) {
 			live = append(live, l)
 		}
 	}
-	owns := c.killLeasesLocked()
+	c.killLeasesLocked()
 	watches := slices.Collect(maps.Keys(c.watches))
 	c.mu.Unlock()
 	for _, w := range watches {
 		w.stop()
-	}
-	for _, o := range owns {
-		o.end()
 	}
 	return live, true
 }

@@ -7,7 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/toozgo/tooz"
@@ -74,33 +74,24 @@ func (c *conn) free(ct *contender) {
 
 // ownership is one contender key that owns its resource.
 type ownership struct {
-	c     *conn
-	ct    *contender
-	token uint64 // the key's create revision
-	lost  chan struct{}
-	once  sync.Once
+	*driverkit.Hold // Lost, OnLost; a child of the lease's scope
+	c               *conn
+	ct              *contender
+	token           uint64 // the key's create revision
+	// releasing is set once Release began: the key's deletion is ours.
+	releasing atomic.Bool
 }
 
 // FencingToken implements tooz.Ownership: the owner key's create revision.
 func (o *ownership) FencingToken() uint64 { return o.token }
 
-// Lost implements tooz.Ownership.
-func (o *ownership) Lost() <-chan struct{} { return o.lost }
-
-// end closes Lost once.
-func (o *ownership) end() { o.once.Do(func() { close(o.lost) }) }
-
 // Release implements tooz.Ownership: one Delete of the contender key.
 func (o *ownership) Release(ctx context.Context) error {
-	o.c.mu.Lock()
-	delete(o.ct.l.owns, o)
-	o.c.mu.Unlock()
-	defer o.end()
-	select {
-	case <-o.lost:
+	if o.Ended() {
 		return tooz.ErrLockNotHeld
-	default:
 	}
+	o.releasing.Store(true)
+	defer o.End()
 	// Only the key this ownership created: never a later one of the slot.
 	resp, err := o.c.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(o.ct.key), "=", int64(o.token))).
@@ -129,7 +120,6 @@ func (c *conn) leaseTTL(res tooz.Resource) int64 {
 
 // own registers a contender key that became owner, unless its lease died meanwhile.
 func (c *conn) own(ct *contender, rev int64) (*ownership, error) {
-	o := &ownership{c: c, ct: ct, token: uint64(rev), lost: make(chan struct{})}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -138,8 +128,7 @@ func (c *conn) own(ct *contender, rev int64) (*ownership, error) {
 	if ct.l.isDead() {
 		return nil, fmt.Errorf("%w: the lease expired while acquiring", tooz.ErrSessionLost)
 	}
-	ct.l.owns[o] = struct{}{}
-	return o, nil
+	return &ownership{Hold: ct.l.scope.Hold(), c: c, ct: ct, token: uint64(rev)}, nil
 }
 
 // Acquire implements tooz.CoordinationDriver. Each call puts a contender
@@ -307,15 +296,7 @@ func (c *conn) ownOrWithdraw(ct *contender, rev int64) (tooz.Ownership, error) {
 // and stops when o ends (Release, the lease's loss, Close).
 func (c *conn) watchOwned(o *ownership, from int64) {
 	c.background(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-o.lost:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx := o.Context()
 		for ctx.Err() == nil {
 			for wr := range c.cli.Watch(ctx, o.ct.key, clientv3.WithRev(from+1), clientv3.WithFilterPut()) {
 				if wr.Err() != nil {
@@ -343,12 +324,7 @@ func (c *conn) watchOwned(o *ownership, from int64) {
 				if closed {
 					return
 				}
-				t := time.NewTimer(c.timeout / 4) // pacing after a failed read
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				t.Stop()
+				driverkit.Sleep(ctx, c.timeout/4) // pacing after a failed read
 			}
 		}
 	})
@@ -357,16 +333,11 @@ func (c *conn) watchOwned(o *ownership, from int64) {
 // ownedKeyGone ends o, whose key was deleted by someone else, unless it
 // ended meanwhile (a Release deletes the key too).
 func (c *conn) ownedKeyGone(o *ownership) {
-	c.mu.Lock()
-	_, live := o.ct.l.owns[o]
-	delete(o.ct.l.owns, o)
-	c.mu.Unlock()
-	if !live {
+	if o.releasing.Load() || !o.End() {
 		return
 	}
 	c.log.Warn("tooz/etcd: the owner key was deleted by someone else; the ownership is lost", "key", o.ct.key)
 	c.free(o.ct)
-	o.end()
 }
 
 // withdraw deletes a contender's key in the background; the returned
@@ -581,7 +552,7 @@ func (w *waiter) wait(ctx context.Context, pred clientv3.WatchChan, created bool
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-w.l.dead:
+		case <-w.l.scope.Done():
 			return w.c.deadErr()
 		case wr, ok := <-pred:
 			if !ok || wr.Err() != nil {

@@ -13,8 +13,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// WatchLeader needs OwnerWatcher: keep the method set from drifting.
-var _ tooz.OwnerWatcher = (*conn)(nil)
+// WatchLeader needs OwnerWatcher, and the Coordinator follows an
+// ownership without a goroutine only through LostNotifier: keep the method
+// sets from drifting.
+var (
+	_ tooz.OwnerWatcher = (*conn)(nil)
+	_ tooz.LostNotifier = (*ownership)(nil)
+)
 
 // WatchOwner implements tooz.OwnerWatcher with a watch of the resource's
 // contender prefix: every put or delete of a contender key may change

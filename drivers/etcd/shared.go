@@ -140,7 +140,7 @@ func (c *conn) waitSharedOnce(ctx, wctx context.Context, l *lease, prefix, key s
 		select {
 		case <-ctx.Done():
 			return clientv3.WatchResponse{}, ctx.Err()
-		case <-l.dead:
+		case <-l.scope.Done():
 			return clientv3.WatchResponse{}, c.deadErr()
 		case wr, ok := <-ch:
 			if !ok || wr.Err() != nil {

@@ -196,7 +196,7 @@ func (c *conn) contend(ctx context.Context, fd int, dir, name string, wait bool)
 	} else if ofd, err = c.publishOwner(path+ownerSuffix, token); err != nil {
 		return nil, err
 	}
-	o := &ownership{c: c, path: path, fd: fd, ownerFD: ofd, token: token, lost: make(chan struct{})}
+	o := &ownership{c: c, path: path, fd: fd, ownerFD: ofd, token: token, Hold: driverkit.NewHold()}
 	held = true // from here o closes fd
 	c.mu.Lock()
 	if c.closed {
@@ -401,14 +401,16 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 	return id, nil
 }
 
-// ownership is one held flock.
+// ownership is one held flock. A flock cannot be lost while its
+// descriptor is open, so Lost closes only on Release, Close, Abandon and
+// when the session is lost.
 type ownership struct {
-	c       *conn
-	path    string
-	fd      int // the lock file, flocked (and marked)
-	ownerFD int // the published owner file, flocked; -1 with OFD marks
-	token   uint64
-	lost    chan struct{}
+	*driverkit.Hold // Lost, OnLost
+	c               *conn
+	path            string
+	fd              int // the lock file, flocked (and marked)
+	ownerFD         int // the published owner file, flocked; -1 with OFD marks
+	token           uint64
 	// unlink: a semaphore or read/write lock contender file (shared.go),
 	// removed when given up (not when its process dies: others find it
 	// unlocked and remove it).
@@ -420,11 +422,6 @@ type ownership struct {
 
 // FencingToken implements tooz.Ownership.
 func (o *ownership) FencingToken() uint64 { return o.token }
-
-// Lost implements tooz.Ownership: a flock cannot be lost while its
-// descriptor is open, so Lost closes on Release, Close, Abandon and when
-// the session is lost.
-func (o *ownership) Lost() <-chan struct{} { return o.lost }
 
 // Release implements tooz.Ownership.
 func (o *ownership) Release(context.Context) error {
@@ -449,7 +446,7 @@ func (o *ownership) end(notify bool) bool {
 		return false
 	}
 	o.ended = true
-	close(o.lost)
+	o.End()
 	if o.ownerFD >= 0 {
 		_ = unix.Close(o.ownerFD)
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/sharerec"
 )
 
@@ -239,7 +240,7 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		return nil, err
 	}
 	path := filepath.Join(dir, name)
-	o := &ownership{c: c, path: path, fd: fd, ownerFD: -1, unlink: true, lost: make(chan struct{})}
+	o := &ownership{c: c, path: path, fd: fd, ownerFD: -1, unlink: true, Hold: driverkit.NewHold()}
 	e, _ := parseContender(name)
 	o.token = e.ticket
 	withdraw := func(err error) (tooz.Ownership, error) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/membersink"
 )
 
@@ -107,8 +108,8 @@ type contender struct {
 	share tooz.Share // how it holds: exclusive for a lock or leadership
 	held  bool
 	token uint64
-	ready chan struct{} // closed when it becomes the owner
-	lost  chan struct{} // closed when it ends
+	ready chan struct{}   // closed when it becomes the owner
+	hold  *driverkit.Hold // ends when it leaves the queue
 }
 
 type watcher struct {
@@ -169,11 +170,8 @@ func (st *store) removeMember(g, member string) {
 // withdraw removes ct from its queue, promoting the next contender if ct owned it.
 func (st *store) withdraw(ct *contender) {
 	delete(ct.sess.owns, ct)
-	select {
-	case <-ct.lost:
+	if !ct.hold.End() {
 		return
-	default:
-		close(ct.lost)
 	}
 	r := st.res[ct.key]
 	if r == nil {
@@ -208,8 +206,13 @@ func (st *store) promote(r *resource) {
 	}
 }
 
-// WatchLeader needs OwnerWatcher: keep the method set from drifting.
-var _ tooz.OwnerWatcher = (*conn)(nil)
+// WatchLeader needs OwnerWatcher, and the Coordinator follows an
+// ownership without a goroutine only through LostNotifier: keep the method
+// sets from drifting.
+var (
+	_ tooz.OwnerWatcher = (*conn)(nil)
+	_ tooz.LostNotifier = (*ownership)(nil)
+)
 
 // WatchOwner implements tooz.OwnerWatcher: every change of the
 // resource's queue calls changed.
@@ -538,21 +541,18 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 }
 
 type ownership struct {
-	st *store
-	ct *contender
+	*driverkit.Hold // Lost, OnLost: the contender's
+	st              *store
+	ct              *contender
 }
 
 func (o *ownership) FencingToken() uint64 { return o.ct.token }
 
-func (o *ownership) Lost() <-chan struct{} { return o.ct.lost }
-
 func (o *ownership) Release(ctx context.Context) error {
 	o.st.mu.Lock()
 	defer o.st.mu.Unlock()
-	select {
-	case <-o.ct.lost:
+	if o.Ended() {
 		return tooz.ErrLockNotHeld
-	default:
 	}
 	o.st.withdraw(o.ct)
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // AcquireShared implements tooz.SharedAcquirer: the contender joins the
@@ -41,15 +42,15 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		c.st.mu.Unlock()
 		return nil, tooz.ErrNotAcquired
 	}
-	ct := &contender{key: key, sess: s, share: sh, ready: make(chan struct{}), lost: make(chan struct{})}
+	ct := &contender{key: key, sess: s, share: sh, ready: make(chan struct{}), hold: driverkit.NewHold()}
 	r.queue = append(r.queue, ct)
 	s.owns[ct] = struct{}{}
 	c.st.promote(r)
 	c.st.mu.Unlock()
 	select {
 	case <-ct.ready:
-		return &ownership{st: c.st, ct: ct}, nil
-	case <-ct.lost:
+		return &ownership{Hold: ct.hold, st: c.st, ct: ct}, nil
+	case <-ct.hold.Lost():
 		return nil, fmt.Errorf("%w: the session expired while waiting", tooz.ErrSessionLost)
 	case <-ctx.Done():
 		c.st.mu.Lock()

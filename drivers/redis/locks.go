@@ -24,13 +24,13 @@ import (
 // session): Lost closes when it passes without a successful refresh,
 // before the server can hand the lock to anyone else.
 type ownership struct {
-	c     *conn
-	lk    string // lock key
-	tok   string // random token of this contender
-	sid   string // session it is tied to
-	ttl   time.Duration
-	fence uint64
-	lost  chan struct{}
+	*driverkit.Hold // Lost, OnLost
+	c               *conn
+	lk              string // lock key
+	tok             string // random token of this contender
+	sid             string // session it is tied to
+	ttl             time.Duration
+	fence           uint64
 
 	// guarded by c.mu
 	deadline  time.Time // local validity deadline
@@ -41,9 +41,6 @@ type ownership struct {
 
 // FencingToken implements tooz.Ownership.
 func (o *ownership) FencingToken() uint64 { return o.fence }
-
-// Lost implements tooz.Ownership.
-func (o *ownership) Lost() <-chan struct{} { return o.lost }
 
 // Release implements tooz.Ownership: a script deletes the lock if it still
 // carries this token and hands it to the first waiter.
@@ -121,7 +118,7 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 			ttl = c.timeout
 		}
 	}
-	o := &ownership{c: c, lk: c.lockKey(res), tok: driverkit.NewID(), sid: sid, ttl: ttl, lost: make(chan struct{})}
+	o := &ownership{c: c, lk: c.lockKey(res), tok: driverkit.NewID(), sid: sid, ttl: ttl, Hold: driverkit.NewHold()}
 	entry := o.tok + "|" + sid + "|" + c.cid + "|" + ms(ttl) + "|" + c.member
 	if wait && !c.grantsReady() {
 		// The common uncontended case needs no subscription: try first.
@@ -331,19 +328,11 @@ func (c *conn) bgDrop(o *ownership) {
 // background runs f, best effort, on a goroutine that Close waits for,
 // with a short context of its own; after Close it does nothing.
 func (c *conn) background(f func(ctx context.Context)) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.bg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.bg.Done()
+	c.tasks.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout/2, time.Second))
 		defer cancel()
 		f(ctx)
-	}()
+	})
 }
 
 // Owner implements tooz.CoordinationDriver. A holder whose session expired
@@ -376,7 +365,7 @@ func (c *conn) endLocked(o *ownership) bool {
 	}
 	o.ended = true
 	delete(c.held, o)
-	close(o.lost)
+	o.End()
 	return true
 }
 
@@ -479,12 +468,11 @@ func (c *conn) expire() {
 // refreshDue refreshes every held lock in one script.
 func (c *conn) refreshDue() {
 	c.mu.Lock()
-	if c.closed || c.refreshOn || len(c.held) == 0 {
+	if c.closed || c.refreshOn || len(c.held) == 0 || !c.tasks.Enter() {
 		c.mu.Unlock()
 		return
 	}
 	c.refreshOn = true
-	c.bg.Add(1)
 	sid := c.sid
 	owns := make([]*ownership, 0, len(c.held))
 	first := time.Time{}
@@ -495,7 +483,7 @@ func (c *conn) refreshDue() {
 		}
 	}
 	c.mu.Unlock()
-	defer c.bg.Done()
+	defer c.tasks.Leave()
 	start := time.Now()
 	keys := []string{c.skey(sid)}
 	args := []any{c.p}
@@ -652,13 +640,12 @@ func (c *conn) scheduleReapLocked(d time.Duration) {
 func (c *conn) reapTick() {
 	c.mu.Lock()
 	c.reapDue = time.Time{}
-	if c.closed || len(c.watches) == 0 && len(c.waiters) == 0 {
+	if c.closed || len(c.watches) == 0 && len(c.waiters) == 0 || !c.tasks.Enter() {
 		c.mu.Unlock()
 		return
 	}
-	c.bg.Add(1)
 	c.mu.Unlock()
-	defer c.bg.Done()
+	defer c.tasks.Leave()
 	ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout/2, 100*time.Millisecond))
 	next, err := c.run(ctx, scriptReap, []string{c.sessionsKey()}, c.p).Int64()
 	cancel()

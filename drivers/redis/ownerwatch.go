@@ -49,8 +49,14 @@ func (w *ownerWatch) message(string) {
 // pending implements handler: nothing is ever pending.
 func (w *ownerWatch) pending(context.Context) bool { return true }
 
-// WatchLeader needs OwnerWatcher: keep the method set from drifting.
-var _ tooz.OwnerWatcher = (*conn)(nil)
+// WatchLeader needs OwnerWatcher, and the Coordinator follows an
+// ownership without a goroutine only through LostNotifier: keep the method
+// sets from drifting.
+var (
+	_ tooz.OwnerWatcher = (*conn)(nil)
+	_ tooz.LostNotifier = (*ownership)(nil)
+	_ tooz.LostNotifier = (*sharedOwn)(nil)
+)
 
 // WatchOwner implements tooz.OwnerWatcher (see ownerWatch).
 func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {

@@ -234,14 +234,14 @@ type conn struct {
 	waiters   map[string]*waiter      // by token
 	shared    map[*sharedOwn]struct{} // held semaphore permits and read/write locks (shared.go)
 	watches   map[*watch]struct{}
-	grants    *grantSub     // started at the first wait
-	expiry    *time.Timer   // fires at the earliest local deadline of a held lock
-	refresh   *time.Timer   // fires when a held lock is due for a refresh the heart did not do
-	reaper    *time.Timer   // fires at the earliest session deadline while someone watches or waits
-	reapNext  time.Duration // as last reported by the server
-	reapDue   time.Time     // when reaper fires
-	refreshOn bool          // a refresh is running
-	bg        sync.WaitGroup
+	grants    *grantSub        // started at the first wait
+	expiry    *time.Timer      // fires at the earliest local deadline of a held lock
+	refresh   *time.Timer      // fires when a held lock is due for a refresh the heart did not do
+	reaper    *time.Timer      // fires at the earliest session deadline while someone watches or waits
+	reapNext  time.Duration    // as last reported by the server
+	reapDue   time.Time        // when reaper fires
+	refreshOn bool             // a refresh is running
+	tasks     driverkit.Runner // background work; Close waits for it
 
 	borrowed bool // rdb is the application's (see Open): Close leaves it open
 }
@@ -442,7 +442,7 @@ func (c *conn) Close(ctx context.Context) error {
 			err = cerr
 		}
 	}
-	c.bg.Wait()
+	c.tasks.Wait()
 	return c.mapErr(ctx, err)
 }
 
@@ -461,7 +461,7 @@ func (c *conn) Abandon() {
 	if !c.borrowed {
 		_ = c.rdb.Close()
 	}
-	c.bg.Wait()
+	c.tasks.Wait()
 }
 
 // stopBackground stops the watches, the grant subscription and the timers,

@@ -100,19 +100,16 @@ return out
 // long as the session: the Coordinator's liveness deadline, which passes
 // before the session key's, ends it first.
 type sharedOwn struct {
-	c     *conn
-	key   string
-	tok   string
-	fence uint64
-	lost  chan struct{}
-	ended bool // guarded by c.mu
+	*driverkit.Hold // Lost, OnLost
+	c               *conn
+	key             string
+	tok             string
+	fence           uint64
+	ended           bool // guarded by c.mu
 }
 
 // FencingToken implements tooz.Ownership: the contender's ticket.
 func (o *sharedOwn) FencingToken() uint64 { return o.fence }
-
-// Lost implements tooz.Ownership.
-func (o *sharedOwn) Lost() <-chan struct{} { return o.lost }
 
 // end closes Lost once; it reports whether this call did.
 func (o *sharedOwn) end() bool {
@@ -123,7 +120,7 @@ func (o *sharedOwn) end() bool {
 	}
 	o.ended = true
 	delete(o.c.shared, o)
-	close(o.lost)
+	o.End()
 	return true
 }
 
@@ -262,7 +259,7 @@ func (c *conn) sharedAnswer(ctx context.Context, sh tooz.Share, sid, key, tok st
 // ownShared records a granted contender, unless the session changed or
 // the conn closed meanwhile (then it is given back).
 func (c *conn) ownShared(sid, key, tok string, fence uint64) (tooz.Ownership, error) {
-	o := &sharedOwn{c: c, key: key, tok: tok, fence: fence, lost: make(chan struct{})}
+	o := &sharedOwn{c: c, key: key, tok: tok, fence: fence, Hold: driverkit.NewHold()}
 	c.mu.Lock()
 	if c.closed || c.sid != sid {
 		closed := c.closed

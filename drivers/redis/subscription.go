@@ -83,9 +83,7 @@ func (s *subscription) start() {
 	if s.ctx.Err() != nil {
 		return
 	}
-	s.started = true
-	s.c.bg.Add(1)
-	go s.run()
+	s.started = s.c.tasks.Go(s.run) // not after Close
 }
 
 // close ends the subscription and waits for its goroutine: once it
@@ -121,7 +119,6 @@ func (s *subscription) reopen() {
 }
 
 func (s *subscription) run() {
-	defer s.c.bg.Done()
 	defer close(s.done)
 	retry := driverkit.Backoff{Min: 10 * time.Millisecond, Max: time.Second}
 	pinged := false

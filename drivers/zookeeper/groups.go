@@ -189,43 +189,47 @@ func (c *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 
 // deleteQuietly deletes p, an ephemeral znode of s that nobody must count
 // on any more (a create whose caller gave up, an ownership given up while
-// the connection was down). It keeps trying, across reconnections, until
-// the znode is gone or the session ends (which deletes it too): while the
-// session lives, a leftover contender would block its lock for good.
+// the connection was down). When the connection is down, or the delete
+// gets no answer, p joins the session's pending cleanups, tried again when
+// the client has the session back and after each successful heartbeat,
+// until the znode is gone or the session ends (which deletes it too):
+// while the session lives, a leftover contender would block its lock for
+// good.
 func (c *conn) deleteQuietly(s *session, p string) {
-	for attempt := 0; ; attempt++ {
-		if s.deadErr() != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
-		cancel()
-		switch {
-		case err == nil, errors.Is(err, zk.ErrNoNode):
-			return
-		case connLoss(err), errors.Is(err, context.DeadlineExceeded):
-			// Wait for the connection (or the end of the session).
-			select {
-			case <-s.connectedCh():
-			case <-s.done:
-				return
-			}
-			if attempt > 0 {
-				t := time.NewTimer(min(time.Duration(attempt)*50*time.Millisecond, time.Second))
-				select {
-				case <-t.C:
-				case <-s.done:
-					t.Stop()
-					return
-				}
-			}
-		default:
-			if s.deadErr() == nil {
-				c.log.Warn("tooz: could not delete a znode that is not wanted any more; it goes with the session",
-					"path", p, "err", err)
-			}
-			return
-		}
+	if !s.isConnected() {
+		s.pending.Add(p)
+		return
+	}
+	s.pending.Try(func(p string) error { return c.deleteOwned(s, p) }, p)
+}
+
+// deleteOwned makes one attempt at deleting p, an ephemeral znode of s.
+// It fails only when the attempt may succeed later (no connection, no
+// answer in time).
+func (c *conn) deleteOwned(s *session, p string) error {
+	if s.deadErr() != nil {
+		return nil // the znode went with the session
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
+	switch {
+	case err == nil, errors.Is(err, zk.ErrNoNode):
+		return nil
+	case connLoss(err), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	if s.deadErr() == nil {
+		c.log.Warn("tooz: could not delete a znode that is not wanted any more; it goes with the session",
+			"path", p, "err", err)
+	}
+	return nil
+}
+
+// runPending tries s's pending cleanups again, in the background.
+func (c *conn) runPending(s *session) {
+	if s.pending.Len() > 0 {
+		c.spawn(func() { s.pending.Run(func(p string) error { return c.deleteOwned(s, p) }) })
 	}
 }
 

@@ -10,9 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
@@ -54,10 +52,10 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		return nil, err
 	}
 	dir := c.resDir(res)
-	o := &ownership{c: c, s: s, lost: make(chan struct{})}
 	// Tied to the session before the znode exists, so that an expiry
 	// from here on ends it.
-	if !s.addOwn(o) {
+	o, ok := s.own()
+	if !ok {
 		return nil, c.deadSessionErr(s, s.deadErr())
 	}
 	var czxid int64
@@ -303,7 +301,7 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 				gone = ev.Type == zk.EventNodeDeleted
 			case <-ctx.Done():
 				return false, ctx.Err()
-			case <-o.lost:
+			case <-o.Lost():
 				return false, c.vanished(s, o)
 			}
 		}
@@ -316,30 +314,35 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 // watchOwned ends o (its Lost closes) when its znode is deleted while its
 // session lives: the ownership was revoked out of band (an operator's or a
 // tool's delete), and the next contender, which watches that znode, owns
-// the resource already. It stops when o ends (Release, session end, Close).
+// the resource already. An exists watch on the znode follows it, and the
+// client's event callback (ownedEvent) acts on what it reports: no
+// goroutine waits for it while o lasts. Setting the watch is a round trip,
+// made in the background so that Acquire does not wait for it.
 func (c *conn) watchOwned(o *ownership) {
 	s := o.s
+	s.mu.Lock()
+	if s.owned == nil {
+		s.mu.Unlock()
+		return // the session ended, and o with it
+	}
+	s.owned[o.path] = o
+	s.mu.Unlock()
+	c.armOwnerWatch(o)
+}
+
+// armOwnerWatch sets the exists watch on o's znode, retrying until it is
+// set or o ends.
+func (c *conn) armOwnerWatch(o *ownership) {
+	s := o.s
 	c.spawn(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-o.lost:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx := o.Context()
 		for ctx.Err() == nil {
-			type r struct {
-				ok bool
-				ch <-chan zk.Event
-			}
-			var v r
+			var exists bool
 			err := c.retry(ctx, s, func(int) error {
 				var err error
-				v, err = call(ctx, func() (r, error) {
-					ok, _, ch, err := s.zk.ExistsW(o.path)
-					return r{ok, ch}, err
+				exists, err = call(ctx, func() (bool, error) {
+					ok, _, _, err := s.zk.ExistsW(o.path) // ownedEvent hears what it reports
+					return ok, err
 				})
 				return err
 			})
@@ -350,40 +353,57 @@ func (c *conn) watchOwned(o *ownership) {
 				// No connection for a timeout (the Coordinator's own
 				// deadline ends o meanwhile), or an unexpected error:
 				// look again a little later.
-				t := time.NewTimer(c.timeout / 4)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				t.Stop()
-				continue
-			case !v.ok:
+				driverkit.Sleep(ctx, c.timeout/4)
+			case !exists:
 				c.ownedZnodeGone(o)
 				return
-			}
-			select {
-			case ev := <-v.ch:
-				if ev.Type == zk.EventNodeDeleted {
-					c.ownedZnodeGone(o)
-					return
-				}
-				// Any other event (the watch dropped on a session end, a
-				// data change): look again.
-			case <-ctx.Done():
+			default:
 				return
 			}
 		}
 	})
 }
 
+// ownedEvent acts on a watch event the client reports for a znode an
+// ownership owns: a deletion ends it, a data change (which uses the watch
+// up) sets the watch again. It runs on the client's receiving goroutine
+// and does not block.
+func (s *session) ownedEvent(ev zk.Event) {
+	s.mu.Lock()
+	o := s.owned[ev.Path]
+	s.mu.Unlock()
+	if o == nil {
+		return
+	}
+	switch ev.Type {
+	case zk.EventNodeDeleted:
+		s.c.ownedZnodeGone(o)
+	case zk.EventNodeCreated, zk.EventNodeDataChanged:
+		if !o.Ended() {
+			s.c.armOwnerWatch(o)
+		}
+	}
+	// EventNotWatching: the session ended (and o with it) or the client
+	// closed.
+}
+
 // ownedZnodeGone ends o, whose znode was deleted, unless its own Release
 // deleted it.
 func (c *conn) ownedZnodeGone(o *ownership) {
-	if o.releasing.Load() {
-		return // Release ends o itself
+	o.s.unwatch(o)
+	if o.releasing.Load() || !o.End() {
+		return // Release ends o itself, or o had ended
 	}
 	c.log.Warn("tooz: the owner znode was deleted by someone else; the ownership is lost", "path", o.path)
-	o.end()
+}
+
+// unwatch stops following o's znode.
+func (s *session) unwatch(o *ownership) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owned[o.path] == o {
+		delete(s.owned, o.path)
+	}
 }
 
 // vanished reports a contender whose znode is gone before it owned anything.
@@ -464,16 +484,7 @@ func (c *conn) withdraw(o *ownership) {
 	if o.s.deadErr() != nil {
 		return // the znode went with the session
 	}
-	if !o.s.isConnected() {
-		c.spawn(func() { c.deleteQuietly(o.s, o.path) })
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), min(c.timeout, 5*time.Second))
-	defer cancel()
-	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) })
-	if err != nil && !errors.Is(err, zk.ErrNoNode) && o.s.deadErr() == nil {
-		c.spawn(func() { c.deleteQuietly(o.s, o.path) })
-	}
+	c.deleteQuietly(o.s, o.path)
 }
 
 // Owner implements tooz.CoordinationDriver: the data of the lowest
@@ -526,12 +537,11 @@ func (c *conn) ownerIn(ctx context.Context, s *session, dir string, children []s
 
 // ownership is one Acquire's contender znode.
 type ownership struct {
-	c     *conn
-	s     *session
-	path  string
-	token uint64
-	lost  chan struct{}
-	once  sync.Once
+	*driverkit.Hold // Lost, OnLost; a child of the session's scope
+	c               *conn
+	s               *session
+	path            string
+	token           uint64
 	// releasing is set once Release began: the znode's deletion is ours.
 	releasing atomic.Bool
 }
@@ -540,21 +550,16 @@ type ownership struct {
 // strictly increases from one owner to the next (see contend).
 func (o *ownership) FencingToken() uint64 { return o.token }
 
-// Lost implements tooz.Ownership.
-func (o *ownership) Lost() <-chan struct{} { return o.lost }
-
-// end closes Lost once.
+// end ends o and stops following its znode.
 func (o *ownership) end() {
-	o.once.Do(func() { close(o.lost) })
-	o.s.removeOwn(o)
+	o.End()
+	o.s.unwatch(o)
 }
 
 // Release implements tooz.Ownership.
 func (o *ownership) Release(ctx context.Context) error {
-	select {
-	case <-o.lost:
+	if o.Ended() {
 		return tooz.ErrLockNotHeld
-	default:
 	}
 	o.releasing.Store(true)
 	c := o.c
@@ -569,8 +574,8 @@ func (o *ownership) Release(ctx context.Context) error {
 		return err
 	})
 	if err != nil && !errors.Is(err, tooz.ErrLockNotHeld) && o.s.deadErr() == nil {
-		// Keep trying in the background: the ownership ends here either way.
-		c.spawn(func() { c.deleteQuietly(o.s, o.path) })
+		// Kept for later: the ownership ends here either way.
+		o.s.pending.Add(o.path)
 	}
 	o.end()
 	return c.mapErr(err)

@@ -14,8 +14,13 @@ import (
 	"github.com/toozgo/tooz"
 )
 
-// WatchLeader needs OwnerWatcher: keep the method set from drifting.
-var _ tooz.OwnerWatcher = (*conn)(nil)
+// WatchLeader needs OwnerWatcher, and the Coordinator follows an
+// ownership without a goroutine only through LostNotifier: keep the method
+// sets from drifting.
+var (
+	_ tooz.OwnerWatcher = (*conn)(nil)
+	_ tooz.LostNotifier = (*ownership)(nil)
+)
 
 // WatchOwner implements tooz.OwnerWatcher with a child watch on the
 // resource's directory (an exists watch while it does not exist): every

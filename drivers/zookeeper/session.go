@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // session is one ZooKeeper session, with a client of its own. The client
@@ -32,7 +33,10 @@ type session struct {
 	dial *dialer
 
 	established chan struct{} // closed at the first StateHasSession
-	done        chan struct{} // closed when the session ended
+	// scope ends when the session does, and every ownership issued under
+	// it with it.
+	scope *driverkit.Scope
+	done  <-chan struct{} // the scope's: closed when the session ended
 
 	mu        sync.Mutex
 	sid       int64
@@ -40,7 +44,12 @@ type session struct {
 	isConn    bool
 	gen       int // counts the times the client got the session (reconnections)
 	dead      error
-	owns      map[*ownership]struct{}
+	// owned are the ownerships whose znode an exists watch follows, by
+	// path: the client's event callback ends one whose znode is deleted.
+	owned map[string]*ownership
+	// pending are znodes of the session to delete once the connection
+	// answers again (see deleteQuietly).
+	pending driverkit.Pending[string]
 }
 
 // newSession opens a client and waits until it has a session. It fails
@@ -48,12 +57,14 @@ type session struct {
 // timeout (or at once when every host refused the connection) and with
 // tooz.ErrAuth when the server rejects the credentials.
 func (c *conn) newSession(ctx context.Context) (*session, error) {
+	scope := driverkit.NewScope(context.Background())
 	s := &session{
 		c:           c,
 		established: make(chan struct{}),
-		done:        make(chan struct{}),
+		scope:       scope,
+		done:        scope.Done(),
 		connected:   make(chan struct{}),
-		owns:        map[*ownership]struct{}{},
+		owned:       map[string]*ownership{},
 	}
 	s.dial = newDialer(len(c.hosts), c.timeout, s.onConnectResponse)
 	s.dial.log = c.log
@@ -129,15 +140,18 @@ func (s *session) id() int64 {
 // onEvent receives the client's events, on the client's goroutine.
 func (s *session) onEvent(ev zk.Event) {
 	if ev.Type != zk.EventSession {
+		s.ownedEvent(ev)
 		return
 	}
 	var report SessionState
+	reconnected := false
 	s.mu.Lock()
 	switch ev.State {
 	case zk.StateHasSession:
 		if !s.isConn {
 			s.isConn = true
 			s.gen++
+			reconnected = s.gen > 1
 			close(s.connected)
 		}
 		select {
@@ -171,6 +185,9 @@ func (s *session) onEvent(ev zk.Event) {
 	if report != 0 {
 		s.c.sessionEvent(s, report)
 	}
+	if reconnected {
+		s.c.runPending(s) // what failed while the connection was down
+	}
 }
 
 // end marks the session ended with why and ends every ownership issued
@@ -182,13 +199,10 @@ func (s *session) end(why error) bool {
 		return false
 	}
 	s.dead = why
-	owns := s.owns
-	s.owns = nil
-	close(s.done)
+	s.owned = nil
 	s.mu.Unlock()
-	for o := range owns {
-		o.end()
-	}
+	s.pending.Drop() // the server deletes the session's znodes
+	s.scope.End()
 	return true
 }
 
@@ -199,28 +213,15 @@ func (s *session) deadErr() error {
 	return s.dead
 }
 
-// addOwn ties o to the session; it fails when the session already ended.
-func (s *session) addOwn(o *ownership) bool {
+// own ties a new ownership to the session, so that the session's end
+// ends it; it fails when the session already ended.
+func (s *session) own() (*ownership, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead != nil {
-		return false
+		return nil, false
 	}
-	s.owns[o] = struct{}{}
-	return true
-}
-
-func (s *session) removeOwn(o *ownership) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.owns, o)
-}
-
-// connectedCh returns a channel closed while the client has the session.
-func (s *session) connectedCh() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.connected
+	return &ownership{c: s.c, s: s, Hold: s.scope.Hold()}, true
 }
 
 // isConnected reports whether the client has the session right now.

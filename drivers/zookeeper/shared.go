@@ -106,8 +106,8 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		return nil, err
 	}
 	dir := c.sharedDir(res)
-	o := &ownership{c: c, s: s, lost: make(chan struct{})}
-	if !s.addOwn(o) {
+	o, ok := s.own()
+	if !ok {
 		return nil, c.deadSessionErr(s, s.deadErr())
 	}
 	var czxid int64
@@ -228,7 +228,7 @@ func (c *conn) contendShared(ctx context.Context, s *session, o *ownership, dir 
 			case <-dirEv:
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-o.lost:
+			case <-o.Lost():
 				return c.vanished(s, o)
 			}
 			continue
@@ -266,7 +266,7 @@ func (c *conn) contendShared(ctx context.Context, s *session, o *ownership, dir 
 				gone = e.Type == zk.EventNodeDeleted
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-o.lost:
+			case <-o.Lost():
 				return c.vanished(s, o)
 			}
 		}

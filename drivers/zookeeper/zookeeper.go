@@ -503,6 +503,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		}
 		return next, c.mapErr(err)
 	}
+	c.runPending(s)
 	return next, nil
 }
 
