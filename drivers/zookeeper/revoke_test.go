@@ -36,6 +36,7 @@ func TestOwnerZnodeDeletedOutOfBand(t *testing.T) {
 	got := contendBoth(ctx, t, b, lockName, g)
 	raw := rawClient(t, srv.Addr)
 	da := drv(a)
+	deleted := time.Now()
 	for _, res := range []tooz.Resource{{Kind: tooz.KindLock, Name: lockName}, {Kind: tooz.KindElection, Name: g}} {
 		dir := da.resDir(res)
 		children, _, err := raw.Children(dir)
@@ -53,6 +54,7 @@ func TestOwnerZnodeDeletedOutOfBand(t *testing.T) {
 	// Well within the timeout: the delete, not a's deadline, must end them.
 	testutil.WaitClosed(t, la.Lost(), timeout/2, "a's lock to be reported lost after its znode was deleted")
 	testutil.WaitClosed(t, lead.Lost(), timeout/2, "a's leadership to end after its znode was deleted")
+	t.Logf("both ownerships reported lost %v after the first of the two deletes began", time.Since(deleted))
 	if !errors.Is(la.Err(), tooz.ErrSessionLost) {
 		t.Fatalf("a's lock: Err() = %v, want ErrSessionLost", la.Err())
 	}
