@@ -160,14 +160,11 @@ func (f *feed) poke() {
 // start counts the feed's goroutine in the coordinator's, or reports
 // false (and gives up) when the coordinator has closed.
 func (f *feed) start(stopDrv func()) bool {
-	f.c.mu.Lock()
-	defer f.c.mu.Unlock()
-	if f.c.closed {
+	if !f.c.enter() {
 		f.cancel()
 		stopDrv()
 		return false
 	}
-	f.c.wg.Add(1)
 	return true
 }
 

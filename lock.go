@@ -93,8 +93,7 @@ func (c *Coordinator) follow(h *holding, epoch context.Context) {
 	} else {
 		done := make(chan struct{})
 		stopOwn = sync.OnceValue(func() bool { close(done); return true })
-		c.counted(func() {
-			c.wg.Add(1)
+		if c.enter() {
 			go func() {
 				defer c.wg.Done()
 				select {
@@ -103,7 +102,7 @@ func (c *Coordinator) follow(h *holding, epoch context.Context) {
 				case <-done:
 				}
 			}()
-		})
+		}
 	}
 	c.mu.Lock()
 	h.unfollow = func() { stopEpoch(); stopOwn() }
@@ -117,15 +116,24 @@ func (c *Coordinator) follow(h *holding, epoch context.Context) {
 // counted runs f counted in c.wg, or not at all once the coordinator is
 // closed (Close ends every holding itself).
 func (c *Coordinator) counted(f func()) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.enter() {
 		return
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
 	defer c.wg.Done()
 	f()
+}
+
+// enter counts a goroutine of the coordinator's in c.wg, so that Close
+// waits for it, and reports true; once the coordinator is closed it counts
+// nothing and reports false. A true enter is followed by one c.wg.Done.
+func (c *Coordinator) enter() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	return true
 }
 
 // end finishes the holding once. With release it also gives the ownership
@@ -166,13 +174,9 @@ func (h *holding) end(err error, release bool) {
 // that outlived the outage on the backend would keep the ownership, and
 // everybody waiting for it, forever.
 func (c *Coordinator) retryRelease(own Ownership, err error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.enter() {
 		return
 	}
-	c.wg.Add(1) // called from a holding's callback (counted): the count is not zero
-	c.mu.Unlock()
 	c.log.Warn("tooz: giving up an ownership after the liveness lapsed failed; retrying after the next heartbeat", "err", err)
 	go func() {
 		defer c.wg.Done()

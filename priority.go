@@ -372,14 +372,10 @@ func (c *Coordinator) awaitRank(ctx context.Context, v *candidates, p int, wait 
 // higher priority makes l stand down, Lost closing before the backend
 // frees the leadership. done runs when l has ended.
 func (c *Coordinator) leadRanked(l *Leadership, v *candidates, p int, done func()) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.enter() {
 		done()
 		return
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		defer done()
