@@ -91,7 +91,7 @@ type plainOwnership struct {
 	once  sync.Once
 }
 
-func (o *plainOwnership) FencingToken() uint64 { return o.inner.FencingToken() }
+func (o *plainOwnership) FencingToken() uint64  { return o.inner.FencingToken() }
 func (o *plainOwnership) Lost() <-chan struct{} { return o.lost }
 func (o *plainOwnership) lose()                 { o.once.Do(func() { close(o.lost) }) }
 func (o *plainOwnership) Release(ctx context.Context) error {
