@@ -412,6 +412,13 @@ func benchFailover(t *testing.T, tg *target, tr tier, rtt time.Duration) {
 		verdict = yes(crash.q(1) <= b)
 	}
 	results.add(tg.name, row{metric: fmt.Sprintf("failover after a crash (Abandon), liveness timeout %v: p50 / max", tr.timeout) + n, ours: ms(crash.p50()) + " / " + ms(crash.q(1)), bar: bar, verdict: verdict})
+	if tg.name == "etcd" {
+		// etcd frees an expired lease late (its lessor checks every
+		// 500 ms): the bar that can be met is etcd's own recipe's.
+		raw := rawEtcdFailover(t, tg.addr, tr.failovers, tr.timeout)
+		results.add(tg.name, row{metric: "… vs concurrency.Election (client closed, lease left to expire), p50 / max", ours: ms(crash.p50()) + " / " + ms(crash.q(1)),
+			raw: ms(raw.p50()) + " / " + ms(raw.q(1)), ratio: ratio(float64(crash.p50()), float64(raw.p50())), bar: "≤ raw + 2 RTT (" + ms(raw.p50()+2*rtt) + ")", verdict: yes(crash.p50() <= raw.p50()+2*rtt)})
+	}
 	if tg.crashable {
 		results.add(tg.name, row{metric: "… failover beyond the liveness bound (detection), p50 / max", ours: ms(crash.p50()-tg.livenessBar(tr.timeout)) + " / " + ms(crash.q(1)-tg.livenessBar(tr.timeout)),
 			bar: "≤ " + ms(2*rtt) + " (2 RTT)"})
