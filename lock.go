@@ -30,7 +30,7 @@ type holding struct {
 	err   error // why it ended; nil for a release
 	onEnd func(err error)
 	// unfollow stops what ends the holding on a loss (follow); guarded by c.mu.
-	unfollow func()
+	unfollow func() bool
 	// releasing is set before a voluntary Release, so that the driver
 	// closing Lost on release is not taken for a loss.
 	releasing atomic.Bool
@@ -65,52 +65,80 @@ func (c *Coordinator) hold(res Resource, own Ownership, onEnd func(error), began
 	}
 	c.holdings[h] = struct{}{}
 	c.mu.Unlock()
-	c.follow(h, epoch)
+	c.follow(h)
+	if epoch.Err() != nil {
+		// The epoch ended after the check above, and expireHoldings may
+		// have run before h was in c.holdings.
+		c.expire(h)
+	}
 	return h, nil
 }
 
-// follow ends h when the driver reports its ownership lost or the liveness
-// epoch ends. It costs no goroutine while h lasts when the ownership is a
-// LostNotifier (the drivers of this module all are): both are callbacks,
-// which run counted in c.wg so that Close waits for them.
-func (c *Coordinator) follow(h *holding, epoch context.Context) {
-	lost := func() {
-		if h.releasing.Load() {
-			return // release ends the holding itself
-		}
-		h.end(fmt.Errorf("%w: %w", ErrSessionLost, errRevoked), false)
-	}
-	expired := func() {
-		// Our liveness may still stand on the backend: give the
-		// ownership up so that nobody waits for a holder that has
-		// been told it lost.
-		h.end(fmt.Errorf("%w: no successful heartbeat within %v", ErrSessionLost, c.timeout), true)
-	}
-	stopEpoch := context.AfterFunc(epoch, func() { c.counted(expired) })
-	var stopOwn func() bool
+// follow ends h when the driver reports its ownership lost. It costs no
+// goroutine while h lasts when the ownership is a LostNotifier (the
+// drivers of this module all are): the callback runs counted in c.wg, so
+// that Close waits for it. (The end of the liveness epoch ends every
+// holding through expireHoldings.)
+func (c *Coordinator) follow(h *holding) {
+	var stop func() bool
 	if n, ok := h.own.(LostNotifier); ok {
-		stopOwn = n.OnLost(func() { c.counted(lost) })
+		stop = n.OnLost(h.driverLost)
 	} else {
 		done := make(chan struct{})
-		stopOwn = sync.OnceValue(func() bool { close(done); return true })
+		stop = sync.OnceValue(func() bool { close(done); return true })
 		if c.enter() {
 			go func() {
 				defer c.wg.Done()
 				select {
 				case <-h.own.Lost():
-					lost()
+					h.lostByDriver()
 				case <-done:
 				}
 			}()
 		}
 	}
 	c.mu.Lock()
-	h.unfollow = func() { stopEpoch(); stopOwn() }
+	h.unfollow = stop
 	ended := isClosed(h.lost)
 	c.mu.Unlock()
 	if ended {
-		h.unfollow()
+		stop()
 	}
+}
+
+// driverLost is h's OnLost callback: the driver ended the ownership.
+func (h *holding) driverLost() { h.c.counted(h.lostByDriver) }
+
+func (h *holding) lostByDriver() {
+	if h.releasing.Load() {
+		return // release ends the holding itself
+	}
+	h.end(fmt.Errorf("%w: %w", ErrSessionLost, errRevoked), false)
+}
+
+// expireHoldings ends every holding when the liveness epoch ends (no
+// successful heartbeat within the timeout).
+func (c *Coordinator) expireHoldings() {
+	c.mu.Lock()
+	hs := slices.Collect(maps.Keys(c.holdings))
+	c.mu.Unlock()
+	for _, h := range hs {
+		c.expire(h)
+	}
+}
+
+// expire ends h for the end of its liveness epoch. Our liveness may still
+// stand on the backend: the ownership is given up (on a goroutine of its
+// own, as the backend is likely slow to answer now) so that nobody waits
+// for a holder that has been told it lost.
+func (c *Coordinator) expire(h *holding) {
+	if !c.enter() {
+		return // Close ends every holding itself
+	}
+	go func() {
+		defer c.wg.Done()
+		h.end(fmt.Errorf("%w: no successful heartbeat within %v", ErrSessionLost, c.timeout), true)
+	}()
 }
 
 // counted runs f counted in c.wg, or not at all once the coordinator is

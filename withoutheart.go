@@ -26,6 +26,7 @@ type SessionEnder interface {
 // livenessExpired runs when no heartbeat succeeded within the timeout.
 func (c *Coordinator) livenessExpired() {
 	c.sessionLost()
+	c.expireHoldings()
 	if !c.noHeart {
 		return // the heart keeps trying; the backend decides about the session
 	}

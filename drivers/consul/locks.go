@@ -453,7 +453,7 @@ func (d *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 // ownership is one successful Acquire: the owner key (and the queue key,
 // if it waited) held by session s.
 type ownership struct {
-	*driverkit.Hold // Lost, OnLost; a child of the session's scope
+	*driverkit.Hold // Lost, OnLost; ends with the session's scope
 	d               *conn
 	s               *session
 	ownerKey        string

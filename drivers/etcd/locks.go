@@ -74,7 +74,7 @@ func (c *conn) free(ct *contender) {
 
 // ownership is one contender key that owns its resource.
 type ownership struct {
-	*driverkit.Hold // Lost, OnLost; a child of the lease's scope
+	*driverkit.Hold // Lost, OnLost; ends with the lease's scope
 	c               *conn
 	ct              *contender
 	token           uint64 // the key's create revision

@@ -537,7 +537,7 @@ func (c *conn) ownerIn(ctx context.Context, s *session, dir string, children []s
 
 // ownership is one Acquire's contender znode.
 type ownership struct {
-	*driverkit.Hold // Lost, OnLost; a child of the session's scope
+	*driverkit.Hold // Lost, OnLost; ends with the session's scope
 	c               *conn
 	s               *session
 	path            string

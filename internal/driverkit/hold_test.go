@@ -5,6 +5,7 @@ package driverkit
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +51,9 @@ func TestScopeEndsWithParent(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background())
 	h := NewScope(parent).Hold()
 	cancel()
-	if !h.Ended() {
+	select {
+	case <-h.Lost():
+	case <-time.After(10 * time.Second):
 		t.Fatal("the parent's end did not end the scope's hold")
 	}
 }
@@ -100,5 +103,24 @@ func TestOnLost(t *testing.T) {
 	}
 	if h.Context().Err() == nil {
 		t.Fatal("the hold's context is live after its end")
+	}
+}
+
+func TestHoldContext(t *testing.T) {
+	h := NewHold()
+	ctx := h.Context()
+	child, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if ctx.Err() != nil || child.Err() != nil {
+		t.Fatal("a live hold's context has ended")
+	}
+	h.End()
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("the hold's context after End: %v; want Canceled", ctx.Err())
+	}
+	select {
+	case <-child.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a context derived from the hold's did not end with it")
 	}
 }
