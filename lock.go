@@ -31,6 +31,8 @@ type holding struct {
 	onEnd func(err error)
 	// unfollow stops what ends the holding on a loss (follow); guarded by c.mu.
 	unfollow func() bool
+	// epoch is the liveness epoch it was taken in: done once that ended.
+	epoch context.Context
 	// releasing is set before a voluntary Release, so that the driver
 	// closing Lost on release is not taken for a loss.
 	releasing atomic.Bool
@@ -44,8 +46,8 @@ type holding struct {
 // ErrSessionLost rather than report a holding that the backend may expire
 // at any moment.
 func (c *Coordinator) hold(res Resource, own Ownership, onEnd func(error), began context.Context) (*holding, error) {
-	h := &holding{c: c, res: res, since: time.Now(), own: own, lost: make(chan struct{}), onEnd: onEnd}
 	epoch, live := c.live.now()
+	h := &holding{c: c, res: res, since: time.Now(), own: own, lost: make(chan struct{}), onEnd: onEnd, epoch: epoch}
 	if began.Err() != nil {
 		live = false
 	}
@@ -116,11 +118,17 @@ func (h *holding) lostByDriver() {
 	h.end(fmt.Errorf("%w: %w", ErrSessionLost, errRevoked), false)
 }
 
-// expireHoldings ends every holding when the liveness epoch ends (no
-// successful heartbeat within the timeout).
+// expireHoldings ends the holdings of the liveness epoch that ended (no
+// successful heartbeat within the timeout); one taken in a later epoch (a
+// beat renewed the liveness meanwhile) stands.
 func (c *Coordinator) expireHoldings() {
 	c.mu.Lock()
-	hs := slices.Collect(maps.Keys(c.holdings))
+	var hs []*holding
+	for h := range c.holdings {
+		if h.epoch.Err() != nil {
+			hs = append(hs, h)
+		}
+	}
 	c.mu.Unlock()
 	for _, h := range hs {
 		c.expire(h)
