@@ -386,10 +386,9 @@ func (c *conn) lose(o *ownership, release bool) {
 	}
 }
 
-// renewed records a successful TTL refresh of o that started at start.
-func (c *conn) renewed(o *ownership, start time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// renewedLocked records a successful TTL refresh of o that started at start
+// (c.mu held); the caller re-arms the lock timers.
+func (c *conn) renewedLocked(o *ownership, start time.Time) {
 	if o.ended {
 		return
 	}
@@ -399,7 +398,27 @@ func (c *conn) renewed(o *ownership, start time.Time) {
 	if start.After(o.refreshed) {
 		o.refreshed = start
 	}
+}
+
+// refreshed applies the answer of a refresh of owns that started at start
+// (res[i] is 1 for a renewed lock, 0 for one the server no longer
+// records), and re-arms the lock timers once for all of them: a beat
+// costs O(held locks), not O(held locks²).
+func (c *conn) refreshed(owns []*ownership, res []int64, start time.Time) {
+	var lost []*ownership
+	c.mu.Lock()
+	for i, o := range owns {
+		if res[i] == 1 {
+			c.renewedLocked(o, start)
+		} else {
+			lost = append(lost, o)
+		}
+	}
 	c.scheduleLocksLocked()
+	c.mu.Unlock()
+	for _, o := range lost {
+		c.lose(o, false)
+	}
 }
 
 // capLocked bounds a lock deadline by the session's.
@@ -498,13 +517,7 @@ func (c *conn) refreshDue() {
 	res, err := c.run(ctx, scriptRefresh, keys, args...).Int64Slice()
 	cancel()
 	if err == nil && len(res) == len(owns) {
-		for i, o := range owns {
-			if res[i] == 1 {
-				c.renewed(o, start)
-			} else {
-				c.lose(o, false)
-			}
-		}
+		c.refreshed(owns, res, start)
 	}
 	c.mu.Lock()
 	c.refreshOn = false

@@ -412,13 +412,7 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 		c.sessUntil = until
 	}
 	c.mu.Unlock()
-	for i, o := range owns {
-		if res[1+i] == 1 {
-			c.renewed(o, start)
-		} else {
-			c.lose(o, false)
-		}
-	}
+	c.refreshed(owns, res[1:1+len(owns)], start)
 	return next, nil
 }
 
