@@ -655,6 +655,18 @@ func holdMany(t *testing.T, tg *target, tr tier) {
 	if err := first.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
+	beats := func() samples {
+		var out samples
+		for range 21 {
+			start := time.Now()
+			if _, err := c.Heartbeat(ctx); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, time.Since(start))
+		}
+		return out
+	}
+	beat1 := beats()
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
@@ -671,6 +683,7 @@ func holdMany(t *testing.T, tg *target, tr tier) {
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	g1 := runtime.NumGoroutine()
+	beatN := beats()
 	for _, l := range locks {
 		if err := l.Release(ctx); err != nil {
 			t.Fatal(err)
@@ -683,4 +696,6 @@ func holdMany(t *testing.T, tg *target, tr tier) {
 	stack := float64(int64(m1.StackInuse)-int64(m0.StackInuse)) / 1024 / float64(tr.held)
 	results.add(tg.name, row{metric: "… client memory per held lock (after GC): heap + goroutine stacks", ours: fmt.Sprintf("%.1f KiB (%.1f + %.1f)", heap+stack, heap, stack),
 		bar: "≤ 2 KiB", verdict: yes(heap+stack <= 2)})
+	results.add(tg.name, row{metric: fmt.Sprintf("… Heartbeat p50 with 1 / %d locks held (n=21 each); cost per held lock", tr.held),
+		ours: fmt.Sprintf("%s / %s; %s", ms(beat1.p50()), ms(beatN.p50()), ms((beatN.p50()-beat1.p50())/time.Duration(tr.held)))})
 }
