@@ -235,7 +235,7 @@ func (c *conn) acquired(ctx context.Context, o *ownership, st status, err error)
 	o.refreshed = st.start
 	o.deadline = c.capLocked(driverkit.ValidUntil(st.start, o.ttl))
 	c.held[o] = struct{}{}
-	c.scheduleLocksLocked()
+	c.scheduleLockLocked(o)
 	c.mu.Unlock()
 	return o, nil
 }
@@ -356,7 +356,7 @@ func (c *conn) end(o *ownership) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.endLocked(o)
-	c.scheduleLocksLocked()
+	c.unscheduleLocked()
 }
 
 func (c *conn) endLocked(o *ownership) bool {
@@ -375,7 +375,7 @@ func (c *conn) lose(o *ownership, release bool) {
 	c.mu.Lock()
 	quiet := o.releasing
 	ok := c.endLocked(o)
-	c.scheduleLocksLocked()
+	c.unscheduleLocked()
 	c.mu.Unlock()
 	if !ok || quiet {
 		return
@@ -433,13 +433,15 @@ func (c *conn) capLocked(d time.Time) time.Time {
 // earliest local deadline, refresh when a lock is half-way through its TTL
 // without a refresh (the heart refreshes every lock at each beat, a third
 // of the timeout; this covers locks with a shorter TTL and a late heart).
+//
+// It scans every held lock: the timer callbacks and the refreshes call it,
+// once for all the locks they handled. A lock taken only brings the timers
+// forward (scheduleLockLocked) and a lock given up leaves them as they are
+// (unscheduleLocked), so that neither costs O(held locks): a timer that
+// fires for a lock since given up finds nothing due, or refreshes early.
 func (c *conn) scheduleLocksLocked() {
 	if c.closed || len(c.held) == 0 {
-		for _, t := range []*time.Timer{c.expiry, c.refresh} {
-			if t != nil {
-				t.Stop()
-			}
-		}
+		c.stopLockTimersLocked()
 		return
 	}
 	var first, due time.Time
@@ -451,18 +453,56 @@ func (c *conn) scheduleLocksLocked() {
 			due = d
 		}
 	}
-	if c.expiry == nil {
-		c.expiry = time.AfterFunc(time.Until(first), c.expire)
-	} else {
-		c.expiry.Reset(time.Until(first))
+	c.armExpiryLocked(first)
+	if !c.refreshOn {
+		c.armRefreshLocked(due)
 	}
-	if c.refreshOn {
+}
+
+// scheduleLockLocked brings the lock timers forward for o, just taken.
+func (c *conn) scheduleLockLocked(o *ownership) {
+	if c.closed {
 		return
 	}
-	if c.refresh == nil {
-		c.refresh = time.AfterFunc(time.Until(due), c.refreshDue)
+	if c.expiryAt.IsZero() || o.deadline.Before(c.expiryAt) {
+		c.armExpiryLocked(o.deadline)
+	}
+	if due := o.refreshed.Add(o.ttl / 2); !c.refreshOn && (c.refreshAt.IsZero() || due.Before(c.refreshAt)) {
+		c.armRefreshLocked(due)
+	}
+}
+
+// unscheduleLocked stops the lock timers once no lock is held.
+func (c *conn) unscheduleLocked() {
+	if c.closed || len(c.held) == 0 {
+		c.stopLockTimersLocked()
+	}
+}
+
+func (c *conn) stopLockTimersLocked() {
+	for _, t := range []*time.Timer{c.expiry, c.refresh} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c.expiryAt, c.refreshAt = time.Time{}, time.Time{}
+}
+
+func (c *conn) armExpiryLocked(at time.Time) {
+	c.expiryAt = at
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(time.Until(at), c.expire)
 	} else {
-		c.refresh.Reset(time.Until(due))
+		c.expiry.Reset(time.Until(at))
+	}
+}
+
+func (c *conn) armRefreshLocked(at time.Time) {
+	c.refreshAt = at
+	if c.refresh == nil {
+		c.refresh = time.AfterFunc(time.Until(at), c.refreshDue)
+	} else {
+		c.refresh.Reset(time.Until(at))
 	}
 }
 
@@ -470,6 +510,7 @@ func (c *conn) scheduleLocksLocked() {
 func (c *conn) expire() {
 	now := time.Now()
 	c.mu.Lock()
+	c.expiryAt = time.Time{} // fired
 	var gone []*ownership
 	for o := range c.held {
 		if !o.deadline.After(now) && c.endLocked(o) {
@@ -487,6 +528,7 @@ func (c *conn) expire() {
 // refreshDue refreshes every held lock in one script.
 func (c *conn) refreshDue() {
 	c.mu.Lock()
+	c.refreshAt = time.Time{} // fired
 	if c.closed || c.refreshOn || len(c.held) == 0 || !c.tasks.Enter() {
 		c.mu.Unlock()
 		return

@@ -237,6 +237,8 @@ type conn struct {
 	grants    *grantSub        // started at the first wait
 	expiry    *time.Timer      // fires at the earliest local deadline of a held lock
 	refresh   *time.Timer      // fires when a held lock is due for a refresh the heart did not do
+	expiryAt  time.Time        // when expiry is set to fire (zero: stopped)
+	refreshAt time.Time        // when refresh is set to fire (zero: stopped)
 	reaper    *time.Timer      // fires at the earliest session deadline while someone watches or waits
 	reapNext  time.Duration    // as last reported by the server
 	reapDue   time.Time        // when reaper fires
