@@ -488,21 +488,17 @@ func (c *conn) stopLockTimersLocked() {
 	c.expiryAt, c.refreshAt = time.Time{}, time.Time{}
 }
 
-func (c *conn) armExpiryLocked(at time.Time) {
-	c.expiryAt = at
-	if c.expiry == nil {
-		c.expiry = time.AfterFunc(time.Until(at), c.expire)
-	} else {
-		c.expiry.Reset(time.Until(at))
-	}
-}
+func (c *conn) armExpiryLocked(at time.Time)  { arm(&c.expiry, &c.expiryAt, at, c.expire) }
+func (c *conn) armRefreshLocked(at time.Time) { arm(&c.refresh, &c.refreshAt, at, c.refreshDue) }
 
-func (c *conn) armRefreshLocked(at time.Time) {
-	c.refreshAt = at
-	if c.refresh == nil {
-		c.refresh = time.AfterFunc(time.Until(at), c.refreshDue)
+// arm sets *t to fire at at (making it, to run f, on first use) and
+// records at in *when.
+func arm(t **time.Timer, when *time.Time, at time.Time, f func()) {
+	*when = at
+	if *t == nil {
+		*t = time.AfterFunc(time.Until(at), f)
 	} else {
-		c.refresh.Reset(time.Until(at))
+		(*t).Reset(time.Until(at))
 	}
 }
 
