@@ -142,7 +142,7 @@ func (d *conn) firstRead(ctx context.Context, s *session, base string, q *api.Qu
 		if !wait {
 			return nil, d.wrap(ctx, "acquire", err)
 		}
-		if ctx.Err() != nil || s.ctx.Err() != nil || !bo.Wait(ctx) {
+		if ctx.Err() != nil || s.scope.Context().Err() != nil || !bo.Wait(ctx) {
 			return nil, d.endWait(ctx, s, "acquire", err, nil)
 		}
 		d.log.Debug("tooz/consul: reading a lock failed; retrying", "err", d.scrub(err.Error()))
@@ -220,7 +220,7 @@ func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*owner
 // the resource already. It follows the key with blocking queries, confirms
 // with a consistent read, and stops when o or its session ends.
 func (d *conn) watchOwned(o *ownership) {
-	ctx, cancel := context.WithCancel(o.s.ctx)
+	ctx, cancel := context.WithCancel(o.s.scope.Context())
 	defer cancel()
 	// When o ends its owner key has changed or is about to (a release
 	// deletes it), and that ends the blocking query by itself. Cancelling
@@ -289,7 +289,7 @@ func (d *conn) enqueue(ctx, wctx context.Context, s *session, key string, val []
 		// heartbeat looks again; until then a key created late holds up
 		// the queue behind it (seen through a client agent: the next
 		// contender waited for good).
-		if ctx.Err() != nil || s.ctx.Err() != nil {
+		if ctx.Err() != nil || s.scope.Context().Err() != nil {
 			d.dispose(s, cleanup{key: key})
 		}
 		d.disposeLater(s, cleanup{key: key})
@@ -317,7 +317,7 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 	// wctx ends with ctx and with the session.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
+	stop := context.AfterFunc(s.scope.Context(), cancel)
 	defer stop()
 
 	qKey := base + queuePrefix + cid
@@ -413,7 +413,7 @@ func (d *conn) endWait(ctx context.Context, s *session, op string, err error, wi
 		}
 		return ctx.Err()
 	}
-	if s.ctx.Err() != nil {
+	if s.scope.Context().Err() != nil {
 		if d.isClosed() {
 			return tooz.ErrClosed
 		}

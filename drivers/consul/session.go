@@ -28,8 +28,7 @@ type session struct {
 	// scope ends when the session is known dead or the driver closes,
 	// and every ownership issued under it with it.
 	scope     *driverkit.Scope
-	ctx       context.Context // the scope's
-	renewed   time.Time       // start of the last successful renewal (or creation)
+	renewed   time.Time // start of the last successful renewal (or creation)
 	dead      bool
 	why       string
 	gone      bool                       // known to be gone from the servers
@@ -79,8 +78,7 @@ func (d *conn) createSession(ctx context.Context) (*session, error) {
 	if out.ID == "" {
 		return nil, errors.New("consul: create session: no session ID in the answer")
 	}
-	scope := driverkit.NewScope(d.base)
-	return &session{id: out.ID, scope: scope, ctx: scope.Context(), renewed: start}, nil
+	return &session{id: out.ID, scope: driverkit.NewScope(d.base), renewed: start}, nil
 }
 
 // openSession creates the first session. An agent that answers but cannot
@@ -126,16 +124,16 @@ func (d *conn) startMonitorLocked(s *session) {
 func (d *conn) monitor(s *session) {
 	var index uint64
 	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
-	for s.ctx.Err() == nil {
+	for s.scope.Context().Err() == nil {
 		q := &api.QueryOptions{WaitIndex: index, WaitTime: blockWait}
 		began := time.Now()
-		e, meta, err := d.client.Session().Info(s.id, q.WithContext(s.ctx))
+		e, meta, err := d.client.Session().Info(s.id, q.WithContext(s.scope.Context()))
 		if err != nil {
-			if s.ctx.Err() != nil {
+			if s.scope.Context().Err() != nil {
 				return
 			}
 			d.log.Debug("tooz/consul: session watch failed; retrying", "err", d.scrub(err.Error()))
-			if !bo.Wait(s.ctx) {
+			if !bo.Wait(s.scope.Context()) {
 				return
 			}
 			continue
@@ -143,12 +141,12 @@ func (d *conn) monitor(s *session) {
 		bo.Reset()
 		if e == nil {
 			// Confirm with the leader before ending anything.
-			e, _, err = d.client.Session().Info(s.id, d.strong(s.ctx))
+			e, _, err = d.client.Session().Info(s.id, d.strong(s.scope.Context()))
 			if err == nil && e == nil {
 				d.kill(s, "the Consul servers invalidated the session", true)
 				return
 			}
-			if !bo.Wait(s.ctx) {
+			if !bo.Wait(s.scope.Context()) {
 				return
 			}
 			continue

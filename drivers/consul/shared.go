@@ -87,7 +87,7 @@ func (d *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 	val := []byte(sharerec.Encode(sh, d.member))
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
+	stop := context.AfterFunc(s.scope.Context(), cancel)
 	defer stop()
 	withdraw := func() { d.dispose(s, cleanup{key: key}) }
 	resp, err := d.enqueue(ctx, wctx, s, key, val, base)

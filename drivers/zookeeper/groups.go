@@ -210,7 +210,7 @@ func (c *conn) deleteOwned(s *session, p string) error {
 	if s.deadErr() != nil {
 		return nil // the znode went with the session
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.timeout, driverkit.CleanupTimeout))
 	defer cancel()
 	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.zk.Delete(p, -1) })
 	switch {

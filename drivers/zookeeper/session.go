@@ -36,7 +36,6 @@ type session struct {
 	// scope ends when the session does, and every ownership issued under
 	// it with it.
 	scope *driverkit.Scope
-	done  <-chan struct{} // the scope's: closed when the session ended
 
 	mu        sync.Mutex
 	sid       int64
@@ -62,7 +61,6 @@ func (c *conn) newSession(ctx context.Context) (*session, error) {
 		c:           c,
 		established: make(chan struct{}),
 		scope:       scope,
-		done:        scope.Done(),
 		connected:   make(chan struct{}),
 		owned:       map[string]*ownership{},
 	}
@@ -242,7 +240,7 @@ func (s *session) waitConnected(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ch:
 		return nil
-	case <-s.done:
+	case <-s.scope.Done():
 		return s.deadErr()
 	case <-ctx.Done():
 		return ctx.Err()
