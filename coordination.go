@@ -266,6 +266,7 @@ type Coordinator struct {
 	joined      map[string][]byte // groups this member joined, with capabilities
 	rejoin      bool              // a re-join after a lost session is still to do
 	hubs        map[string]*hub
+	keyWatches  map[*keyWatch]struct{}
 	holdings    map[*holding]struct{}
 	leaderships map[*Leadership]struct{}
 	candidacies map[string]*candidacy
@@ -330,6 +331,7 @@ func open(ctx context.Context, given Driver, rawURL, memberID string, opts []Opt
 		noHeart:     o.noHeart,
 		joined:      map[string][]byte{},
 		hubs:        map[string]*hub{},
+		keyWatches:  map[*keyWatch]struct{}{},
 		holdings:    map[*holding]struct{}{},
 		leaderships: map[*Leadership]struct{}{},
 		candidacies: map[string]*candidacy{},
@@ -618,6 +620,9 @@ func (c *Coordinator) shutdown(end func() error, reason error) error {
 	c.mu.Unlock()
 	for _, h := range hubs {
 		h.stopDriverWatch()
+	}
+	for _, w := range c.keyWatchList() {
+		w.end()
 	}
 	// The driver ends every ownership as it closes: that is the end we
 	// report (reason), not a loss seen by the holdings' own watchers.

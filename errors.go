@@ -68,6 +68,13 @@ var (
 	// ErrSessionLost reports that the coordinator's liveness (lease, session,
 	// heartbeat key) expired: every lock and leadership held under it is lost.
 	ErrSessionLost = errors.New("session lost")
+	// ErrKeyNotFound reports a key of the KV namespace that does not exist.
+	ErrKeyNotFound = errors.New("key not found")
+	// ErrConflict reports a conditional KV write (IfRevision) whose key
+	// was not at the revision given: written or deleted meanwhile.
+	ErrConflict = errors.New("revision conflict")
+	// ErrValueTooLarge reports a KV value longer than MaxValueLength.
+	ErrValueTooLarge = errors.New("value too large")
 )
 
 // Error is the error type returned by the Coordinator and its handles. It
@@ -78,6 +85,7 @@ type Error struct {
 	Group  string // the group concerned, if any
 	Member string // the member concerned, if any
 	Lock   string // the lock concerned, if any
+	Key    string // the key or key prefix concerned, if any
 	Err    error  // the underlying error
 }
 
@@ -92,6 +100,9 @@ func (e *Error) Error() string {
 	}
 	if e.Lock != "" {
 		s += fmt.Sprintf(" lock %q", e.Lock)
+	}
+	if e.Key != "" {
+		s += fmt.Sprintf(" key %q", e.Key)
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()

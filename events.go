@@ -416,5 +416,11 @@ func (c *Coordinator) RunWatchers(ctx context.Context) (int, error) {
 		}
 		n += h.drain()
 	}
+	for _, w := range c.keyWatchList() {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		n += w.drain()
+	}
 	return n, nil
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, lockTests...)
 	all = append(all, semaphoreTests...)
 	all = append(all, rwLockTests...)
+	all = append(all, kvTests...)
 	all = append(all, electionTests...)
 	all = append(all, leadershipTests...)
 	all = append(all, priorityTests...)

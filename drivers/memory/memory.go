@@ -50,6 +50,9 @@ func (d *driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDr
 			groups:   map[string]*group{},
 			res:      map[resKey]*resource{},
 			watchers: map[string]map[*watcher]struct{}{},
+			keys:     map[string]*entry{},
+
+			keyWatchers: map[*keyWatcher]struct{}{},
 		}
 		d.stores[key] = st
 	}
@@ -73,8 +76,11 @@ type store struct {
 	groups   map[string]*group
 	res      map[resKey]*resource
 	watchers map[string]map[*watcher]struct{}
-	rev      uint64 // counts membership changes, reported as their revision
+	keys     map[string]*entry
+	rev      uint64 // counts membership and key changes, reported as their revision
 	sessions uint64 // counts sessions, to name them
+
+	keyWatchers map[*keyWatcher]struct{}
 }
 
 type group struct {
@@ -94,6 +100,7 @@ type session struct {
 	dead   bool
 	groups map[string]struct{}
 	owns   map[*contender]struct{}
+	keys   map[string]struct{} // ephemeral keys bound to it
 }
 
 type resource struct {
@@ -127,7 +134,7 @@ type conn struct {
 
 func (st *store) newSession(c *conn) *session {
 	st.sessions++
-	s := &session{id: strconv.FormatUint(st.sessions, 10), conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}}
+	s := &session{id: strconv.FormatUint(st.sessions, 10), conn: c, groups: map[string]struct{}{}, owns: map[*contender]struct{}{}, keys: map[string]struct{}{}}
 	s.timer = time.AfterFunc(c.timeout, func() {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -149,6 +156,9 @@ func (st *store) expire(s *session) {
 	}
 	for ct := range s.owns {
 		st.withdraw(ct)
+	}
+	for key := range s.keys {
+		st.deleteKey(key)
 	}
 }
 
