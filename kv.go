@@ -160,7 +160,13 @@ func (kv *KV) Get(ctx context.Context, key string) (KeyValue, error) {
 		return KeyValue{}, err
 	}
 	v, err := s.GetKey(ctx, key)
-	return v, kvErr(err, op, key)
+	if err != nil {
+		return KeyValue{}, kvErr(err, op, key)
+	}
+	if v.Value == nil {
+		v.Value = []byte{}
+	}
+	return v, nil
 }
 
 // List reads every key that begins with prefix ("" for all), as of one
@@ -177,6 +183,11 @@ func (kv *KV) List(ctx context.Context, prefix string) ([]KeyValue, error) {
 	kvs, err := s.ListKeys(ctx, prefix)
 	if err != nil {
 		return nil, kvErr(err, op, prefix)
+	}
+	for i := range kvs {
+		if kvs[i].Value == nil {
+			kvs[i].Value = []byte{}
+		}
 	}
 	sortKeys(kvs)
 	return kvs, nil

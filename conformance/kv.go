@@ -18,16 +18,18 @@ import (
 	"github.com/toozgo/tooz"
 )
 
-// HistoryBreaker is implemented by harnesses that can make a live key
-// watch of c lose the history it needs, as the backend does on its own at
-// times: etcd compacting past the revision the watch must resume from, a
+// HistoryBreaker is implemented by harnesses that can make the live key
+// watches of c lose the history they need, as the backend does on its own
+// at times: etcd compacting past the revision a watch must resume from, a
 // Redis subscription killed (messages published meanwhile are gone), a
-// ZooKeeper connection cut, an inotify queue overflowing. BreakHistory
-// returns once the watch has lost its history; changes may go on
-// meanwhile (the suite makes them from another goroutine). The watch must
-// then list the keys again and report exactly the difference.
+// ZooKeeper connection cut, an inotify queue overflowing, a Consul index
+// going back. BreakHistory cuts the watches off, calls during (which
+// changes keys) while they are, makes sure that what during changed cannot
+// be replayed to them, and lets them go on; it returns during's error.
+// The watches must then list the keys again and report exactly the
+// difference. Other changes may go on at the same time.
 type HistoryBreaker interface {
-	BreakHistory(ctx context.Context, t *testing.T, c *tooz.Coordinator) error
+	BreakHistory(ctx context.Context, t *testing.T, c *tooz.Coordinator, during func() error) error
 }
 
 var kvTests = []test{
@@ -40,6 +42,7 @@ var kvTests = []test{
 	{"KVEphemeralGoneAfterCrash", testKVEphemeralAfterCrash},
 	{"KVEphemeralMadeDurable", testKVEphemeralMadeDurable},
 	{"KVWatchListsThenChanges", testKVWatchOrder},
+	{"KVWatchResyncReportsExactlyTheDifference", testKVWatchResync},
 	{"KVWatchExactUnderStormAndResync", testKVWatchStorm},
 }
 
@@ -533,7 +536,7 @@ func testKVWatchStorm(f *fixture) {
 	evs.waitFor(f, 10*time.Second, "changes during the storm", func(e []tooz.KeyEvent) bool { return len(e) >= 20 })
 	broke := false
 	if hb, ok := f.h.(HistoryBreaker); ok {
-		f.must(hb.BreakHistory(ctx, f.T, w), "break the watch's history")
+		f.must(hb.BreakHistory(ctx, f.T, w, func() error { return nil }), "break the watch's history")
 		broke = true
 	}
 	n := len(evs.snapshot())
@@ -596,4 +599,60 @@ func testKVWatchStorm(f *fixture) {
 		}
 	}
 	f.Logf("%d events, %d of them Resync, history broken: %v, %d writes", len(got), resync, broke, len(written))
+}
+
+// testKVWatchResync makes changes while the watch is cut off from its
+// history: the watch must report exactly their net effect — a key created
+// and deleted in between is never seen, a key written twice is reported
+// once with its last value.
+func testKVWatchResync(f *fixture) {
+	hb, ok := f.h.(HistoryBreaker)
+	if !ok {
+		f.Skip("the harness cannot make a watch lose its history (conformance.HistoryBreaker): the storm test covers the watch")
+	}
+	ctx := f.ctx
+	a, w := f.open(f.name("a")), f.open(f.name("w"))
+	ka, kw := f.kvOf(a), f.kvOf(w)
+	p := f.name("resync/")
+	for _, k := range []string{"del", "upd", "same", "twice"} {
+		_, err := ka.Put(ctx, p+k, []byte("old"))
+		f.must(err, "put "+k)
+	}
+	evs, _ := f.watchKeys(kw, p)
+	evs.waitFor(f, 10*time.Second, "the listing", func(e []tooz.KeyEvent) bool { return len(e) >= 1 })
+	put := func(k, v string) error { _, err := ka.Put(ctx, p+k, []byte(v)); return err }
+	f.must(hb.BreakHistory(ctx, f.T, w, func() error {
+		for _, step := range []func() error{
+			func() error { return ka.Delete(ctx, p+"del") },
+			func() error { return put("upd", "new") },
+			func() error { return put("ghost", "never seen") },
+			func() error { return ka.Delete(ctx, p+"ghost") },
+			func() error { return put("twice", "first") },
+			func() error { return put("twice", "second") },
+			func() error { return put("born", "new") },
+		} {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}), "break the watch's history")
+	want := []string{"deleted " + p + "del", "put " + p + "born=new", "put " + p + "twice=second", "put " + p + "upd=new"}
+	got := evs.waitFor(f, 15*time.Second, "the difference", func(e []tooz.KeyEvent) bool { return len(e) >= 1+len(want) })
+	// The marker write comes after the difference, so once it is seen
+	// nothing more of the difference can come.
+	f.must(put("marker", "m"), "put the marker")
+	got = evs.waitFor(f, 10*time.Second, "the marker", func(e []tooz.KeyEvent) bool {
+		return hasKeyEvent(e, tooz.KeyPut, p+"marker", []byte("m"))
+	})
+	var briefs []string
+	for _, e := range got[1:] {
+		briefs = append(briefs, briefKey(e))
+	}
+	last := briefs[len(briefs)-1]
+	diff := slices.Clone(briefs[:len(briefs)-1])
+	slices.Sort(diff)
+	if !slices.Equal(diff, want) || last != "put "+p+"marker=m" {
+		f.Fatalf("events after the break\n%q\nwant (in any order, then the marker)\n%q", briefs, want)
+	}
 }

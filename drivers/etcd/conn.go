@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/toozgo/tooz"
@@ -65,7 +66,7 @@ type conn struct {
 	closed  bool
 	leases  map[int64]*lease // by TTL in seconds; the main lease under mainTTL
 	lost    bool             // a lease expired: the next Heartbeat replaces them all and reports ErrSessionLost
-	watches map[*groupWatch]struct{}
+	watches map[*prefixWatch]struct{}
 	// orphans are contender keys whose delete (release, withdrawal) failed
 	// while their lease lives on: the next successful Heartbeat deletes
 	// them, so that a lock given up during an outage does not stay held.
@@ -75,9 +76,9 @@ type conn struct {
 	// UpdateCapabilities keeps JoinedAt in one guarded transaction.
 	joins map[string]join
 
-	// testHookWatch, when set (by tests), runs in a group watch's
+	// testHookWatch, when set (by tests), runs in a prefix watch's
 	// goroutine after a listing at rev and before the watch from rev+1 starts.
-	testHookWatch func(rev int64)
+	testHookWatch atomic.Pointer[func(rev int64)]
 }
 
 func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
@@ -90,7 +91,7 @@ func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
 		lockTTL: s.lockTTL,
 		log:     cfg.Logger,
 		leases:  map[int64]*lease{},
-		watches: map[*groupWatch]struct{}{},
+		watches: map[*prefixWatch]struct{}{},
 		orphans: &driverkit.Pending[*contender]{},
 		joins:   map[string]join{},
 	}

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/conformance"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/testserver"
 	"github.com/toozgo/tooz/internal/testutil"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -45,6 +47,7 @@ func rawClient(t testing.TB, s *testserver.Server) *clientv3.Client {
 // and lets their lease really expire.
 type harness struct {
 	conformance.URLHarness
+	raw *clientv3.Client
 }
 
 // leaseOf returns the lease ID of an etcd coordinator.
@@ -78,6 +81,47 @@ func newHarness(t *testing.T, s *testserver.Server) harness {
 			URL:             "etcd://" + s.Addr + "?namespace=" + testutil.Unique("conformance"),
 			LivenessTimeout: testTimeout,
 		},
+		raw: rawClient(t, s),
+	}
+}
+
+// BreakHistory implements conformance.HistoryBreaker: c's watches lose
+// their streams and are held back while during runs and the history they
+// need is compacted away, so that they must list again.
+func (h harness) BreakHistory(ctx context.Context, t *testing.T, c *tooz.Coordinator, during func() error) error {
+	d, ok := c.Driver().(*conn)
+	if !ok {
+		return fmt.Errorf("driver is %T, not the etcd driver", c.Driver())
+	}
+	hold := make(chan struct{})
+	paused := make(chan int64, 1)
+	var once sync.Once
+	hook := func(rev int64) { once.Do(func() { paused <- rev; <-hold }) }
+	d.testHookWatch.Store(&hook)
+	defer d.testHookWatch.Store(nil)
+	defer close(hold)
+	d.breakStreams()
+	var rev int64
+	select {
+	case rev = <-paused:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := during(); err != nil {
+		return err
+	}
+	for { // wait until some change is past rev (the suite makes them)
+		head, err := h.raw.Get(ctx, "compaction-probe")
+		if err != nil {
+			return err
+		}
+		if head.Header.Revision > rev+1 {
+			_, err := h.raw.Compact(ctx, head.Header.Revision, clientv3.WithCompactPhysical())
+			return err
+		}
+		if !driverkit.Sleep(ctx, 10*time.Millisecond) { // polling an observable condition
+			return ctx.Err()
+		}
 	}
 }
 

@@ -116,13 +116,14 @@ func TestCompactionDuringWatch(t *testing.T) {
 	listed := make(chan int64, 4)
 	proceed := make(chan struct{})
 	var calls int
-	drv.testHookWatch = func(rev int64) {
+	hook := func(rev int64) {
 		calls++
 		listed <- rev
 		if calls == 1 {
 			<-proceed // hold the first watch back until its start revision is compacted
 		}
 	}
+	drv.testHookWatch.Store(&hook)
 	evs := watchEvents(t, w, g)
 	rev := <-listed
 

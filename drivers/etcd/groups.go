@@ -5,14 +5,11 @@ package etcd
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/toozgo/tooz"
-	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/membersink"
 	"github.com/toozgo/tooz/internal/record"
@@ -298,20 +295,6 @@ func (c *conn) UpdateCapabilities(ctx context.Context, g string, caps []byte) er
 	}
 }
 
-// groupWatch follows one group's membership for a sink.
-type groupWatch struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
-}
-
-// stop ends the watch and waits for its goroutine; after it returns the
-// sink is not called again.
-func (w *groupWatch) stop() {
-	w.once.Do(w.cancel)
-	<-w.done
-}
-
 // listMembers returns the members of a group and the revision of the listing.
 func (c *conn) listMembers(ctx context.Context, prefix string) ([]tooz.MemberInfo, int64, error) {
 	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix())
@@ -334,111 +317,34 @@ func (c *conn) WatchGroup(ctx context.Context, g string, sink tooz.GroupSink) (f
 
 // WatchMembers implements tooz.MemberWatcher: list the group's members at
 // revision R, give the sink that snapshot, then follow an etcd watch from
-// R+1. When the watch breaks (compaction, lost leader, cancelled by the
-// server) the group is listed anew and the sink given a new snapshot, so
-// nothing is lost or doubled.
+// R+1 (see watchPrefix).
 func (c *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink) (func(), error) {
-	if c.isClosed() {
-		return nil, tooz.ErrClosed
-	}
 	prefix := c.keys.membersOf(g)
-	infos, rev, err := c.listMembers(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	sink.Snapshot(infos, uint64(rev))
-	wctx, cancel := context.WithCancel(context.Background())
-	w := &groupWatch{cancel: cancel, done: make(chan struct{})}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		cancel()
-		return nil, tooz.ErrClosed
-	}
-	c.watches[w] = struct{}{}
-	c.mu.Unlock()
-	go func() {
-		defer close(w.done)
-		c.follow(wctx, prefix, sink, rev)
-	}()
-	return func() {
-		w.stop()
-		c.mu.Lock()
-		delete(c.watches, w)
-		c.mu.Unlock()
-	}, nil
-}
-
-// Back-off between attempts to list a group again after its watch broke.
-const (
-	minRelistDelay = 50 * time.Millisecond
-	maxRelistDelay = 2 * time.Second
-)
-
-// follow runs a group watch until ctx ends. After a break the group is
-// listed again at once; only repeated quick failures back off.
-func (c *conn) follow(ctx context.Context, prefix string, sink tooz.MemberSink, rev int64) {
-	fails := 0
-	for {
-		if h := c.testHookWatch; h != nil {
-			h(rev)
-		}
-		start := time.Now()
-		err := c.watchFrom(ctx, prefix, sink, rev)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(start) > maxRelistDelay {
-			fails = 0 // the watch worked for a while: not a tight failure loop
-		}
-		c.log.Info("tooz/etcd: group watch broke; listing the group again", "prefix", prefix, "err", err)
-		for {
-			if fails > 0 && !driverkit.Sleep(ctx, min(minRelistDelay<<min(fails-1, 8), maxRelistDelay)) {
-				return
-			}
-			fails++
-			infos, r, err := c.listMembers(ctx, prefix)
+	return c.watchPrefix(ctx, follower{
+		prefix: prefix,
+		what:   "group",
+		relist: func(ctx context.Context) (int64, error) {
+			infos, rev, err := c.listMembers(ctx, prefix)
 			if err == nil {
-				sink.Snapshot(infos, uint64(r))
-				rev = r
-				break
+				sink.Snapshot(infos, uint64(rev))
 			}
-			if ctx.Err() != nil {
-				return
-			}
-			c.log.Warn("tooz/etcd: cannot list a group to resume its watch; retrying", "prefix", prefix, "err", err)
-		}
-	}
-}
-
-// errWatchClosed reports a watch channel that closed while its context was live.
-var errWatchClosed = errors.New("watch channel closed")
-
-// watchFrom delivers the member changes after revision rev until the watch
-// breaks; it returns why.
-func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.MemberSink, rev int64) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	ch := c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for wr := range ch {
-		if err := wr.Err(); err != nil {
-			return err // compacted (wr.CompactRevision), no leader, cancelled by the server
-		}
-		for _, ev := range wr.Events {
+			return rev, err
+		},
+		apply: func(ev *clientv3.Event) {
 			id, err := keyspace.Unescape(strings.TrimPrefix(string(ev.Kv.Key), prefix))
 			if err != nil {
-				continue
+				return
 			}
 			r := uint64(ev.Kv.ModRevision)
 			if ev.Type == clientv3.EventTypeDelete {
 				sink.Left(id, r)
-				continue
+				return
 			}
 			// What Members would ignore is no event (a left event for a
 			// member that never joined is dropped by the sink).
 			m, err := record.Decode(ev.Kv.Value)
 			if err != nil || ev.Kv.Lease == 0 {
-				continue
+				return
 			}
 			info := tooz.MemberInfo{ID: id, Capabilities: m.Capabilities, JoinedAt: m.JoinedAt, UpdatedAt: m.UpdatedAt, Incarnation: leaseID(ev.Kv.Lease)}
 			if ev.IsCreate() {
@@ -446,7 +352,6 @@ func (c *conn) watchFrom(ctx context.Context, prefix string, sink tooz.MemberSin
 			} else {
 				sink.Updated(info, r)
 			}
-		}
-	}
-	return errWatchClosed
+		},
+	})
 }
