@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -197,7 +198,7 @@ func start(ctx context.Context, rdb goredis.UniversalClient, cfg tooz.Config, s 
 		sid:     driverkit.NewID(),
 		held:    map[*ownership]struct{}{},
 		waiters: map[string]*waiter{},
-		watches: map[*watch]struct{}{},
+		watches: map[stopper]struct{}{},
 		shared:  map[*sharedOwn]struct{}{},
 	}
 	c.health = min(max(c.timeout/3, 100*time.Millisecond), 5*time.Second)
@@ -233,20 +234,27 @@ type conn struct {
 	held      map[*ownership]struct{}
 	waiters   map[string]*waiter      // by token
 	shared    map[*sharedOwn]struct{} // held semaphore permits and read/write locks (shared.go)
-	watches   map[*watch]struct{}
-	grants    *grantSub        // started at the first wait
-	expiry    *time.Timer      // fires at the earliest local deadline of a held lock
-	refresh   *time.Timer      // fires when a held lock is due for a refresh the heart did not do
-	expiryAt  time.Time        // when expiry is set to fire (zero: stopped)
-	refreshAt time.Time        // when refresh is set to fire (zero: stopped)
-	reaper    *time.Timer      // fires at the earliest session deadline while someone watches or waits
-	reapNext  time.Duration    // as last reported by the server
-	reapDue   time.Time        // when reaper fires
-	refreshOn bool             // a refresh is running
-	tasks     driverkit.Runner // background work; Close waits for it
+	watches   map[stopper]struct{}    // group and key watches
+	grants    *grantSub               // started at the first wait
+	expiry    *time.Timer             // fires at the earliest local deadline of a held lock
+	refresh   *time.Timer             // fires when a held lock is due for a refresh the heart did not do
+	expiryAt  time.Time               // when expiry is set to fire (zero: stopped)
+	refreshAt time.Time               // when refresh is set to fire (zero: stopped)
+	reaper    *time.Timer             // fires at the earliest session deadline while someone watches or waits
+	reapNext  time.Duration           // as last reported by the server
+	reapDue   time.Time               // when reaper fires
+	refreshOn bool                    // a refresh is running
+	tasks     driverkit.Runner        // background work; Close waits for it
 
 	borrowed bool // rdb is the application's (see Open): Close leaves it open
+
+	// testHoldReads, when set (by tests), holds every subscription's
+	// reading goroutine until the channel closes.
+	testHoldReads atomic.Pointer[chan struct{}]
 }
+
+// stopper is a running watch.
+type stopper interface{ stop() }
 
 // Key names. They must match the Lua functions in scripts.go.
 func (c *conn) skey(sid string) string { return c.p + ":s:" + sid }

@@ -185,8 +185,44 @@ local function drop_shared(K, tok)
   return held
 end
 
+-- The key/value namespace (kv.go): one hash KV of escaped key ->
+-- "rev sid value" (sid '-' for a durable key), a counter P:kvrev of its
+-- changes, and a channel KV:ev where each change is published as
+-- "rev prev kind len(key) key[record]", prev being the change before it.
+local KV = P .. ':kv'
+local function kv_rev(raw)
+  if not raw then return 0 end
+  return tonumber(string.match(raw, '^(%d+) ')) or 0
+end
+local function kv_sid(raw)
+  local s = raw and string.match(raw, '^%d+ (%S+) ')
+  if not s or s == '-' then return '' end
+  return s
+end
+-- kv_next counts one change: its revision is above the counter and the
+-- key's own last revision (a lost counter never makes revisions repeat).
+local function kv_next(cur)
+  local prev = tonumber(redis.call('GET', P .. ':kvrev') or '0') or 0
+  local rev = math.max(prev, cur) + 1
+  redis.call('SET', P .. ':kvrev', fmt(rev))
+  return rev, prev
+end
+local function kv_publish(rev, prev, kind, ek, rec)
+  local body = fmt(rev) .. ' ' .. fmt(prev) .. ' ' .. kind .. ' ' .. fmt(string.len(ek)) .. ' ' .. ek
+  if rec then body = body .. rec end
+  redis.call('PUBLISH', KV .. ':ev', body)
+end
+local function kv_delete(ek, raw)
+  local sid = kv_sid(raw)
+  if sid ~= '' then redis.call('HDEL', ikey(sid), 'k' .. ek) end
+  redis.call('HDEL', KV, ek)
+  local rev, prev = kv_next(kv_rev(raw))
+  kv_publish(rev, prev, 'D', ek)
+end
+
 -- reap ends session sid and everything it owns: memberships leave with an
--- event, held locks pass to their next waiter, queued waits vanish.
+-- event, held locks pass to their next waiter, queued waits vanish,
+-- ephemeral keys are deleted with an event.
 local function reap(sid)
   redis.call('DEL', skey(sid))
   local ik = ikey(sid)
@@ -205,6 +241,9 @@ local function reap(sid)
       drop_contender(v, rest)
     elseif t == 'p' then
       drop_shared(v, rest)
+    elseif t == 'k' then
+      local raw = redis.call('HGET', KV, rest)
+      if kv_sid(raw) == sid then kv_delete(rest, raw) end
     end
   end
   redis.call('DEL', ik)

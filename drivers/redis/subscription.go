@@ -129,6 +129,13 @@ func (s *subscription) run() {
 			}
 			continue
 		}
+		if h := s.c.testHoldReads.Load(); h != nil {
+			select {
+			case <-*h:
+			case <-s.ctx.Done():
+				return
+			}
+		}
 		ps := s.pubsub()
 		msg, err := ps.ReceiveTimeout(s.ctx, s.c.health)
 		if s.ctx.Err() != nil {
