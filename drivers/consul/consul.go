@@ -121,6 +121,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -393,6 +394,10 @@ type conn struct {
 	mu     sync.Mutex
 	closed bool
 	sess   *session // the current session; may be dead until the next heartbeat replaces it
+
+	// testHoldWatches, when set (by tests), makes every watch drop its
+	// answers and wait until the channel closes.
+	testHoldWatches atomic.Pointer[chan struct{}]
 }
 
 func (d *conn) isClosed() bool {

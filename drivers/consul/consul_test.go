@@ -45,6 +45,23 @@ func (h harness) ExpiryBound() time.Duration { return 2 * h.LivenessTimeout }
 // between two answers is never seen.
 func (harness) WatchesReportState() bool { return true }
 
+// BreakHistory implements conformance.HistoryBreaker: c's watches drop
+// the answers that come while during runs, so they see only its net
+// effect, as after an outage of the agent.
+func (harness) BreakHistory(ctx context.Context, t *testing.T, c *tooz.Coordinator, during func() error) error {
+	d, ok := c.Driver().(*conn)
+	if !ok {
+		return fmt.Errorf("driver is %T, not the Consul driver", c.Driver())
+	}
+	hold := make(chan struct{})
+	d.testHoldWatches.Store(&hold)
+	defer func() {
+		d.testHoldWatches.Store(nil)
+		close(hold)
+	}()
+	return during()
+}
+
 func newHarness(s *testserver.Server, options string) harness {
 	return harness{conformance.URLHarness{
 		URL:             fmt.Sprintf("consul://%s?namespace=%s%s", s.Addr, testutil.Unique("conformance"), options),

@@ -508,53 +508,16 @@ func (d *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink)
 }
 
 func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.MemberSink, known map[string]memberEntry, last uint64) {
-	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
-	reset := false
-	wait := last // the index to wait past; 0 asks for the current state at once
-	for {
-		q := d.q(ctx)
-		q.WaitIndex, q.WaitTime = wait, blockWait
-		began := time.Now()
-		pairs, meta, err := d.kv.List(prefix, q)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			// Changes may be missed while the agent cannot be reached:
-			// the next listing is reported whole.
-			d.log.Debug("tooz/consul: group watch failed; retrying", "prefix", prefix, "err", d.scrub(err.Error()))
-			reset = true
-			if !bo.Wait(ctx) {
-				return
-			}
-			continue
-		}
-		bo.Reset()
-		if abandoned(wait, meta.LastIndex, began) {
-			// The servers dropped their state store (a snapshot restore)
-			// and answered from the old one: look at the new one at once.
-			wait = 0
-			continue
-		}
-		if meta.LastIndex < last {
-			// The servers' index went backwards (a snapshot restore, a
-			// reaped tombstone): start over from this listing.
-			d.log.Info("tooz/consul: the group watch's index went backwards; re-listing",
-				"prefix", prefix, "index", meta.LastIndex, "was", last)
-			reset = true
-		}
-		last = max(meta.LastIndex, 1)
-		wait = last
+	d.followPrefix(ctx, prefix, "group", last, func(pairs api.KVPairs, last uint64, reset bool) {
 		_, ms := d.parseMembers(prefix, pairs)
 		cur := make(map[string]memberEntry, len(ms))
 		for _, m := range ms {
 			cur[m.id] = m
 		}
 		if reset {
-			reset = false
 			known = cur
 			sink.Snapshot(infos(ms), last)
-			continue
+			return
 		}
 		var left []string
 		for id, k := range known {
@@ -587,5 +550,60 @@ func (d *conn) watchLoop(ctx context.Context, prefix string, sink tooz.MemberSin
 			}
 		}
 		known = cur
+	})
+}
+
+// followPrefix runs blocking queries on prefix, each waiting past the
+// index of the answer before (last at first), until ctx ends, and gives
+// got every answer: a complete listing with its index. reset asks got to
+// take the listing as a new snapshot: a query failed (changes may have
+// been missed while the agent could not be reached) or the servers'
+// index went backwards (a snapshot restore, a reaped tombstone).
+func (d *conn) followPrefix(ctx context.Context, prefix, what string, last uint64, got func(pairs api.KVPairs, last uint64, reset bool)) {
+	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
+	reset := false
+	wait := last // the index to wait past; 0 asks for the current state at once
+	for {
+		q := d.q(ctx)
+		q.WaitIndex, q.WaitTime = wait, blockWait
+		began := time.Now()
+		pairs, meta, err := d.kv.List(prefix, q)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.Debug("tooz/consul: watch failed; retrying", "what", what, "prefix", prefix, "err", d.scrub(err.Error()))
+			reset = true
+			if !bo.Wait(ctx) {
+				return
+			}
+			continue
+		}
+		bo.Reset()
+		if h := d.testHoldWatches.Load(); h != nil {
+			// A test cuts the watch off: this answer is lost, and the
+			// next query is made once the test lets it.
+			select {
+			case <-*h:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if abandoned(wait, meta.LastIndex, began) {
+			// The servers dropped their state store (a snapshot restore)
+			// and answered from the old one: look at the new one at once.
+			wait = 0
+			continue
+		}
+		if meta.LastIndex < last {
+			d.log.Info("tooz/consul: a watch's index went backwards; re-listing",
+				"what", what, "prefix", prefix, "index", meta.LastIndex, "was", last)
+			reset = true
+		}
+		last = max(meta.LastIndex, 1)
+		wait = last
+		got(pairs, last, reset)
+		reset = false
 	}
 }
