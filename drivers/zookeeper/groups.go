@@ -384,52 +384,80 @@ func (c *conn) Members(ctx context.Context, g string) ([]tooz.MemberInfo, error)
 const readBatch = 1000
 
 // readMembers reads the member znodes named by children, a batch at a
-// time. Members that left meanwhile are skipped.
+// time (see readNodes). Members that left meanwhile are skipped.
 func (c *conn) readMembers(ctx context.Context, s *session, gp string, children []string) ([]tooz.MemberInfo, error) {
+	var names []string
+	for _, name := range children {
+		if _, err := keyspace.Unescape(name); err != nil {
+			c.log.Warn("tooz: ignoring a znode that is not a member", "path", gp+"/"+name)
+			continue
+		}
+		names = append(names, name)
+	}
+	nodes, err := readNodes(ctx, s, gp, names)
+	if err != nil {
+		return nil, err
+	}
+	v := memberView{c: c, gp: gp}
+	out := make([]tooz.MemberInfo, 0, len(nodes))
+	for i := range nodes {
+		if m, ok := v.member(nodes[i].name, nodes[i].data, &nodes[i].st); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// readNodes reads the znodes dir/name, a batch at a time, and returns
+// those that still exist, in the order of names.
+func readNodes(ctx context.Context, s *session, dir string, names []string) ([]pnode, error) {
 	type result struct {
-		info tooz.MemberInfo
+		node pnode
 		ok   bool
 		err  error
 	}
-	res := make([]result, len(children))
-	for start := 0; start < len(children); start += readBatch {
+	res := make([]result, len(names))
+	for start := 0; start < len(names); start += readBatch {
 		var wg sync.WaitGroup
-		for i := start; i < min(start+readBatch, len(children)); i++ {
-			name := children[i]
-			id, err := keyspace.Unescape(name)
-			if err != nil {
-				c.log.Warn("tooz: ignoring a znode that is not a member", "path", gp+"/"+name)
-				continue
-			}
+		for i := start; i < min(start+readBatch, len(names)); i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				data, st, err := get(ctx, s, gp+"/"+name)
+				data, st, err := get(ctx, s, dir+"/"+names[i])
 				switch {
 				case errors.Is(err, zk.ErrNoNode):
 				case err != nil:
 					res[i].err = err
-				case st.EphemeralOwner == 0:
-					// Members are ephemeral: a persistent znode belongs to
-					// no session and would stay listed forever.
-					c.log.Warn("tooz: ignoring a persistent znode among members", "path", gp+"/"+name)
 				default:
-					res[i] = result{info: info(id, data, st), ok: true}
+					res[i] = result{node: pnode{name: names[i], data: data, st: *st}, ok: true}
 				}
 			}()
 		}
 		wg.Wait()
 	}
-	out := make([]tooz.MemberInfo, 0, len(children))
+	out := make([]pnode, 0, len(names))
 	for _, r := range res {
 		if r.err != nil {
 			return nil, r.err
 		}
 		if r.ok {
-			out = append(out, r.info)
+			out = append(out, r.node)
 		}
 	}
 	return out, nil
+}
+
+// exists reads p's stat, honouring ctx.
+func exists(ctx context.Context, s *session, p string) (bool, *zk.Stat, error) {
+	type r struct {
+		ok bool
+		st *zk.Stat
+	}
+	v, err := call(ctx, func() (r, error) {
+		ok, st, err := s.zk.Exists(p)
+		return r{ok, st}, err
+	})
+	return v.ok, v.st, err
 }
 
 // groupWatch follows one group's children with ZooKeeper child watches.

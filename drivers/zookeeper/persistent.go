@@ -304,22 +304,44 @@ func (p *pconn) close() {
 	_ = p.nc.Close()
 }
 
-// pwatch is one group's persistent watch.
+// pwatch is one persistent watch of a directory: a group's members or
+// the keys of the key/value namespace, as its view says.
 type pwatch struct {
 	c      *conn
-	group  string
-	gpath  string
-	sink   tooz.MemberSink
+	dir    string
+	view   pview
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu  sync.Mutex
+	cur *watchConn // the connection in use (tests cut it)
 }
 
-// pending is a notification waiting for the read of its member's data.
+// pview is what a persistent watch reports to.
+type pview interface {
+	// what names the watch in log lines.
+	what() string
+	// follows reports whether the child znode name is one the view reports.
+	follows(name string) bool
+	// snapshot reports the children listed, with their data, at zxid.
+	snapshot(nodes []pnode, zxid int64)
+	// change reports one change, once its read (if any) is answered.
+	change(pd *pending)
+}
+
+// pnode is a child znode as read.
+type pnode struct {
+	name string
+	data []byte
+	st   zk.Stat
+}
+
+// pending is a notification waiting for the read of its znode's data.
 type pending struct {
-	kind     int32 // evNodeCreated, evNodeDeleted, evNodeDataChanged
-	id       string
-	xid      int32 // of the GetData, 0 for a deletion
+	kind     int32  // evNodeCreated, evNodeDeleted, evNodeDataChanged
+	name     string // the child znode's name
+	xid      int32  // of the GetData, 0 for a deletion
 	resolved bool
 	data     []byte
 	st       zk.Stat
@@ -327,11 +349,11 @@ type pending struct {
 	zxid     int64
 }
 
-// startPersistent sets up a persistent watch on group and reports its
-// first snapshot to sink before it returns. It fails with
+// startPersistent sets up a persistent watch on dir and reports its
+// first snapshot to view before it returns. It fails with
 // errNoPersistentWatch when the server has no persistent watches.
-func (c *conn) startPersistent(ctx context.Context, g string, sink tooz.MemberSink) (*pwatch, error) {
-	w := &pwatch{c: c, group: g, gpath: c.groupPath(g), sink: sink, done: make(chan struct{})}
+func (c *conn) startPersistent(ctx context.Context, dir string, view pview) (*pwatch, error) {
+	w := &pwatch{c: c, dir: dir, view: view, done: make(chan struct{})}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	pc, err := w.open(ctx)
 	if err != nil {
@@ -372,6 +394,9 @@ func (w *pwatch) open(ctx context.Context) (*watchConn, error) {
 		pc.close()
 		return nil, err
 	}
+	w.mu.Lock()
+	w.cur = pc
+	w.mu.Unlock()
 	return pc, nil
 }
 
@@ -414,24 +439,24 @@ func (w *pwatch) next(ctx context.Context, pc *watchConn) (reply, error) {
 	}
 }
 
-// setup adds the watch, lists the group with every member's data and
+// setup adds the watch, lists the directory with every child's data and
 // reports the snapshot; notifications that come after the listing are
 // returned, with their reads sent, to be reported after it.
 func (w *pwatch) setup(ctx context.Context, pc *watchConn) ([]*pending, error) {
 	p := pc.p
-	addXid, err := p.send(0, opAddWatch, func(e *enc) { e.str(w.gpath); e.i32(addWatchPersistentRecursive) })
+	addXid, err := p.send(0, opAddWatch, func(e *enc) { e.str(w.dir); e.i32(addWatchPersistentRecursive) })
 	if err != nil {
 		return nil, err
 	}
-	listXid, err := p.send(0, opGetChildren2, func(e *enc) { e.str(w.gpath); e.boolean(false) })
+	listXid, err := p.send(0, opGetChildren2, func(e *enc) { e.str(w.dir); e.boolean(false) })
 	if err != nil {
 		return nil, err
 	}
 	var (
 		listed   bool
 		rev      int64
-		snapshot = map[int32]string{} // xid of a member's GetData -> its name
-		infos    []tooz.MemberInfo
+		snapshot = map[int32]string{} // xid of a child's GetData -> its name
+		nodes    []pnode
 		queue    []*pending
 	)
 	for !listed || len(snapshot) > 0 {
@@ -450,7 +475,7 @@ func (w *pwatch) setup(ctx context.Context, pc *watchConn) ([]*pending, error) {
 		case r.xid == listXid:
 			listed, rev = true, r.zxid
 			if r.err == codeNoNode {
-				break // no group yet: an empty snapshot
+				break // no directory yet: an empty snapshot
 			}
 			if r.err != 0 {
 				return nil, zkErr(r.err)
@@ -458,11 +483,10 @@ func (w *pwatch) setup(ctx context.Context, pc *watchConn) ([]*pending, error) {
 			n := r.body.i32()
 			for i := int32(0); i < n && r.body.err == nil; i++ {
 				name := string(r.body.buf())
-				if _, err := keyspace.Unescape(name); err != nil {
-					w.c.log.Warn("tooz: ignoring a znode that is not a member", "path", w.gpath+"/"+name)
+				if !w.view.follows(name) {
 					continue
 				}
-				xid, err := p.send(0, opGetData, func(e *enc) { e.str(w.gpath + "/" + name); e.boolean(false) })
+				xid, err := p.send(0, opGetData, func(e *enc) { e.str(w.dir + "/" + name); e.boolean(false) })
 				if err != nil {
 					return nil, err
 				}
@@ -474,8 +498,11 @@ func (w *pwatch) setup(ctx context.Context, pc *watchConn) ([]*pending, error) {
 		case snapshot[r.xid] != "":
 			name := snapshot[r.xid]
 			delete(snapshot, r.xid)
-			if info, ok := w.member(name, r); ok {
-				infos = append(infos, info)
+			if r.err == 0 { // else gone meanwhile
+				n := pnode{name: name, data: r.body.buf(), st: r.body.stat()}
+				if r.body.err == nil {
+					nodes = append(nodes, n)
+				}
 			}
 		case r.xid == xidNotification:
 			if !listed {
@@ -490,34 +517,12 @@ func (w *pwatch) setup(ctx context.Context, pc *watchConn) ([]*pending, error) {
 			queue = w.resolve(queue, r)
 		}
 	}
-	w.sink.Snapshot(infos, uint64(max(rev, 0)))
+	w.view.snapshot(nodes, rev)
 	return queue, nil
 }
 
-// member decodes a GetData reply for member znode name; foreign znodes
-// (a bad name, a persistent znode) and members already gone are not members.
-func (w *pwatch) member(name string, r reply) (tooz.MemberInfo, bool) {
-	if r.err != 0 {
-		return tooz.MemberInfo{}, false
-	}
-	id, err := keyspace.Unescape(name)
-	if err != nil {
-		return tooz.MemberInfo{}, false
-	}
-	data := r.body.buf()
-	st := r.body.stat()
-	if r.body.err != nil {
-		return tooz.MemberInfo{}, false
-	}
-	if st.EphemeralOwner == 0 {
-		w.c.log.Warn("tooz: ignoring a persistent znode among members", "path", w.gpath+"/"+name)
-		return tooz.MemberInfo{}, false
-	}
-	return info(id, data, &st), true
-}
-
 // notified turns a notification into a pending change, sending the read
-// of the member's data it needs; nil for what is not a member's change.
+// of the znode's data it needs; nil for what the view does not follow.
 func (w *pwatch) notified(p *pconn, r reply) (*pending, error) {
 	typ := r.body.i32()
 	r.body.i32() // state
@@ -525,15 +530,14 @@ func (w *pwatch) notified(p *pconn, r reply) (*pending, error) {
 	if r.body.err != nil {
 		return nil, r.body.err
 	}
-	if path.Dir(pth) != w.gpath {
-		return nil, nil // the group znode itself, or deeper: not a member
+	if path.Dir(pth) != w.dir {
+		return nil, nil // the directory itself, or deeper
 	}
 	name := path.Base(pth)
-	id, err := keyspace.Unescape(name)
-	if err != nil || strings.HasPrefix(name, ".") {
+	if !w.view.follows(name) {
 		return nil, nil
 	}
-	pd := &pending{kind: typ, id: id}
+	pd := &pending{kind: typ, name: name}
 	switch typ {
 	case evNodeDeleted:
 		pd.resolved = true
@@ -572,25 +576,7 @@ func (w *pwatch) flush(queue []*pending) []*pending {
 		pd := queue[0]
 		queue[0] = nil
 		queue = queue[1:]
-		switch pd.kind {
-		case evNodeDeleted:
-			w.sink.Left(pd.id, 0)
-		case evNodeCreated:
-			switch {
-			case !pd.found:
-				// Joined and gone before its data could be read: the
-				// join is reported, its deletion follows.
-				w.sink.Joined(tooz.MemberInfo{ID: pd.id}, uint64(max(pd.zxid, 0)))
-			case pd.st.EphemeralOwner == 0:
-				w.c.log.Warn("tooz: ignoring a persistent znode among members", "path", w.gpath+"/"+keyspace.Escape(pd.id))
-			default:
-				w.sink.Joined(info(pd.id, pd.data, &pd.st), uint64(max(pd.st.Mzxid, 0)))
-			}
-		case evNodeDataChanged:
-			if pd.found && pd.st.EphemeralOwner != 0 {
-				w.sink.Updated(info(pd.id, pd.data, &pd.st), uint64(max(pd.st.Mzxid, 0)))
-			}
-		}
+		w.view.change(pd)
 	}
 	return queue
 }
@@ -605,7 +591,14 @@ func (w *pwatch) run(pc *watchConn) {
 		if w.ctx.Err() != nil {
 			return
 		}
-		w.c.log.Info("tooz: zookeeper group watch connection lost; watching anew", "group", w.group, "err", err)
+		w.c.log.Info("tooz: zookeeper watch connection lost; watching anew", "what", w.view.what(), "err", err)
+		if h := w.c.testHoldWatches.Load(); h != nil {
+			select {
+			case <-*h:
+			case <-w.ctx.Done():
+				return
+			}
+		}
 		for fails := 0; ; fails++ {
 			if fails > 0 && !driverkit.Sleep(w.ctx, min(50*time.Millisecond<<min(fails-1, 6), 2*time.Second)) {
 				return
@@ -619,7 +612,7 @@ func (w *pwatch) run(pc *watchConn) {
 			if w.ctx.Err() != nil {
 				return
 			}
-			w.c.log.Debug("tooz: re-establishing a zookeeper group watch failed; retrying", "group", w.group, "err", err)
+			w.c.log.Debug("tooz: re-establishing a zookeeper watch failed; retrying", "what", w.view.what(), "err", err)
 		}
 	}
 }
@@ -655,6 +648,82 @@ func (w *pwatch) stop() {
 	<-w.done
 }
 
+// cut closes the watch's connection, as a network failure would. For tests.
+func (w *pwatch) cut() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur != nil {
+		_ = w.cur.p.nc.Close()
+	}
+}
+
+// memberView reports a group's members: ephemeral children named by an
+// escaped member ID.
+type memberView struct {
+	c    *conn
+	gp   string
+	sink tooz.MemberSink
+}
+
+func (v memberView) what() string { return "group " + v.gp }
+
+func (v memberView) follows(name string) bool {
+	if _, err := keyspace.Unescape(name); err != nil || strings.HasPrefix(name, ".") {
+		if !strings.HasPrefix(name, ".") {
+			v.c.log.Warn("tooz: ignoring a znode that is not a member", "path", v.gp+"/"+name)
+		}
+		return false
+	}
+	return true
+}
+
+// member decodes a member znode; a persistent one belongs to no session
+// and is no member.
+func (v memberView) member(name string, data []byte, st *zk.Stat) (tooz.MemberInfo, bool) {
+	id, err := keyspace.Unescape(name)
+	if err != nil {
+		return tooz.MemberInfo{}, false
+	}
+	if st.EphemeralOwner == 0 {
+		v.c.log.Warn("tooz: ignoring a persistent znode among members", "path", v.gp+"/"+name)
+		return tooz.MemberInfo{}, false
+	}
+	return info(id, data, st), true
+}
+
+func (v memberView) snapshot(nodes []pnode, zxid int64) {
+	infos := make([]tooz.MemberInfo, 0, len(nodes))
+	for i := range nodes {
+		if m, ok := v.member(nodes[i].name, nodes[i].data, &nodes[i].st); ok {
+			infos = append(infos, m)
+		}
+	}
+	v.sink.Snapshot(infos, uint64(max(zxid, 0)))
+}
+
+func (v memberView) change(pd *pending) {
+	id, err := keyspace.Unescape(pd.name)
+	if err != nil {
+		return
+	}
+	switch pd.kind {
+	case evNodeDeleted:
+		v.sink.Left(id, 0)
+	case evNodeCreated:
+		if !pd.found {
+			// Joined and gone before its data could be read: the join is
+			// reported, its deletion follows.
+			v.sink.Joined(tooz.MemberInfo{ID: id}, uint64(max(pd.zxid, 0)))
+		} else if m, ok := v.member(pd.name, pd.data, &pd.st); ok {
+			v.sink.Joined(m, uint64(max(pd.st.Mzxid, 0)))
+		}
+	case evNodeDataChanged:
+		if pd.found && pd.st.EphemeralOwner != 0 {
+			v.sink.Updated(info(id, pd.data, &pd.st), uint64(max(pd.st.Mzxid, 0)))
+		}
+	}
+}
+
 // WatchMembers implements tooz.MemberWatcher with a persistent recursive
 // watch (ZooKeeper 3.6+), which reports every change, capability updates
 // included. On an older server it falls back to one-shot child watches,
@@ -664,27 +733,11 @@ func (c *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink)
 		return nil, err
 	}
 	if !c.noPersistent.Load() {
-		w, err := c.startPersistent(ctx, g, sink)
+		gp := c.groupPath(g)
+		w, err := c.startPersistent(ctx, gp, memberView{c: c, gp: gp, sink: sink})
 		switch {
 		case err == nil:
-			c.mu.Lock()
-			if c.closed {
-				c.mu.Unlock()
-				w.stop()
-				return nil, tooz.ErrClosed
-			}
-			c.pwatches[w] = struct{}{}
-			c.mu.Unlock()
-			c.persistentWatches.Add(1)
-			var once sync.Once
-			return func() {
-				once.Do(func() {
-					w.stop()
-					c.mu.Lock()
-					delete(c.pwatches, w)
-					c.mu.Unlock()
-				})
-			}, nil
+			return c.keepPersistent(w)
 		case errors.Is(err, errNoPersistentWatch):
 			c.noPersistent.Store(true)
 			c.log.Info("tooz: the zookeeper server has no persistent watches (3.6+); group watches use child watches and may miss quick changes")
@@ -695,6 +748,29 @@ func (c *conn) WatchMembers(ctx context.Context, g string, sink tooz.MemberSink)
 		}
 	}
 	return c.watchChildren(ctx, g, childSink{sink})
+}
+
+// keepPersistent registers a started persistent watch, so that Close
+// stops it, and returns its stop function.
+func (c *conn) keepPersistent(w *pwatch) (func(), error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		w.stop()
+		return nil, tooz.ErrClosed
+	}
+	c.pwatches[w] = struct{}{}
+	c.mu.Unlock()
+	c.persistentWatches.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.stop()
+			c.mu.Lock()
+			delete(c.pwatches, w)
+			c.mu.Unlock()
+		})
+	}, nil
 }
 
 // WatchGroup implements tooz.CoordinationDriver.

@@ -395,6 +395,9 @@ type conn struct {
 	pwatches          map[*pwatch]struct{} // guarded by mu
 	noPersistent      atomic.Bool
 	persistentWatches atomic.Int64 // started (tests)
+	// testHoldWatches, when set (by tests), holds every persistent watch
+	// that lost its connection until the channel closes.
+	testHoldWatches atomic.Pointer[chan struct{}]
 }
 
 var _ SessionStater = (*conn)(nil)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	neturl "net/url"
 	"slices"
 	"strings"
@@ -43,6 +44,32 @@ type harness struct {
 // reported as the last one. Joins and leaves are never folded: the
 // persistent watch reports every one.
 func (harness) FoldsUpdates() bool { return true }
+
+// BreakHistory implements conformance.HistoryBreaker: c's persistent
+// watches lose their connections (and so their sessions) and stay
+// disconnected while during runs.
+func (harness) BreakHistory(ctx context.Context, t *testing.T, c *tooz.Coordinator, during func() error) error {
+	d, ok := c.Driver().(*conn)
+	if !ok {
+		return errors.New("not a zookeeper coordinator")
+	}
+	hold := make(chan struct{})
+	d.testHoldWatches.Store(&hold)
+	defer func() {
+		d.testHoldWatches.Store(nil)
+		close(hold)
+	}()
+	d.mu.Lock()
+	ws := slices.Collect(maps.Keys(d.pwatches))
+	d.mu.Unlock()
+	if len(ws) == 0 {
+		return errors.New("no persistent watch to break")
+	}
+	for _, w := range ws {
+		w.cut()
+	}
+	return during()
+}
 
 func (h harness) ExpireSession(ctx context.Context, t *testing.T, c *tooz.Coordinator) error {
 	d, ok := c.Driver().(*conn)
