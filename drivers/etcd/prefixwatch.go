@@ -32,8 +32,9 @@ type prefixWatch struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu     sync.Mutex
-	stream context.CancelFunc // ends the current etcd watch stream (tests break it)
+	mu        sync.Mutex
+	stream    func() // ends the current etcd watch stream (tests break it)
+	breakNext bool   // a break asked for between two streams: the next one ends at once
 }
 
 // stop ends the watch and waits for its goroutine; after it returns the
@@ -135,20 +136,38 @@ var errWatchClosed = errors.New("watch channel closed")
 func (c *conn) watchFrom(ctx context.Context, w *prefixWatch, f follower, rev int64) (int64, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
+	broken := make(chan struct{})
+	var once sync.Once
 	w.mu.Lock()
-	w.stream = cancel
+	w.stream = func() { once.Do(func() { close(broken) }) }
+	if w.breakNext {
+		w.breakNext = false
+		w.stream()
+	}
 	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.stream = nil
+		w.mu.Unlock()
+	}()
 	ch := c.cli.Watch(wctx, f.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for wr := range ch {
-		if err := wr.Err(); err != nil {
-			return rev, err // compacted (wr.CompactRevision), no leader, cancelled by the server
-		}
-		for _, ev := range wr.Events {
-			f.apply(ev)
-			rev = max(rev, ev.Kv.ModRevision)
+	for {
+		select {
+		case <-broken:
+			return rev, errWatchClosed
+		case wr, ok := <-ch:
+			if !ok {
+				return rev, errWatchClosed
+			}
+			if err := wr.Err(); err != nil {
+				return rev, err // compacted (wr.CompactRevision), no leader, cancelled by the server
+			}
+			for _, ev := range wr.Events {
+				f.apply(ev)
+				rev = max(rev, ev.Kv.ModRevision)
+			}
 		}
 	}
-	return rev, errWatchClosed
 }
 
 // breakStreams ends every watch's current etcd stream, as a lost
@@ -160,6 +179,8 @@ func (c *conn) breakStreams() {
 		w.mu.Lock()
 		if w.stream != nil {
 			w.stream()
+		} else {
+			w.breakNext = true
 		}
 		w.mu.Unlock()
 	}

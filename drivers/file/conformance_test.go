@@ -6,11 +6,13 @@
 package file_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/conformance"
-	_ "github.com/toozgo/tooz/drivers/file"
+	"github.com/toozgo/tooz/drivers/file"
 )
 
 // TestConformance runs the whole suite on a fresh directory.
@@ -25,3 +27,14 @@ type harness struct{ conformance.URLHarness }
 
 // FoldsUpdates implements conformance.UpdateFolder.
 func (harness) FoldsUpdates() bool { return true }
+
+// BreakHistory implements conformance.HistoryBreaker: c's key watches are
+// held back while during runs, then told their inotify queue overflowed.
+func (harness) BreakHistory(ctx context.Context, t *testing.T, c *tooz.Coordinator, during func() error) error {
+	release, err := file.HoldKeyWatches(c)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return during()
+}

@@ -6,6 +6,7 @@
 package file
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/toozgo/tooz"
@@ -39,4 +40,27 @@ func UseOFDMarks(on bool) bool {
 	old := ofdMarks
 	ofdMarks = on
 	return old
+}
+
+// HoldKeyWatches holds c's key watches back until release is called: what
+// changes meanwhile reaches them as one difference, as after an inotify
+// overflow. For the conformance harness (package file_test).
+func HoldKeyWatches(c *tooz.Coordinator) (release func(), err error) {
+	d, ok := c.Driver().(*conn)
+	if !ok {
+		return nil, fmt.Errorf("driver is %T, not the file driver", c.Driver())
+	}
+	hold := make(chan struct{})
+	d.testHoldWatches.Store(&hold)
+	return func() {
+		d.testHoldWatches.Store(nil)
+		close(hold)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for w := range d.watches {
+			if kw, ok := w.(*kvWatch); ok && kw.sub != nil {
+				kw.sub.lostTrack() // as an overflow would: the watch lists again
+			}
+		}
+	}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/toozgo/tooz"
@@ -83,7 +84,7 @@ func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDrive
 		sessFD:    -1,
 		groups:    map[string]struct{}{},
 		owns:      map[*ownership]struct{}{},
-		watches:   map[*groupWatch]struct{}{},
+		watches:   map[halter]struct{}{},
 	}
 	if err := checkLocalFS(existingAncestor(ns)); err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func (driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDrive
 		return nil, err
 	}
 	c.notif = acquireNotifier(c.log)
-	c.notif.keep(c.groupsDir, c.sessDir, c.locksDir, c.electDir)
+	c.notif.keep(c.groupsDir, c.sessDir, c.locksDir, c.electDir, c.kvDir())
 	if err := c.startSession(); err != nil {
 		c.notif.release()
 		return nil, err
@@ -137,6 +138,9 @@ func ioErr(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", tooz.ErrConnection, what, err)
 }
 
+// halter is a running watch.
+type halter interface{ halt() }
+
 // conn is one coordinator's driver.
 type conn struct {
 	ns                                             string
@@ -157,9 +161,13 @@ type conn struct {
 	sessFD  int                 // holds the session file's flock (incarnation.go); -1 without
 	groups  map[string]struct{} // groups joined under sid
 	owns    map[*ownership]struct{}
-	watches map[*groupWatch]struct{}
+	watches map[halter]struct{} // group and key watches
 
 	madeDirs sync.Map // semaphore and read/write lock directories known to exist (shared.go)
+
+	// testHoldWatches, when set (by tests), holds every key watch that
+	// woke until the channel closes.
+	testHoldWatches atomic.Pointer[chan struct{}]
 }
 
 // Characteristics implements tooz.CoordinationDriver.
@@ -238,7 +246,7 @@ func (c *conn) sessPath(sid string) string { return filepath.Join(c.sessDir, sid
 
 // makeDirs creates the namespace's directories.
 func (c *conn) makeDirs() error {
-	for _, d := range []string{c.groupsDir, c.sessDir, c.locksDir, c.electDir, c.tmpDir} {
+	for _, d := range []string{c.groupsDir, c.sessDir, c.locksDir, c.electDir, c.tmpDir, c.kvDir()} {
 		if err := os.MkdirAll(d, 0o777); err != nil {
 			return ioErr("create the directory", err)
 		}
