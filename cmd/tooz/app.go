@@ -34,6 +34,7 @@ const (
 
 // app is one run of the command: its options, output and signals.
 type app struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
 	logLevel       *slog.LevelVar
@@ -61,8 +62,9 @@ type app struct {
 	join         bool
 	capabilities string
 	verbose      bool
-	conflictCode int // lock, semaphore, elect: the status for "not acquired" (see exitCodeFlags)
-	lostCode     int // lock, semaphore, elect: the status for "lost while CMD ran"
+	conflictCode int   // lock, semaphore, elect: the status for "not acquired" (see exitCodeFlags)
+	lostCode     int   // lock, semaphore, elect: the status for "lost while CMD ran"
+	ifRevision   int64 // kv put and del: the revision the key must be at (-1: any)
 
 	// Resolved backend.
 	resolvedURL string // the URL to open (may hold a password: never print it)
@@ -75,6 +77,7 @@ type app struct {
 
 func newApp(stdout, stderr io.Writer) *app {
 	a := &app{
+		stdin:          os.Stdin,
 		stdout:         stdout,
 		stderr:         stderr,
 		requestTimeout: defaultRequestTimeout,
@@ -83,6 +86,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		join:           true,
 		conflictCode:   exitNotAcquired,
 		lostCode:       exitLost,
+		ifRevision:     -1,
 		logLevel:       new(slog.LevelVar),
 	}
 	a.logLevel.Set(slog.LevelWarn)
@@ -191,6 +195,8 @@ func (a *app) commandFlags(name string, fs *flag.FlagSet) {
 		a.exitCodeFlags(fs)
 	case "leader":
 		fs.BoolVar(&a.watchLeader, "watch", a.watchLeader, "keep running and print the leader again each time it changes (an empty\nline, or a JSON null, when the group has none), pushed by the backend")
+	case "kv":
+		fs.Int64Var(&a.ifRevision, "if-revision", a.ifRevision, "put and del: change the key only if it is at revision `N` (0: only if it\ndoes not exist); otherwise exit 1 and change nothing")
 	case "join":
 		fs.StringVar(&a.capabilities, "capabilities", a.capabilities, "capabilities of this member, as a `JSON` value (e.g. '{\"zone\":\"a\"}')")
 		fs.DurationVar(&a.wait, "wait", a.wait, "how long to wait for an earlier tooz with this --member (killed, not yet\nexpired) to leave the group (default: twice the timeout plus a request)")
@@ -359,7 +365,8 @@ func (a *app) flagError(cmd string, err error) error {
 func codeOf(err error) int {
 	switch {
 	case errors.Is(err, tooz.ErrInvalidURL), errors.Is(err, tooz.ErrUnknownDriver),
-		errors.Is(err, tooz.ErrInvalidID), errors.Is(err, tooz.ErrInvalidCapabilities):
+		errors.Is(err, tooz.ErrInvalidID), errors.Is(err, tooz.ErrInvalidCapabilities),
+		errors.Is(err, tooz.ErrValueTooLarge):
 		return exitUsage
 	case errors.Is(err, tooz.ErrConnection), errors.Is(err, tooz.ErrAuth),
 		errors.Is(err, tooz.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -17,6 +17,7 @@
 //	tooz status                        show the backend, its characteristics and round-trip time
 //	tooz owner LOCK                    print the member holding lock LOCK
 //	tooz group delete GROUP            delete GROUP (it must have no members)
+//	tooz kv get|put|del|ls|watch ...   read, write and follow the key/value namespace
 //	tooz version                       print the version of tooz, Go and the backend clients
 //
 // The backend is the --url option, else $TOOZ_URL, else the embedded
@@ -141,7 +142,7 @@ func init() {
 	commands = []*command{
 		lockCommand, semaphoreCommand, electCommand, groupsCommand, membersCommand,
 		leaderCommand, joinCommand, watchCommand, statusCommand,
-		ownerCommand, groupCommand, versionCommand,
+		ownerCommand, groupCommand, kvCommand, versionCommand,
 	}
 }
 

@@ -500,6 +500,7 @@ func runBackend(t *testing.T, b backendEnv) {
 	t.Run("WatchJSON", func(t *testing.T) { testWatch(t, b.newEnv(t), true) })
 	t.Run("LeaderWatch", func(t *testing.T) { testLeaderWatch(t, b.newEnv(t)) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, b.newEnv(t)) })
+	t.Run("KV", func(t *testing.T) { testKV(t, b.newEnv(t)) })
 	t.Run("JoinRestartSameMember", func(t *testing.T) { testJoinRestart(t, b.newEnv(t)) })
 	t.Run("Status", func(t *testing.T) {
 		stdout, _ := b.newEnv(t).mustRun(t, 0, "status")
