@@ -31,6 +31,8 @@ type config struct {
 	items       func() []string
 	onRebalance func(Rebalance)
 	log         *slog.Logger
+	workPrefix  *string // WithWorkPrefix (work.go)
+	storeKey    string  // WithAssignmentKey (work.go)
 }
 
 // WithWeight sets this member's weight (1..MaxWeight, default 1): a member
@@ -81,15 +83,17 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // Assignment maps each member to the work items that belong to it.
 type Assignment map[string][]string
 
-// Rebalance describes a settled change of membership.
+// Rebalance describes a settled change of membership or of the work items.
 type Rebalance struct {
-	// Initial is set on the first call, made for the initial membership.
+	// Initial is set on the first call when no earlier assignment is
+	// known: Old is empty. With WithAssignmentKey, a first call that finds
+	// a stored assignment is not Initial, and Old is that assignment.
 	Initial bool
 	// Members is the settled membership, sorted.
 	Members []string
-	// Old is the assignment under the membership of the previous call
-	// (empty on the first one), New the assignment now; both are computed
-	// on the current set of items, each in the order items returned them.
+	// Old is the assignment of the previous call (or the stored one), New
+	// the assignment of the current items under the current membership,
+	// each member's items in the order items returned them.
 	Old, New Assignment
 	// Added and Removed hold, per member, the items it gains and the items
 	// it loses (members with none are absent).
@@ -120,8 +124,12 @@ type Partitioner struct {
 	// fetchSlots holds a token per capability read in flight.
 	fetchSlots chan struct{}
 
-	changed chan struct{} // soak loop: the ring changed
+	changed chan struct{} // soak loop: the ring or the items changed
 	stopped atomic.Bool
+
+	work     map[string]struct{} // WithWorkPrefix: the items, as watched; guarded by mu
+	storeRev uint64              // WithAssignmentKey: the revision last read or written (soak loop only)
+	stored   []byte              // WithAssignmentKey: the value at storeRev (soak loop only)
 }
 
 type memberEvent struct {
@@ -169,6 +177,9 @@ func New(ctx context.Context, c *tooz.Coordinator, group string, opts ...Option)
 	} else {
 		log = cfg.log.With("tooz.group", group, "tooz.member", c.MemberID())
 	}
+	if err := cfg.checkWork(); err != nil {
+		return nil, err
+	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Partitioner{
 		c:          c,
@@ -185,7 +196,11 @@ func New(ctx context.Context, c *tooz.Coordinator, group string, opts ...Option)
 		fetchSlots: make(chan struct{}, fetchConcurrency),
 		changed:    make(chan struct{}, 1),
 	}
-	if err := p.start(ctx); err != nil {
+	err := p.watchWork(ctx)
+	if err == nil {
+		err = p.start(ctx)
+	}
+	if err != nil {
 		p.stopWatches()
 		cancel()
 		if p.joined {
@@ -449,10 +464,14 @@ func (p *Partitioner) fetch(ctx context.Context, m string, gen uint64) {
 	}
 }
 
-// soakLoop calls the rebalance callback once the ring has not changed for
-// the soak period, until Stop.
+// soakLoop calls the rebalance callback once the ring and the items have
+// not changed for the soak period, until Stop.
 func (p *Partitioner) soakLoop() {
-	var last *ring // the ring of the previous call; nil before the first
+	var (
+		last      *ring      // the ring of the previous call; nil before the first
+		lastItems []string   // the items of the previous call, sorted
+		old       Assignment // the assignment of the previous call, or the stored one
+	)
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -473,24 +492,31 @@ func (p *Partitioner) soakLoop() {
 			}
 		}
 		cur := p.ring.snapshot()
-		if last != nil && last.equal(cur) {
+		items := p.currentItems()
+		sorted := slices.Clone(items)
+		slices.Sort(sorted)
+		sorted = slices.Compact(sorted)
+		if last != nil && last.equal(cur) && slices.Equal(sorted, lastItems) {
 			continue // changes undone within the soak period
 		}
-		var items []string
-		if p.cfg.items != nil {
-			items = p.cfg.items()
+		if last == nil && p.cfg.storeKey != "" {
+			old = p.loadAssignment()
 		}
-		rb := rebalance(last, cur, items, p.replicas)
+		rb := rebalance(old, cur, items, p.replicas)
 		if p.stopped.Load() {
 			return
 		}
 		p.cfg.onRebalance(rb)
-		last = cur
+		if p.cfg.storeKey != "" {
+			p.storeAssignment(rb.New)
+		}
+		last, lastItems, old = cur, sorted, rb.New
 	}
 }
 
-// rebalance compares the assignments of items under old (nil: none) and cur.
-func rebalance(old, cur *ring, items []string, replicas int) Rebalance {
+// rebalance assigns items under cur and compares the result with old
+// (nil: no earlier assignment).
+func rebalance(old Assignment, cur *ring, items []string, replicas int) Rebalance {
 	rb := Rebalance{
 		Initial: old == nil,
 		Members: slices.Clone(cur.names),
@@ -499,32 +525,44 @@ func rebalance(old, cur *ring, items []string, replicas int) Rebalance {
 		Added:   Assignment{},
 		Removed: Assignment{},
 	}
+	for m, its := range old {
+		rb.Old[m] = slices.Clone(its)
+	}
 	seen := make(map[string]struct{}, len(items))
 	for _, it := range items {
 		if _, dup := seen[it]; dup {
 			continue
 		}
 		seen[it] = struct{}{}
-		h := keyHash(it)
-		var was []string
-		if old != nil {
-			was = old.get(h, replicas, nil)
-		}
-		now := cur.get(h, replicas, nil)
-		for _, m := range was {
-			rb.Old[m] = append(rb.Old[m], it)
-			if !slices.Contains(now, m) {
-				rb.Removed[m] = append(rb.Removed[m], it)
-			}
-		}
-		for _, m := range now {
+		for _, m := range cur.get(keyHash(it), replicas, nil) {
 			rb.New[m] = append(rb.New[m], it)
-			if !slices.Contains(was, m) {
+		}
+	}
+	for m, its := range rb.New {
+		was := setOf(rb.Old[m])
+		for _, it := range its {
+			if _, ok := was[it]; !ok {
 				rb.Added[m] = append(rb.Added[m], it)
 			}
 		}
 	}
+	for m, its := range rb.Old {
+		now := setOf(rb.New[m])
+		for _, it := range its {
+			if _, ok := now[it]; !ok {
+				rb.Removed[m] = append(rb.Removed[m], it)
+			}
+		}
+	}
 	return rb
+}
+
+func setOf(items []string) map[string]struct{} {
+	m := make(map[string]struct{}, len(items))
+	for _, it := range items {
+		m[it] = struct{}{}
+	}
+	return m
 }
 
 // MembersFor returns the members key belongs to: up to replicas distinct
