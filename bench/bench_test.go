@@ -105,6 +105,7 @@ func TestBench(t *testing.T) {
 			}
 			t.Run("events", func(t *testing.T) { benchEvents(t, tg, tr, rtt) })
 			t.Run("updates", func(t *testing.T) { benchUpdates(t, tg, tr, rtt) })
+			t.Run("kvwatch", func(t *testing.T) { benchKVWatch(t, tg, tr, rtt) }) // kv_test.go
 			t.Run("leaderwatch", func(t *testing.T) { benchLeaderWatch(t, tg, tr, rtt) })
 			t.Run("restart", func(t *testing.T) { benchRestart(t, tg, tr, rtt) })
 			t.Run("scale", func(t *testing.T) { benchScale(t, tg, tr, rtt) })

@@ -121,10 +121,14 @@ func (c *conn) readKV(d *lockedDir, name string) (f kvFile, state memberState, d
 	if notExist(err) {
 		return kvFile{}, absent, time.Time{}, nil
 	}
-	if err != nil {
+	if errors.Is(err, unix.EISDIR) {
+		err = errors.New("a directory") // foreign: decoded below as nothing
+	} else if err != nil {
 		return kvFile{}, absent, time.Time{}, ioErr("read a key", err)
 	}
-	f, err = decodeKV(b)
+	if err == nil {
+		f, err = decodeKV(b)
+	}
 	if err != nil {
 		c.log.Warn("tooz file: ignoring a file that tooz did not write in the key directory", "file", filepath.Join(d.path, name), "err", err)
 		return kvFile{}, absent, time.Time{}, nil

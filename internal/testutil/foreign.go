@@ -42,3 +42,39 @@ func CheckOnlyAB(t testing.TB, ctx context.Context, c *tooz.Coordinator, g strin
 		t.Fatalf("members = %+v, want a and b with their capabilities", ms)
 	}
 }
+
+// CheckKVForeign checks that foreign entries in a key/value namespace are
+// skipped: with a watch of every key in place, it calls forge (which
+// writes what tooz never writes, beside the keys), then puts the key "ok"
+// through c. The watch must report "ok" and nothing else, and listings
+// and reads must show "ok" alone.
+func CheckKVForeign(t testing.TB, ctx context.Context, c *tooz.Coordinator, forge func()) {
+	t.Helper()
+	events := make(chan tooz.KeyEvent, 64)
+	w, err := c.KV().Watch(ctx, "", func(e tooz.KeyEvent) { events <- e })
+	Must(t, err, "watch keys")
+	defer w.Stop()
+	if e := <-events; e.Kind != tooz.KeysListed || len(e.Keys) != 0 {
+		t.Fatalf("first event %v with %d keys, want an empty listing", e.Kind, len(e.Keys))
+	}
+	forge()
+	_, err = c.KV().Put(ctx, "ok", []byte("fine"))
+	Must(t, err, "put ok")
+	select {
+	case e := <-events:
+		if e.Kind != tooz.KeyPut || e.Key != "ok" || string(e.Value) != "fine" {
+			t.Fatalf("first event after the forgery: %v %q=%q, want the put of ok", e.Kind, e.Key, e.Value)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event for the put of ok")
+	}
+	kvs, err := c.KV().List(ctx, "")
+	Must(t, err, "list")
+	if len(kvs) != 1 || kvs[0].Key != "ok" {
+		t.Fatalf("list = %+v, want ok alone", kvs)
+	}
+	v, err := c.KV().Get(ctx, "ok")
+	if err != nil || string(v.Value) != "fine" {
+		t.Fatalf("get ok = %q, %v", v.Value, err)
+	}
+}
