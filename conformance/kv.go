@@ -638,11 +638,11 @@ func testKVWatchResync(f *fixture) {
 		return nil
 	}), "break the watch's history")
 	want := []string{"deleted " + p + "del", "put " + p + "born=new", "put " + p + "twice=second", "put " + p + "upd=new"}
-	got := evs.waitFor(f, 15*time.Second, "the difference", func(e []tooz.KeyEvent) bool { return len(e) >= 1+len(want) })
+	evs.waitFor(f, 15*time.Second, "the difference", func(e []tooz.KeyEvent) bool { return len(e) >= 1+len(want) })
 	// The marker write comes after the difference, so once it is seen
 	// nothing more of the difference can come.
 	f.must(put("marker", "m"), "put the marker")
-	got = evs.waitFor(f, 10*time.Second, "the marker", func(e []tooz.KeyEvent) bool {
+	got := evs.waitFor(f, 10*time.Second, "the marker", func(e []tooz.KeyEvent) bool {
 		return hasKeyEvent(e, tooz.KeyPut, p+"marker", []byte("m"))
 	})
 	var briefs []string
