@@ -50,6 +50,9 @@
 //	NS/elections/G/...       the same for the leadership of group G
 //	NS/semaphores/S/ID       contender ID of semaphore S, acquired by its session (shared.go)
 //	NS/rwlocks/L/ID          contender ID of read/write lock L, likewise
+//	NS/kv/K                  key K of the key/value namespace: its value as is, its modify
+//	                         index as its revision; acquired by the writer's session when
+//	                         ephemeral (kv.go)
 //
 // # Liveness
 //

@@ -33,6 +33,8 @@
 //	N/elections/G/C      a candidate for G's leadership, likewise
 //	N/semaphores/S/C     a semaphore contender; value: its share and member ID; on the lease
 //	N/rwlocks/L/C        a read/write lock contender, likewise (see shared.go)
+//	N/kv/K               key K of the key/value namespace: its value as is, its mod
+//	                     revision as its revision, on the lease when ephemeral (kv.go)
 //
 // with group, member and lock names escaped by internal/keyspace. A
 // coordinator holds one lease, kept alive by one KeepAliveOnce per

@@ -83,6 +83,9 @@
 //	DIR/NS/elections/G       the same for the leadership of group G
 //	DIR/NS/semaphores/S/     semaphore S: ".seq" (ticket counter) and a flocked file per contender (shared.go)
 //	DIR/NS/rwlocks/L/        read/write lock L, likewise
+//	DIR/NS/kv/K              key K of the key/value namespace: revision, writer's session
+//	                         (ephemeral keys), key and value (kv.go)
+//	DIR/NS/kv/.rev           the key/value namespace's change counter
 //	DIR/NS/tmp/              files being written
 //
 // Names are escaped with internal/keyspace, or replaced by "=" and a SHA-256

@@ -61,6 +61,12 @@
 // exponentially, as a fallback only. Leader election uses the same
 // primitives on a separate key space.
 //
+// The key/value namespace is one hash ({ns}:kv) of escaped key to
+// "revision session|- value", with a change counter ({ns}:kvrev) and a
+// channel ({ns}:kv:ev) on which every change is published with the
+// revision of the change before it, so that a watcher sees a gap; an
+// ephemeral key is in its session's index and goes with it (kv.go).
+//
 // Semaphores and read/write locks are a sorted set of contenders per name
 // in ticket order (see shared.go): the script that frees a permit grants
 // exactly the contenders it lets in and publishes each grant on that

@@ -33,6 +33,8 @@
 //	<chroot>/<ns>/elections/<group>/c_<guid>_<seq> ephemeral sequential; data = member ID
 //	<chroot>/<ns>/semaphores/<name>/c_s<n>_<guid>_<seq>  ephemeral sequential; data = member ID (shared.go)
 //	<chroot>/<ns>/rwlocks/<name>/c_<s0|x0>_<guid>_<seq>  likewise, shared or exclusive
+//	<chroot>/<ns>/kv/<key>                   key/value namespace: data = value, mzxid = revision;
+//	                                         ephemeral for an ephemeral key (kv.go)
 //
 // Every ID is escaped with internal/keyspace, so any valid UTF-8 (including
 // "/", "." and "..", which ZooKeeper forbids as path segments) round-trips.
