@@ -173,7 +173,21 @@ func (d *conn) waitGone(ctx context.Context, key string) error {
 // state store (a snapshot restore), answering from the old one. The caller
 // then reads again without waiting.
 func abandoned(wait, got uint64, began time.Time) bool {
-	return wait != 0 && got == wait && time.Since(began) < blockWait/2
+	return abandonedWithin(wait, got, began, blockWait)
+}
+
+// abandonedWithin is abandoned for a query that may wait up to max.
+func abandonedWithin(wait, got uint64, began time.Time, limit time.Duration) bool {
+	return wait != 0 && got == wait && time.Since(began) < limit/2
+}
+
+// watchWait is how long a watch's blocking query waits: twice the
+// liveness timeout, from 2s to blockWait. A query sent after a snapshot
+// restore waits past an index the servers no longer reach; only its
+// timeout shows the index that went backwards, so a watch must not wait
+// the full minute to notice.
+func (d *conn) watchWait() time.Duration {
+	return min(max(2*d.timeout, 2*time.Second), blockWait)
 }
 
 // lockDelayRetry is how long to wait before retrying an acquisition that a
@@ -563,9 +577,10 @@ func (d *conn) followPrefix(ctx context.Context, prefix, what string, last uint6
 	bo := &driverkit.Backoff{Min: minBackoff, Max: maxBackoff}
 	reset := false
 	wait := last // the index to wait past; 0 asks for the current state at once
+	waitTime := d.watchWait()
 	for {
 		q := d.q(ctx)
-		q.WaitIndex, q.WaitTime = wait, blockWait
+		q.WaitIndex, q.WaitTime = wait, waitTime
 		began := time.Now()
 		pairs, meta, err := d.kv.List(prefix, q)
 		if ctx.Err() != nil {
@@ -590,7 +605,7 @@ func (d *conn) followPrefix(ctx context.Context, prefix, what string, last uint6
 			}
 			continue
 		}
-		if abandoned(wait, meta.LastIndex, began) {
+		if abandonedWithin(wait, meta.LastIndex, began, waitTime) {
 			// The servers dropped their state store (a snapshot restore)
 			// and answered from the old one: look at the new one at once.
 			wait = 0
