@@ -58,7 +58,11 @@ type KeyEvent struct {
 // all keys) as of one backend revision, then with every put and delete
 // after it, in order, each once, pushed by the backend's native
 // notification. When the backend lost the history the watch needed it
-// lists the keys again and fn gets exactly the difference (Resync). Calls
+// lists the keys again and fn gets exactly the difference (Resync). Where
+// the backend's notification is followed by a read (Consul, ZooKeeper,
+// file), writes of one key between two notifications may arrive as the
+// last one; every value reported was written, and the last always
+// arrives. Calls
 // are made one at a time, on a goroutine of the watch's own (inside
 // RunWatchers for coordinators opened WithExplicitWatchers). ctx bounds
 // setting the watch up only; Stop or Close ends it.
