@@ -76,13 +76,17 @@ type conn struct {
 	// UpdateCapabilities keeps JoinedAt in one guarded transaction.
 	joins map[string]join
 
+	// dw follows the deletion of owned keys on one stream; nil when the
+	// application's client wraps its KV or Watcher (see usable).
+	dw *deleteWatch
+
 	// testHookWatch, when set (by tests), runs in a prefix watch's
 	// goroutine after a listing at rev and before the watch from rev+1 starts.
 	testHookWatch atomic.Pointer[func(rev int64)]
 }
 
 func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
-	return &conn{
+	c := &conn{
 		cli:     cli,
 		keys:    keys{ns: keyspace.Escape(cfg.Namespace) + "/"},
 		member:  cfg.MemberID,
@@ -95,6 +99,10 @@ func newConn(cli *clientv3.Client, cfg tooz.Config, s settings) *conn {
 		orphans: &driverkit.Pending[*contender]{},
 		joins:   map[string]join{},
 	}
+	if usable(cli) {
+		c.dw = newDeleteWatch(c)
+	}
+	return c
 }
 
 // Characteristics implements tooz.CoordinationDriver. etcd is a Raft
@@ -400,6 +408,9 @@ func (c *conn) shut() ([]*lease, bool) {
 	c.killLeasesLocked()
 	watches := slices.Collect(maps.Keys(c.watches))
 	c.mu.Unlock()
+	if c.dw != nil {
+		c.dw.close()
+	}
 	for _, w := range watches {
 		w.stop()
 	}

@@ -293,8 +293,15 @@ func (c *conn) ownOrWithdraw(ct *contender, rev int64) (tooz.Ownership, error) {
 // lease lives: the ownership was revoked out of band (an operator's
 // etcdctl del, a tool), and the next contender, which watches that key,
 // owns the resource already. It watches from the key's create revision
-// and stops when o ends (Release, the lease's loss, Close).
+// and stops when o ends (Release, the lease's loss, Close). All of a
+// conn's owned keys share one watch stream and goroutine (deleteWatch);
+// each gets a goroutine of its own only on a client that wraps its KV.
 func (c *conn) watchOwned(o *ownership, from int64) {
+	if c.dw != nil {
+		remove := c.dw.add(o.ct.key, from, func() { c.ownedKeyGone(o) })
+		o.OnLost(remove)
+		return
+	}
 	c.background(func() {
 		ctx := o.Context()
 		for ctx.Err() == nil {

@@ -46,3 +46,42 @@ func TestOwnerKeyDeletedOutOfBand(t *testing.T) {
 	}
 	testutil.WaitClosed(t, la.Lost(), testTimeout, "a's lock to be reported lost after its owner key was deleted")
 }
+
+// TestOwnerKeyDeletedWhileWatchDown: the owner key is deleted while the
+// conn's owner-key watch stream is down, and the history is compacted
+// before it comes back: the new watcher is refused (compacted) and the
+// read that replaces it finds the key gone, so the lock is still reported
+// lost.
+func TestOwnerKeyDeletedWhileWatchDown(t *testing.T) {
+	ctx := testutil.Context(t, time.Minute)
+	s := testserver.StartEtcd(t, testserver.WithNoFsync())
+	raw := rawClient(t, s)
+	a := open(t, testURL(s), "a")
+	d := a.Driver().(*conn)
+	if d.dw == nil {
+		t.Fatal("the conn has no shared owner-key watch")
+	}
+	la := a.Lock(testutil.Unique("lock"))
+	testutil.Must(t, la.Acquire(ctx), "a acquires")
+	hold := make(chan struct{})
+	d.dw.testHold.Store(&hold)
+	d.dw.breakStream()
+	resp, err := raw.Get(ctx, d.keys.resource(tooz.Resource{Kind: tooz.KindLock, Name: la.Name()}), clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("owner key: %v %v", resp, err)
+	}
+	del, err := raw.Delete(ctx, string(resp.Kvs[0].Key))
+	testutil.Must(t, err, "delete the owner key")
+	_, err = raw.Put(ctx, testutil.Unique("later"), "x")
+	testutil.Must(t, err, "a later write")
+	_, err = raw.Compact(ctx, del.Header.Revision+1, clientv3.WithCompactPhysical())
+	testutil.Must(t, err, "compact")
+	select {
+	case <-la.Lost():
+		t.Fatal("lost before the watch came back: nothing told it")
+	default:
+	}
+	d.dw.testHold.Store(nil)
+	close(hold)
+	testutil.WaitClosed(t, la.Lost(), testTimeout, "a's lock to be reported lost after the compacted watch came back")
+}

@@ -1,0 +1,252 @@
+// Copyright 2026 The tooz for Go Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/toozgo/tooz/internal/driverkit"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// deleteWatch tells a coordinator's ownerships when their keys are deleted
+// out of band, for all of them on one etcd watch stream read by one
+// goroutine: a held lock costs a watcher on the server and no goroutine
+// here (clientv3 runs a goroutine per Watch call). Each key is watched
+// from its create revision, for deletes only; after a reconnect the
+// watchers are created again from the last revision each had reached, and
+// a watcher the server cancels (its revision compacted) falls back to a
+// read of the key.
+type deleteWatch struct {
+	c *conn
+
+	mu      sync.Mutex
+	keys    map[int64]*watchedKey // by watch ID
+	nextID  int64
+	stream  pb.Watch_WatchClient // the current stream; nil while (re)connecting
+	running bool                 // the goroutine runs
+	cancel  context.CancelFunc   // ends the goroutine's stream
+
+	sendMu sync.Mutex // serializes Send on the stream
+
+	streamCancel context.CancelFunc            // ends the current stream (tests break it); guarded by mu
+	testHold     atomic.Pointer[chan struct{}] // when set (tests): a new stream waits until it closes
+}
+
+// watchedKey is one watched key.
+type watchedKey struct {
+	key  string
+	from int64  // the last revision known to have been seen
+	gone func() // called once, on the goroutine, when the key is deleted
+}
+
+func newDeleteWatch(c *conn) *deleteWatch {
+	return &deleteWatch{c: c, keys: map[int64]*watchedKey{}}
+}
+
+// usable reports whether the raw watch API sees the keys the client
+// writes: not when the application's client wraps its KV or Watcher (a
+// namespace prefix), which a raw stream would bypass.
+func usable(cli *clientv3.Client) bool {
+	return fmt.Sprintf("%T", cli.Watcher) == "*clientv3.watcher" && fmt.Sprintf("%T", cli.KV) == "*clientv3.kv"
+}
+
+// add watches key, created at revision from, for its deletion; gone runs
+// once, on the watch's goroutine, if it is deleted before remove is called.
+func (d *deleteWatch) add(key string, from int64, gone func()) (remove func()) {
+	d.mu.Lock()
+	d.nextID++
+	id := d.nextID
+	d.keys[id] = &watchedKey{key: key, from: from, gone: gone}
+	st := d.stream
+	if !d.running {
+		d.running = true
+		ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
+		d.cancel = cancel
+		if !d.c.run.Go(func() { d.loop(ctx) }) {
+			d.running = false // closed: nothing will be watched
+			cancel()
+		}
+	}
+	d.mu.Unlock()
+	if st != nil {
+		d.send(st, createReq(id, key, from))
+	}
+	return func() { d.remove(id) }
+}
+
+func createReq(id int64, key string, from int64) *pb.WatchRequest {
+	return &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{
+		Key: []byte(key), StartRevision: from + 1, WatchId: id,
+		Filters: []pb.WatchCreateRequest_FilterType{pb.WatchCreateRequest_NOPUT},
+	}}}
+}
+
+func (d *deleteWatch) send(st pb.Watch_WatchClient, req *pb.WatchRequest) {
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	_ = st.Send(req) // a failed send shows on Recv, which reconnects and creates every watcher again
+}
+
+// remove stops watching a key; the goroutine ends with the last one.
+func (d *deleteWatch) remove(id int64) {
+	d.mu.Lock()
+	if _, ok := d.keys[id]; !ok {
+		d.mu.Unlock()
+		return
+	}
+	delete(d.keys, id)
+	st := d.stream
+	if len(d.keys) == 0 && d.running {
+		d.cancel()
+		d.running, d.stream = false, nil
+		st = nil
+	}
+	d.mu.Unlock()
+	if st != nil {
+		d.send(st, &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: id}}})
+	}
+}
+
+// loop keeps a stream with every key's watcher until ctx ends.
+func (d *deleteWatch) loop(ctx context.Context) {
+	retry := driverkit.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+	for ctx.Err() == nil {
+		if h := d.testHold.Load(); h != nil {
+			select {
+			case <-*h:
+			case <-ctx.Done():
+				return
+			}
+		}
+		err := d.serve(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		d.c.log.Debug("tooz/etcd: the owner-key watch stream broke; watching again", "err", err)
+		if !driverkit.Sleep(ctx, retry.Next()) {
+			return
+		}
+	}
+}
+
+// serve opens a stream, creates every key's watcher on it and handles
+// the answers until the stream fails or ctx ends.
+func (d *deleteWatch) serve(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := pb.NewWatchClient(d.c.cli.ActiveConnection()).Watch(sctx)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if ctx.Err() != nil {
+		d.mu.Unlock()
+		return ctx.Err()
+	}
+	d.stream, d.streamCancel = st, cancel
+	reqs := make([]*pb.WatchRequest, 0, len(d.keys))
+	for id, k := range d.keys {
+		reqs = append(reqs, createReq(id, k.key, k.from))
+	}
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		if d.stream == st {
+			d.stream = nil
+		}
+		d.mu.Unlock()
+	}()
+	for _, r := range reqs {
+		d.send(st, r)
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		if err := d.handle(ctx, st, resp); err != nil {
+			return err
+		}
+	}
+}
+
+// handle acts on one answer of the stream; an error asks for a new stream.
+func (d *deleteWatch) handle(ctx context.Context, st pb.Watch_WatchClient, resp *pb.WatchResponse) error {
+	d.mu.Lock()
+	k := d.keys[resp.WatchId]
+	if k != nil && resp.Header != nil {
+		k.from = max(k.from, resp.Header.Revision)
+	}
+	d.mu.Unlock()
+	if k == nil {
+		return nil // removed meanwhile
+	}
+	for _, ev := range resp.Events {
+		if ev.Type == mvccpb.DELETE {
+			d.fire(resp.WatchId, k)
+			return nil
+		}
+	}
+	if !resp.Canceled {
+		return nil
+	}
+	// The server dropped the watcher (its start revision was compacted):
+	// read the key, then watch it again from the read's revision.
+	rctx, cancel := context.WithTimeout(ctx, max(d.c.timeout, time.Second))
+	got, err := d.c.cli.Get(rctx, k.key, clientv3.WithKeysOnly())
+	cancel()
+	switch {
+	case err == nil && got.Count == 0:
+		d.fire(resp.WatchId, k)
+	case err == nil:
+		d.mu.Lock()
+		k.from = max(k.from, got.Header.Revision)
+		_, live := d.keys[resp.WatchId]
+		d.mu.Unlock()
+		if live {
+			d.send(st, createReq(resp.WatchId, k.key, k.from))
+		}
+	default:
+		return fmt.Errorf("read %s after its watcher was cancelled: %w", k.key, err) // a new stream creates every watcher again
+	}
+	return nil
+}
+
+// close ends the watch (the conn is closing): no gone is called after.
+func (d *deleteWatch) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.keys = map[int64]*watchedKey{}
+	if d.running {
+		d.cancel()
+		d.running, d.stream = false, nil
+	}
+}
+
+// breakStream ends the current stream, as a lost connection would. For tests.
+func (d *deleteWatch) breakStream() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.streamCancel != nil {
+		d.streamCancel()
+	}
+}
+
+// fire reports a key's deletion once.
+func (d *deleteWatch) fire(id int64, k *watchedKey) {
+	d.mu.Lock()
+	_, live := d.keys[id]
+	d.mu.Unlock()
+	if live {
+		k.gone()
+		d.remove(id)
+	}
+}
