@@ -272,3 +272,46 @@ func BenchmarkHandover(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRevocationDetection: a held lock's owner key is deleted out of
+// band (an operator's etcdctl del); reported is the time from the delete
+// returning to the lock's Lost closing (revoke-ms), for as many locks
+// held beside it as the sub-benchmark says.
+func BenchmarkRevocationDetection(b *testing.B) {
+	s := benchServer(b)
+	raw := rawClient(b, s)
+	for _, held := range []int{0, 100} {
+		b.Run(fmt.Sprintf("held=%d", held), func(b *testing.B) {
+			ctx := context.Background()
+			c := open(b, testURL(s), "a")
+			for i := range held {
+				if err := c.Lock(fmt.Sprintf("other-%d", i)).Acquire(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			d := c.Driver().(*conn)
+			var total time.Duration
+			for i := 0; b.Loop(); i++ {
+				l := c.Lock(fmt.Sprintf("revoked-%d", i))
+				if err := l.Acquire(ctx); err != nil {
+					b.Fatal(err)
+				}
+				resp, err := raw.Get(ctx, d.keys.resource(tooz.Resource{Kind: tooz.KindLock, Name: l.Name()}), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+				if err != nil || len(resp.Kvs) != 1 {
+					b.Fatalf("owner key: %v %v", resp, err)
+				}
+				if _, err := raw.Delete(ctx, string(resp.Kvs[0].Key)); err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				select {
+				case <-l.Lost():
+				case <-time.After(10 * time.Second):
+					b.Fatal("the revoked lock was not reported lost")
+				}
+				total += time.Since(t0)
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "revoke-ms")
+		})
+	}
+}

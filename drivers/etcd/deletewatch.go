@@ -20,7 +20,8 @@ import (
 // out of band, for all of them on one etcd watch stream read by one
 // goroutine: a held lock costs a watcher on the server and no goroutine
 // here (clientv3 runs a goroutine per Watch call). Each key is watched
-// from its create revision, for deletes only; after a reconnect the
+// from its create revision, for deletes only. The stream and its goroutine
+// start with the first key and last until the conn closes. After a reconnect the
 // watchers are created again from the last revision each had reached, and
 // a watcher the server cancels (its revision compacted) falls back to a
 // read of the key.
@@ -95,7 +96,9 @@ func (d *deleteWatch) send(st pb.Watch_WatchClient, req *pb.WatchRequest) {
 	_ = st.Send(req) // a failed send shows on Recv, which reconnects and creates every watcher again
 }
 
-// remove stops watching a key; the goroutine ends with the last one.
+// remove stops watching a key. The stream stays open for the next one
+// (a coordinator that takes and gives up one lock at a time would
+// otherwise open a stream per acquisition) until the conn closes.
 func (d *deleteWatch) remove(id int64) {
 	d.mu.Lock()
 	if _, ok := d.keys[id]; !ok {
@@ -104,11 +107,6 @@ func (d *deleteWatch) remove(id int64) {
 	}
 	delete(d.keys, id)
 	st := d.stream
-	if len(d.keys) == 0 && d.running {
-		d.cancel()
-		d.running, d.stream = false, nil
-		st = nil
-	}
 	d.mu.Unlock()
 	if st != nil {
 		d.send(st, &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: id}}})
