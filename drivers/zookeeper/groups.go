@@ -394,7 +394,7 @@ func (c *conn) readMembers(ctx context.Context, s *session, gp string, children 
 		}
 		names = append(names, name)
 	}
-	nodes, err := readNodes(ctx, s, gp, names)
+	nodes, err := c.readNodes(ctx, s, gp, names)
 	if err != nil {
 		return nil, err
 	}
@@ -409,8 +409,19 @@ func (c *conn) readMembers(ctx context.Context, s *session, gp string, children 
 }
 
 // readNodes reads the znodes dir/name, a batch at a time, and returns
-// those that still exist, in the order of names.
-func readNodes(ctx context.Context, s *session, dir string, names []string) ([]pnode, error) {
+// those that still exist, in the order of names. More than one batch is
+// read on a connection of its own (see readMany), which writes each batch
+// at once: go-zookeeper writes request by request, and the server starts
+// answering a batch while the rest still arrives, turning the connection
+// around several times per batch.
+func (c *conn) readNodes(ctx context.Context, s *session, dir string, names []string) ([]pnode, error) {
+	if len(names) > readBatch {
+		nodes, err := c.readMany(ctx, dir, names)
+		if err == nil || ctx.Err() != nil || errors.Is(err, tooz.ErrAuth) {
+			return nodes, err
+		}
+		c.log.Info("tooz: a batched listing failed; reading through the session", "dir", dir, "err", err)
+	}
 	type result struct {
 		node pnode
 		ok   bool

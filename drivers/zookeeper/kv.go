@@ -94,7 +94,7 @@ func (c *conn) ListKeys(ctx context.Context, prefix string) ([]tooz.KeyValue, er
 			}
 			names = append(names, n)
 		}
-		nodes, err := readNodes(ctx, s, c.kvDir(), names)
+		nodes, err := c.readNodes(ctx, s, c.kvDir(), names)
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ import (
 // ZooKeeper wire constants (jute).
 const (
 	opGetData      = 4
+	opSync         = 9
 	opPing         = 11
 	opGetChildren2 = 12
 	opAddWatch     = 106
@@ -295,6 +296,87 @@ func (p *pconn) send(xid, op int32, body func(*enc)) (int32, error) {
 	_ = p.nc.SetWriteDeadline(time.Now().Add(p.timeout))
 	_, err := p.nc.Write(e.frame())
 	return xid, err
+}
+
+// readMany reads the znodes dir/name on a connection and session of its
+// own: a sync (so that no read is older than the caller's view), then
+// the reads, readBatch requests per write, each batch answered before the
+// next is written (the server stops reading a connection with more than
+// its globalOutstandingLimit, 1,000 by default, requests in flight). It
+// returns the znodes that exist, in the order of names: about one round
+// trip per batch, where the session's client needs several.
+func (c *conn) readMany(ctx context.Context, dir string, names []string) ([]pnode, error) {
+	p, err := c.dialPersistent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	stop := context.AfterFunc(ctx, func() { _ = p.nc.Close() })
+	defer stop()
+	out := make([]pnode, 0, len(names))
+	for start := 0; start < len(names); start += readBatch {
+		end := min(start+readBatch, len(names))
+		var buf []byte
+		syncXid := int32(0)
+		if start == 0 {
+			p.xid++
+			syncXid = p.xid
+			buf = append(buf, request(syncXid, opSync, func(e *enc) { e.str(dir) })...)
+		}
+		first := p.xid + 1
+		for i := start; i < end; i++ {
+			p.xid++
+			buf = append(buf, request(p.xid, opGetData, func(e *enc) { e.str(dir + "/" + names[i]); e.boolean(false) })...)
+		}
+		_ = p.nc.SetDeadline(time.Now().Add(max(p.timeout, 2*time.Second)))
+		if _, err := p.nc.Write(buf); err != nil {
+			return nil, err
+		}
+		got := make([]*pnode, end-start)
+		for left := end - start; left > 0; {
+			r, err := p.read()
+			if err != nil {
+				return nil, err
+			}
+			i := int(r.xid - first)
+			switch {
+			case syncXid != 0 && r.xid == syncXid:
+				if r.err != 0 && r.err != codeNoNode {
+					return nil, zkErr(r.err)
+				}
+				continue
+			case i < 0 || i >= len(got):
+				continue // a ping or notification
+			}
+			left--
+			switch r.err {
+			case 0:
+				n := pnode{name: names[start+i], data: r.body.buf(), st: r.body.stat()}
+				if r.body.err != nil {
+					return nil, r.body.err
+				}
+				got[i] = &n
+			case codeNoNode: // gone meanwhile
+			default:
+				return nil, zkErr(r.err)
+			}
+		}
+		for _, n := range got {
+			if n != nil {
+				out = append(out, *n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// request returns one request frame.
+func request(xid, op int32, body func(*enc)) []byte {
+	var e enc
+	e.i32(xid)
+	e.i32(op)
+	body(&e)
+	return e.frame()
 }
 
 // close ends the session at once (so the server drops it and its watch)
