@@ -21,10 +21,10 @@ import (
 // goroutine: a held lock costs a watcher on the server and no goroutine
 // here (clientv3 runs a goroutine per Watch call). Each key is watched
 // from its create revision, for deletes only. The stream and its goroutine
-// start with the first key and last until the conn closes. After a reconnect the
-// watchers are created again from the last revision each had reached, and
-// a watcher the server cancels (its revision compacted) falls back to a
-// read of the key.
+// start with the first key and last until the conn closes. After a
+// reconnect the watchers are created again from the revision each started
+// from; a watcher the server cancels (that revision compacted) falls back
+// to a read of the key, then watches from the read's revision.
 type deleteWatch struct {
 	c *conn
 
@@ -44,7 +44,7 @@ type deleteWatch struct {
 // watchedKey is one watched key.
 type watchedKey struct {
 	key  string
-	from int64  // the last revision known to have been seen
+	from int64  // the revision from which on (exclusive) the key's deletion is looked for
 	gone func() // called once, on the goroutine, when the key is deleted
 }
 
@@ -178,11 +178,11 @@ func (d *deleteWatch) serve(ctx context.Context) error {
 
 // handle acts on one answer of the stream; an error asks for a new stream.
 func (d *deleteWatch) handle(ctx context.Context, st pb.Watch_WatchClient, resp *pb.WatchResponse) error {
+	// A response's header revision is no progress of its watcher: the
+	// "created" answer carries the current revision while the history
+	// from the start revision is still to come. Only a read moves from.
 	d.mu.Lock()
 	k := d.keys[resp.WatchId]
-	if k != nil && resp.Header != nil {
-		k.from = max(k.from, resp.Header.Revision)
-	}
 	d.mu.Unlock()
 	if k == nil {
 		return nil // removed meanwhile
