@@ -149,7 +149,7 @@ func (d *deleteWatch) serve(ctx context.Context) error {
 		d.mu.Unlock()
 		return ctx.Err()
 	}
-	d.stream, d.streamCancel = st, cancel
+	d.stream = st
 	reqs := make([]*pb.WatchRequest, 0, len(d.keys))
 	for id, k := range d.keys {
 		reqs = append(reqs, createReq(id, k.key, k.from))
@@ -226,15 +226,6 @@ func (d *deleteWatch) close() {
 	if d.running {
 		d.cancel()
 		d.running, d.stream = false, nil
-	}
-}
-
-// breakStream ends the current stream, as a lost connection would. For tests.
-func (d *deleteWatch) breakStream() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.streamCancel != nil {
-		d.streamCancel()
 	}
 }
 

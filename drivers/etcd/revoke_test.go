@@ -48,10 +48,9 @@ func TestOwnerKeyDeletedOutOfBand(t *testing.T) {
 }
 
 // TestOwnerKeyDeletedWhileWatchDown: the owner key is deleted while the
-// conn's owner-key watch stream is down, and the history is compacted
-// before it comes back: the new watcher is refused (compacted) and the
-// read that replaces it finds the key gone, so the lock is still reported
-// lost.
+// conn's owner-key watch stream is not up, and the history is compacted
+// before it comes: the watcher is refused (compacted) and the read that
+// replaces it finds the key gone, so the lock is still reported lost.
 func TestOwnerKeyDeletedWhileWatchDown(t *testing.T) {
 	ctx := testutil.Context(t, time.Minute)
 	s := testserver.StartEtcd(t, testserver.WithNoFsync())
@@ -61,11 +60,10 @@ func TestOwnerKeyDeletedWhileWatchDown(t *testing.T) {
 	if d.dw == nil {
 		t.Fatal("the conn has no shared owner-key watch")
 	}
+	hold := make(chan struct{})
+	d.dw.testHold.Store(&hold) // the stream waits: the lock's watcher is not created yet
 	la := a.Lock(testutil.Unique("lock"))
 	testutil.Must(t, la.Acquire(ctx), "a acquires")
-	hold := make(chan struct{})
-	d.dw.testHold.Store(&hold)
-	d.dw.breakStream()
 	resp, err := raw.Get(ctx, d.keys.resource(tooz.Resource{Kind: tooz.KindLock, Name: la.Name()}), clientv3.WithPrefix())
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("owner key: %v %v", resp, err)
@@ -78,10 +76,10 @@ func TestOwnerKeyDeletedWhileWatchDown(t *testing.T) {
 	testutil.Must(t, err, "compact")
 	select {
 	case <-la.Lost():
-		t.Fatal("lost before the watch came back: nothing told it")
+		t.Fatal("lost before the watch came up: nothing told it")
 	default:
 	}
 	d.dw.testHold.Store(nil)
 	close(hold)
-	testutil.WaitClosed(t, la.Lost(), testTimeout, "a's lock to be reported lost after the compacted watch came back")
+	testutil.WaitClosed(t, la.Lost(), testTimeout, "a's lock to be reported lost once the watch came up on a compacted revision")
 }
