@@ -37,8 +37,7 @@ type deleteWatch struct {
 
 	sendMu sync.Mutex // serializes Send on the stream
 
-	streamCancel context.CancelFunc            // ends the current stream (tests break it); guarded by mu
-	testHold     atomic.Pointer[chan struct{}] // when set (tests): a new stream waits until it closes
+	testHold atomic.Pointer[chan struct{}] // when set (tests): a new stream waits until it closes
 }
 
 // watchedKey is one watched key.
