@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/toozgo/tooz"
@@ -245,138 +244,55 @@ func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink
 // WatchMembers implements tooz.MemberWatcher, as WatchGroup; joins and
 // updates carry the member's record, so no event needs a read.
 func (c *conn) WatchMembers(ctx context.Context, group string, sink tooz.MemberSink) (func(), error) {
-	if _, err := c.current(); err != nil {
-		return nil, err
-	}
 	eg := keyspace.Escape(group)
-	w := &watch{c: c, eg: eg, sink: sink}
-	w.sub = newSubscription(c, c.gchan(eg), w)
-	if err := w.sub.confirm(ctx); err != nil {
-		w.sub.close()
-		return nil, err
-	}
-	last, infos, err := c.list(ctx, eg)
-	if err != nil && err != tooz.ErrGroupNotCreated {
-		w.sub.close()
-		return nil, err
-	}
-	sink.Snapshot(infos, uint64(max(last, 0)))
-	w.last = last
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		w.sub.close()
-		return nil, tooz.ErrClosed
-	}
-	c.watches[w] = struct{}{}
-	c.scheduleReapLocked(c.reapNext)
-	c.mu.Unlock()
-	w.sub.start()
-	return w.stop, nil
+	return c.watchSeq(ctx, c.gchan(eg), "group "+eg,
+		func(ctx context.Context) (int64, func(), error) {
+			last, infos, err := c.list(ctx, eg)
+			if err != nil && err != tooz.ErrGroupNotCreated {
+				return 0, nil, err
+			}
+			return last, func() { sink.Snapshot(infos, uint64(max(last, 0))) }, nil
+		},
+		func(rest string, seq int64) { c.groupEvent(eg, sink, rest, seq) })
 }
 
-// watch is one WatchGroup. Its subscription's goroutine makes every sink call.
-type watch struct {
-	c        *conn
-	eg       string
-	sink     tooz.MemberSink
-	sub      *subscription
-	last     int64 // sequence number of the last change applied; 0: group absent
-	relist   bool
-	stopOnce sync.Once
-}
-
-func (w *watch) stop() {
-	w.stopOnce.Do(func() {
-		w.sub.close()
-		w.c.mu.Lock()
-		delete(w.c.watches, w)
-		w.c.mu.Unlock()
-	})
-}
-
-// confirmed implements handler: a confirmation after the first one means
-// the connection was replaced and messages may have been missed.
-func (w *watch) confirmed(first bool) {
-	if !first {
-		w.relist = true
-	}
-}
-
-// message implements handler: payload is "seq prev kind member", or for
-// j and U "seq prev kind len(member) member+sid+record". An older tooz
-// publishes a join as "J member", without the record.
-func (w *watch) message(payload string) {
-	parts := strings.SplitN(payload, " ", 4)
-	if len(parts) != 4 {
-		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg)
+// groupEvent applies a group event after its sequence numbers: "kind
+// member", or for j and U "kind len(member) member+sid+record". An older
+// tooz publishes a join as "J member", without the record.
+func (c *conn) groupEvent(eg string, sink tooz.MemberSink, rest string, seq int64) {
+	kind, body, ok := strings.Cut(rest, " ")
+	if !ok {
+		c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", eg)
 		return
 	}
-	seq, err1 := strconv.ParseInt(parts[0], 10, 64)
-	prev, err2 := strconv.ParseInt(parts[1], 10, 64)
-	if err1 != nil || err2 != nil {
-		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg)
-		return
-	}
-	switch {
-	case w.relist || seq <= w.last:
-		return // the coming listing, or the last one, has it
-	case prev != w.last:
-		w.relist = true
-		return
-	}
-	w.last = seq
-	switch parts[2] {
+	switch kind {
 	case "J": // from an older tooz: the ID alone
-		if tooz.ValidateID(parts[3]) == nil {
-			w.sink.Joined(tooz.MemberInfo{ID: parts[3]}, uint64(seq))
+		if tooz.ValidateID(body) == nil {
+			sink.Joined(tooz.MemberInfo{ID: body}, uint64(seq))
 		}
 	case "j", "U":
-		info, ok := w.memberOf(parts[3])
+		info, ok := c.memberOf(eg, body)
 		if !ok {
 			return // a record tooz would not list is no event
 		}
-		if parts[2] == "j" {
-			w.sink.Joined(info, uint64(seq))
+		if kind == "j" {
+			sink.Joined(info, uint64(seq))
 		} else {
-			w.sink.Updated(info, uint64(seq))
+			sink.Updated(info, uint64(seq))
 		}
 	case "L":
-		w.sink.Left(parts[3], uint64(seq))
+		sink.Left(body, uint64(seq))
 	}
 }
 
 // memberOf decodes "len(member) member+value", value being the stored
 // member entry (session ID and record).
-func (w *watch) memberOf(body string) (tooz.MemberInfo, bool) {
+func (c *conn) memberOf(eg, body string) (tooz.MemberInfo, bool) {
 	sp := strings.IndexByte(body, ' ')
 	n, err := strconv.Atoi(body[:max(sp, 0)])
 	if sp < 0 || err != nil || n < 0 || n > len(body)-sp-1 {
-		w.c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", w.eg)
+		c.log.Warn("tooz/redis: ignoring a group event that tooz did not publish", "group", eg)
 		return tooz.MemberInfo{}, false
 	}
-	return w.c.decodeMember(w.eg, body[sp+1:sp+1+n], body[sp+1+n:])
-}
-
-// pending implements handler: it lists the group again when needed.
-func (w *watch) pending(ctx context.Context) bool {
-	if !w.relist {
-		return true
-	}
-	lctx, cancel := context.WithTimeout(ctx, max(w.c.timeout, time.Second))
-	defer cancel()
-	last, infos, err := w.c.list(lctx, w.eg)
-	if err != nil && err != tooz.ErrGroupNotCreated {
-		if ctx.Err() == nil {
-			w.c.log.Warn("tooz/redis: listing a watched group failed; retrying", "group", w.eg, "err", err)
-		}
-		return false
-	}
-	if ctx.Err() != nil {
-		return true
-	}
-	w.sink.Snapshot(infos, uint64(max(last, 0)))
-	w.last = last
-	w.relist = false
-	return true
+	return c.decodeMember(eg, body[sp+1:sp+1+n], body[sp+1+n:])
 }

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -224,131 +222,49 @@ func (c *conn) DeleteKey(ctx context.Context, key string, w tooz.KeyWrite) error
 	return nil
 }
 
-// WatchKeys implements tooz.KVStore with pub/sub: it subscribes to the
-// namespace's key channel, lists the keys once the subscription is
-// confirmed, then applies the published changes. A change older than the
-// listing is skipped; a gap (a message lost, a reconnect) makes the watch
-// list the keys again and give the sink a new snapshot.
+// WatchKeys implements tooz.KVStore with pub/sub (see seqWatch): it
+// subscribes to the namespace's key channel, lists the keys once the
+// subscription is confirmed, then applies the published changes. A change
+// older than the listing is skipped; a gap (a message lost, a reconnect)
+// makes the watch list the keys again and give the sink a new snapshot.
 func (c *conn) WatchKeys(ctx context.Context, prefix string, sink tooz.KeySink) (func(), error) {
-	if _, err := c.current(); err != nil {
-		return nil, err
-	}
-	w := &keyWatch{c: c, ep: keyspace.Escape(prefix), prefix: prefix, sink: sink}
-	w.sub = newSubscription(c, c.kvChan(), w)
-	if err := w.sub.confirm(ctx); err != nil {
-		w.sub.close()
-		return nil, err
-	}
-	kvs, last, err := c.listKV(ctx, prefix)
-	if err != nil {
-		w.sub.close()
-		return nil, err
-	}
-	sink.Snapshot(kvs, uint64(last))
-	w.last = last
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		w.sub.close()
-		return nil, tooz.ErrClosed
-	}
-	c.watches[w] = struct{}{}
-	c.scheduleReapLocked(c.reapNext) // so that a crashed writer's ephemeral keys go
-	c.mu.Unlock()
-	w.sub.start()
-	return w.stop, nil
+	ep := keyspace.Escape(prefix)
+	return c.watchSeq(ctx, c.kvChan(), "keys "+ep,
+		func(ctx context.Context) (int64, func(), error) {
+			kvs, last, err := c.listKV(ctx, prefix)
+			if err != nil {
+				return 0, nil, err
+			}
+			return last, func() { sink.Snapshot(kvs, uint64(last)) }, nil
+		},
+		func(rest string, rev int64) { c.keyEvent(ep, sink, rest, rev) })
 }
 
-// keyWatch is one WatchKeys. Its subscription's goroutine makes every sink call.
-type keyWatch struct {
-	c        *conn
-	ep       string // escaped prefix
-	prefix   string
-	sink     tooz.KeySink
-	sub      *subscription
-	last     int64 // revision of the last change applied
-	relist   bool
-	stopOnce sync.Once
-}
-
-func (w *keyWatch) stop() {
-	w.stopOnce.Do(func() {
-		w.sub.close()
-		w.c.mu.Lock()
-		delete(w.c.watches, w)
-		w.c.mu.Unlock()
-	})
-}
-
-// confirmed implements handler.
-func (w *keyWatch) confirmed(first bool) {
-	if !first {
-		w.relist = true
-	}
-}
-
-// message implements handler: payload is "rev prev kind len(key) key",
+// keyEvent applies a key change after its revisions: "kind len(key) key",
 // followed for a put by the stored entry.
-func (w *keyWatch) message(payload string) {
-	parts := strings.SplitN(payload, " ", 5)
-	var rev, prev, n int64
+func (c *conn) keyEvent(ep string, sink tooz.KeySink, rest string, rev int64) {
+	parts := strings.SplitN(rest, " ", 3)
+	var n int
 	var err error
-	if len(parts) == 5 {
-		rev, err = strconv.ParseInt(parts[0], 10, 64)
-		if err == nil {
-			prev, err = strconv.ParseInt(parts[1], 10, 64)
-		}
-		if err == nil {
-			n, err = strconv.ParseInt(parts[3], 10, 64)
-		}
+	if len(parts) == 3 {
+		n, err = strconv.Atoi(parts[1])
 	}
-	if len(parts) != 5 || err != nil || n < 0 || n > int64(len(parts[4])) {
-		w.c.log.Warn("tooz/redis: ignoring a key event that tooz did not publish")
+	if len(parts) != 3 || err != nil || n < 0 || n > len(parts[2]) {
+		c.log.Warn("tooz/redis: ignoring a key event that tooz did not publish")
 		return
 	}
-	switch {
-	case w.relist || rev <= w.last:
-		return // the coming listing, or the last one, has it
-	case prev != w.last:
-		w.relist = true
+	ek, rec := parts[2][:n], parts[2][n:]
+	if !strings.HasPrefix(ek, ep) {
 		return
 	}
-	w.last = rev
-	ek, rec := parts[4][:n], parts[4][n:]
-	if !strings.HasPrefix(ek, w.ep) {
-		return
-	}
-	switch parts[2] {
+	switch parts[0] {
 	case "P":
-		if kv, ok := w.c.decodeKV(ek, rec); ok {
-			w.sink.Put(kv)
+		if kv, ok := c.decodeKV(ek, rec); ok {
+			sink.Put(kv)
 		}
 	case "D":
 		if key, err := keyspace.Unescape(ek); err == nil {
-			w.sink.Deleted(key, uint64(rev))
+			sink.Deleted(key, uint64(rev))
 		}
 	}
-}
-
-// pending implements handler: it lists the keys again when needed.
-func (w *keyWatch) pending(ctx context.Context) bool {
-	if !w.relist {
-		return true
-	}
-	lctx, cancel := context.WithTimeout(ctx, max(w.c.timeout, time.Second))
-	defer cancel()
-	kvs, last, err := w.c.listKV(lctx, w.prefix)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.c.log.Warn("tooz/redis: listing watched keys failed; retrying", "prefix", w.prefix, "err", err)
-		}
-		return false
-	}
-	if ctx.Err() != nil {
-		return true
-	}
-	w.sink.Snapshot(kvs, uint64(last))
-	w.last = last
-	w.relist = false
-	return true
 }
