@@ -127,6 +127,9 @@ type Partitioner struct {
 	changed chan struct{} // soak loop: the ring or the items changed
 	stopped atomic.Bool
 
+	inRebalance atomic.Bool    // the rebalance function runs (Stop may be called from it)
+	storing     sync.WaitGroup // a rebalance and the store of its assignment (Add under mu, before Stop)
+
 	work     map[string]struct{} // WithWorkPrefix: the items, as watched; guarded by mu
 	storeRev uint64              // WithAssignmentKey: the revision last read or written (soak loop only)
 	stored   []byte              // WithAssignmentKey: the value at storeRev (soak loop only)
@@ -503,13 +506,20 @@ func (p *Partitioner) soakLoop() {
 			old = p.loadAssignment()
 		}
 		rb := rebalance(old, cur, items, p.replicas)
+		p.mu.Lock() // Stop sets stopped, then takes mu, then waits for storing
 		if p.stopped.Load() {
+			p.mu.Unlock()
 			return
 		}
+		p.storing.Add(1)
+		p.inRebalance.Store(true)
+		p.mu.Unlock()
 		p.cfg.onRebalance(rb)
+		p.inRebalance.Store(false)
 		if p.cfg.storeKey != "" {
 			p.storeAssignment(rb.New)
 		}
+		p.storing.Done()
 		last, lastItems, old = cur, sorted, rb.New
 	}
 }
@@ -594,7 +604,8 @@ func (p *Partitioner) Weight(member string) (int, bool) { return p.ring.Weight(m
 // Stop unregisters the Partitioner's hooks, ends its goroutines and, if New
 // joined the group, leaves it (on ctx). No rebalance call starts after Stop
 // returns; one already running is not waited for, so Stop may be called
-// from within it. Lookups keep answering from the last membership. Stop is
+// from within it (a rebalance whose function has returned is waited for
+// while it stores its assignment, see WithAssignmentKey). Lookups keep answering from the last membership. Stop is
 // safe to call twice.
 func (p *Partitioner) Stop(ctx context.Context) error {
 	if !p.stopped.CompareAndSwap(false, true) {
@@ -603,6 +614,15 @@ func (p *Partitioner) Stop(ctx context.Context) error {
 	p.stopWatches()
 	p.cancel()
 	p.wg.Wait()
+	p.mu.Lock() // no rebalance starts after this (stopped is set)
+	running := p.inRebalance.Load()
+	p.mu.Unlock()
+	if !running {
+		// A rebalance whose function returned is storing its assignment
+		// (WithAssignmentKey): let it, so that whoever rebalances next
+		// starts from it. From within the function, nothing is waited for.
+		p.storing.Wait()
+	}
 	if !p.joined {
 		return nil
 	}

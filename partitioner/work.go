@@ -31,8 +31,11 @@ func WithWorkPrefix(prefix string) Option {
 // rebalance of a Partitioner starts from the stored assignment, so that a
 // member that takes over the rebalancing (a newly elected leader) is told
 // only of the items whose owner really changes, and every rebalance
-// stores its New assignment with a compare-and-swap on the revision it
-// read (a writer that lost the race reads again before its next write).
+// stores its New assignment, once the rebalance function has returned,
+// with a compare-and-swap on the revision it read (a writer that lost the
+// race reads again before its next write). A rebalancer that stops or
+// dies before its function returns leaves the previous assignment stored:
+// the next one is then told of those moves again.
 func WithAssignmentKey(key string) Option {
 	return func(c *config) { c.storeKey = key }
 }
@@ -157,14 +160,15 @@ func (p *Partitioner) loadAssignment() Assignment {
 }
 
 // storeAssignment stores a, unless what this Partitioner last read or
-// wrote is a already.
+// wrote is a already. A Stop meanwhile does not cut it short: the
+// rebalance it records was made.
 func (p *Partitioner) storeAssignment(a Assignment) {
 	b, err := json.Marshal(a)
 	if err != nil {
 		p.log.Warn("partitioner: cannot encode the assignment", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(p.ctx, storeTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), storeTimeout)
 	defer cancel()
 	if p.storeRev != 0 && bytes.Equal(b, p.stored) {
 		return

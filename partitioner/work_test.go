@@ -115,6 +115,7 @@ func TestAssignmentKeyLeaderFailover(t *testing.T) {
 				t.Fatalf("the leader assigned %d items, want 100", count(rbA.New))
 			}
 			leaderItems := len(rbA.New["leader"])
+			waitStored(t, workers["w2"], key, rbA.New) // stored once the function returned
 
 			// The leader goes; w1 takes over the rebalancing.
 			if err := pa.Stop(ctx); err != nil {
@@ -137,21 +138,24 @@ func TestAssignmentKeyLeaderFailover(t *testing.T) {
 					}
 				}
 			}
-			// The new leader stores its New assignment once its call returned.
-			want, _ := json.Marshal(rbB.New)
-			for deadline := time.Now().Add(deadline); ; {
-				kv, err := workers["w2"].KV().Get(ctx, key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(kv.Value) == string(want) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("stored assignment %s, want the new leader's %s", kv.Value, want)
-				}
-				time.Sleep(10 * time.Millisecond) // polling an observable condition, with a deadline
-			}
+			waitStored(t, workers["w2"], key, rbB.New)
 		})
+	}
+}
+
+// waitStored waits until key holds assignment a, as stored once a
+// rebalance function returned.
+func waitStored(t *testing.T, c *tooz.Coordinator, key string, a partitioner.Assignment) {
+	t.Helper()
+	want, _ := json.Marshal(a)
+	for end := time.Now().Add(deadline); ; {
+		kv, err := c.KV().Get(t.Context(), key)
+		if err == nil && string(kv.Value) == string(want) {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("stored assignment %s (%v), want %s", kv.Value, err, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling an observable condition, with a deadline
 	}
 }
