@@ -77,6 +77,8 @@ type KVStore interface {
 	PutKey(ctx context.Context, key string, value []byte, w KeyWrite) (uint64, error)
 	// DeleteKey deletes key: ErrKeyNotFound when it does not exist and
 	// the delete is unconditional, ErrConflict when the condition fails.
+	// A conditional delete always names a revision (not 0: the
+	// Coordinator answers "delete if absent" itself).
 	DeleteKey(ctx context.Context, key string, w KeyWrite) error
 	// WatchKeys follows every key that begins with prefix through the
 	// backend's native notification: sink.Snapshot before it returns,
@@ -243,6 +245,10 @@ func (kv *KV) Delete(ctx context.Context, key string, opts ...WriteOption) error
 	s, err := kv.store(op, key)
 	if err != nil {
 		return err
+	}
+	if w.Check && w.Revision == 0 {
+		// "Only if absent": a key that must not exist cannot be deleted.
+		return kvErr(fmt.Errorf("%w: IfRevision(0) deletes nothing", ErrConflict), op, key)
 	}
 	return kvErr(s.DeleteKey(ctx, key, w), op, key)
 }

@@ -144,9 +144,6 @@ func (d *conn) DeleteKey(ctx context.Context, key string, w tooz.KeyWrite) error
 	if d.isClosed() {
 		return tooz.ErrClosed
 	}
-	if w.Check && w.Revision == 0 {
-		return tooz.ErrConflict // a key that must not exist cannot be deleted
-	}
 	k := d.kvKey(key)
 	ops := api.TxnOps{kvOp(api.KVGet, k), kvOp(api.KVDelete, k)}
 	if w.Check {

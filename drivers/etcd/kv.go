@@ -129,9 +129,6 @@ func (c *conn) DeleteKey(ctx context.Context, key string, w tooz.KeyWrite) error
 		}
 		return nil
 	}
-	if w.Revision == 0 {
-		return tooz.ErrConflict // a key that must not exist cannot be deleted
-	}
 	resp, err := c.cli.Txn(ctx).If(revisionIs(k, w)).Then(clientv3.OpDelete(k)).Commit()
 	if err != nil {
 		return c.fail(ctx, nil, err)

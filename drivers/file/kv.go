@@ -348,9 +348,6 @@ func (c *conn) DeleteKey(ctx context.Context, key string, w tooz.KeyWrite) error
 	if err := c.usable(ctx); err != nil {
 		return err
 	}
-	if w.Check && w.Revision == 0 {
-		return tooz.ErrConflict // a key that must not exist cannot be deleted
-	}
 	d, err := c.lockKV(ctx, unix.LOCK_EX)
 	if err != nil {
 		return err

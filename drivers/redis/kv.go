@@ -206,9 +206,6 @@ func (c *conn) DeleteKey(ctx context.Context, key string, w tooz.KeyWrite) error
 	if _, err := c.current(); err != nil {
 		return err
 	}
-	if w.Check && w.Revision == 0 {
-		return tooz.ErrConflict // a key that must not exist cannot be deleted
-	}
 	check, rev := checkArgs(w)
 	r, err := c.run(ctx, scriptKVDelete, []string{c.kvKey()}, c.p, keyspace.Escape(key), check, rev).Int64()
 	switch {

@@ -219,9 +219,6 @@ func (c *conn) DeleteKey(ctx context.Context, key string, w tooz.KeyWrite) error
 		}
 		return nil
 	}
-	if w.Revision == 0 {
-		return tooz.ErrConflict // a key that must not exist cannot be deleted
-	}
 	ok, st, err := exists(ctx, s, p)
 	if err != nil {
 		return c.mapErr(err)
