@@ -462,27 +462,9 @@ func (w *kvWatch) halt() {
 
 func (w *kvWatch) run() {
 	defer close(w.done)
-	expiry := time.NewTimer(time.Hour)
-	defer expiry.Stop()
-	var tick <-chan time.Time
-	if w.poll > 0 {
-		t := time.NewTicker(w.poll)
-		defer t.Stop()
-		tick = t.C
-	}
-	var events <-chan struct{}
-	if w.sub != nil {
-		events = w.sub.ch
-	}
-	for {
-		w.arm(expiry)
-		select {
-		case <-w.ctx.Done():
-			return
-		case <-events:
-			w.sub.take()
-		case <-expiry.C:
-		case <-tick:
+	runWatch(w.ctx, w.sub, w.poll, w.firstDeadline, func(why wake) {
+		if why == wokeEvents {
+			w.sub.take() // which events does not matter: the listing says what changed
 		}
 		if h := w.c.testHoldWatches.Load(); h != nil {
 			select { // a test holds the watch back: what happens meanwhile is seen only as a difference
@@ -498,23 +480,18 @@ func (w *kvWatch) run() {
 				w.sub.signal()
 			}
 		}
-	}
+	})
 }
 
-// arm sets t to fire just after the earliest session deadline of a known
-// ephemeral key.
-func (w *kvWatch) arm(t *time.Timer) {
+// firstDeadline is the earliest session deadline of a known ephemeral key.
+func (w *kvWatch) firstDeadline() time.Time {
 	var first time.Time
 	for _, l := range w.known {
 		if !l.deadline.IsZero() && (first.IsZero() || l.deadline.Before(first)) {
 			first = l.deadline
 		}
 	}
-	if first.IsZero() {
-		t.Stop()
-		return
-	}
-	t.Reset(time.Until(first) + time.Millisecond)
+	return first
 }
 
 // relist lists the keys and reports the difference: deletes by key, then

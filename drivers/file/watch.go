@@ -397,46 +397,71 @@ func (w *groupWatch) filter(dir, name string, op fsnotify.Op) bool {
 
 func (w *groupWatch) run() {
 	defer close(w.done)
+	runWatch(w.ctx, w.sub, w.poll, w.firstDeadline, func(why wake) {
+		switch why {
+		case wokeEvents:
+			w.onEvents()
+		case wokeExpiry:
+			w.expire()
+		default:
+			w.relistOrLog()
+		}
+	})
+}
+
+// wake says why a directory watch woke.
+type wake int
+
+const (
+	wokeEvents wake = iota // its subscription has events
+	wokeExpiry             // the earliest session deadline it knows passed
+	wokePoll               // its poll interval passed
+)
+
+// runWatch is a directory watch's loop: until ctx ends it waits for s's
+// events (s may be nil), for just after first()'s deadline (zero: none)
+// or for the next poll (poll 0: none), and calls on with the reason.
+func runWatch(ctx context.Context, s *sub, poll time.Duration, first func() time.Time, on func(wake)) {
 	expiry := time.NewTimer(time.Hour)
 	defer expiry.Stop()
 	var tick <-chan time.Time
-	if w.poll > 0 {
-		t := time.NewTicker(w.poll)
+	if poll > 0 {
+		t := time.NewTicker(poll)
 		defer t.Stop()
 		tick = t.C
 	}
 	var events <-chan struct{}
-	if w.sub != nil {
-		events = w.sub.ch
+	if s != nil {
+		events = s.ch
 	}
 	for {
-		w.arm(expiry)
+		if at := first(); at.IsZero() {
+			expiry.Stop()
+		} else {
+			expiry.Reset(time.Until(at) + time.Millisecond)
+		}
 		select {
-		case <-w.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-events:
-			w.onEvents()
+			on(wokeEvents)
 		case <-expiry.C:
-			w.expire()
+			on(wokeExpiry)
 		case <-tick:
-			w.relistOrLog()
+			on(wokePoll)
 		}
 	}
 }
 
-// arm sets t to fire just after the earliest session deadline.
-func (w *groupWatch) arm(t *time.Timer) {
+// firstDeadline is the earliest session deadline of a known member.
+func (w *groupWatch) firstDeadline() time.Time {
 	var first time.Time
 	for _, wm := range w.members {
 		if !wm.deadline.IsZero() && (first.IsZero() || wm.deadline.Before(first)) {
 			first = wm.deadline
 		}
 	}
-	if first.IsZero() {
-		t.Stop()
-		return
-	}
-	t.Reset(time.Until(first) + time.Millisecond)
+	return first
 }
 
 func (w *groupWatch) onEvents() {
