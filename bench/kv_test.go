@@ -30,29 +30,11 @@ func benchKVWatch(t *testing.T, tg *target, tr tier, rtt time.Duration) {
 		t.Fatal(err)
 	}
 	defer kw.Stop()
-	var call, after, total samples
-	for i := range tr.events {
-		t0 := time.Now()
-		if _, err := m.KV().Put(ctx, p+strconv.Itoa(i%8), []byte(strconv.Itoa(i))); err != nil {
-			t.Fatal(err)
-		}
-		t1 := time.Now()
-		var at time.Time
-		select {
-		case at = <-put:
-		case <-time.After(30 * time.Second):
-			t.Fatal("no put event within 30s")
-		}
-		call, after, total = append(call, t1.Sub(t0)), append(after, at.Sub(t1)), append(total, at.Sub(t0))
-	}
-	if len(after) == 0 || call.p50() <= 0 {
-		t.Fatal("no put event measured")
-	}
-	bar, verdict := "–", "–"
-	if rtt > 0 {
-		bar = "≤ " + ms(2*rtt) + " (2 RTT)"
-		verdict = yes(after.p50() <= 2*rtt)
-	}
+	call, after, total := timeEvents(t, tr.events, "put", put, func(i int) error {
+		_, err := m.KV().Put(ctx, p+strconv.Itoa(i%8), []byte(strconv.Itoa(i)))
+		return err
+	})
+	bar, verdict := within2RTT(after.p50(), rtt)
 	n := fmt.Sprintf(" (n=%d)", len(after))
 	results.add(tg.name, row{metric: "KV put → prefix watcher's event, after the put returned: p50 / p99" + n,
 		ours: ms(after.p50()) + " / " + ms(after.p99()), raw: "–", bar: bar, verdict: verdict})

@@ -495,11 +495,7 @@ func benchEvents(t *testing.T, tg *target, tr tier, rtt time.Duration) {
 		what        string
 		call, after samples
 	}{{"join", joinCall, joinAfter}, {"leave", leaveCall, leaveAfter}} {
-		bar, verdict := "–", "–"
-		if rtt > 0 {
-			bar = "≤ " + ms(2*rtt) + " (2 RTT)"
-			verdict = yes(e.after.p50() <= 2*rtt)
-		}
+		bar, verdict := within2RTT(e.after.p50(), rtt)
 		results.add(tg.name, row{metric: fmt.Sprintf("%s → watcher's event, after the %s call returned: p50 / p99", e.what, e.what) + n,
 			ours: ms(e.after.p50()) + " / " + ms(e.after.p99()), raw: poll, bar: bar, verdict: verdict})
 		results.add(tg.name, row{metric: fmt.Sprintf("%s call itself: p50", e.what), ours: ms(e.call.p50())})

@@ -29,33 +29,48 @@ func benchUpdates(t *testing.T, tg *target, tr tier, rtt time.Duration) {
 		t.Fatal(err)
 	}
 	defer wu.Stop()
-	var call, after, total samples
-	for i := range tr.events {
+	_, after, total := timeEvents(t, tr.events, "update", updated, func(i int) error {
+		return m.UpdateCapabilities(ctx, g, []byte(strconv.Itoa(i+1)))
+	})
+	bar, verdict := within2RTT(after.p50(), rtt)
+	n := fmt.Sprintf(" (n=%d)", len(after))
+	results.add(tg.name, row{metric: "update → watcher's update event, after the update call returned: p50 / p99" + n,
+		ours: ms(after.p50()) + " / " + ms(after.p99()), raw: "no update events (tooz.py: none)", bar: bar, verdict: verdict})
+	results.add(tg.name, row{metric: "update call → update event, from the call's start: p50", ours: ms(total.p50())})
+}
+
+// within2RTT is the 2 RTT bar for an event's lag d and whether d meets
+// it ("–" for both when the round trip is unknown).
+func within2RTT(d, rtt time.Duration) (bar, verdict string) {
+	if rtt <= 0 {
+		return "–", "–"
+	}
+	return "≤ " + ms(2*rtt) + " (2 RTT)", yes(d <= 2*rtt)
+}
+
+// timeEvents makes n changes with do, each followed by waiting for its
+// event's time on got, and returns how long each call took, the time from
+// its return to the event, and from its start to the event.
+func timeEvents(t *testing.T, n int, what string, got <-chan time.Time, do func(i int) error) (call, after, total samples) {
+	t.Helper()
+	for i := range n {
 		t0 := time.Now()
-		if err := m.UpdateCapabilities(ctx, g, []byte(strconv.Itoa(i+1))); err != nil {
+		if err := do(i); err != nil {
 			t.Fatal(err)
 		}
 		t1 := time.Now()
 		var at time.Time
 		select {
-		case at = <-updated:
+		case at = <-got:
 		case <-time.After(30 * time.Second):
-			t.Fatal("no update event within 30s")
+			t.Fatalf("no %s event within 30s", what)
 		}
 		call, after, total = append(call, t1.Sub(t0)), append(after, at.Sub(t1)), append(total, at.Sub(t0))
 	}
 	if len(after) == 0 || call.p50() <= 0 {
-		t.Fatal("no update event measured")
+		t.Fatalf("no %s event measured", what)
 	}
-	bar, verdict := "–", "–"
-	if rtt > 0 {
-		bar = "≤ " + ms(2*rtt) + " (2 RTT)"
-		verdict = yes(after.p50() <= 2*rtt)
-	}
-	n := fmt.Sprintf(" (n=%d)", len(after))
-	results.add(tg.name, row{metric: "update → watcher's update event, after the update call returned: p50 / p99" + n,
-		ours: ms(after.p50()) + " / " + ms(after.p99()), raw: "no update events (tooz.py: none)", bar: bar, verdict: verdict})
-	results.add(tg.name, row{metric: "update call → update event, from the call's start: p50", ours: ms(total.p50())})
+	return call, after, total
 }
 
 // benchRestart crashes a member (Coordinator.Abandon) and at once starts a
@@ -143,11 +158,7 @@ func benchLeaderWatch(t *testing.T, tg *target, tr tier, rtt time.Duration) {
 	if len(after) == 0 {
 		t.Fatal("no leader change measured")
 	}
-	bar, verdict := "–", "–"
-	if rtt > 0 {
-		bar = "≤ " + ms(2*rtt) + " (2 RTT)"
-		verdict = yes(after.p50() <= 2*rtt)
-	}
+	bar, verdict := within2RTT(after.p50(), rtt)
 	results.add(tg.name, row{metric: fmt.Sprintf("leader change → observer's WatchLeader report, after the new leader's Campaign returned: p50 / p99 (n=%d)", len(after)),
 		ours: ms(after.p50()) + " / " + ms(after.p99()), raw: "no leader observation (etcd Election.Observe is etcd-only)", bar: bar, verdict: verdict})
 }
