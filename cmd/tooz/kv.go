@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -230,32 +231,9 @@ func revision(kv tooz.KeyValue) string {
 }
 
 func kvWatch(a *app, prefix string) error {
-	c, err := a.open()
-	if err != nil {
-		return err
-	}
-	defer a.close(c)
-	events := make(chan tooz.KeyEvent, 64)
-	ctx, cancel := a.request()
-	w, err := c.KV().Watch(ctx, prefix, func(e tooz.KeyEvent) {
-		select {
-		case events <- e:
-		case <-a.ctx.Done():
-		}
-	})
-	cancel()
-	if err != nil {
-		return a.requestError(err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return nil
-		case e := <-events:
-			a.printKeyEvent(prefix, e)
-		}
-	}
+	return follow(a, func(ctx context.Context, c *tooz.Coordinator, fn func(tooz.KeyEvent)) (*tooz.Watch, error) {
+		return c.KV().Watch(ctx, prefix, fn)
+	}, func(e tooz.KeyEvent) { a.printKeyEvent(prefix, e) })
 }
 
 func (a *app) printKeyEvent(prefix string, e tooz.KeyEvent) {

@@ -318,16 +318,34 @@ func shortDuration(d time.Duration) string {
 
 // watchLeader prints group's leader, then every change, until interrupted.
 func watchLeader(a *app, group string) error {
+	return follow(a, func(ctx context.Context, c *tooz.Coordinator, fn func(tooz.LeaderChanged)) (*tooz.Watch, error) {
+		return c.WatchLeader(ctx, group, fn)
+	}, func(e tooz.LeaderChanged) {
+		if a.json {
+			var leader any
+			if e.Leader != "" {
+				leader = e.Leader
+			}
+			a.emitJSON(a.stdout, map[string]any{"time": time.Now().Format(time.RFC3339Nano), "group": group, "leader": leader})
+			return
+		}
+		a.println(a.stdout, e.Leader)
+	})
+}
+
+// follow opens the coordinator, starts a watch whose calls reach this
+// goroutine, and shows each event until interrupted.
+func follow[E any](a *app, start func(context.Context, *tooz.Coordinator, func(E)) (*tooz.Watch, error), show func(E)) error {
 	c, err := a.open()
 	if err != nil {
 		return err
 	}
 	defer a.close(c)
-	changes := make(chan tooz.LeaderChanged, 64)
+	events := make(chan E, 64)
 	ctx, cancel := a.request()
-	w, err := c.WatchLeader(ctx, group, func(e tooz.LeaderChanged) {
+	w, err := start(ctx, c, func(e E) {
 		select {
-		case changes <- e:
+		case events <- e:
 		case <-a.ctx.Done():
 		}
 	})
@@ -340,16 +358,8 @@ func watchLeader(a *app, group string) error {
 		select {
 		case <-a.ctx.Done():
 			return nil
-		case e := <-changes:
-			if a.json {
-				var leader any
-				if e.Leader != "" {
-					leader = e.Leader
-				}
-				a.emitJSON(a.stdout, map[string]any{"time": time.Now().Format(time.RFC3339Nano), "group": group, "leader": leader})
-				continue
-			}
-			a.println(a.stdout, e.Leader)
+		case e := <-events:
+			show(e)
 		}
 	}
 }
