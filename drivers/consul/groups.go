@@ -97,15 +97,10 @@ func (d *conn) DeleteGroup(ctx context.Context, g string) error {
 			if err := d.waitGone(ctx, deleting); err != nil {
 				return err
 			}
-		case isInvalidSession(what):
-			d.kill(s, "the Consul servers invalidated the session", true)
-			return fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
-		case isLockDelay(what):
-			if !driverkit.Sleep(ctx, lockDelayRetry) {
-				return ctx.Err()
-			}
 		default:
-			return fmt.Errorf("consul delete group: %s", what)
+			if err := d.txnRefused(ctx, s, "delete group", what); err != nil {
+				return err
+			}
 		}
 	}
 	release := func() { d.dispose(s, cleanup{key: deleting}) }
@@ -190,6 +185,24 @@ func (d *conn) watchWait() time.Duration {
 	return min(max(2*d.timeout, 2*time.Second), blockWait)
 }
 
+// txnRefused handles what any transaction of a session may be refused
+// for beside its own checks: the servers invalidated session s (nil: the
+// transaction used none), which is lost, or a lock-delay, waited out (nil:
+// try again). Anything else is an error naming op.
+func (d *conn) txnRefused(ctx context.Context, s *session, op, what string) error {
+	switch {
+	case s != nil && isInvalidSession(what):
+		d.kill(s, "the Consul servers invalidated the session", true)
+		return fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
+	case isLockDelay(what):
+		if !driverkit.Sleep(ctx, lockDelayRetry) {
+			return ctx.Err()
+		}
+		return nil
+	}
+	return fmt.Errorf("consul %s: %s", op, what)
+}
+
 // lockDelayRetry is how long to wait before retrying an acquisition that a
 // lock-delay refused (Consul does not say how long the delay still runs).
 const lockDelayRetry = 250 * time.Millisecond
@@ -255,15 +268,10 @@ func (d *conn) JoinGroup(ctx context.Context, g string, caps []byte) error {
 			}
 		case op == 2:
 			return tooz.ErrMemberAlreadyJoined
-		case isInvalidSession(what):
-			d.kill(s, "the Consul servers invalidated the session", true)
-			return fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
-		case isLockDelay(what):
-			if !driverkit.Sleep(ctx, lockDelayRetry) {
-				return ctx.Err()
-			}
 		default:
-			return fmt.Errorf("consul join group: %s", what)
+			if err := d.txnRefused(ctx, s, "join group", what); err != nil {
+				return err
+			}
 		}
 	}
 }

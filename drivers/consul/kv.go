@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/toozgo/tooz"
-	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 )
 
@@ -124,15 +123,10 @@ func (d *conn) PutKey(ctx context.Context, key string, value []byte, w tooz.KeyW
 			return 0, fmt.Errorf("consul put key: %w: %s", tooz.ErrAuth, what)
 		case w.Check && op == 0:
 			return 0, tooz.ErrConflict
-		case s != nil && isInvalidSession(what):
-			d.kill(s, "the Consul servers invalidated the session", true)
-			return 0, fmt.Errorf("%w: %s", tooz.ErrSessionLost, what)
-		case isLockDelay(what):
-			if !driverkit.Sleep(ctx, lockDelayRetry) {
-				return 0, ctx.Err()
-			}
 		default:
-			return 0, fmt.Errorf("consul put key: %s", what)
+			if err := d.txnRefused(ctx, s, "put key", what); err != nil {
+				return 0, err
+			}
 		}
 	}
 }
