@@ -123,8 +123,8 @@ func (c *conn) DeleteKey(ctx context.Context, key string, w tooz.KeyWrite) error
 		return err
 	}
 	e := c.st.keys[key]
-	if w.Check && (e == nil || e.rev != w.Revision) {
-		return tooz.ErrConflict
+	if err := check(e, w); err != nil {
+		return err
 	}
 	if e == nil {
 		return tooz.ErrKeyNotFound
