@@ -519,7 +519,7 @@ func (w *waiter) watchPredecessor(ctx, wctx context.Context, pred string) (strin
 	wctx, cancel := context.WithCancel(wctx)
 	defer cancel()
 	predCh := w.c.cli.Watch(wctx, pred, clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
-	if err := w.wait(ctx, predCh, true); err != nil {
+	if err := w.wait(ctx, predCh, true, 0); err != nil {
 		return "", err
 	}
 	st, err := w.read(ctx)
@@ -531,7 +531,10 @@ func (w *waiter) watchPredecessor(ctx, wctx context.Context, pred string) (strin
 	case st.pred != pred:
 		return st.pred, nil
 	}
-	err = w.wait(ctx, predCh, false)
+	// pred existed at st.at: a deletion at or before it is of an earlier
+	// key of the same name (slots are reused), which a watch opened on a
+	// member lagging behind the read still reports.
+	err = w.wait(ctx, predCh, false, st.at)
 	if !errors.Is(err, errPredGone) || !st.predFirst {
 		return "", err
 	}
@@ -551,10 +554,14 @@ func (w *waiter) watchPredecessor(ctx, wctx context.Context, pred string) (strin
 }
 
 // wait waits until the predecessor's watch is established (created) or,
-// after that, until the predecessor's key is deleted (errPredGone), and
-// stops early on the waiter's own key going, its lease dying, a broken
-// watch or ctx ending.
-func (w *waiter) wait(ctx context.Context, pred clientv3.WatchChan, created bool) error {
+// after that, until the predecessor's key is deleted after revision after
+// (errPredGone), and stops early on the waiter's own key going, its lease
+// dying, a broken watch or ctx ending.
+//
+// A watch opened with no start revision starts at the current revision of
+// the member it reaches, which may lag behind the revision of a read made
+// through the leader: it can report a deletion older than that read.
+func (w *waiter) wait(ctx context.Context, pred clientv3.WatchChan, created bool, after int64) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -565,7 +572,7 @@ func (w *waiter) wait(ctx context.Context, pred clientv3.WatchChan, created bool
 			if !ok || wr.Err() != nil {
 				return w.c.watchErr(ctx, wr, ok)
 			}
-			if hasDelete(wr.Events) {
+			if deletedAfter(wr.Events, after) {
 				return errPredGone
 			}
 			if created && wr.Created {
@@ -602,9 +609,12 @@ func (c *conn) watchErr(ctx context.Context, wr clientv3.WatchResponse, ok bool)
 	return errWatchBroke
 }
 
-func hasDelete(evs []*clientv3.Event) bool {
+func hasDelete(evs []*clientv3.Event) bool { return deletedAfter(evs, 0) }
+
+// deletedAfter reports whether evs hold a deletion at a revision above rev.
+func deletedAfter(evs []*clientv3.Event, rev int64) bool {
 	for _, ev := range evs {
-		if ev.Type == mvccpb.DELETE {
+		if ev.Type == mvccpb.DELETE && ev.Kv.ModRevision > rev {
 			return true
 		}
 	}
