@@ -59,6 +59,25 @@ func BenchmarkLockCycle(b *testing.B) {
 	}
 }
 
+// BenchmarkPermitCycle is one uncontended Acquire and Release of a
+// permit of a semaphore of 4 through the Coordinator; issue 18's bar is
+// at most 1.10 times BenchmarkLockCycle.
+func BenchmarkPermitCycle(b *testing.B) {
+	_, url := benchURL(b)
+	c := openB(b, url, "bench")
+	ctx := context.Background()
+	s := c.Semaphore("cycle", 4)
+	b.ResetTimer()
+	for range b.N {
+		if err := s.Acquire(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Release(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkRawFlockCycle is the raw recipe on the same directory: flock
 // LOCK_EX and LOCK_UN on a file kept open.
 func BenchmarkRawFlockCycle(b *testing.B) {

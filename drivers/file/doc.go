@@ -81,7 +81,8 @@
 //	DIR/NS/locks/L           lock L: flocked and marked by its holder; fencing counter, holder's ID and PID
 //	DIR/NS/locks/L.o         lock L's owner file, flocked while held (platforms without OFD locks)
 //	DIR/NS/elections/G       the same for the leadership of group G
-//	DIR/NS/semaphores/S/     semaphore S: ".seq" (ticket counter) and a flocked file per contender (shared.go)
+//	DIR/NS/semaphores/S/     semaphore S: ".seq" (ticket counter), a flocked file per contender (shared.go),
+//	                         and ".idle-…" files coordinators keep flocked for their next contender (sharedir.go)
 //	DIR/NS/rwlocks/L/        read/write lock L, likewise
 //	DIR/NS/kv/K              key K of the key/value namespace: revision, writer's session
 //	                         (ephemeral keys), key and value (kv.go)

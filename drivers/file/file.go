@@ -163,7 +163,7 @@ type conn struct {
 	owns    map[*ownership]struct{}
 	watches map[halter]struct{} // group and key watches
 
-	madeDirs sync.Map // semaphore and read/write lock directories known to exist (shared.go)
+	shares sharePool // semaphore and read/write lock directories kept open (sharedir.go)
 
 	// testHoldWatches, when set (by tests), holds every key watch that
 	// woke until the channel closes.
@@ -439,6 +439,7 @@ func (c *conn) Close(ctx context.Context) error {
 	for w := range watches {
 		w.halt()
 	}
+	c.closeShares(true) // the contender files given back now are removed
 	for o := range owns {
 		o.end(true)
 	}
@@ -485,6 +486,7 @@ func (c *conn) Abandon() {
 	for o := range owns {
 		o.end(false)
 	}
+	c.closeShares(false)
 	c.notif.release()
 }
 

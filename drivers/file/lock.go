@@ -411,10 +411,13 @@ type ownership struct {
 	fd              int // the lock file, flocked (and marked)
 	ownerFD         int // the published owner file, flocked; -1 with OFD marks
 	token           uint64
-	// unlink: a semaphore or read/write lock contender file (shared.go),
-	// removed when given up (not when its process dies: others find it
-	// unlocked and remove it).
-	unlink bool
+	// share is set for a semaphore or read/write lock contender file
+	// (shared.go), named name in that directory: given back when given up
+	// (not when its process dies: others find it unlocked and remove it).
+	share *shareDir
+	name  string
+	idle  string // the file's name when given back
+	alone bool   // it held with no live contender ahead (sharedir.go)
 
 	mu    sync.Mutex
 	ended bool
@@ -450,11 +453,13 @@ func (o *ownership) end(notify bool) bool {
 	if o.ownerFD >= 0 {
 		_ = unix.Close(o.ownerFD)
 	}
-	if o.unlink {
+	if o.share != nil {
 		if notify {
-			_ = unix.Unlink(o.path) // an inotify event for the waiters
+			o.c.giveBack(o.share, idleFile{fd: o.fd, name: o.idle}, o.name, o.token, o.alone) // a rename: an inotify event for the waiters
+		} else {
+			_ = unix.Close(o.fd)
 		}
-		_ = unix.Close(o.fd)
+		o.c.putShareDir(o.share)
 		return true
 	}
 	_ = unix.Close(o.fd)

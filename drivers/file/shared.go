@@ -7,7 +7,7 @@ package file
 
 import (
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -40,8 +40,8 @@ import (
 // who holds, and the ticket is the fencing token (.seq is never removed, so
 // tickets never repeat). Waiters follow the directory with inotify, and
 // re-read it with a backoff of at most 50ms for contenders that died. Files
-// whose name does not parse are ignored with a log line; an operator
-// removes one with rm.
+// whose name does not parse are ignored with a log line (hidden ones
+// silently); an operator removes one with rm.
 
 const (
 	seqFile = ".seq"
@@ -89,11 +89,15 @@ func parseContender(name string) (fentry, bool) {
 	return e, true
 }
 
-// contenderAlive reports whether the contender file dir/name is flocked by its
-// contender. A file nobody holds any more is removed.
-func contenderAlive(dir, name string) bool {
-	path := filepath.Join(dir, name)
-	fd, err := openAt(unix.AT_FDCWD, path, unix.O_RDONLY)
+// contenderAlive reports whether the contender file name of the directory
+// dir (open as dirfd, or unix.AT_FDCWD) is flocked by its contender. A
+// file nobody holds any more is removed.
+func contenderAlive(dirfd int, dir, name string) bool {
+	path := name
+	if dirfd == unix.AT_FDCWD {
+		path = filepath.Join(dir, name)
+	}
+	fd, err := openAt(dirfd, path, unix.O_RDONLY)
 	if err != nil {
 		return false // gone
 	}
@@ -104,7 +108,7 @@ func contenderAlive(dir, name string) bool {
 			continue
 		case nil:
 			// Its contender died (or gave up without removing it).
-			_ = unix.Unlink(path)
+			_ = unix.Unlinkat(dirfd, path, 0)
 			return false
 		default:
 			return true // EWOULDBLOCK: held
@@ -112,20 +116,25 @@ func contenderAlive(dir, name string) bool {
 	}
 }
 
-// queue lists dir's live contenders in ticket order, up to and including
-// the one named upTo (all when upTo is ""), logging the names it ignores.
-func (c *conn) queue(dir, upTo string, logged map[string]bool) ([]fentry, error) {
-	names, err := listNames(dir)
+// queue lists the live contenders of sd in ticket order, up to and
+// including the one named upTo.
+func (c *conn) queue(ctx context.Context, sd *shareDir, upTo string, logged map[string]bool) ([]fentry, error) {
+	names, err := sd.listTurn(ctx)
 	if err != nil {
-		if notExist(err) {
-			return nil, nil
-		}
-		return nil, ioErr("list the contenders", err)
+		return nil, err
 	}
+	return c.contenders(names, sd.dirfd, sd.path, upTo, logged), nil
+}
+
+// contenders returns the live contenders among names, the listing of dir
+// (open as dirfd, or unix.AT_FDCWD), in ticket order, up to and including
+// the one named upTo (all when upTo is ""), logging the names it ignores.
+// Hidden names (the ticket counter, idle contender files) are skipped.
+func (c *conn) contenders(names []string, dirfd int, dir, upTo string, logged map[string]bool) []fentry {
 	var q []fentry
 	var mine *fentry
 	for _, n := range names {
-		if n == seqFile {
+		if strings.HasPrefix(n, ".") {
 			continue
 		}
 		e, ok := parseContender(n)
@@ -154,79 +163,41 @@ func (c *conn) queue(dir, upTo string, logged map[string]bool) ([]fentry, error)
 	if mine != nil {
 		q = slices.DeleteFunc(q, func(e fentry) bool { return e.ticket > mine.ticket })
 	}
-	q = slices.DeleteFunc(q, func(e fentry) bool { return !contenderAlive(dir, e.name) })
+	q = slices.DeleteFunc(q, func(e fentry) bool { return !contenderAlive(dirfd, dir, e.name) })
 	if mine != nil {
 		q = append(q, *mine)
 	}
-	return q, nil
+	return q
 }
 
-// enqueue takes the next ticket of dir and puts a contender file for sh in
-// place, flocked; it returns the file's name and descriptor.
-func (c *conn) enqueue(ctx context.Context, dir string, sh tooz.Share) (string, int, error) {
-	if _, ok := c.madeDirs.Load(dir); !ok {
-		if err := os.MkdirAll(dir, 0o777); err != nil {
-			return "", -1, ioErr("create the directory", err)
+// openShared opens the directory of res and takes a ticket in it, making
+// the directory again, once, when it was removed from under the conn.
+func (c *conn) openShared(ctx context.Context, res tooz.Resource, sh tooz.Share) (*shareDir, string, idleFile, bool, error) {
+	none := idleFile{fd: -1}
+	path := c.sharedDir(res)
+	for retried := false; ; retried = true {
+		sd, err := c.shareDirAt(path)
+		if errors.Is(err, errClosedPool) {
+			return nil, "", none, false, tooz.ErrClosed
 		}
-		c.madeDirs.Store(dir, struct{}{})
-	}
-	seq, err := openAt(unix.AT_FDCWD, filepath.Join(dir, seqFile), unix.O_RDWR|unix.O_CREAT)
-	if err != nil && notExist(err) {
-		// Removed from under us (by hand): make it again.
-		if err := os.MkdirAll(dir, 0o777); err != nil {
-			return "", -1, ioErr("create the directory", err)
+		if err != nil {
+			return nil, "", none, false, err
 		}
-		seq, err = openAt(unix.AT_FDCWD, filepath.Join(dir, seqFile), unix.O_RDWR|unix.O_CREAT)
-	}
-	if err != nil {
-		return "", -1, ioErr("open the ticket counter", err)
-	}
-	defer unix.Close(seq) // frees the flock
-	if err := flockWait(ctx, seq, unix.LOCK_EX); err != nil {
-		if ctx.Err() != nil {
-			return "", -1, err
+		name, f, alone, err := c.enqueue(ctx, sd, sh)
+		if err == nil {
+			return sd, name, f, alone, nil
 		}
-		return "", -1, ioErr("lock the ticket counter", err)
-	}
-	var b [8]byte
-	n, err := unix.Pread(seq, b[:], 0)
-	for err == unix.EINTR {
-		n, err = unix.Pread(seq, b[:], 0)
-	}
-	if err != nil || (n != 0 && n != 8) {
-		return "", -1, ioErr("read the ticket counter", fmt.Errorf("%d bytes: %v", n, err))
-	}
-	ticket := binary.BigEndian.Uint64(b[:]) + 1
-	binary.BigEndian.PutUint64(b[:], ticket)
-	if err := writeAll(seq, b[:], 0); err != nil {
-		return "", -1, ioErr("write the ticket counter", err)
-	}
-	if c.sync {
-		if err := unix.Fsync(seq); err != nil {
-			return "", -1, ioErr("sync the ticket counter", err)
+		if errors.Is(err, errDirGone) {
+			c.dropShareDir(sd)
+		}
+		c.putShareDir(sd)
+		if !errors.Is(err, errDirGone) || retried {
+			if errors.Is(err, errDirGone) {
+				err = ioErr("take a ticket", err)
+			}
+			return nil, "", none, false, err
 		}
 	}
-	tmp, fd, err := c.createTmp()
-	if err != nil {
-		return "", -1, err
-	}
-	name := contenderName(ticket, sh)
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		_ = unix.Close(fd)
-		_ = unix.Unlink(tmp)
-		return "", -1, ioErr("lock the contender file", err)
-	}
-	if err := writeAll(fd, []byte(c.member), 0); err != nil {
-		_ = unix.Close(fd)
-		_ = unix.Unlink(tmp)
-		return "", -1, ioErr("write the contender file", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		_ = unix.Close(fd)
-		_ = unix.Unlink(tmp)
-		return "", -1, ioErr("publish the contender file", err)
-	}
-	return name, fd, nil
 }
 
 // AcquireShared implements tooz.SharedAcquirer.
@@ -234,13 +205,12 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 	if err := c.usable(ctx); err != nil {
 		return nil, err
 	}
-	dir := c.sharedDir(res)
-	name, fd, err := c.enqueue(ctx, dir, sh)
+	sd, name, f, alone, err := c.openShared(ctx, res, sh)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, name)
-	o := &ownership{c: c, path: path, fd: fd, ownerFD: -1, unlink: true, Hold: driverkit.NewHold()}
+	path := filepath.Join(sd.path, name)
+	o := &ownership{c: c, path: path, fd: f.fd, ownerFD: -1, share: sd, name: name, idle: f.name, Hold: driverkit.NewHold()}
 	e, _ := parseContender(name)
 	o.token = e.ticket
 	withdraw := func(err error) (tooz.Ownership, error) {
@@ -249,13 +219,14 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 	}
 	logged := map[string]bool{}
 	holds := func(first bool) (bool, error) {
-		q, err := c.queue(dir, name, logged)
+		q, err := c.queue(ctx, sd, name, logged)
 		if err != nil {
 			return false, err
 		}
 		if len(q) == 0 || q[len(q)-1].name != name {
 			return false, fmt.Errorf("%w: the contender file %s vanished", tooz.ErrSessionLost, path)
 		}
+		o.alone = len(q) == 1
 		ahead := make([]tooz.Share, len(q)-1)
 		for i := range ahead {
 			ahead[i] = q[i].share
@@ -267,7 +238,10 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		}
 		return sh.Holds(ahead), nil
 	}
-	ok, err := holds(true)
+	ok, err := true, error(nil)
+	if o.alone = alone; !alone {
+		ok, err = holds(true)
+	}
 	switch {
 	case err != nil:
 		return withdraw(err)
@@ -275,7 +249,7 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		return withdraw(tooz.ErrNotAcquired)
 	}
 	if !ok {
-		if ok, err = c.waitShared(ctx, dir, holds); !ok {
+		if ok, err = c.waitShared(ctx, sd.path, holds); !ok {
 			return withdraw(err)
 		}
 	}
@@ -299,7 +273,7 @@ func (c *conn) waitShared(ctx context.Context, dir string, holds func(bool) (boo
 	var events <-chan struct{}
 	if c.poll == 0 {
 		sub := c.notif.subscribe(func(_, n string, op fsnotify.Op) bool {
-			return n != seqFile && op&(fsnotify.Remove|fsnotify.Rename|fsnotify.Create) != 0
+			return !strings.HasPrefix(n, ".") && op&(fsnotify.Remove|fsnotify.Rename|fsnotify.Create) != 0
 		}, dir)
 		defer sub.close()
 		if sub.polling {
@@ -345,10 +319,11 @@ func (c *conn) Holders(ctx context.Context, res tooz.Resource) ([]string, error)
 		return nil, err
 	}
 	dir := c.sharedDir(res)
-	q, err := c.queue(dir, "", map[string]bool{})
-	if err != nil {
-		return nil, err
+	names, err := listNames(dir)
+	if err != nil && !notExist(err) {
+		return nil, ioErr("list the contenders", err)
 	}
+	q := c.contenders(names, unix.AT_FDCWD, dir, "", map[string]bool{})
 	var (
 		ahead []tooz.Share
 		ids   []string

@@ -8,6 +8,7 @@ package file_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +43,135 @@ func TestSharedForeignFilesIgnored(t *testing.T) {
 			t.Fatalf("a dead contender's file is still there: %v", err)
 		}
 	}
+}
+
+// idleFiles lists the hidden idle contender files of a semaphore's directory.
+func idleFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	testutil.Must(t, err, "list the semaphore's directory")
+	var idle []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".idle-") {
+			idle = append(idle, e.Name())
+		}
+	}
+	return idle
+}
+
+// TestSharedIdleFilesReused: a coordinator keeps the contender files it
+// gave back, hidden, and reuses them; nobody counts them as contenders;
+// Close removes them, and the idle files of a coordinator that crashed
+// are removed by the next coordinator that opens the directory.
+func TestSharedIdleFilesReused(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	root := t.TempDir()
+	url := "file://" + root
+	name := testutil.Unique("idle")
+	dir := filepath.Join(root, "tooz", "semaphores", name)
+	a := open(t, url, "a")
+	s1, s2 := a.Semaphore(name, 2), a.Semaphore(name, 2)
+	for range 3 {
+		testutil.Must(t, s1.Acquire(ctx), "a takes a permit")
+		testutil.Must(t, s2.Acquire(ctx), "a takes the other permit")
+		testutil.Must(t, s1.Release(ctx), "a gives one back")
+		testutil.Must(t, s2.Release(ctx), "a gives the other back")
+	}
+	if idle := idleFiles(t, dir); len(idle) != 2 {
+		t.Fatalf("idle files after three rounds of two permits: %v, want 2 (reused, not made anew)", idle)
+	}
+	b := open(t, url, "b")
+	sb1, sb2 := b.Semaphore(name, 2), b.Semaphore(name, 2)
+	ok, err := sb1.TryAcquire(ctx)
+	testutil.Must(t, err, "b tries")
+	ok2, err := sb2.TryAcquire(ctx)
+	testutil.Must(t, err, "b tries again")
+	if !ok || !ok2 {
+		t.Fatalf("b took %v, %v of 2 free permits: a's idle files were counted", ok, ok2)
+	}
+	got, err := sb1.Holders(ctx)
+	testutil.Must(t, err, "holders")
+	if len(got) != 2 || got[0] != "b" || got[1] != "b" {
+		t.Fatalf("holders %v, want [b b]", got)
+	}
+	testutil.Must(t, sb1.Release(ctx), "b gives one back")
+	testutil.Must(t, sb2.Release(ctx), "b gives the other back")
+
+	testutil.Must(t, a.Close(ctx), "a closes")
+	if idle := idleFiles(t, dir); len(idle) != 2 {
+		t.Fatalf("idle files after a closed: %v, want b's 2 only", idle)
+	}
+	b.Abandon() // a crash: b's idle files stay, unlocked
+	c := open(t, url, "c")
+	testutil.Must(t, c.Semaphore(name, 2).Acquire(ctx), "c takes a permit")
+	if idle := idleFiles(t, dir); len(idle) != 0 {
+		t.Fatalf("idle files of a crashed coordinator still there after another opened the directory: %v", idle)
+	}
+}
+
+// TestSharedQueueSeenAfterAloneCycle: a coordinator that took and gave
+// back a permit with nobody else queued skips listing the queue while
+// nobody took a ticket since; any other contender makes it list again.
+func TestSharedQueueSeenAfterAloneCycle(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	url := "file://" + t.TempDir()
+	name := testutil.Unique("alone")
+	a, b := open(t, url, "a"), open(t, url, "b")
+	sa, sa2, sb := a.Semaphore(name, 1), a.Semaphore(name, 1), b.Semaphore(name, 1)
+	for range 2 {
+		testutil.Must(t, sa.Acquire(ctx), "a takes the permit")
+		testutil.Must(t, sa.Release(ctx), "a gives it back")
+	}
+	testutil.Must(t, sb.Acquire(ctx), "b takes the permit")
+	ok, err := sa.TryAcquire(ctx)
+	testutil.Must(t, err, "a tries")
+	if ok {
+		t.Fatal("a took the only permit while b holds it")
+	}
+	testutil.Must(t, sb.Release(ctx), "b gives it back")
+	testutil.Must(t, sa.Acquire(ctx), "a takes the permit")
+	ok, err = sa2.TryAcquire(ctx)
+	testutil.Must(t, err, "a's second handle tries")
+	if ok {
+		t.Fatal("a's second handle took the only permit while its first holds it")
+	}
+	testutil.Must(t, sa.Release(ctx), "a gives it back")
+
+	rw, rwb := a.RWLock(name), b.RWLock(name)
+	testutil.Must(t, rw.Acquire(ctx), "a takes the write lock")
+	testutil.Must(t, rw.Release(ctx), "a gives it back")
+	testutil.Must(t, rwb.AcquireShared(ctx), "b reads")
+	ok, err = rw.TryAcquire(ctx)
+	testutil.Must(t, err, "a tries to write")
+	if ok {
+		t.Fatal("a took the write lock while b reads")
+	}
+	testutil.Must(t, rwb.Release(ctx), "b stops reading")
+}
+
+// TestSharedDirectoryRemovedByHand: a semaphore's directory removed while
+// a coordinator keeps it open is made again at the next acquisition, in
+// the directory every other coordinator sees.
+func TestSharedDirectoryRemovedByHand(t *testing.T) {
+	ctx := testutil.Context(t, 30*time.Second)
+	root := t.TempDir()
+	url := "file://" + root
+	name := testutil.Unique("removed")
+	a, b := open(t, url, "a"), open(t, url, "b")
+	sa, sb := a.Semaphore(name, 1), b.Semaphore(name, 1)
+	testutil.Must(t, sa.Acquire(ctx), "a takes the permit")
+	testutil.Must(t, sa.Release(ctx), "a gives it back")
+	testutil.Must(t, os.RemoveAll(filepath.Join(root, "tooz", "semaphores", name)), "remove the directory")
+	testutil.Must(t, sa.Acquire(ctx), "a takes the permit in the directory made again")
+	ok, err := sb.TryAcquire(ctx)
+	testutil.Must(t, err, "b tries")
+	if ok {
+		t.Fatal("b took the only permit while a holds it: a's contender is in a removed directory")
+	}
+	got, err := sb.Holders(ctx)
+	testutil.Must(t, err, "holders")
+	if len(got) != 1 || got[0] != "a" {
+		t.Fatalf("holders %v, want [a]", got)
+	}
+	testutil.Must(t, sa.Release(ctx), "a gives it back")
 }
