@@ -298,6 +298,7 @@ func (c *conn) session(sid string) (deadline time.Time, alive bool, err error) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			procVerdicts.forget(sessionKey{c.sessDir, sid})
 			return time.Time{}, false, nil
 		}
 		return time.Time{}, false, ioErr("read a session", err)
@@ -307,11 +308,13 @@ func (c *conn) session(sid string) (deadline time.Time, alive bool, err error) {
 		if !ownerGone(p) {
 			return deadline, true, nil
 		}
+		procVerdicts.forget(sessionKey{c.sessDir, sid})
 		if err := os.Remove(p); err == nil {
 			c.log.Info("tooz file: session's process is gone", "session", sid)
 		}
 		return time.Now(), false, nil
 	}
+	procVerdicts.forget(sessionKey{c.sessDir, sid})
 	if err := os.Remove(p); err == nil {
 		c.log.Info("tooz file: session expired", "session", sid, "last_heartbeat", fi.ModTime())
 	}
@@ -403,6 +406,7 @@ func (c *conn) renew(sid string) (lost string, err error) {
 // loseSession ends session sid: its file goes (final for every reader), its
 // ownerships end, its member files are removed.
 func (c *conn) loseSession(ctx context.Context, sid, reason string) {
+	procVerdicts.forget(sessionKey{c.sessDir, sid})
 	_ = os.Remove(c.sessPath(sid))
 	c.mu.Lock()
 	owns, groups := c.owns, c.groups
@@ -451,6 +455,7 @@ func (c *conn) Close(ctx context.Context) error {
 	}
 	// Without its session file every membership left behind is dead at once.
 	if sid != "" {
+		procVerdicts.forget(sessionKey{c.sessDir, sid})
 		if err := os.Remove(c.sessPath(sid)); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
 			first = ioErr("remove the session", err)
 		}
@@ -494,6 +499,11 @@ func (c *conn) Abandon() {
 // files and old temporary files. Member files of dead sessions are removed
 // by whoever reads their group.
 func (c *conn) sweep() {
+	// Once per process and timeout is enough: coordinators opened together
+	// (a service starting a thousand) would each read every session.
+	if !procVerdicts.sweepDue(c.sessDir, c.timeout) {
+		return
+	}
 	if names, err := readDirNames(c.sessDir); err == nil {
 		for _, n := range names {
 			_, _, _ = c.session(n)

@@ -458,7 +458,14 @@ type scanned struct {
 
 // scanGroup lists group under its shared flock, with every member's
 // liveness (the capabilities too when full). It fails with ErrGroupNotCreated.
-func (c *conn) scanGroup(ctx context.Context, group string, full bool) ([]scanned, error) {
+//
+// With known, a session this process found alive until a deadline still
+// ahead is taken as alive without a look (see procVerdicts): a watch's
+// listing may then report the member of a process that died since, whose
+// leave follows at that deadline at the latest. Without it, as for
+// Members, every session is looked at, and one whose process is gone is
+// dead at once.
+func (c *conn) scanGroup(ctx context.Context, group string, full, known bool) ([]scanned, error) {
 	g, err := c.lockGroup(ctx, group, unix.LOCK_SH)
 	if err != nil {
 		return nil, err
@@ -504,7 +511,11 @@ func (c *conn) scanGroup(ctx context.Context, group string, full bool) ([]scanne
 		}
 		v, ok := sessions[m.sid]
 		if !ok {
-			v.deadline, v.alive, err = c.session(m.sid)
+			if known {
+				v.deadline, v.alive, err = c.sessionNear(m.sid, time.Now(), 0)
+			} else {
+				v.deadline, v.alive, err = c.session(m.sid)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -521,7 +532,7 @@ func (c *conn) Members(ctx context.Context, group string) ([]tooz.MemberInfo, er
 	if err := c.usable(ctx); err != nil {
 		return nil, err
 	}
-	list, err := c.scanGroup(ctx, group, true)
+	list, err := c.scanGroup(ctx, group, true, false)
 	if err != nil {
 		return nil, err
 	}

@@ -123,6 +123,9 @@ func (n *notifier) dispatch(ev fsnotify.Event) {
 		wd.added = false // the watched directory itself went: inotify dropped its watch
 	}
 	if wd := n.dirs[dir]; wd != nil {
+		if ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+			procVerdicts.forget(sessionKey{dir, name}) // a session file removed is dead for good
+		}
 		for s := range wd.subs {
 			s.deliver(event{dir: dir, name: name, op: ev.Op})
 		}
@@ -298,7 +301,18 @@ type groupWatch struct {
 	sub                *sub
 	poll               time.Duration // > 0: re-list at this interval instead
 
-	members map[string]watched // by file name
+	members map[string]watched // by file name; changed with set and remove
+	// sids counts the members (and members being read) of each session,
+	// for filter, which runs on the notifier's goroutine: the removal of a
+	// session file no member uses wakes nobody (a sweep that removes
+	// thousands of dead sessions would make every watch re-list).
+	sidMu sync.Mutex
+	sids  map[string]int
+	// first is the earliest deadline among members, kept as members are
+	// set, recomputed when stale (a member removed, or one at the earliest
+	// deadline renewed): runWatch asks for it on every wake.
+	first      time.Time
+	firstStale bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -311,6 +325,7 @@ type groupWatch struct {
 type watched struct {
 	m        memberFile
 	deadline time.Time
+	half     time.Duration // half the session's timeout (see expire); set by set
 }
 
 // maxIncremental is the most events handled one by one; a longer burst is
@@ -335,7 +350,7 @@ func (c *conn) watchGroup(ctx context.Context, group string, sink tooz.MemberSin
 		return nil, err
 	}
 	gname := entryName(group)
-	w := &groupWatch{c: c, group: group, gname: gname, gdir: filepath.Join(c.groupsDir, gname), sink: sink, full: full, done: make(chan struct{})}
+	w := &groupWatch{c: c, group: group, gname: gname, gdir: filepath.Join(c.groupsDir, gname), sink: sink, full: full, done: make(chan struct{}), sids: map[string]int{}}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	if c.poll > 0 {
 		w.poll = c.poll
@@ -388,7 +403,12 @@ func (w *groupWatch) filter(dir, name string, op fsnotify.Op) bool {
 	case w.c.groupsDir:
 		return name == w.gname
 	case w.c.sessDir:
-		return op&(fsnotify.Remove|fsnotify.Rename) != 0
+		if op&(fsnotify.Remove|fsnotify.Rename) == 0 {
+			return false
+		}
+		w.sidMu.Lock()
+		defer w.sidMu.Unlock()
+		return w.sids[name] > 0
 	case w.gdir:
 		return !strings.HasPrefix(name, ".") && op&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) != 0
 	}
@@ -455,13 +475,62 @@ func runWatch(ctx context.Context, s *sub, poll time.Duration, first func() time
 
 // firstDeadline is the earliest session deadline of a known member.
 func (w *groupWatch) firstDeadline() time.Time {
+	if !w.firstStale {
+		return w.first
+	}
 	var first time.Time
 	for _, wm := range w.members {
 		if !wm.deadline.IsZero() && (first.IsZero() || wm.deadline.Before(first)) {
 			first = wm.deadline
 		}
 	}
+	w.first, w.firstStale = first, false
 	return first
+}
+
+// interest counts one more (n = 1) or one fewer (n = -1) member of
+// session sid.
+func (w *groupWatch) interest(sid string, n int) {
+	if sid == "" {
+		return
+	}
+	w.sidMu.Lock()
+	defer w.sidMu.Unlock()
+	if w.sids[sid] += n; w.sids[sid] <= 0 {
+		delete(w.sids, sid)
+	}
+}
+
+// set records member name as wm.
+func (w *groupWatch) set(name string, wm watched) {
+	if wm.half == 0 {
+		timeout, _ := sidTimeout(wm.m.sid)
+		wm.half = timeout / 2
+	}
+	old, had := w.members[name]
+	w.members[name] = wm
+	if !had || old.m.sid != wm.m.sid {
+		w.interest(wm.m.sid, 1)
+		if had {
+			w.interest(old.m.sid, -1)
+		}
+	}
+	switch {
+	case w.firstStale:
+	case had && !old.deadline.IsZero() && !old.deadline.After(w.first):
+		w.firstStale = true // the earliest deadline may have moved later
+	case !wm.deadline.IsZero() && (w.first.IsZero() || wm.deadline.Before(w.first)):
+		w.first = wm.deadline
+	}
+}
+
+// remove forgets member name.
+func (w *groupWatch) remove(name string) {
+	if old, ok := w.members[name]; ok {
+		delete(w.members, name)
+		w.interest(old.m.sid, -1)
+	}
+	w.firstStale = true
 }
 
 func (w *groupWatch) onEvents() {
@@ -495,7 +564,7 @@ func (w *groupWatch) onEvents() {
 // and a join: first the leaves, by member ID, then the joins, in the order
 // the members joined.
 func (w *groupWatch) relist(ctx context.Context) error {
-	list, err := w.c.scanGroup(ctx, w.group, w.full)
+	list, err := w.c.scanGroup(ctx, w.group, w.full, true)
 	if errors.Is(err, tooz.ErrGroupNotCreated) {
 		list, err = nil, nil
 	}
@@ -535,7 +604,20 @@ func (w *groupWatch) relist(ctx context.Context) error {
 			w.sink.Joined(info(m), 0)
 		}
 	}
+	// A session removed while the group was read, before it counted here,
+	// woke nobody: its members stay until their deadline, which expire
+	// then finds passed.
+	sids := make(map[string]int, len(members))
+	for _, wm := range members {
+		if wm.m.sid != "" {
+			sids[wm.m.sid]++
+		}
+	}
+	w.sidMu.Lock()
+	w.sids = sids
+	w.sidMu.Unlock()
 	w.members = members
+	w.firstStale = true
 	w.sink.Snapshot(infos, 0)
 	w.c.cleanStale(w.group, stale)
 	return nil
@@ -551,7 +633,7 @@ func (w *groupWatch) relistOrLog() {
 func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 	if op&(fsnotify.Remove|fsnotify.Rename) != 0 {
 		if old, ok := w.members[name]; ok {
-			delete(w.members, name)
+			w.remove(name)
 			w.sink.Left(old.m.id, 0)
 		}
 		return
@@ -566,7 +648,7 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 		// Joined and already gone: report the join (its capabilities
 		// unknown); its removal event follows and reports the leave.
 		if id, ok := idFromEntry(name); ok && !had {
-			w.members[name] = watched{m: memberFile{id: id}}
+			w.set(name, watched{m: memberFile{id: id}})
 			w.sink.Joined(tooz.MemberInfo{ID: id}, 0)
 		}
 		return
@@ -587,14 +669,18 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 		w.c.log.Warn("tooz file: ignoring a malformed member file", "file", filepath.Join(w.gdir, name), "err", err)
 		return
 	}
-	deadline, alive, err := w.c.session(m.sid)
+	// Counted before the look, so that the session's removal from now on
+	// is delivered; set counts it for the member.
+	w.interest(m.sid, 1)
+	defer w.interest(m.sid, -1)
+	deadline, alive, err := w.c.sessionNear(m.sid, time.Now(), 0)
 	if err != nil {
 		w.relistOrLog()
 		return
 	}
 	if !alive {
 		if had {
-			delete(w.members, name)
+			w.remove(name)
 			w.sink.Left(old.m.id, 0)
 		}
 		w.c.cleanStale(w.group, []scanned{{name: name, m: m}})
@@ -606,11 +692,11 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 		// still queued: report the leave now and let the join's own
 		// event report it, so that changes in between keep their order
 		// (a later removal event for the name finds it gone already).
-		delete(w.members, name)
+		w.remove(name)
 		w.sink.Left(old.m.id, 0)
 		return
 	}
-	w.members[name] = watched{m: m, deadline: deadline}
+	w.set(name, watched{m: m, deadline: deadline})
 	switch {
 	case !had:
 		w.sink.Joined(info(m), 0)
@@ -624,6 +710,7 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 
 // sessionEnded reports the members of a session whose file was removed.
 func (w *groupWatch) sessionEnded(sid string) {
+	procVerdicts.forget(sessionKey{w.c.sessDir, sid})
 	var gone []scanned
 	for name, wm := range w.members {
 		if wm.m.sid == sid {
@@ -633,19 +720,29 @@ func (w *groupWatch) sessionEnded(sid string) {
 	w.drop(gone)
 }
 
-// expire checks the sessions whose deadline passed: renewed ones get a new
-// deadline, expired ones are removed and their members reported gone.
+// expire runs when the earliest deadline it knows passed. It checks the
+// sessions whose deadline is less than half their timeout away (see
+// procVerdicts): renewed ones get a new deadline, expired ones are removed
+// and their members reported gone.
 func (w *groupWatch) expire() {
 	now := time.Now()
 	verdicts := map[string]time.Time{} // session → new deadline; zero when dead
 	var gone []scanned
 	for name, wm := range w.members {
-		if wm.deadline.IsZero() || now.Before(wm.deadline) {
+		if wm.deadline.IsZero() {
+			continue
+		}
+		margin := wm.half
+		if margin == 0 { // from a listing
+			timeout, _ := sidTimeout(wm.m.sid)
+			margin = timeout / 2
+		}
+		if wm.deadline.Sub(now) > margin {
 			continue
 		}
 		deadline, ok := verdicts[wm.m.sid]
 		if !ok {
-			d, alive, err := w.c.session(wm.m.sid)
+			d, alive, err := w.c.sessionNear(wm.m.sid, now, margin)
 			switch {
 			case err != nil:
 				w.c.log.Warn("tooz file: checking a session failed", "err", err)
@@ -660,7 +757,7 @@ func (w *groupWatch) expire() {
 			continue
 		}
 		wm.deadline = deadline
-		w.members[name] = wm
+		w.set(name, wm)
 	}
 	w.drop(gone)
 }
@@ -672,7 +769,7 @@ func (w *groupWatch) drop(gone []scanned) {
 	}
 	slices.SortFunc(gone, func(a, b scanned) int { return strings.Compare(a.name, b.name) })
 	for _, s := range gone {
-		delete(w.members, s.name)
+		w.remove(s.name)
 		w.sink.Left(s.m.id, 0)
 	}
 	w.c.cleanStale(w.group, gone)
