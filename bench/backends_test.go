@@ -68,6 +68,9 @@ type target struct {
 	// timeout of the members added for it, which must outlive the filling.
 	maxList    int
 	abandonTTL time.Duration
+	// server is the backend's server process (nil for file and memory),
+	// whose CPU time the scale benchmarks read.
+	server *testserver.Server
 }
 
 // dataNote says where a server's data lives: the file system type of dir.
@@ -147,6 +150,7 @@ func etcdTarget(t *testing.T) *target {
 	s := testserver.StartEtcd(t)
 	cli := etcdClient(t, s.Addr)
 	return &target{
+		server:    s,
 		name:      "etcd",
 		url:       "etcd://" + s.Addr,
 		addr:      s.Addr,
@@ -179,6 +183,7 @@ func consulTarget(t *testing.T) *target {
 	s := testserver.StartConsul(t, testserver.WithArgs("-hcl", "limits { http_max_conns_per_client = 10000 }"))
 	cli := consulClient(t, s.Addr)
 	return &target{
+		server:    s,
 		name:      "consul",
 		url:       "consul://" + s.Addr,
 		addr:      s.Addr,
@@ -217,6 +222,7 @@ func zkTarget(t *testing.T) *target {
 	s := testserver.StartZooKeeper(t)
 	z := zkConn(t, s.Addr)
 	return &target{
+		server:    s,
 		name:      "zookeeper",
 		url:       "zookeeper://" + s.Addr,
 		addr:      s.Addr,
@@ -257,6 +263,7 @@ func redisTarget(t *testing.T) *target {
 		return fmt.Sprintf("tok-%d", n)
 	}
 	return &target{
+		server:    s,
 		name:      "redis",
 		url:       "redis://" + s.Addr + "/0",
 		addr:      s.Addr,

@@ -336,6 +336,10 @@ func (s *Server) ip() string {
 	return "127.0.0.1"
 }
 
+// Pid is the server process's ID (0 while it is stopped), for tests and
+// benchmarks that read its resource use.
+func (s *Server) Pid() int { return s.pid() }
+
 func (s *Server) pid() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
