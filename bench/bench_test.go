@@ -110,7 +110,8 @@ func TestBench(t *testing.T) {
 			t.Run("restart", func(t *testing.T) { benchRestart(t, tg, tr, rtt) })
 			t.Run("scale", func(t *testing.T) { benchScale(t, tg, tr, rtt) })
 			t.Run("hold", func(t *testing.T) { holdMany(t, tg, tr) })
-			t.Run("storm", func(t *testing.T) { benchStorm(t, tg, tr) })   // storm_test.go
+			t.Run("storm", func(t *testing.T) { benchStorm(t, tg, tr, 10) }) // storm_test.go
+			t.Run("storm-all", func(t *testing.T) { benchStorm(t, tg, tr, 0) })
 			t.Run("shared", func(t *testing.T) { benchShared(t, tg, tr) }) // shared_test.go
 		})
 	}

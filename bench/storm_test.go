@@ -20,16 +20,25 @@ import (
 	"github.com/toozgo/tooz"
 )
 
-// benchStorm is issue 19's scale row: n coordinators (the tier's joins),
-// each watching one group and then joining it, 8 opened at a time. It
-// reports the join storm's wall time, the time until every watcher has
-// seen all n members, the client memory and goroutines per coordinator,
-// the server's CPU time during the storm, and the CPU that the n idle
-// coordinators (heartbeats, watches) then use, client and server, over a
-// quiet window. On file:// the storm runs beside abandoned sessions (the
-// tier's list size): they must cost nothing once seen dead.
-func benchStorm(t *testing.T, tg *target, tr tier) {
+// benchStorm is issue 19's scale row: n coordinators (the tier's joins)
+// join one group, 8 opened at a time; the first watchers of them (all
+// when watchers is 0) watch the group before they join. It reports the
+// join storm's wall time, the time until every watcher has seen all n
+// members, the client memory and goroutines per coordinator, the server's
+// CPU time during the storm, and the CPU that the n idle coordinators
+// (heartbeats, watches) then use, client and server, over a quiet window.
+// On file:// the storm runs beside abandoned sessions (the tier's list
+// size): they must cost nothing once seen dead.
+//
+// With every coordinator watching, each join is pushed to n watchers: n²
+// events in all, which a backend may not absorb on the benchmark machine
+// within the coordinators' timeout. In the full tier such a failure is a
+// finding, reported in the table, not a failed test.
+func benchStorm(t *testing.T, tg *target, tr tier, watchers int) {
 	n := tr.joins
+	if watchers == 0 || watchers > n {
+		watchers = n
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ns, g := unique("ns"), unique("g")
@@ -85,7 +94,7 @@ func benchStorm(t *testing.T, tg *target, tr tier) {
 			if !done && len(have) >= n {
 				done = true
 				lastSeen.Store(int64(time.Since(start)))
-				if converged.Add(1) == int64(n) {
+				if converged.Add(1) == int64(watchers) {
 					close(all)
 				}
 			}
@@ -93,10 +102,11 @@ func benchStorm(t *testing.T, tg *target, tr tier) {
 		return err
 	}
 	var (
-		wg    sync.WaitGroup
-		next  atomic.Int64
-		errs  = make(chan error, 8)
-		coord = make([]*tooz.Coordinator, n)
+		wg     sync.WaitGroup
+		next   atomic.Int64
+		errs   = make(chan error, 8)
+		failed atomic.Bool // an error ends the storm
+		coord  = make([]*tooz.Coordinator, n)
 	)
 	for range 8 {
 		wg.Add(1)
@@ -104,20 +114,25 @@ func benchStorm(t *testing.T, tg *target, tr tier) {
 			defer wg.Done()
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(n) {
+				if i >= int64(n) || failed.Load() {
 					return
 				}
 				c, err := tooz.Open(ctx, tg.url, fmt.Sprintf("m%05d", i), tooz.WithNamespace(ns), tooz.WithTimeout(10*time.Second))
 				if err != nil {
+					failed.Store(true)
 					errs <- err
 					return
 				}
 				coord[i] = c
-				if err := watch(c); err != nil {
-					errs <- err
-					return
+				if i < int64(watchers) {
+					if err := watch(c); err != nil {
+						failed.Store(true)
+						errs <- err
+						return
+					}
 				}
 				if err := c.JoinGroup(ctx, g, []byte("capabilities")); err != nil {
+					failed.Store(true)
 					errs <- err
 					return
 				}
@@ -142,14 +157,28 @@ func benchStorm(t *testing.T, tg *target, tr tier) {
 	})
 	wg.Wait()
 	close(errs)
+	what := fmt.Sprintf("%d coordinators join one group, %d of them watching it", n, watchers)
+	if abandoned > 0 {
+		what += fmt.Sprintf(", beside %d abandoned sessions", abandoned)
+	}
 	for err := range errs {
-		t.Fatal(err)
+		if !tr.full {
+			t.Fatal(err)
+		}
+		t.Logf("storm failed after %v: %v", time.Since(start), err)
+		msg := err.Error()
+		if len(msg) > 160 {
+			msg = msg[:160] + "…"
+		}
+		results.add(tg.name, row{metric: what, ours: fmt.Sprintf("failed after %s, %d of %d watchers having seen all: %s",
+			ms(time.Since(start)), converged.Load(), watchers, msg), bar: "completes", verdict: yes(false)})
+		return
 	}
 	joined := time.Since(start)
 	select {
 	case <-all:
 	case <-time.After(5 * time.Minute):
-		t.Fatalf("after 5 minutes %d of %d watchers had seen all %d members", converged.Load(), n, n)
+		t.Fatalf("after 5 minutes %d of %d watchers had seen all %d members", converged.Load(), watchers, n)
 	}
 	seen := time.Duration(lastSeen.Load())
 	srv1, self1 := serverCPU(tg), processCPU()
@@ -167,10 +196,6 @@ func benchStorm(t *testing.T, tg *target, tr tier) {
 	srv2, self2 := serverCPU(tg), processCPU()
 	window := time.Since(q0) // a sleep overshoots on a busy machine
 
-	what := fmt.Sprintf("%d coordinators each watch and join one group", n)
-	if abandoned > 0 {
-		what += fmt.Sprintf(", beside %d abandoned sessions", abandoned)
-	}
 	results.add(tg.name, row{metric: what + ": join storm wall time; until every watcher has seen all",
 		ours: fmt.Sprintf("%s; %s", ms(joined), ms(seen))})
 	mem := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)+int64(m1.StackInuse)-int64(m0.StackInuse)) / 1024 / float64(n)
