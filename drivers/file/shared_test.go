@@ -59,10 +59,11 @@ func idleFiles(t *testing.T, dir string) []string {
 	return idle
 }
 
-// TestSharedIdleFilesReused: a coordinator keeps the contender files it
-// gave back, hidden, and reuses them; nobody counts them as contenders;
-// Close removes them, and the idle files of a coordinator that crashed
-// are removed by the next coordinator that opens the directory.
+// TestSharedIdleFilesReused: a coordinator keeps the contender file of a
+// permit it held alone, hidden, and reuses it; a contender that held
+// behind another is removed; nobody counts the kept files as contenders;
+// Close removes them, and those of a coordinator that crashed are removed
+// by the next coordinator that opens the directory.
 func TestSharedIdleFilesReused(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	root := t.TempDir()
@@ -73,12 +74,19 @@ func TestSharedIdleFilesReused(t *testing.T) {
 	s1, s2 := a.Semaphore(name, 2), a.Semaphore(name, 2)
 	for range 3 {
 		testutil.Must(t, s1.Acquire(ctx), "a takes a permit")
-		testutil.Must(t, s2.Acquire(ctx), "a takes the other permit")
-		testutil.Must(t, s1.Release(ctx), "a gives one back")
-		testutil.Must(t, s2.Release(ctx), "a gives the other back")
+		testutil.Must(t, s1.Release(ctx), "a gives it back")
+		testutil.Must(t, s2.Acquire(ctx), "a takes a permit on its other handle")
+		testutil.Must(t, s2.Release(ctx), "a gives it back")
 	}
-	if idle := idleFiles(t, dir); len(idle) != 2 {
-		t.Fatalf("idle files after three rounds of two permits: %v, want 2 (reused, not made anew)", idle)
+	if idle := idleFiles(t, dir); len(idle) != 1 {
+		t.Fatalf("idle files after six permits held one at a time: %v, want 1 (reused, not made anew)", idle)
+	}
+	testutil.Must(t, s1.Acquire(ctx), "a takes a permit")
+	testutil.Must(t, s2.Acquire(ctx), "a takes the other permit, behind the first")
+	testutil.Must(t, s2.Release(ctx), "a gives the second back")
+	testutil.Must(t, s1.Release(ctx), "a gives the first back")
+	if idle := idleFiles(t, dir); len(idle) != 1 {
+		t.Fatalf("idle files after two permits held at once: %v, want 1 (the one held behind another is removed)", idle)
 	}
 	b := open(t, url, "b")
 	sb1, sb2 := b.Semaphore(name, 2), b.Semaphore(name, 2)
@@ -87,21 +95,23 @@ func TestSharedIdleFilesReused(t *testing.T) {
 	ok2, err := sb2.TryAcquire(ctx)
 	testutil.Must(t, err, "b tries again")
 	if !ok || !ok2 {
-		t.Fatalf("b took %v, %v of 2 free permits: a's idle files were counted", ok, ok2)
+		t.Fatalf("b took %v, %v of 2 free permits: a's idle file was counted", ok, ok2)
 	}
 	got, err := sb1.Holders(ctx)
 	testutil.Must(t, err, "holders")
 	if len(got) != 2 || got[0] != "b" || got[1] != "b" {
 		t.Fatalf("holders %v, want [b b]", got)
 	}
-	testutil.Must(t, sb1.Release(ctx), "b gives one back")
-	testutil.Must(t, sb2.Release(ctx), "b gives the other back")
+	testutil.Must(t, sb2.Release(ctx), "b gives one back")
+	testutil.Must(t, sb1.Release(ctx), "b gives the other back")
+	testutil.Must(t, sb1.Acquire(ctx), "b takes a permit alone")
+	testutil.Must(t, sb1.Release(ctx), "b gives it back")
 
 	testutil.Must(t, a.Close(ctx), "a closes")
-	if idle := idleFiles(t, dir); len(idle) != 2 {
-		t.Fatalf("idle files after a closed: %v, want b's 2 only", idle)
+	if idle := idleFiles(t, dir); len(idle) != 1 {
+		t.Fatalf("idle files after a closed: %v, want b's only", idle)
 	}
-	b.Abandon() // a crash: b's idle files stay, unlocked
+	b.Abandon() // a crash: b's idle file stays, unlocked
 	c := open(t, url, "c")
 	testutil.Must(t, c.Semaphore(name, 2).Acquire(ctx), "c takes a permit")
 	if idle := idleFiles(t, dir); len(idle) != 0 {
