@@ -161,7 +161,7 @@ func benchStorm(t *testing.T, tg *target, tr tier, watchers int) {
 	if abandoned > 0 {
 		what += fmt.Sprintf(", beside %d abandoned sessions", abandoned)
 	}
-	if err, failed := <-errs; failed { // the first error; the others are alike
+	if err, ok := <-errs; ok { // the first error; the others are alike
 		if !tr.full {
 			t.Fatal(err)
 		}
