@@ -546,53 +546,68 @@ func joinMany(t *testing.T, tg *target, ns, g string, n int, prefix string, aban
 	var (
 		mu    sync.Mutex
 		lat   samples
-		wg    sync.WaitGroup
-		next  atomic.Int64
-		errs  = make(chan error, 8)
 		start = time.Now()
 	)
 	var opts []tooz.Option
 	if abandon {
 		opts = append(opts, tooz.WithoutHeart(), tooz.WithTimeout(abandonTTL))
 	}
+	err := eightAtATime(n, func(i int) error {
+		c, err := tooz.Open(ctx, tg.url, fmt.Sprintf("%s%05d", prefix, i), append([]tooz.Option{tooz.WithNamespace(ns), tooz.WithTimeout(30 * time.Second)}, opts...)...)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		err = c.JoinGroup(ctx, g, []byte("capabilities"))
+		d := time.Since(t0)
+		if abandon {
+			_ = c.Abandon()
+		} else {
+			t.Cleanup(func() { _ = c.Close(context.Background()) })
+		}
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lat, time.Since(start)
+}
+
+// eightAtATime calls f for 0 … n-1 on 8 goroutines, and returns the first
+// error, after which no new call starts.
+func eightAtATime(n int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		once  sync.Once
+		first error
+		stop  atomic.Bool
+	)
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
+			for !stop.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
 					return
 				}
-				c, err := tooz.Open(ctx, tg.url, fmt.Sprintf("%s%05d", prefix, i), append([]tooz.Option{tooz.WithNamespace(ns), tooz.WithTimeout(30 * time.Second)}, opts...)...)
-				if err != nil {
-					errs <- err
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+					stop.Store(true)
 					return
 				}
-				t0 := time.Now()
-				err = c.JoinGroup(ctx, g, []byte("capabilities"))
-				d := time.Since(t0)
-				if abandon {
-					_ = c.Abandon()
-				} else {
-					t.Cleanup(func() { _ = c.Close(context.Background()) })
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	return lat, time.Since(start)
+	return first
 }
 
 // listRow lists group g (expecting n members) a few times.

@@ -101,44 +101,7 @@ func benchStorm(t *testing.T, tg *target, tr tier, watchers int) {
 		})
 		return err
 	}
-	var (
-		wg     sync.WaitGroup
-		next   atomic.Int64
-		errs   = make(chan error, 8)
-		failed atomic.Bool // an error ends the storm
-		coord  = make([]*tooz.Coordinator, n)
-	)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) || failed.Load() {
-					return
-				}
-				c, err := tooz.Open(ctx, tg.url, fmt.Sprintf("m%05d", i), tooz.WithNamespace(ns), tooz.WithTimeout(10*time.Second))
-				if err != nil {
-					failed.Store(true)
-					errs <- err
-					return
-				}
-				coord[i] = c
-				if i < int64(watchers) {
-					if err := watch(c); err != nil {
-						failed.Store(true)
-						errs <- err
-						return
-					}
-				}
-				if err := c.JoinGroup(ctx, g, []byte("capabilities")); err != nil {
-					failed.Store(true)
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
+	coord := make([]*tooz.Coordinator, n)
 	t.Cleanup(func() {
 		cancel()
 		var cw sync.WaitGroup
@@ -155,13 +118,24 @@ func benchStorm(t *testing.T, tg *target, tr tier, watchers int) {
 		}
 		cw.Wait()
 	})
-	wg.Wait()
-	close(errs)
+	err := eightAtATime(n, func(i int) error {
+		c, err := tooz.Open(ctx, tg.url, fmt.Sprintf("m%05d", i), tooz.WithNamespace(ns), tooz.WithTimeout(10*time.Second))
+		if err != nil {
+			return err
+		}
+		coord[i] = c
+		if i < watchers {
+			if err := watch(c); err != nil {
+				return err
+			}
+		}
+		return c.JoinGroup(ctx, g, []byte("capabilities"))
+	})
 	what := fmt.Sprintf("%d coordinators join one group, %d of them watching it", n, watchers)
 	if abandoned > 0 {
 		what += fmt.Sprintf(", beside %d abandoned sessions", abandoned)
 	}
-	if err, ok := <-errs; ok { // the first error; the others are alike
+	if err != nil {
 		if !tr.full {
 			t.Fatal(err)
 		}

@@ -226,31 +226,10 @@ func (c *conn) openShareDir(path string) (*shareDir, error) {
 	}
 	for _, n := range names {
 		if strings.HasPrefix(n, idlePrefix) {
-			sd.removeIfDead(n)
+			contenderAlive(dirfd, path, n) // removes the file when nobody holds it
 		}
 	}
 	return sd, nil
-}
-
-// removeIfDead removes the file name of the directory unless its process
-// holds its flock.
-func (sd *shareDir) removeIfDead(name string) bool {
-	fd, err := openAt(sd.dirfd, name, unix.O_RDONLY)
-	if err != nil {
-		return true // gone
-	}
-	defer unix.Close(fd)
-	for {
-		switch err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); err {
-		case unix.EINTR:
-			continue
-		case nil:
-			_ = unix.Unlinkat(sd.dirfd, name, 0)
-			return true
-		default:
-			return false // EWOULDBLOCK: held
-		}
-	}
 }
 
 // enter takes sd's turn, or fails with ctx.
