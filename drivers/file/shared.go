@@ -6,6 +6,7 @@
 package file
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -151,15 +152,7 @@ func (c *conn) contenders(names []string, dirfd int, dir, upTo string, logged ma
 		}
 		q = append(q, e)
 	}
-	slices.SortFunc(q, func(a, b fentry) int {
-		switch {
-		case a.ticket < b.ticket:
-			return -1
-		case a.ticket > b.ticket:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(q, func(a, b fentry) int { return cmp.Compare(a.ticket, b.ticket) })
 	if mine != nil {
 		q = slices.DeleteFunc(q, func(e fentry) bool { return e.ticket > mine.ticket })
 	}
@@ -173,29 +166,24 @@ func (c *conn) contenders(names []string, dirfd int, dir, upTo string, logged ma
 // openShared opens the directory of res and takes a ticket in it, making
 // the directory again, once, when it was removed from under the conn.
 func (c *conn) openShared(ctx context.Context, res tooz.Resource, sh tooz.Share) (*shareDir, string, idleFile, bool, error) {
-	none := idleFile{fd: -1}
 	path := c.sharedDir(res)
-	for retried := false; ; retried = true {
+	for again := true; ; again = false {
 		sd, err := c.shareDirAt(path)
-		if errors.Is(err, errClosedPool) {
-			return nil, "", none, false, tooz.ErrClosed
-		}
 		if err != nil {
-			return nil, "", none, false, err
+			return nil, "", idleFile{fd: -1}, false, err
 		}
 		name, f, alone, err := c.enqueue(ctx, sd, sh)
 		if err == nil {
 			return sd, name, f, alone, nil
 		}
-		if errors.Is(err, errDirGone) {
+		gone := errors.Is(err, errDirGone)
+		if gone {
 			c.dropShareDir(sd)
+			err = ioErr("take a ticket", err) // removed again at once
 		}
 		c.putShareDir(sd)
-		if !errors.Is(err, errDirGone) || retried {
-			if errors.Is(err, errDirGone) {
-				err = ioErr("take a ticket", err)
-			}
-			return nil, "", none, false, err
+		if !gone || !again {
+			return nil, "", idleFile{fd: -1}, false, err
 		}
 	}
 }

@@ -29,11 +29,11 @@ import (
 // to its ticket's name instead of creating one, and its release renames it
 // back instead of unlinking it, so that an uncontended permit cycle
 // creates and removes no file and walks no path. (A contender that held
-// behind others is unlinked as before: see giveBack.) And when
-// nobody else queued since the conn's last contender there, which held
-// alone, a contender knows the queue is empty without listing it (see
-// shareDir.freed): an uncontended permit cycle is the ticket's flock, read
-// and write, and two renames.
+// behind others is unlinked as before: see giveBack.) And when nobody else
+// queued since the conn's last contender there, which held alone, a
+// contender knows the queue is empty without listing it (see
+// shareDir.freed): an uncontended permit cycle is seven system calls (the
+// counter's flock, fstat, read, write and unlock, and two renames).
 //
 // An idle file is flocked by its conn like a contender file, so one that
 // nobody holds is left by a process that died: the first time a conn opens
@@ -41,8 +41,8 @@ import (
 
 const (
 	idlePrefix = ".idle-"
-	// maxShareDirs bounds the directories a conn keeps open; the ones with
-	// no contender in flight are closed first when it is reached.
+	// maxShareDirs bounds the directories a conn keeps open; when it is
+	// reached, those with no contender in flight are closed.
 	maxShareDirs = 64
 	// maxIdle bounds the idle contender files a conn keeps per directory
 	// (as many as it had contenders at once there, up to this).
@@ -110,7 +110,7 @@ func (c *conn) shareDirAt(path string) (*shareDir, error) {
 	defer p.mu.Unlock()
 	if p.closed {
 		sd.closeLocked(false)
-		return nil, errClosedPool
+		return nil, tooz.ErrClosed
 	}
 	if other := p.dirs[path]; other != nil { // opened meanwhile by another contender
 		sd.closeLocked(false)
@@ -132,9 +132,6 @@ func (c *conn) shareDirAt(path string) (*shareDir, error) {
 	p.dirs[path] = sd
 	return sd, nil
 }
-
-// errClosedPool reports a conn that closed while a directory was opened.
-var errClosedPool = errors.New("closed")
 
 // putShareDir gives back a directory shareDirAt returned.
 func (c *conn) putShareDir(sd *shareDir) {
@@ -352,23 +349,22 @@ func (c *conn) place(sd *shareDir, name string) (idleFile, error) {
 	if err != nil {
 		return f, err
 	}
-	fail := func(what string, err error) (idleFile, error) {
+	fail := func(err error) (idleFile, error) {
 		_ = unix.Close(fd)
 		_ = unix.Unlink(tmp)
-		return idleFile{fd: -1}, ioErr(what, err)
+		return idleFile{fd: -1}, err
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return fail("lock the contender file", err)
+		return fail(ioErr("lock the contender file", err))
 	}
 	if err := writeAll(fd, []byte(c.member), 0); err != nil {
-		return fail("write the contender file", err)
+		return fail(ioErr("write the contender file", err))
 	}
 	if err := unix.Renameat(unix.AT_FDCWD, tmp, sd.dirfd, name); err != nil {
 		if err == unix.ENOENT { // the directory is gone: its descriptor names a removed one
-			_, _ = fail("", err)
-			return idleFile{fd: -1}, errDirGone
+			return fail(errDirGone)
 		}
-		return fail("publish the contender file", &os.LinkError{Op: "rename", Old: tmp, New: filepath.Join(sd.path, name), Err: err})
+		return fail(ioErr("publish the contender file", &os.LinkError{Op: "rename", Old: tmp, New: filepath.Join(sd.path, name), Err: err}))
 	}
 	return idleFile{fd: fd, name: fmt.Sprintf("%s%016x", idlePrefix, rand.Uint64())}, nil
 }

@@ -94,13 +94,9 @@ func (c *conn) sessionNear(sid string, now time.Time, margin time.Duration) (dea
 	if d, ok := procVerdicts.get(p, now, margin); ok {
 		return d, true, nil
 	}
-	deadline, alive, err = c.session(sid)
-	switch {
-	case err != nil:
-	case alive:
+	deadline, alive, err = c.session(sid) // which forgets a session it finds dead
+	if err == nil && alive {
 		procVerdicts.put(p, deadline)
-	default:
-		procVerdicts.forget(p)
 	}
 	return deadline, alive, err
 }

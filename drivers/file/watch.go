@@ -325,7 +325,7 @@ type groupWatch struct {
 type watched struct {
 	m        memberFile
 	deadline time.Time
-	half     time.Duration // half the session's timeout (see expire); set by set
+	half     time.Duration // half the session's timeout (see expire), filled in by set
 }
 
 // maxIncremental is the most events handled one by one; a longer burst is
@@ -607,17 +607,14 @@ func (w *groupWatch) relist(ctx context.Context) error {
 	// A session removed while the group was read, before it counted here,
 	// woke nobody: its members stay until their deadline, which expire
 	// then finds passed.
-	sids := make(map[string]int, len(members))
-	for _, wm := range members {
-		if wm.m.sid != "" {
-			sids[wm.m.sid]++
-		}
-	}
 	w.sidMu.Lock()
-	w.sids = sids
+	w.sids = map[string]int{}
 	w.sidMu.Unlock()
-	w.members = members
+	w.members = make(map[string]watched, len(members))
 	w.firstStale = true
+	for name, wm := range members {
+		w.set(name, wm)
+	}
 	w.sink.Snapshot(infos, 0)
 	w.c.cleanStale(w.group, stale)
 	return nil
@@ -710,7 +707,6 @@ func (w *groupWatch) entryChanged(name string, op fsnotify.Op) {
 
 // sessionEnded reports the members of a session whose file was removed.
 func (w *groupWatch) sessionEnded(sid string) {
-	procVerdicts.forget(sessionKey{w.c.sessDir, sid})
 	var gone []scanned
 	for name, wm := range w.members {
 		if wm.m.sid == sid {
@@ -733,10 +729,6 @@ func (w *groupWatch) expire() {
 			continue
 		}
 		margin := wm.half
-		if margin == 0 { // from a listing
-			timeout, _ := sidTimeout(wm.m.sid)
-			margin = timeout / 2
-		}
 		if wm.deadline.Sub(now) > margin {
 			continue
 		}
