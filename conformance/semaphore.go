@@ -25,6 +25,7 @@ var semaphoreTests = []test{
 	{"SemaphoreFreedAfterCrash", testSemaphoreFreedAfterCrash},
 	{"SemaphoreFreedAtOnceOnClose", testSemaphoreFreedOnClose},
 	{"SemaphoreLostBeforeTakeover", testSemaphoreLostBeforeTakeover},
+	{"SemaphoreQueueSeenAfterUncontendedCycles", testSemaphoreSeenAfterCycles},
 }
 
 // tryTrue and tryFalse check a TryAcquire-like result.
@@ -338,4 +339,36 @@ func testSemaphoreLostBeforeTakeover(f *fixture) {
 	}
 	f.wantErr(sa.Err(), tooz.ErrSessionLost, "a's Err after the loss")
 	f.wantErr(sa.Release(f.ctx), tooz.ErrLockNotHeld, "release of a lost permit")
+}
+
+// testSemaphoreSeenAfterCycles: a coordinator that took and gave back the
+// permits of a semaphore with nobody else about (which a driver may make
+// cheaper by remembering it was alone) still sees, and waits behind, a
+// contender that came since, of another coordinator or of its own; the
+// read/write lock likewise.
+func testSemaphoreSeenAfterCycles(f *fixture) {
+	ctx := f.ctx
+	name := f.name("sem")
+	a, b := f.open(f.name("a")), f.open(f.name("b"))
+	sa, sa2, sb := a.Semaphore(name, 1), a.Semaphore(name, 1), b.Semaphore(name, 1)
+	for range 2 {
+		f.must(sa.Acquire(ctx), "a takes the permit")
+		f.must(sa.Release(ctx), "a gives it back")
+	}
+	f.must(sb.Acquire(ctx), "b takes the permit")
+	ok, err := sa.TryAcquire(ctx)
+	f.tryFalse(ok, err, "a: TryAcquire while b holds the only permit")
+	f.must(sb.Release(ctx), "b gives it back")
+	f.must(sa.Acquire(ctx), "a takes the permit")
+	ok, err = sa2.TryAcquire(ctx)
+	f.tryFalse(ok, err, "a's second handle: TryAcquire while its first holds the only permit")
+	f.must(sa.Release(ctx), "a gives it back")
+
+	rw, rwb := a.RWLock(name), b.RWLock(name)
+	f.must(rw.Acquire(ctx), "a takes the write lock")
+	f.must(rw.Release(ctx), "a gives it back")
+	f.must(rwb.AcquireShared(ctx), "b reads")
+	ok, err = rw.TryAcquire(ctx)
+	f.tryFalse(ok, err, "a: TryAcquire of the write lock while b reads")
+	f.must(rwb.Release(ctx), "b stops reading")
 }

@@ -119,46 +119,6 @@ func TestSharedIdleFilesReused(t *testing.T) {
 	}
 }
 
-// TestSharedQueueSeenAfterAloneCycle: a coordinator that took and gave
-// back a permit with nobody else queued skips listing the queue while
-// nobody took a ticket since; any other contender makes it list again.
-func TestSharedQueueSeenAfterAloneCycle(t *testing.T) {
-	ctx := testutil.Context(t, 30*time.Second)
-	url := "file://" + t.TempDir()
-	name := testutil.Unique("alone")
-	a, b := open(t, url, "a"), open(t, url, "b")
-	sa, sa2, sb := a.Semaphore(name, 1), a.Semaphore(name, 1), b.Semaphore(name, 1)
-	for range 2 {
-		testutil.Must(t, sa.Acquire(ctx), "a takes the permit")
-		testutil.Must(t, sa.Release(ctx), "a gives it back")
-	}
-	testutil.Must(t, sb.Acquire(ctx), "b takes the permit")
-	ok, err := sa.TryAcquire(ctx)
-	testutil.Must(t, err, "a tries")
-	if ok {
-		t.Fatal("a took the only permit while b holds it")
-	}
-	testutil.Must(t, sb.Release(ctx), "b gives it back")
-	testutil.Must(t, sa.Acquire(ctx), "a takes the permit")
-	ok, err = sa2.TryAcquire(ctx)
-	testutil.Must(t, err, "a's second handle tries")
-	if ok {
-		t.Fatal("a's second handle took the only permit while its first holds it")
-	}
-	testutil.Must(t, sa.Release(ctx), "a gives it back")
-
-	rw, rwb := a.RWLock(name), b.RWLock(name)
-	testutil.Must(t, rw.Acquire(ctx), "a takes the write lock")
-	testutil.Must(t, rw.Release(ctx), "a gives it back")
-	testutil.Must(t, rwb.AcquireShared(ctx), "b reads")
-	ok, err = rw.TryAcquire(ctx)
-	testutil.Must(t, err, "a tries to write")
-	if ok {
-		t.Fatal("a took the write lock while b reads")
-	}
-	testutil.Must(t, rwb.Release(ctx), "b stops reading")
-}
-
 // TestSharedDirectoryRemovedByHand: a semaphore's directory removed while
 // a coordinator keeps it open is made again at the next acquisition, in
 // the directory every other coordinator sees.
