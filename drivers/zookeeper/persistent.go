@@ -287,14 +287,8 @@ func (p *pconn) send(xid, op int32, body func(*enc)) (int32, error) {
 		p.xid++
 		xid = p.xid
 	}
-	var e enc
-	e.i32(xid)
-	e.i32(op)
-	if body != nil {
-		body(&e)
-	}
 	_ = p.nc.SetWriteDeadline(time.Now().Add(p.timeout))
-	_, err := p.nc.Write(e.frame())
+	_, err := p.nc.Write(request(xid, op, body))
 	return xid, err
 }
 
@@ -370,12 +364,14 @@ func (c *conn) readMany(ctx context.Context, dir string, names []string) ([]pnod
 	return out, nil
 }
 
-// request returns one request frame.
+// request returns one request frame; body may be nil.
 func request(xid, op int32, body func(*enc)) []byte {
 	var e enc
 	e.i32(xid)
 	e.i32(op)
-	body(&e)
+	if body != nil {
+		body(&e)
+	}
 	return e.frame()
 }
 
