@@ -3,24 +3,27 @@
 # Installs the real servers the tests run against (see internal/testserver):
 #   - redis-server, zookeeper (3.8) and etcd-server (3.4) from Debian's packages;
 #   - Consul 1.16.1, built from its Go module by the wrapper in tools/consul;
-#   - a current etcd (3.6), built from go.etcd.io/etcd/server/v3 by tools/etcd.
+#   - a current etcd (3.6), built from go.etcd.io/etcd/server/v3 by tools/etcd;
+#   - kube-apiserver 1.37, built from k8s.io/kubernetes by tools/kube-apiserver
+#     (cold: about 10 minutes of CPU and 0.5 GB of modules; cached after that).
 # Built binaries are cached outside the work tree, keyed by version, in
 #   ${TOOZ_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tooz/bin}
 # and rebuilt only when missing or when the wrapper's sources changed.
 #
 # Idempotent: with everything present it only checks and exits in a second.
-# Usage: scripts/install-servers.sh [--rebuild] [--skip-apt] [--skip-consul] [--skip-etcd]
+# Usage: scripts/install-servers.sh [--rebuild] [--skip-apt] [--skip-consul] [--skip-etcd] [--skip-kube]
 set -euo pipefail
 
-rebuild=0 skip_apt=0 skip_consul=0 skip_etcd=0
+rebuild=0 skip_apt=0 skip_consul=0 skip_etcd=0 skip_kube=0
 for arg in "$@"; do
 	case "$arg" in
 	--rebuild) rebuild=1 ;;
 	--skip-apt) skip_apt=1 ;;
 	--skip-consul) skip_consul=1 ;;
 	--skip-etcd) skip_etcd=1 ;;
+	--skip-kube) skip_kube=1 ;;
 	-h | --help)
-		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -153,5 +156,6 @@ flock 9
 if [ "$skip_apt" -eq 0 ]; then install_apt; fi
 if [ "$skip_etcd" -eq 0 ]; then build_wrapper etcd tools/etcd go.etcd.io/etcd/server/v3; fi
 if [ "$skip_consul" -eq 0 ]; then build_wrapper consul tools/consul github.com/hashicorp/consul; fi
+if [ "$skip_kube" -eq 0 ]; then build_wrapper kube-apiserver tools/kube-apiserver k8s.io/kubernetes; fi
 
 log "done in $(elapsed "$script_start"); binaries in $bin_dir"

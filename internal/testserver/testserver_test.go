@@ -464,6 +464,7 @@ func TestVersionsMatchTools(t *testing.T) {
 	for _, c := range []struct{ gomod, module, version string }{
 		{"tools/etcd/go.mod", "go.etcd.io/etcd/server/v3", "v" + testserver.EtcdVersion},
 		{"tools/consul/go.mod", "github.com/hashicorp/consul", "v" + testserver.ConsulVersion},
+		{"tools/kube-apiserver/go.mod", "k8s.io/kubernetes", "v" + testserver.KubeVersion},
 	} {
 		data, err := os.ReadFile(filepath.Join(root, c.gomod))
 		if err != nil {
