@@ -8,10 +8,11 @@
 package all
 
 import (
-	_ "github.com/toozgo/tooz/drivers/consul"    // consul://, consul+https://
-	_ "github.com/toozgo/tooz/drivers/etcd"      // etcd://, etcd+https://
-	_ "github.com/toozgo/tooz/drivers/file"      // file:///dir
-	_ "github.com/toozgo/tooz/drivers/memory"    // memory://name
-	_ "github.com/toozgo/tooz/drivers/redis"     // redis://, rediss://, redis+sentinel://
-	_ "github.com/toozgo/tooz/drivers/zookeeper" // zookeeper://
+	_ "github.com/toozgo/tooz/drivers/consul"     // consul://, consul+https://
+	_ "github.com/toozgo/tooz/drivers/etcd"       // etcd://, etcd+https://
+	_ "github.com/toozgo/tooz/drivers/file"       // file:///dir
+	_ "github.com/toozgo/tooz/drivers/kubernetes" // k8s://
+	_ "github.com/toozgo/tooz/drivers/memory"     // memory://name
+	_ "github.com/toozgo/tooz/drivers/redis"      // redis://, rediss://, redis+sentinel://
+	_ "github.com/toozgo/tooz/drivers/zookeeper"  // zookeeper://
 )

@@ -12,7 +12,7 @@ import (
 )
 
 func TestEverySchemeRegistered(t *testing.T) {
-	want := []string{"consul", "consul+https", "etcd", "etcd+https", "file", "memory", "redis", "redis+sentinel", "rediss", "zookeeper", "zookeeper+tls"}
+	want := []string{"consul", "consul+https", "etcd", "etcd+https", "file", "k8s", "memory", "redis", "redis+sentinel", "rediss", "zookeeper", "zookeeper+tls"}
 	if got := tooz.Schemes(); !slices.Equal(got, want) {
 		t.Fatalf("Schemes() = %q, want %q", got, want)
 	}
