@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +88,13 @@ type backendSpec struct {
 	workloadArgs []string
 	// revoke revokes a holder's lock or session out of band (revoke_test.go).
 	revoke revokeFunc
+	// urlOf, when set, replaces url for backends whose URL depends on
+	// the server (a kubeconfig written for the address).
+	urlOf func(r *run, addr string) string
 }
+
+// kubes maps a kube-apiserver's Server to its testserver.Kube, for urlOf.
+var kubes sync.Map
 
 var backends = map[string]backendSpec{
 	"etcd": {
@@ -136,6 +143,26 @@ var backends = map[string]backendSpec{
 		url:          func(addr, ns string) string { return "consul://" + addr + "?namespace=" + ns },
 		expiryFactor: 2,
 		stateLoss:    true,
+	},
+	"kubernetes": {
+		name: "kubernetes",
+		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
+			k := testserver.StartKube(t, opts...)
+			kubes.Store(k.Server, k)
+			return k.Server
+		},
+		urlOf: func(r *run, addr string) string {
+			v, ok := kubes.Load(r.srv)
+			if !ok {
+				r.t.Fatal("faults: no kube-apiserver behind this run")
+			}
+			path, err := v.(*testserver.Kube).KubeconfigVia(addr)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			return "k8s://?kubeconfig=" + url.QueryEscape(path) + "&namespace=" + r.ns
+		},
+		expiryFactor: 1,
 	},
 	"consul-persistent": {
 		name:   "consul-persistent",
@@ -273,7 +300,7 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 	for _, b := range r.backendTargets() {
 		addrs = append(addrs, b.addr)
 	}
-	probeURL := spec.url(strings.Join(addrs, ","), r.ns)
+	probeURL := r.url(strings.Join(addrs, ","))
 	c, err := tooz.Open(ctx, probeURL, "probe", tooz.WithTimeout(ttl))
 	if err != nil {
 		t.Fatalf("open %s: %v", probeURL, err)
@@ -286,6 +313,14 @@ func newRun(t *testing.T, spec backendSpec, ttl time.Duration, nprocs int) *run 
 		r.startProc()
 	}
 	return r
+}
+
+// url is the backend's URL for the comma-separated addresses addrs.
+func (r *run) url(addrs string) string {
+	if r.spec.urlOf != nil {
+		return r.spec.urlOf(r, addrs)
+	}
+	return r.spec.url(addrs, r.ns)
 }
 
 // target is one server a process reaches through a proxy in the server's
@@ -350,7 +385,7 @@ func (r *run) startProc() *proc {
 		via = append(via, px.Addr())
 	}
 	cmd := host.Command(r.bin,
-		"-url", r.spec.url(strings.Join(via, ","), r.ns), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
+		"-url", r.url(strings.Join(via, ",")), "-id", name, "-history", filepath.Join(r.dir, name+".jsonl"),
 		"-register", r.reg.URL(), "-timeout", r.ttl.String(),
 		"-lock", lockRes, "-election", leadRes, "-group", groupRes)
 	cmd.Args = append(cmd.Args, r.spec.workloadArgs...)

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,6 +64,8 @@ type Kube struct {
 	Namespace string
 	// Kubeconfig, NoRoleKubeconfig and AdminKubeconfig are kubeconfig files.
 	Kubeconfig, NoRoleKubeconfig, AdminKubeconfig string
+	// Token is the test identity's bearer token (the one in Kubeconfig).
+	Token string
 
 	adminToken string
 }
@@ -76,9 +79,14 @@ func StartKube(t testing.TB, opts ...Option) *Kube {
 	t.Helper()
 	bin := findBinary(t, "TOOZ_KUBE_APISERVER", "kube-apiserver "+KubeVersion,
 		filepath.Join(BinDir(), "kube-apiserver-"+KubeVersion))
-	etcd := StartEtcd(t, WithNoFsync())
+	etcdOpts := []Option{WithNoFsync()}
+	if h := newConfig(opts).host; h != nil {
+		etcdOpts = append(etcdOpts, InHost(h)) // the API server must reach it
+	}
+	etcd := StartEtcd(t, etcdOpts...)
 	k := &Kube{Etcd: etcd, Namespace: "tooz-" + randHex(4), adminToken: randHex(16)}
 	userToken, noRoleToken := randHex(16), randHex(16)
+	k.Token = userToken
 	k.Server = start(t, &backend{
 		name:   "kube-apiserver",
 		nports: 1,
@@ -167,6 +175,18 @@ func StartKube(t testing.TB, opts ...Option) *Kube {
 		}
 	}
 	return k
+}
+
+// KubeconfigVia writes a kubeconfig of the test identity that reaches the
+// API server at addr (a proxy in front of it, whose address the serving
+// certificate does not name, so the file skips verification) and returns
+// its path.
+func (k *Kube) KubeconfigVia(addr string) (string, error) {
+	p := filepath.Join(k.workDir, "via-"+strings.NewReplacer(":", "_", ".", "_").Replace(addr)+".kubeconfig")
+	kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://%s\n    insecure-skip-tls-verify: true\n"+
+		"users:\n- name: tooz-test\n  user:\n    token: %s\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: tooz-test\n    namespace: %s\ncurrent-context: test\n",
+		addr, k.Token, k.Namespace)
+	return p, os.WriteFile(p, []byte(kc), 0o600)
 }
 
 // AdminRequest sends an HTTP request with the administrator's token to the
