@@ -146,9 +146,9 @@ func StartKube(t testing.TB, opts ...Option) *Kube {
 		})},
 		{"/apis/rbac.authorization.k8s.io/v1/namespaces/" + k.Namespace + "/rolebindings", mustJSON(map[string]any{
 			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-			"metadata":   map[string]any{"name": "tooz"},
-			"roleRef":    map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tooz"},
-			"subjects":   []map[string]any{{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "tooz-test"}},
+			"metadata": map[string]any{"name": "tooz"},
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tooz"},
+			"subjects": []map[string]any{{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "tooz-test"}},
 		})},
 	}
 	for _, st := range steps {
