@@ -78,7 +78,7 @@ func TestBench(t *testing.T) {
 		mk   func(*testing.T) *target
 	}{
 		{"etcd", etcdTarget}, {"consul", consulTarget}, {"zookeeper", zkTarget},
-		{"redis", redisTarget}, {"file", fileTarget}, {"memory", memoryTarget},
+		{"redis", redisTarget}, {"file", fileTarget}, {"memory", memoryTarget}, {"k8s", kubeTarget},
 	}
 	only := os.Getenv("TOOZ_BENCH_BACKENDS")
 	for _, b := range all {
@@ -113,6 +113,9 @@ func TestBench(t *testing.T) {
 			t.Run("storm", func(t *testing.T) { benchStorm(t, tg, tr, 10) }) // storm_test.go
 			t.Run("storm-all", func(t *testing.T) { benchStorm(t, tg, tr, 0) })
 			t.Run("shared", func(t *testing.T) { benchShared(t, tg, tr) }) // shared_test.go
+			if tg.name == "k8s" {
+				t.Run("renewals", func(t *testing.T) { benchKubeRenewals(t, tg, tr) }) // kube_test.go
+			}
 		})
 	}
 	writeReport(t, header(tr), true)

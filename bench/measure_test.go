@@ -419,6 +419,13 @@ func benchFailover(t *testing.T, tg *target, tr tier, rtt time.Duration) {
 		results.add(tg.name, row{metric: "… vs concurrency.Election (client closed, lease left to expire), p50 / max", ours: ms(crash.p50()) + " / " + ms(crash.q(1)),
 			raw: ms(raw.p50()) + " / " + ms(raw.q(1)), ratio: ratio(float64(crash.p50()), float64(raw.p50())), bar: "≤ raw + 2 RTT (" + ms(raw.p50()+2*rtt) + ")", verdict: yes(crash.p50() <= raw.p50()+2*rtt)})
 	}
+	if tg.name == "k8s" {
+		raw := rawKubeFailover(t, kubes[tg.server], tr.failovers, tr.timeout)
+		renew := tr.timeout / 3
+		results.add(tg.name, row{metric: "… vs client-go leaderelection (lease = timeout, renew 2/3, retry 2/15 of it; leader stops renewing), p50 / max", ours: ms(crash.p50()) + " / " + ms(crash.q(1)),
+			raw: ms(raw.p50()) + " / " + ms(raw.q(1)), ratio: ratio(float64(crash.p50()), float64(raw.p50())),
+			bar: "≤ lease + one renew period (" + ms(tr.timeout+renew) + ")", verdict: yes(crash.q(1) <= tr.timeout+renew)})
+	}
 	if tg.crashable {
 		results.add(tg.name, row{metric: "… failover beyond the liveness bound (detection), p50 / max", ours: ms(crash.p50()-tg.livenessBar(tr.timeout)) + " / " + ms(crash.q(1)-tg.livenessBar(tr.timeout)),
 			bar: "≤ " + ms(2*rtt) + " (2 RTT)"})
