@@ -35,7 +35,7 @@ func TestFull(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("TOOZ_FAULTS_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	names := []string{"etcd", "redis", "redis-aof", "zookeeper", "consul", "consul-persistent"}
+	names := []string{"etcd", "redis", "redis-aof", "zookeeper", "consul", "consul-persistent", "kubernetes"}
 	if v := os.Getenv("TOOZ_FAULTS_BACKENDS"); v != "" {
 		names = splitComma(v)
 	}

@@ -145,7 +145,8 @@ var backends = map[string]backendSpec{
 		stateLoss:    true,
 	},
 	"kubernetes": {
-		name: "kubernetes",
+		name:   "kubernetes",
+		revoke: revokeKube,
 		start: func(t *testing.T, opts ...testserver.Option) *testserver.Server {
 			k := testserver.StartKube(t, opts...)
 			kubes.Store(k.Server, k)

@@ -5,9 +5,12 @@ package faults
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +27,7 @@ import (
 	"github.com/toozgo/tooz/faults/checker"
 	"github.com/toozgo/tooz/faults/history"
 	"github.com/toozgo/tooz/internal/keyspace"
+	"github.com/toozgo/tooz/internal/testserver"
 )
 
 // revokeFunc revokes, out of band, through the backend's own client (as an
@@ -38,6 +42,69 @@ import (
 type revokeFunc func(ctx context.Context, addr, ns string, res tooz.Resource, holder string, keyOnly bool) (what string, session bool, err error)
 
 var errNotHolder = errors.New("not the holder (any more)")
+
+// revokeKube deletes, as the administrator, the holder's session Lease
+// (found in the labels of the resource's Lease; the holder's watch of its
+// own Leases sees it go and its next heartbeat starts a new session) or,
+// with keyOnly, the resource's Lease itself. The names follow
+// drivers/kubernetes: "tooz-l-" and a hash of the namespace's hash, the
+// resource kind and its name.
+func revokeKube(ctx context.Context, addr, ns string, res tooz.Resource, holder string, keyOnly bool) (string, bool, error) {
+	var k *testserver.Kube
+	kubes.Range(func(_, v any) bool {
+		if kv := v.(*testserver.Kube); kv.Addr == addr {
+			k = kv
+		}
+		return k == nil
+	})
+	if k == nil {
+		return "", false, fmt.Errorf("no kube-apiserver at %s", addr)
+	}
+	khash := func(parts ...string) string {
+		h := sha256.New()
+		for i, p := range parts {
+			if i > 0 {
+				h.Write([]byte{0})
+			}
+			h.Write([]byte(p))
+		}
+		return hex.EncodeToString(h.Sum(nil)[:16])
+	}
+	base := "/apis/coordination.k8s.io/v1/namespaces/" + k.Namespace + "/leases/"
+	name := "tooz-l-" + khash(khash(ns), strconv.Itoa(int(res.Kind)), res.Name)
+	body, err := k.AdminRequest(ctx, http.MethodGet, base+name, nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "404") {
+			return "", false, errNotHolder
+		}
+		return "", false, err
+	}
+	var l struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Spec struct {
+			HolderIdentity string `json:"holderIdentity"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(body, &l); err != nil {
+		return "", false, err
+	}
+	if l.Spec.HolderIdentity != holder {
+		return "", false, errNotHolder
+	}
+	if keyOnly {
+		if _, err := k.AdminRequest(ctx, http.MethodDelete, base+name, nil); err != nil {
+			return "", false, err
+		}
+		return "lease " + name + " deleted (session alive)", false, nil
+	}
+	sess := l.Metadata.Labels["tooz.dev/session"]
+	if _, err := k.AdminRequest(ctx, http.MethodDelete, base+sess, nil); err != nil {
+		return "", false, err
+	}
+	return "session lease " + sess + " of lease " + name + " deleted", true, nil
+}
 
 // revokeEtcd revokes the lease the owner key hangs on (the key layout:
 // NS/locks/NAME/<lease hex>_<slot>, value the member ID; the oldest
@@ -280,10 +347,10 @@ func (r *run) revokeHolder(f, res string, keyOnly bool) {
 // configuration (TOOZ_FAULTS_BACKENDS narrows them). TestFull revokes
 // sessions among its other faults.
 func TestRevoke(t *testing.T) {
-	names := []string{"etcd", "redis", "zookeeper", "consul"}
+	names := []string{"etcd", "redis", "zookeeper", "consul", "kubernetes"}
 	rounds := 1
 	if os.Getenv("TOOZ_FAULTS") == "full" {
-		names = []string{"etcd", "redis", "redis-aof", "zookeeper", "consul", "consul-persistent"}
+		names = []string{"etcd", "redis", "redis-aof", "zookeeper", "consul", "consul-persistent", "kubernetes"}
 		rounds = 2
 		if v := os.Getenv("TOOZ_FAULTS_BACKENDS"); v != "" {
 			names = splitComma(v)

@@ -44,9 +44,11 @@
 //   - Memberships are ConfigMaps (labels: group hash, session), with the
 //     capabilities in binaryData (up to tooz.MaxCapabilitiesLength; an
 //     annotation could not hold that much). A member counts only while its
-//     session lives. Groups are ConfigMaps too; a join touches the group's
-//     ConfigMap, and a DeleteGroup is conditional on it, so a join cannot
-//     slip between the emptiness check and the delete.
+//     session lives. Groups are ConfigMaps too. DeleteGroup marks the
+//     group's ConfigMap, lists the members and deletes it on condition that
+//     it did not change; a join creates its membership and then reads the
+//     group, waiting while it is marked: a join cannot slip between the
+//     emptiness check and the delete, and joins do not contend.
 //   - Locks and elections are Leases with the holder in holderIdentity. A
 //     Lease is created when absent, deleted on release, and taken over
 //     from an expired holder by an update conditional on its

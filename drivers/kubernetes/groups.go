@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // Groups and memberships are ConfigMaps (a membership's capabilities,
@@ -56,26 +57,57 @@ func (c *conn) getGroup(ctx context.Context, group string) (*corev1.ConfigMap, e
 	return g, translate(err)
 }
 
-// DeleteGroup implements tooz.CoordinationDriver. The group's ConfigMap is
-// deleted on condition that it did not change since the members were
-// listed: every join touches it (see JoinGroup).
+// annDeleting marks a group ConfigMap while a DeleteGroup checks that it
+// is empty: a join that finds the mark waits for the verdict.
+const annDeleting = "tooz.dev/deleting"
+
+// staleMark is how old a deletion mark must be before a join takes it for
+// the mark of a deleter that died, and clears it.
+const staleMark = 10 * time.Second
+
+// DeleteGroup implements tooz.CoordinationDriver. It marks the group's
+// ConfigMap, lists the members, and deletes the ConfigMap on condition
+// that nothing changed since the mark; when there are members it clears
+// the mark. A join creates its membership first and then reads the group:
+// so either the listing sees the membership, or the join sees the mark
+// (and waits for the mark to go, or the group to go).
 func (c *conn) DeleteGroup(ctx context.Context, group string) error {
 	for {
 		g, err := c.getGroup(ctx, group)
 		if err != nil {
 			return err
 		}
-		members, err := c.liveMembers(ctx, group)
-		if err != nil {
-			return err
+		if g.Annotations == nil {
+			g.Annotations = map[string]string{}
 		}
-		if len(members) > 0 {
+		g.Annotations[annDeleting] = time.Now().UTC().Format(time.RFC3339Nano)
+		marked, err := c.cms.Update(ctx, g, metav1.UpdateOptions{})
+		switch {
+		case apierrors.IsConflict(err):
+			continue
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("%w: kubernetes: configmap %s deleted meanwhile", tooz.ErrGroupNotCreated, g.Name)
+		case err != nil:
+			return translate(err)
+		}
+		members, err := c.liveMembers(ctx, group)
+		if err != nil || len(members) > 0 {
+			delete(marked.Annotations, annDeleting)
+			cctx, cancel := driverkit.CleanupContext(ctx)
+			_, uerr := c.cms.Update(cctx, marked, metav1.UpdateOptions{}) // a conflict: a join cleared it
+			cancel()
+			if uerr != nil && !apierrors.IsConflict(uerr) && !apierrors.IsNotFound(uerr) {
+				c.log.Warn("tooz/kubernetes: could not clear a group's deletion mark; joins clear it when it is stale", "configmap", g.Name, "err", uerr)
+			}
+			if err != nil {
+				return err
+			}
 			return fmt.Errorf("%w: kubernetes: %d members", tooz.ErrGroupNotEmpty, len(members))
 		}
-		rv := g.ResourceVersion
+		rv := marked.ResourceVersion
 		err = c.cms.Delete(ctx, g.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
 		if apierrors.IsConflict(err) {
-			continue // a join touched it meanwhile
+			continue // a join cleared a mark it took for stale
 		}
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("%w: kubernetes: configmap %s deleted meanwhile", tooz.ErrGroupNotCreated, g.Name)
@@ -113,9 +145,10 @@ func (c *conn) memberConfigMap(group string, s *session, caps []byte, joined tim
 }
 
 // JoinGroup implements tooz.CoordinationDriver. The membership ConfigMap
-// is created, then the group's ConfigMap is touched, so that a DeleteGroup
-// that listed no members before the join fails its condition; if the group
-// is gone by then, the membership is deleted again.
+// is created, then the group's ConfigMap read: gone, the membership is
+// deleted again; marked by a DeleteGroup, the join waits for its verdict
+// (see DeleteGroup). Joins write nothing to the group, so they do not
+// contend with each other.
 func (c *conn) JoinGroup(ctx context.Context, group string, caps []byte) error {
 	s, err := c.session()
 	if err != nil {
@@ -155,26 +188,32 @@ func (c *conn) JoinGroup(ctx context.Context, group string, caps []byte) error {
 			return translate(err)
 		}
 	}
+	b := driverkit.Backoff{Min: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 	for {
 		g, err := c.getGroup(ctx, group)
 		if err == nil {
-			if g.Annotations == nil {
-				g.Annotations = map[string]string{}
+			mark, marked := g.Annotations[annDeleting]
+			if !marked {
+				return nil
 			}
-			g.Annotations[annJoined] = time.Now().UTC().Format(time.RFC3339Nano) + " " + c.member
-			_, err = c.cms.Update(ctx, g, metav1.UpdateOptions{})
-			if apierrors.IsConflict(err) {
-				continue
-			}
-			if apierrors.IsNotFound(err) {
-				err = fmt.Errorf("%w: kubernetes: configmap %s deleted meanwhile", tooz.ErrGroupNotCreated, g.Name)
+			if at, perr := time.Parse(time.RFC3339Nano, mark); perr == nil && time.Since(at) < staleMark {
+				if b.Wait(ctx) {
+					continue // a DeleteGroup is deciding
+				}
+				err = ctx.Err()
+			} else {
+				delete(g.Annotations, annDeleting)
+				_, err = c.cms.Update(ctx, g, metav1.UpdateOptions{})
+				if err == nil || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+					continue
+				}
+				err = translate(err)
 			}
 		}
-		if err != nil {
-			_ = c.cms.Delete(context.WithoutCancel(ctx), cm.Name, metav1.DeleteOptions{})
-			return translate(err)
-		}
-		return nil
+		cctx, cancel := driverkit.CleanupContext(ctx)
+		_ = c.cms.Delete(cctx, cm.Name, metav1.DeleteOptions{})
+		cancel()
+		return err
 	}
 }
 

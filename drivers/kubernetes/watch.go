@@ -120,12 +120,8 @@ func (w *cmWatch) run(ctx context.Context) {
 func (w *cmWatch) follow(ctx context.Context, timer *time.Timer) bool {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if hold := w.c.testHold.Load(); hold != nil {
-		// A test cuts the watch off: wait until it lets go, then list.
-		select {
-		case <-*hold:
-		case <-ctx.Done():
-		}
+	kick := w.c.testBreak() // before the hold is read: see breakWatches
+	if w.c.testHeld(ctx) {
 		return true
 	}
 	mw, err := w.c.cms.Watch(wctx, metav1.ListOptions{LabelSelector: w.sel, ResourceVersion: w.mrv, AllowWatchBookmarks: true})
@@ -139,12 +135,12 @@ func (w *cmWatch) follow(ctx context.Context, timer *time.Timer) bool {
 	}
 	defer sw.Stop()
 	w.arm(timer)
-	kick := w.c.testBreak()
 	for {
 		select {
 		case <-ctx.Done():
 			return true
 		case <-kick:
+			w.c.testHeld(ctx)
 			return true
 		case ev, ok := <-mw.ResultChan():
 			if !ok || ev.Type == watch.Error {
@@ -263,6 +259,20 @@ func (c *conn) testBreak() <-chan struct{} {
 		c.testKick = make(chan struct{})
 	}
 	return c.testKick
+}
+
+// testHeld waits while a test holds the watches back (breakWatches),
+// reporting whether it did: the watch then lists anew.
+func (c *conn) testHeld(ctx context.Context) bool {
+	hold := c.testHold.Load()
+	if hold == nil {
+		return false
+	}
+	select {
+	case <-*hold:
+	case <-ctx.Done():
+	}
+	return true
 }
 
 // breakWatches is for tests: every running ConfigMap watch ends, and none
