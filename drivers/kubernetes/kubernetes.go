@@ -283,13 +283,14 @@ func (c *conn) stop() {
 	c.runner.Wait()
 }
 
-// Close implements tooz.CoordinationDriver: it ends every ownership and
-// deletes every object of this coordinator in one request.
-func (c *conn) Close(ctx context.Context) error {
+// shutdown marks the coordinator closed, stops background work and ends
+// the session's ownerships, reporting false when Close or Abandon did that
+// already.
+func (c *conn) shutdown() bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil
+		return false
 	}
 	c.closed = true
 	s := c.sess
@@ -298,23 +299,19 @@ func (c *conn) Close(ctx context.Context) error {
 	if s != nil {
 		s.scope.End()
 	}
-	err := c.deleteOwn(ctx)
-	return translate(err)
+	return true
+}
+
+// Close implements tooz.CoordinationDriver: it ends every ownership and
+// deletes every object of this coordinator (two requests: Leases and
+// ConfigMaps).
+func (c *conn) Close(ctx context.Context) error {
+	if !c.shutdown() {
+		return nil
+	}
+	return translate(c.deleteOwn(ctx))
 }
 
 // Abandon implements tooz.Abandoner: background work stops and nothing is
 // deleted, as if the process had been killed.
-func (c *conn) Abandon() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	s := c.sess
-	c.mu.Unlock()
-	c.stop()
-	if s != nil {
-		s.scope.End()
-	}
-}
+func (c *conn) Abandon() { c.shutdown() }

@@ -145,13 +145,20 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 			return nil, err
 		}
 		if !alive {
+			// sessionAlive reaped the holder's session, and with it every
+			// Lease labelled with it, this one included: create it anew. If
+			// the Lease is still there (it was relabelled, or the reap
+			// failed halfway), take it over on condition instead.
 			o := c.register(s, name, contender)
-			got, err := c.leases.Update(ctx, c.holdingLease(name, res, contender, s, cur), metav1.UpdateOptions{})
+			got, err := c.leases.Create(ctx, c.holdingLease(name, res, contender, s, nil), metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				got, err = c.leases.Update(ctx, c.holdingLease(name, res, contender, s, cur), metav1.UpdateOptions{})
+			}
 			if err == nil {
 				return c.granted(o, got)
 			}
 			c.unregister(o)
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err) {
 				continue
 			}
 			return nil, translate(err)

@@ -165,11 +165,12 @@ func (c *conn) deleteSession(ctx context.Context, name, rv string) error {
 	case err != nil && !apierrors.IsNotFound(err):
 		return err
 	}
+	// Its memberships and keys, and its Leases, at once.
 	sel := metav1.ListOptions{LabelSelector: selector(labelSession, name)}
-	if err := c.cms.DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
-		return err
-	}
-	return c.leases.DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+	cmErr := make(chan error, 1)
+	go func() { cmErr <- c.cms.DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }()
+	err = c.leases.DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+	return errors.Join(<-cmErr, err)
 }
 
 // deleteOwn deletes every object of this coordinator.
@@ -250,34 +251,24 @@ func (c *conn) sessionDeadlines(ctx context.Context, names []string) (map[string
 		distinct[n] = true
 	}
 	live := make(map[string]time.Time, len(distinct))
-	if len(distinct) <= 2 {
-		for n := range distinct {
-			alive, until, err := c.sessionAlive(ctx, n)
-			if err != nil {
-				return nil, err
-			}
-			if alive {
-				live[n] = until
-			}
+	found := map[string]*coordv1.Lease{}
+	if len(distinct) > 2 {
+		list, err := c.leases.List(ctx, metav1.ListOptions{LabelSelector: c.sessionSelector()})
+		if err != nil {
+			return nil, translate(err)
 		}
-		return live, nil
-	}
-	list, err := c.leases.List(ctx, metav1.ListOptions{LabelSelector: c.sessionSelector()})
-	if err != nil {
-		return nil, translate(err)
+		for i := range list.Items {
+			found[list.Items[i].Name] = &list.Items[i]
+		}
 	}
 	now := time.Now()
-	found := map[string]*coordv1.Lease{}
-	for i := range list.Items {
-		found[list.Items[i].Name] = &list.Items[i]
-	}
 	for n := range distinct {
-		l := found[n]
-		if l != nil && now.Before(expiry(l)) {
+		if l := found[n]; l != nil && now.Before(expiry(l)) {
 			live[n] = expiry(l)
 			continue
 		}
-		// Gone or expired: reaped, and read again if it was renewed meanwhile.
+		// Not listed, gone or expired: read one by one (and reaped when
+		// gone, or read again when it was renewed meanwhile).
 		alive, until, err := c.sessionAlive(ctx, n)
 		if err != nil {
 			return nil, err
