@@ -173,14 +173,14 @@ func (c *conn) JoinGroup(ctx context.Context, group string, caps []byte) error {
 		if err != nil {
 			return translate(err)
 		}
-		alive, _, err := c.sessionAlive(ctx, old.Labels[labelSession])
+		holder, err := c.liveSession(ctx, old.Labels[labelSession])
 		if err != nil {
 			return err
 		}
-		if alive {
+		if holder != nil {
 			return fmt.Errorf("%w: kubernetes: configmap %s", tooz.ErrMemberAlreadyJoined, cm.Name)
 		}
-		// A membership of an expired session that sessionAlive deleted, or
+		// A membership of an expired session that liveSession deleted, or
 		// one left behind: remove it on condition, and join again.
 		rv := old.ResourceVersion
 		err = c.cms.Delete(ctx, old.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
@@ -323,11 +323,11 @@ func (c *conn) MemberInfo(ctx context.Context, group, member string) (tooz.Membe
 		return tooz.MemberInfo{}, translate(err)
 	}
 	if err == nil {
-		alive, _, err := c.sessionAlive(ctx, m.Labels[labelSession])
+		sess, err := c.liveSession(ctx, m.Labels[labelSession])
 		if err != nil {
 			return tooz.MemberInfo{}, err
 		}
-		if alive {
+		if sess != nil {
 			return memberInfo(m), nil
 		}
 	}

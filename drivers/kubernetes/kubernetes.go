@@ -309,7 +309,7 @@ func (c *conn) Close(ctx context.Context) error {
 	if !c.shutdown() {
 		return nil
 	}
-	return translate(c.deleteOwn(ctx))
+	return translate(c.deleteLabelled(ctx, labelCoordinator, c.id))
 }
 
 // Abandon implements tooz.Abandoner: background work stops and nothing is

@@ -45,11 +45,11 @@ func (c *conn) getLive(ctx context.Context, key string) (*corev1.ConfigMap, erro
 		return nil, translate(err)
 	}
 	if sn, eph := m.Labels[labelSession]; eph {
-		alive, _, err := c.sessionAlive(ctx, sn)
+		sess, err := c.liveSession(ctx, sn)
 		if err != nil {
 			return nil, err
 		}
-		if !alive {
+		if sess == nil {
 			return nil, nil
 		}
 	}

@@ -140,12 +140,12 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		if err != nil {
 			return nil, translate(err)
 		}
-		alive, until, err := c.sessionAlive(ctx, cur.Labels[labelSession])
+		holder, err := c.liveSession(ctx, cur.Labels[labelSession])
 		if err != nil {
 			return nil, err
 		}
-		if !alive {
-			// sessionAlive reaped the holder's session, and with it every
+		if holder == nil {
+			// liveSession reaped the holder's session, and with it every
 			// Lease labelled with it, this one included: create it anew. If
 			// the Lease is still there (it was relabelled, or the reap
 			// failed halfway), take it over on condition instead.
@@ -166,7 +166,8 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		if !wait {
 			return nil, fmt.Errorf("%w: kubernetes: lease %s is held by %q", tooz.ErrNotAcquired, name, holderOf(cur))
 		}
-		if err := c.waitChange(ctx, name, cur.ResourceVersion, until); err != nil {
+		opts := metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: cur.ResourceVersion}
+		if err := c.waitWatch(ctx, opts, expiry(holder), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -179,42 +180,40 @@ func holderOf(l *coordv1.Lease) string {
 	return *l.Spec.HolderIdentity
 }
 
-// waitChange returns when the Lease name changes after resourceVersion rv,
-// when until (the holder's session deadline) passes, or with an error when
-// ctx ends or the coordinator closes.
-func (c *conn) waitChange(ctx context.Context, name, rv string, until time.Time) error {
+// waitWatch returns when the Leases that opts selects change after
+// opts.ResourceVersion; a little after until (a deadline of a session the
+// waiter depends on, so that the clock that judges it finds it expired;
+// zero: none); when stop closes (nil: never); or with an error when ctx
+// ends or the coordinator closes. A watch refused because that
+// resourceVersion is too old returns at once: the caller reads again.
+func (c *conn) waitWatch(ctx context.Context, opts metav1.ListOptions, until time.Time, stop <-chan struct{}) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(c.ctx, cancel)
-	defer stop()
-	w, err := c.leases.Watch(wctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: rv})
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	unhook := context.AfterFunc(c.ctx, cancel)
+	defer unhook()
+	w, err := c.leases.Watch(wctx, opts)
+	if err == nil {
+		defer w.Stop()
+		var timeout <-chan time.Time
+		if !until.IsZero() {
+			timer := time.NewTimer(time.Until(until) + 10*time.Millisecond)
+			defer timer.Stop()
+			timeout = timer.C
 		}
-		if c.ctx.Err() != nil {
-			return tooz.ErrClosed
+		select {
+		case <-w.ResultChan():
+		case <-timeout:
+		case <-stop:
+		case <-wctx.Done():
 		}
-		if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
-			return nil // changed long ago: read it again
-		}
-		return translate(err)
 	}
-	defer w.Stop()
-	// A little after the deadline, so that the holder's session is found
-	// expired by the clock that judges it.
-	timer := time.NewTimer(time.Until(until) + 10*time.Millisecond)
-	defer timer.Stop()
-	select {
-	case <-w.ResultChan():
-	case <-timer.C:
-	case <-wctx.Done():
-	}
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		return ctx.Err()
-	}
-	if c.ctx.Err() != nil {
+	case c.ctx.Err() != nil:
 		return tooz.ErrClosed
+	case err != nil && !apierrors.IsGone(err) && !apierrors.IsResourceExpired(err):
+		return translate(err)
 	}
 	return nil
 }
@@ -229,11 +228,11 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 	if err != nil {
 		return "", translate(err)
 	}
-	alive, _, err := c.sessionAlive(ctx, cur.Labels[labelSession])
+	holder, err := c.liveSession(ctx, cur.Labels[labelSession])
 	if err != nil {
 		return "", err
 	}
-	if !alive {
+	if holder == nil {
 		return "", fmt.Errorf("%w: kubernetes: the holder of lease %s is gone", tooz.ErrNoLeader, name)
 	}
 	return holderOf(cur), nil

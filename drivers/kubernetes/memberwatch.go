@@ -10,11 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/membersink"
 )
 
 // WatchGroup implements tooz.CoordinationDriver.
 func (c *conn) WatchGroup(ctx context.Context, group string, sink tooz.GroupSink) (func(), error) {
-	return c.WatchMembers(ctx, group, groupSink{sink})
+	return c.WatchMembers(ctx, group, membersink.Legacy(sink))
 }
 
 // WatchMembers implements tooz.MemberWatcher: a cmWatch of the group's
@@ -64,17 +65,3 @@ func (c *conn) WatchMembers(ctx context.Context, group string, sink tooz.MemberS
 	}
 	return w.start(ctx)
 }
-
-// groupSink is a tooz.GroupSink as a tooz.MemberSink.
-type groupSink struct{ tooz.GroupSink }
-
-func (g groupSink) Snapshot(ms []tooz.MemberInfo, _ uint64) {
-	ids := make([]string, len(ms))
-	for i, m := range ms {
-		ids[i] = m.ID
-	}
-	g.Reset(ids)
-}
-func (g groupSink) Joined(m tooz.MemberInfo, _ uint64) { g.GroupSink.Joined(m.ID) }
-func (g groupSink) Updated(tooz.MemberInfo, uint64)    {}
-func (g groupSink) Left(member string, _ uint64)       { g.GroupSink.Left(member) }

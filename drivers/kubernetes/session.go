@@ -101,26 +101,15 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	c.mu.Unlock()
 	next := c.timeout / 3
 
-	why := "was not renewed before its deadline"
-	if !s.scope.Ended() && time.Now().Before(s.validUntil) {
-		start := time.Now()
-		l := s.lease.DeepCopy()
-		t := metav1.NewMicroTime(start)
-		l.Spec.RenewTime = &t
-		got, err := c.leases.Update(ctx, l, metav1.UpdateOptions{})
-		switch {
-		case err == nil:
-			c.mu.Lock()
-			s.lease, s.validUntil = got, driverkit.ValidUntil(start, c.timeout)
-			c.mu.Unlock()
-			return next, nil
-		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
-			why = "was deleted by a coordinator that found it expired"
-		default:
-			return next, translate(err)
+	why := "was deleted by a coordinator that found it expired"
+	switch {
+	case s.scope.Ended(): // the holdings watch saw the Lease go
+	case !time.Now().Before(s.validUntil):
+		why = "was not renewed before its deadline"
+	default:
+		if renewed, err := c.renew(ctx, s); renewed || err != nil {
+			return next, err
 		}
-	} else if s.scope.Ended() {
-		why = "was deleted by a coordinator that found it expired"
 	}
 	s.scope.End()
 	if err := c.deleteSession(ctx, s.name, ""); err != nil {
@@ -131,6 +120,27 @@ func (c *conn) Heartbeat(ctx context.Context) (time.Duration, error) {
 	}
 	c.log.Warn("tooz/kubernetes: new session lease after the old one was lost", "old", s.name, "why", why)
 	return next, fmt.Errorf("%w: kubernetes: session lease %s %s; a new one was created", tooz.ErrSessionLost, s.name, why)
+}
+
+// renew updates s's renewTime on condition that s's Lease is as last
+// written. It reports false, without error, when the Lease was deleted or
+// changed: the session is lost.
+func (c *conn) renew(ctx context.Context, s *session) (bool, error) {
+	start := time.Now()
+	l := s.lease.DeepCopy()
+	t := metav1.NewMicroTime(start)
+	l.Spec.RenewTime = &t
+	got, err := c.leases.Update(ctx, l, metav1.UpdateOptions{})
+	switch {
+	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		return false, nil
+	case err != nil:
+		return false, translate(err)
+	}
+	c.mu.Lock()
+	s.lease, s.validUntil = got, driverkit.ValidUntil(start, c.timeout)
+	c.mu.Unlock()
+	return true, nil
 }
 
 // EndSession implements tooz.SessionEnder: the session Lease and
@@ -165,20 +175,17 @@ func (c *conn) deleteSession(ctx context.Context, name, rv string) error {
 	case err != nil && !apierrors.IsNotFound(err):
 		return err
 	}
-	// Its memberships and keys, and its Leases, at once.
-	sel := metav1.ListOptions{LabelSelector: selector(labelSession, name)}
-	cmErr := make(chan error, 1)
-	go func() { cmErr <- c.cms.DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }()
-	err = c.leases.DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
-	return errors.Join(<-cmErr, err)
+	return c.deleteLabelled(ctx, labelSession, name)
 }
 
-// deleteOwn deletes every object of this coordinator.
-func (c *conn) deleteOwn(ctx context.Context) error {
-	sel := metav1.ListOptions{LabelSelector: selector(labelCoordinator, c.id)}
-	err1 := c.cms.DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
-	err2 := c.leases.DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
-	return errors.Join(err1, err2)
+// deleteLabelled deletes every ConfigMap and Lease labelled key=value
+// (memberships and keys; session and holdings), both requests at once.
+func (c *conn) deleteLabelled(ctx context.Context, key, value string) error {
+	sel := metav1.ListOptions{LabelSelector: selector(key, value)}
+	cmErr := make(chan error, 1)
+	go func() { cmErr <- c.cms.DeleteCollection(ctx, metav1.DeleteOptions{}, sel) }()
+	err := c.leases.DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
+	return errors.Join(<-cmErr, err)
 }
 
 // expiry is when the session Lease l runs out: its last renewal plus its
@@ -201,15 +208,6 @@ func expiry(l *coordv1.Lease) time.Time {
 		d = v
 	}
 	return at.Add(d)
-}
-
-// sessionAlive reports whether the session Lease name lives, and until when.
-func (c *conn) sessionAlive(ctx context.Context, name string) (bool, time.Time, error) {
-	l, err := c.liveSession(ctx, name)
-	if err != nil || l == nil {
-		return false, time.Time{}, err
-	}
-	return true, expiry(l), nil
 }
 
 // liveSession returns the session Lease name while it lives, or nil when
@@ -269,12 +267,12 @@ func (c *conn) sessionDeadlines(ctx context.Context, names []string) (map[string
 		}
 		// Not listed, gone or expired: read one by one (and reaped when
 		// gone, or read again when it was renewed meanwhile).
-		alive, until, err := c.sessionAlive(ctx, n)
+		l, err := c.liveSession(ctx, n)
 		if err != nil {
 			return nil, err
 		}
-		if alive {
-			live[n] = until
+		if l != nil {
+			live[n] = expiry(l)
 		}
 	}
 	return live, nil

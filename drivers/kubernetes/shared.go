@@ -12,7 +12,6 @@ import (
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toozgo/tooz"
@@ -43,7 +42,6 @@ type contender struct {
 	share   tooz.Share
 	member  string
 	session string
-	name    string
 }
 
 // AcquireShared implements tooz.SharedAcquirer.
@@ -107,7 +105,8 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		if o.Ended() {
 			return withdraw(fmt.Errorf("%w: kubernetes: the contender ended while waiting", tooz.ErrSessionLost))
 		}
-		if err := c.waitQueue(ctx, q, listed, until, o); err != nil {
+		opts := metav1.ListOptions{LabelSelector: selector(labelNamespace, c.nsHash, labelQueue, q), ResourceVersion: listed}
+		if err := c.waitWatch(ctx, opts, until, o.Lost()); err != nil {
 			return withdraw(err)
 		}
 	}
@@ -137,7 +136,7 @@ func (c *conn) listQueue(ctx context.Context, q string) ([]contender, string, ti
 		}
 		sn := l.Labels[labelSession]
 		sessions = append(sessions, sn)
-		out = append(out, contender{rv: rv, share: sh, member: member, session: sn, name: l.Name})
+		out = append(out, contender{rv: rv, share: sh, member: member, session: sn})
 	}
 	live, err := c.sessionDeadlines(ctx, sessions)
 	if err != nil {
@@ -168,43 +167,6 @@ func (c *conn) ahead(ctx context.Context, q string, mine uint64) ([]contender, s
 	}
 	n := sort.Search(len(all), func(i int) bool { return all[i].rv >= mine })
 	return all[:n], listed, until, nil
-}
-
-// waitQueue returns when queue q changes after the listing at rv, when
-// until (the earliest session deadline ahead) passes, when the waiting
-// contender o ends, or with an error when ctx ends or the coordinator
-// closes.
-func (c *conn) waitQueue(ctx context.Context, q, rv string, until time.Time, o *ownership) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.ctx, cancel)
-	defer stop()
-	stopLost := o.OnLost(cancel)
-	defer stopLost()
-	w, err := c.leases.Watch(wctx, metav1.ListOptions{LabelSelector: selector(labelNamespace, c.nsHash, labelQueue, q), ResourceVersion: rv})
-	if err == nil {
-		defer w.Stop()
-		var timeout <-chan time.Time
-		if !until.IsZero() {
-			timer := time.NewTimer(time.Until(until) + 10*time.Millisecond)
-			defer timer.Stop()
-			timeout = timer.C
-		}
-		select {
-		case <-w.ResultChan():
-		case <-timeout:
-		case <-wctx.Done():
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case c.ctx.Err() != nil:
-		return tooz.ErrClosed
-	case err != nil && !apierrors.IsGone(err) && !apierrors.IsResourceExpired(err):
-		return translate(err)
-	}
-	return nil
 }
 
 // Holders implements tooz.SharedAcquirer.
