@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -24,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toozgo/tooz/internal/driverkit"
 )
 
 // KubeVersion is the version of k8s.io/kubernetes in tools/kube-apiserver.
@@ -84,8 +85,8 @@ func StartKube(t testing.TB, opts ...Option) *Kube {
 		etcdOpts = append(etcdOpts, InHost(h)) // the API server must reach it
 	}
 	etcd := StartEtcd(t, etcdOpts...)
-	k := &Kube{Etcd: etcd, Namespace: "tooz-" + randHex(4), adminToken: randHex(16)}
-	userToken, noRoleToken := randHex(16), randHex(16)
+	k := &Kube{Etcd: etcd, Namespace: "tooz-" + driverkit.NewID()[:8], adminToken: driverkit.NewID()}
+	userToken, noRoleToken := driverkit.NewID(), driverkit.NewID()
 	k.Token = userToken
 	k.Server = start(t, &backend{
 		name:   "kube-apiserver",
@@ -183,10 +184,7 @@ func StartKube(t testing.TB, opts ...Option) *Kube {
 // its path.
 func (k *Kube) KubeconfigVia(addr string) (string, error) {
 	p := filepath.Join(k.workDir, "via-"+strings.NewReplacer(":", "_", ".", "_").Replace(addr)+".kubeconfig")
-	kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://%s\n    insecure-skip-tls-verify: true\n"+
-		"users:\n- name: tooz-test\n  user:\n    token: %s\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: tooz-test\n    namespace: %s\ncurrent-context: test\n",
-		addr, k.Token, k.Namespace)
-	return p, os.WriteFile(p, []byte(kc), 0o600)
+	return p, os.WriteFile(p, kubeconfig(addr, nil, k.Namespace, "tooz-test", k.Token), 0o600)
 }
 
 // AdminRequest sends an HTTP request with the administrator's token to the
@@ -232,14 +230,21 @@ func (k *Kube) request(ctx context.Context, addr, method, path string, body []by
 	return out, nil
 }
 
+// kubeconfig is a kubeconfig file's text for user (with token) in
+// namespace on the API server at addr, whose serving certificate ca
+// signs, or, for a nil ca, without verifying it.
 func kubeconfig(addr string, ca []byte, namespace, user, token string) []byte {
+	trust := "insecure-skip-tls-verify: true"
+	if ca != nil {
+		trust = "certificate-authority-data: " + base64.StdEncoding.EncodeToString(ca)
+	}
 	return fmt.Appendf(nil, `apiVersion: v1
 kind: Config
 clusters:
 - name: test
   cluster:
     server: https://%s
-    certificate-authority-data: %s
+    %s
 users:
 - name: %s
   user:
@@ -251,7 +256,7 @@ contexts:
     user: %s
     namespace: %s
 current-context: test
-`, addr, base64.StdEncoding.EncodeToString(ca), user, token, user, namespace)
+`, addr, trust, user, token, user, namespace)
 }
 
 func writeRSAKey(path string) error {
@@ -261,12 +266,6 @@ func writeRSAKey(path string) error {
 	}
 	der := x509.MarshalPKCS1PrivateKey(key)
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}), 0o600)
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func mustJSON(v any) string {
