@@ -25,11 +25,20 @@ import (
 // reconnect the watchers are created again from the revision each started
 // from; a watcher the server cancels (that revision compacted) falls back
 // to a read of the key, then watches from the read's revision.
+//
+// A watcher outlives its ownership: contender keys are reused (slots, see
+// contender), so a coordinator that takes the same lock over and over
+// finds its key's watcher in place, and an acquisition and release cost no
+// watcher creation and cancellation on the stream (four messages and the
+// server's work for them), only the event of the release's own delete.
+// Up to maxIdleWatchers idle watchers are kept; older ones are cancelled.
 type deleteWatch struct {
 	c *conn
 
 	mu      sync.Mutex
-	keys    map[int64]*watchedKey // by watch ID
+	keys    map[int64]*watchedKey  // by watch ID
+	byKey   map[string]*watchedKey // the same, by key
+	idle    []*watchedKey          // watchers no ownership uses, oldest first
 	nextID  int64
 	stream  pb.Watch_WatchClient // the current stream; nil while (re)connecting
 	running bool                 // the goroutine runs
@@ -40,15 +49,21 @@ type deleteWatch struct {
 	testHold atomic.Pointer[chan struct{}] // when set (tests): a new stream waits until it closes
 }
 
-// watchedKey is one watched key.
+// maxIdleWatchers bounds the watchers a deleteWatch keeps for reuse.
+const maxIdleWatchers = 64
+
+// watchedKey is one watched key. Guarded by deleteWatch.mu.
 type watchedKey struct {
-	key  string
-	from int64  // the revision from which on (exclusive) the key's deletion is looked for
-	gone func() // called once, on the goroutine, when the key is deleted
+	id      int64
+	key     string
+	from    int64  // the revision from which on (exclusive) the key's deletion is looked for
+	gone    func() // called once, on the goroutine, when the key is deleted; nil while idle
+	use     int64  // counts the ownerships that used the watcher
+	lastDel int64  // the revision of the last deletion the watcher reported
 }
 
 func newDeleteWatch(c *conn) *deleteWatch {
-	return &deleteWatch{c: c, keys: map[int64]*watchedKey{}}
+	return &deleteWatch{c: c, keys: map[int64]*watchedKey{}, byKey: map[string]*watchedKey{}}
 }
 
 // usable reports whether the raw watch API sees the keys the client
@@ -60,11 +75,26 @@ func usable(cli *clientv3.Client) bool {
 
 // add watches key, created at revision from, for its deletion; gone runs
 // once, on the watch's goroutine, if it is deleted before remove is called.
+// A watcher of the key already in place is taken over: a deletion it
+// reported after from (before this call) fires gone at once.
 func (d *deleteWatch) add(key string, from int64, gone func()) (remove func()) {
 	d.mu.Lock()
+	if k := d.byKey[key]; k != nil {
+		d.unidle(k)
+		k.from, k.gone = from, gone
+		k.use++
+		use := k.use
+		missed := k.lastDel > from
+		d.mu.Unlock()
+		if missed {
+			d.c.run.Go(func() { d.fire(k, use) })
+		}
+		return func() { d.remove(k, use) }
+	}
 	d.nextID++
-	id := d.nextID
-	d.keys[id] = &watchedKey{key: key, from: from, gone: gone}
+	k := &watchedKey{id: d.nextID, key: key, from: from, gone: gone, use: 1}
+	d.keys[k.id] = k
+	d.byKey[key] = k
 	st := d.stream
 	if !d.running {
 		d.running = true
@@ -77,9 +107,19 @@ func (d *deleteWatch) add(key string, from int64, gone func()) (remove func()) {
 	}
 	d.mu.Unlock()
 	if st != nil {
-		d.send(st, createReq(id, key, from))
+		d.send(st, createReq(k.id, key, from))
 	}
-	return func() { d.remove(id) }
+	return func() { d.remove(k, 1) }
+}
+
+// unidle takes k out of the idle list. d.mu is held.
+func (d *deleteWatch) unidle(k *watchedKey) {
+	for i, x := range d.idle {
+		if x == k {
+			d.idle = append(d.idle[:i], d.idle[i+1:]...)
+			return
+		}
+	}
 }
 
 func createReq(id int64, key string, from int64) *pb.WatchRequest {
@@ -95,20 +135,37 @@ func (d *deleteWatch) send(st pb.Watch_WatchClient, req *pb.WatchRequest) {
 	_ = st.Send(req) // a failed send shows on Recv, which reconnects and creates every watcher again
 }
 
-// remove stops watching a key. The stream stays open for the next one
+// remove ends the use-th use of k: it becomes idle, kept for the next
+// ownership of the same key; the oldest idle watcher beyond
+// maxIdleWatchers is cancelled. The stream stays open for the next key
 // (a coordinator that takes and gives up one lock at a time would
 // otherwise open a stream per acquisition) until the conn closes.
-func (d *deleteWatch) remove(id int64) {
+func (d *deleteWatch) remove(k *watchedKey, use int64) {
 	d.mu.Lock()
-	if _, ok := d.keys[id]; !ok {
+	if k.use != use || k.gone == nil || d.keys[k.id] != k {
 		d.mu.Unlock()
-		return
+		return // taken over, already idle, or dropped
 	}
-	delete(d.keys, id)
+	k.gone = nil
+	d.idle = append(d.idle, k)
+	var evict *watchedKey
+	if len(d.idle) > maxIdleWatchers {
+		evict = d.idle[0]
+		d.idle = d.idle[1:]
+		d.dropLocked(evict)
+	}
 	st := d.stream
 	d.mu.Unlock()
-	if st != nil {
-		d.send(st, &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: id}}})
+	if evict != nil && st != nil {
+		d.send(st, &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: evict.id}}})
+	}
+}
+
+// dropLocked forgets k. d.mu is held.
+func (d *deleteWatch) dropLocked(k *watchedKey) {
+	delete(d.keys, k.id)
+	if d.byKey[k.key] == k {
+		delete(d.byKey, k.key)
 	}
 }
 
@@ -149,6 +206,11 @@ func (d *deleteWatch) serve(ctx context.Context) error {
 		return ctx.Err()
 	}
 	d.stream = st
+	// Idle watchers are not worth creating again.
+	for _, k := range d.idle {
+		d.dropLocked(k)
+	}
+	d.idle = nil
 	reqs := make([]*pb.WatchRequest, 0, len(d.keys))
 	for id, k := range d.keys {
 		reqs = append(reqs, createReq(id, k.key, k.from))
@@ -182,37 +244,52 @@ func (d *deleteWatch) handle(ctx context.Context, st pb.Watch_WatchClient, resp 
 	// from the start revision is still to come. Only a read moves from.
 	d.mu.Lock()
 	k := d.keys[resp.WatchId]
-	d.mu.Unlock()
 	if k == nil {
-		return nil // removed meanwhile
+		d.mu.Unlock()
+		return nil // cancelled meanwhile
 	}
+	fire := false
 	for _, ev := range resp.Events {
-		if ev.Type == mvccpb.DELETE {
-			d.fire(resp.WatchId, k)
-			return nil
+		if ev.Type == mvccpb.DELETE && ev.Kv != nil {
+			k.lastDel = max(k.lastDel, ev.Kv.ModRevision)
+			// A deletion at or before from was of an earlier
+			// ownership of the key (a release before the key was
+			// created again).
+			fire = fire || (k.gone != nil && ev.Kv.ModRevision > k.from)
 		}
 	}
-	if !resp.Canceled {
+	use, idle, key, from := k.use, k.gone == nil, k.key, k.from
+	if resp.Canceled && idle {
+		d.unidle(k)
+		d.dropLocked(k)
+	}
+	d.mu.Unlock()
+	if fire {
+		d.fire(k, use)
+		return nil
+	}
+	if !resp.Canceled || idle {
 		return nil
 	}
 	// The server dropped the watcher (its start revision was compacted):
 	// read the key, then watch it again from the read's revision.
 	rctx, cancel := context.WithTimeout(ctx, max(d.c.timeout, time.Second))
-	got, err := d.c.cli.Get(rctx, k.key, clientv3.WithKeysOnly())
+	got, err := d.c.cli.Get(rctx, key, clientv3.WithKeysOnly())
 	cancel()
 	switch {
 	case err == nil && got.Count == 0:
-		d.fire(resp.WatchId, k)
+		d.fire(k, use)
 	case err == nil:
 		d.mu.Lock()
-		k.from = max(k.from, got.Header.Revision)
-		_, live := d.keys[resp.WatchId]
+		k.from = max(from, got.Header.Revision)
+		from = k.from
+		live := d.keys[k.id] == k
 		d.mu.Unlock()
 		if live {
-			d.send(st, createReq(resp.WatchId, k.key, k.from))
+			d.send(st, createReq(k.id, key, from))
 		}
 	default:
-		return fmt.Errorf("read %s after its watcher was cancelled: %w", k.key, err) // a new stream creates every watcher again
+		return fmt.Errorf("read %s after its watcher was cancelled: %w", key, err) // a new stream creates every watcher again
 	}
 	return nil
 }
@@ -222,19 +299,24 @@ func (d *deleteWatch) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.keys = map[int64]*watchedKey{}
+	d.byKey = map[string]*watchedKey{}
+	d.idle = nil
 	if d.running {
 		d.cancel()
 		d.running, d.stream = false, nil
 	}
 }
 
-// fire reports a key's deletion once.
-func (d *deleteWatch) fire(id int64, k *watchedKey) {
+// fire reports the deletion of k's key to its use-th user, once; the
+// watcher becomes idle.
+func (d *deleteWatch) fire(k *watchedKey, use int64) {
 	d.mu.Lock()
-	_, live := d.keys[id]
-	d.mu.Unlock()
-	if live {
-		k.gone()
-		d.remove(id)
+	gone := k.gone
+	if k.use != use || gone == nil || d.keys[k.id] != k {
+		d.mu.Unlock()
+		return
 	}
+	d.mu.Unlock()
+	gone()
+	d.remove(k, use)
 }

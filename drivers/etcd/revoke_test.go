@@ -83,3 +83,75 @@ func TestOwnerKeyDeletedWhileWatchDown(t *testing.T) {
 	close(hold)
 	testutil.WaitClosed(t, la.Lost(), testTimeout, "a's lock to be reported lost once the watch came up on a compacted revision")
 }
+
+// TestOwnerKeyWatcherReused: a lock taken again and again re-creates the
+// same contender key (its slot) and reuses that key's watcher. A release's
+// own delete never ends the next holding, and an out-of-band delete of a
+// later incarnation of the key is still seen.
+func TestOwnerKeyWatcherReused(t *testing.T) {
+	ctx := testutil.Context(t, time.Minute)
+	s := testserver.StartEtcd(t, testserver.WithNoFsync())
+	raw := rawClient(t, s)
+	a := open(t, testURL(s), "a")
+	d := a.Driver().(*conn)
+	l := a.Lock(testutil.Unique("lock"))
+	prefix := d.keys.resource(tooz.Resource{Kind: tooz.KindLock, Name: l.Name()})
+	var key string
+	for i := range 20 {
+		testutil.Must(t, l.Acquire(ctx), "acquire")
+		resp, err := raw.Get(ctx, prefix, clientv3.WithPrefix())
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("contender keys: %v %v", resp, err)
+		}
+		if i == 0 {
+			key = string(resp.Kvs[0].Key)
+		} else if string(resp.Kvs[0].Key) != key {
+			t.Fatalf("cycle %d used key %s, the first %s: the slot was not reused", i, resp.Kvs[0].Key, key)
+		}
+		if !l.Held() {
+			t.Fatalf("cycle %d: the holding ended before its release", i)
+		}
+		testutil.Must(t, l.Release(ctx), "release")
+	}
+	d.dw.mu.Lock()
+	n := len(d.dw.keys)
+	d.dw.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d watchers after 20 cycles of one lock; want the one kept for its key", n)
+	}
+	testutil.Must(t, l.Acquire(ctx), "acquire")
+	if _, err := raw.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitClosed(t, l.Lost(), testTimeout, "the lock to be reported lost through the reused watcher")
+}
+
+// TestDeleteWatchTakeoverSeesEarlierDelete: a key created again and
+// deleted before its new user takes over the idle watcher still reports
+// that deletion to the new user, whichever of the event and the takeover
+// comes first; the earlier user hears of no deletion after it left.
+func TestDeleteWatchTakeoverSeesEarlierDelete(t *testing.T) {
+	ctx := testutil.Context(t, time.Minute)
+	s := testserver.StartEtcd(t, testserver.WithNoFsync())
+	raw := rawClient(t, s)
+	d := open(t, testURL(s), "a").Driver().(*conn)
+	key := testutil.Unique("probe")
+	put := func() int64 {
+		r, err := raw.Put(ctx, key, "x")
+		testutil.Must(t, err, "put")
+		return r.Header.Revision
+	}
+	del := func() {
+		_, err := raw.Delete(ctx, key)
+		testutil.Must(t, err, "delete")
+	}
+	remove := d.dw.add(key, put(), func() { t.Error("the first user was told of a deletion after it left") })
+	remove()
+	del() // as a release
+	again := put()
+	del() // out of band, before the next user comes
+	fired := make(chan struct{})
+	remove = d.dw.add(key, again, func() { close(fired) })
+	defer remove()
+	testutil.WaitClosed(t, fired, testTimeout, "the new user to be told of the deletion")
+}
