@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,13 +36,19 @@ type tier struct {
 	timeout    time.Duration // liveness timeout of failover candidates
 }
 
+// tierFromEnv is the short tier, or the full one with TOOZ_BENCH=full;
+// TOOZ_BENCH_HELD overrides how many locks the hold measurement takes.
 func tierFromEnv() tier {
-	if os.Getenv("TOOZ_BENCH") == "full" {
-		return tier{full: true, cycles: 2000, contendFor: 2 * time.Second, rounds: 2, workers: []int{8, 32},
-			failovers: 5, events: 100, joins: 1000, list: 10000, held: 1000, timeout: 2 * time.Second}
-	}
-	return tier{cycles: 20, contendFor: 150 * time.Millisecond, rounds: 1, workers: []int{8},
+	tr := tier{cycles: 20, contendFor: 150 * time.Millisecond, rounds: 1, workers: []int{8},
 		failovers: 1, events: 3, joins: 10, list: 20, held: 10, timeout: 2 * time.Second}
+	if os.Getenv("TOOZ_BENCH") == "full" {
+		tr = tier{full: true, cycles: 2000, contendFor: 2 * time.Second, rounds: 2, workers: []int{8, 32},
+			failovers: 5, events: 100, joins: 1000, list: 10000, held: 10000, timeout: 2 * time.Second}
+	}
+	if n, err := strconv.Atoi(os.Getenv("TOOZ_BENCH_HELD")); err == nil && n > 0 {
+		tr.held = n
+	}
+	return tr
 }
 
 func unique(prefix string) string {

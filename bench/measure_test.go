@@ -665,13 +665,19 @@ func listRow(t *testing.T, tg *target, c *tooz.Coordinator, proxy *countingProxy
 // holdMany acquires tr.held locks from one coordinator and reports the
 // client's goroutines and heap per held lock.
 func holdMany(t *testing.T, tg *target, tr tier) {
+	if tg.name == "k8s" {
+		tr.held = min(tr.held, tg.maxList) // 7 ms per Lease: 10,000 would take minutes
+	}
 	ctx := context.Background()
 	c := open(t, tg, unique("ns"), "holder")
-	// One lock first, so that per-coordinator goroutines (watchers of the
-	// session and the like) are not counted per lock.
-	first := c.Lock("warm")
-	if err := first.Acquire(ctx); err != nil {
-		t.Fatal(err)
+	// A few locks first, so that what a coordinator spends once is not
+	// counted per lock: watchers of its session and the like, and on
+	// Consul the queries of its first ownerships, which are followed one
+	// by one (drivers/consul/holdings.go) before the rest share one.
+	for i := range warmHeld {
+		if err := c.Lock(fmt.Sprintf("warm-%d", i)).Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	beats := func() samples {
 		var out samples
@@ -714,6 +720,9 @@ func holdMany(t *testing.T, tg *target, tr tier) {
 	stack := float64(int64(m1.StackInuse)-int64(m0.StackInuse)) / 1024 / float64(tr.held)
 	results.add(tg.name, row{metric: "… client memory per held lock (after GC): heap + goroutine stacks", ours: fmt.Sprintf("%.1f KiB (%.1f + %.1f)", heap+stack, heap, stack),
 		bar: "≤ 2 KiB", verdict: yes(heap+stack <= 2)})
-	results.add(tg.name, row{metric: fmt.Sprintf("… Heartbeat p50 with 1 / %d locks held (n=21 each); cost per held lock", tr.held),
+	results.add(tg.name, row{metric: fmt.Sprintf("… Heartbeat p50 with %d / %d locks held (n=21 each); cost per held lock", warmHeld, warmHeld+tr.held),
 		ours: fmt.Sprintf("%s / %s; %s", ms(beat1.p50()), ms(beatN.p50()), ms((beatN.p50()-beat1.p50())/time.Duration(tr.held)))})
 }
+
+// warmHeld is how many locks holdMany takes before it starts counting.
+const warmHeld = 16

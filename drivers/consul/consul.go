@@ -330,18 +330,19 @@ func (*driver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriv
 func start(ctx context.Context, client *api.Client, transport *http.Transport, cfg tooz.Config, s settings, token string) (tooz.CoordinationDriver, error) {
 	base, cancel := context.WithCancel(context.Background())
 	d := &conn{
-		client:      client,
-		kv:          client.KV(),
-		transport:   transport,
-		member:      cfg.MemberID,
-		timeout:     cfg.Timeout,
-		lockDelay:   s.lockDelay,
-		consistency: s.consistency,
-		token:       token,
-		log:         cfg.Logger,
-		ns:          keyspace.Escape(cfg.Namespace),
-		base:        base,
-		cancel:      cancel,
+		client:       client,
+		kv:           client.KV(),
+		transport:    transport,
+		member:       cfg.MemberID,
+		timeout:      cfg.Timeout,
+		lockDelay:    s.lockDelay,
+		consistency:  s.consistency,
+		token:        token,
+		log:          cfg.Logger,
+		ns:           keyspace.Escape(cfg.Namespace),
+		soloHoldings: soloHoldings,
+		base:         base,
+		cancel:       cancel,
 	}
 	sess, err := d.openSession(ctx)
 	if err != nil {
@@ -387,6 +388,9 @@ type conn struct {
 	token       string
 	log         *slog.Logger
 	ns          string // escaped namespace
+	// soloHoldings is how many ownerships of a session are followed by a
+	// query each (holdings.go); tests lower it.
+	soloHoldings int
 
 	base   context.Context // ends on Close and Abandon
 	cancel context.CancelFunc

@@ -210,7 +210,7 @@ func (d *conn) issue(s *session, ownerKey, qKey, cid string, idx uint64) (*owner
 	}
 	o := &ownership{Hold: s.scope.Hold(), d: d, s: s, ownerKey: ownerKey, qKey: qKey, cid: cid, token: idx}
 	d.startMonitorLocked(s)
-	d.run.Go(func() { d.watchOwned(o) })
+	d.follow(o)
 	return o, nil
 }
 
@@ -247,14 +247,7 @@ func (d *conn) watchOwned(o *ownership) {
 		if err == nil && gone(p) {
 			p, meta, err = d.client.KV().Get(o.ownerKey, d.strong(ctx))
 			if err == nil && gone(p) {
-				if ctx.Err() == nil && !o.releasing.Load() && o.End() {
-					d.log.Warn("tooz/consul: the owner key was deleted or released by someone else; the ownership is lost", "key", o.ownerKey)
-					if o.qKey != "" {
-						// As Release would: our queue entry, first in
-						// line, must not hold the queue up.
-						d.dispose(o.s, cleanup{key: o.qKey})
-					}
-				}
+				d.revoked(ctx, o)
 				return
 			}
 		}
@@ -477,7 +470,7 @@ func (o *ownership) Release(ctx context.Context) error {
 	o.releasing.Store(true)
 	d := o.d
 	if d.isClosed() {
-		o.End()
+		o.end()
 		return tooz.ErrClosed
 	}
 	idx := o.token
@@ -489,7 +482,7 @@ func (o *ownership) Release(ctx context.Context) error {
 		ops = append(ops, kvOp(api.KVDelete, o.qKey))
 	}
 	ok, resp, err := d.txn(ctx, ops, nil)
-	o.End()
+	o.end()
 	if err != nil {
 		cs := []cleanup{{key: o.ownerKey, contender: o.cid}}
 		if o.qKey != "" {

@@ -18,13 +18,26 @@ import (
 // TestOwnerKeyDeletedOutOfBand: an operator deletes a lock's owner key
 // (consul kv delete) while the holder's session lives. The holder, which
 // got the lock after waiting in the queue, must see Lost() within the
-// timeout, and the lock must not stay blocked by its queue entry.
+// timeout, and the lock must not stay blocked by its queue entry. It runs
+// with the holder's key followed by a query of its own and by the shared
+// query (holdings.go).
 func TestOwnerKeyDeletedOutOfBand(t *testing.T) {
 	s := testserver.StartConsul(t)
 	raw := rawClient(t, s)
+	for _, shared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "solo", true: "shared"}[shared], func(t *testing.T) {
+			ownerKeyDeletedOutOfBand(t, s, raw, shared)
+		})
+	}
+}
+
+func ownerKeyDeletedOutOfBand(t *testing.T, s *testserver.Server, raw *api.Client, shared bool) {
 	h := newHarness(s, "")
 	ctx := testutil.Context(t, time.Minute)
 	a, b := open(t, h, "a"), open(t, h, "b")
+	if shared {
+		a.Driver().(*conn).soloHoldings = 0
+	}
 	name := testutil.Unique("lock")
 	la, lb := a.Lock(name), b.Lock(name)
 	testutil.Must(t, lb.Acquire(ctx), "b locks")

@@ -34,6 +34,7 @@ type session struct {
 	gone      bool                       // known to be gone from the servers
 	monitored bool                       // its monitor goroutine runs
 	pending   driverkit.Pending[cleanup] // keys to delete once the agent answers again
+	holds     holdings                   // what its ownerships' keys are followed by (holdings.go)
 }
 
 // cleanup is a key this session may still hold although nobody wants it:
