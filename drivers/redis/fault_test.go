@@ -396,3 +396,34 @@ func TestDriverLockEndsWithSession(t *testing.T) {
 		t.Fatal("b holds the lock while a's driver still reports it held")
 	}
 }
+
+// TestFencingCounterLostOrDamaged: a lock's fencing counter that is
+// deleted (a restart without persistence) or holds no integer (damage)
+// is seeded again from the server's clock: the next token is still above
+// every earlier one, and nothing fails.
+func TestFencingCounterLostOrDamaged(t *testing.T) {
+	s := testserver.StartRedis(t)
+	ctx := testutil.Context(t, 30*time.Second)
+	rdb := raw(t, s)
+	c := open(t, testURL(s, ""), "a")
+	l := c.Lock(testutil.Unique("lock"))
+	fk := driverOf(t, c).lockKey(tooz.Resource{Kind: tooz.KindLock, Name: l.Name()}) + ":f"
+	last := uint64(0)
+	take := func(what string) {
+		t.Helper()
+		testutil.Must(t, l.Acquire(ctx), "acquire "+what)
+		if f := l.FencingToken(); f <= last {
+			t.Fatalf("%s: fencing token %d, not above %d", what, f, last)
+		} else {
+			last = f
+		}
+		testutil.Must(t, l.Release(ctx), "release "+what)
+	}
+	take("first")
+	take("second")
+	testutil.Must(t, rdb.Del(ctx, fk).Err(), "delete the counter")
+	take("after the counter was deleted")
+	testutil.Must(t, rdb.Set(ctx, fk, "not a number", 0).Err(), "damage the counter")
+	take("after the counter was damaged")
+	take("after that")
+}

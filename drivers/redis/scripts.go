@@ -72,16 +72,25 @@ local function event(eg, kind, member, rec)
   redis.call('PUBLISH', gkey(eg) .. ':ev', seq .. ' ' .. prev .. ' ' .. kind .. ' ' .. body)
 end
 
+-- next_fence returns the next value of the fencing counter fk: one INCR
+-- while the counter lasts. A counter found missing (a restart without
+-- persistence, a failover that lost the last writes) or damaged is seeded
+-- from the server's clock in microseconds. The lost counter was seeded the
+-- same way and then counted one per grant, fewer than one a microsecond,
+-- so the new seed is above every token it gave.
+local function next_fence(fk)
+  local f = redis.pcall('INCR', fk)
+  if type(f) ~= 'number' or f == 1 then
+    f = now_us()
+    redis.call('SET', fk, fmt(f))
+  end
+  return fmt(f)
+end
+
 -- grant makes tok the holder of lk with a fencing token greater than every
--- earlier one: the counter is raised to the server's clock in microseconds
--- first, so tokens keep growing even if the counter was lost (a restart
--- without persistence, a failover that lost the last INCR).
+-- earlier one (next_fence).
 local function grant(lk, tok, sid, ttl, mem)
-  local fk = lk .. ':f'
-  local c = tonumber(redis.call('GET', fk) or '0') or 0
-  local n = now_us()
-  if c < n then redis.call('SET', fk, fmt(n)) end
-  local fence = fmt(redis.call('INCR', fk))
+  local fence = next_fence(lk .. ':f')
   redis.call('HSET', lk, 'tok', tok, 'sid', sid, 'mem', mem, 'fence', fence)
   redis.call('PEXPIRE', lk, ttl)
   redis.call('PUBLISH', lk .. ':o', fence) -- owner watches (ownerwatch.go)
@@ -478,12 +487,19 @@ return 1
 var scriptAcquire = script(`
 local lk = KEYS[1]
 if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
-if redis.call('HGET', lk, 'tok') == ARGV[2] then
+local cur = redis.call('HGET', lk, 'tok')
+if cur == ARGV[2] then
   redis.call('PEXPIRE', lk, ARGV[5])
   return {1, redis.call('HGET', lk, 'fence')}
 end
-check_holder(lk)
-if redis.call('EXISTS', lk) == 0 then
+local free
+if not cur and redis.call('EXISTS', lk) == 0 then
+  free = not promote(lk) -- check_holder's work for a lock nobody holds
+else
+  check_holder(lk)
+  free = redis.call('EXISTS', lk) == 0
+end
+if free then
   local f = grant(lk, ARGV[2], ARGV[3], ARGV[5], ARGV[6])
   redis.call('HSET', KEYS[3], 'c' .. ARGV[2], lk)
   return {1, f}

@@ -49,11 +49,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
 local oldest = promote_shared(K, '')
 local limit = tonumber(ARGV[6])
 if oldest and oldest.limit ~= limit then return {-3, oldest.limit} end
-local fk = K .. ':f'
-local c = tonumber(redis.call('GET', fk) or '0') or 0
-local n = now_us()
-if c < n then redis.call('SET', fk, fmt(n)) end
-local fence = fmt(redis.call('INCR', fk))
+local fence = next_fence(K .. ':f')
 redis.call('ZADD', K, fence, tok)
 redis.call('HSET', K .. ':e', tok, ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. fence .. '|' .. ARGV[7])
 redis.call('HSET', KEYS[3], 'p' .. tok, K)
