@@ -196,3 +196,49 @@ func contend(b *testing.B, workers int, cycle func(worker int) error) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkRevocationDetection: a held lock's owner key is deleted out of
+// band (consul kv delete); reported is the time from the delete returning
+// to the lock's Lost closing (revoke-ms). In "solo" the lock's key is
+// followed by a blocking query of its own, in "shared" by the query a
+// session shares for its ownerships beyond the first few (holdings.go),
+// with as many other locks held under it as the name says.
+//
+//	go test -run '^$' -bench RevocationDetection -benchtime 200x ./drivers/consul/
+func BenchmarkRevocationDetection(b *testing.B) {
+	s := testserver.StartConsul(b)
+	raw := rawClient(b, s)
+	h := newHarness(s, "")
+	for _, held := range []int{-1, 100, 1000} {
+		name := fmt.Sprintf("shared-held=%d", held)
+		if held < 0 {
+			name = "solo"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			c := open(b, h, testutil.Unique("m"))
+			if held >= 0 {
+				c.Driver().(*conn).soloHoldings = 0
+				for i := range held {
+					testutil.Must(b, c.Lock(fmt.Sprintf("other-%d", i)).Acquire(ctx), "lock")
+				}
+			}
+			var total time.Duration
+			for i := 0; b.Loop(); i++ {
+				l := c.Lock(fmt.Sprintf("revoked-%d", i))
+				testutil.Must(b, l.Acquire(ctx), "lock")
+				if _, err := raw.KV().Delete(h.ownerKey(b, tooz.KindLock, l.Name()), nil); err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				select {
+				case <-l.Lost():
+				case <-time.After(10 * time.Second):
+					b.Fatal("the revoked lock was not reported lost")
+				}
+				total += time.Since(t0)
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "revoke-ms")
+		})
+	}
+}

@@ -276,12 +276,19 @@ func BenchmarkHandover(b *testing.B) {
 // BenchmarkRevocationDetection: a held lock's owner key is deleted out of
 // band (an operator's etcdctl del); reported is the time from the delete
 // returning to the lock's Lost closing (revoke-ms), for as many locks
-// held beside it as the sub-benchmark says.
+// held beside it as the sub-benchmark says. In "same-name" one lock is
+// taken again after each revocation: its key (slot) and that key's
+// watcher are reused.
 func BenchmarkRevocationDetection(b *testing.B) {
 	s := benchServer(b)
 	raw := rawClient(b, s)
-	for _, held := range []int{0, 100} {
-		b.Run(fmt.Sprintf("held=%d", held), func(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		held     int
+		sameName bool
+	}{{"held=0", 0, false}, {"held=100", 100, false}, {"same-name", 0, true}} {
+		held := tc.held
+		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
 			c := open(b, testURL(s), "a")
 			for i := range held {
@@ -292,7 +299,11 @@ func BenchmarkRevocationDetection(b *testing.B) {
 			d := c.Driver().(*conn)
 			var total time.Duration
 			for i := 0; b.Loop(); i++ {
-				l := c.Lock(fmt.Sprintf("revoked-%d", i))
+				name := fmt.Sprintf("revoked-%d", i)
+				if tc.sameName {
+					name = "revoked"
+				}
+				l := c.Lock(name)
 				if err := l.Acquire(ctx); err != nil {
 					b.Fatal(err)
 				}
