@@ -101,6 +101,14 @@
 // long as the session: there is no lock TTL apart from it, so
 // tooz.WithLockTTL has nothing to set here.
 //
+// An ownership also ends when its key is deleted or released by someone
+// else (consul kv delete) while the session lives. A session's first 8
+// ownerships are each followed by a blocking query on their key; the rest
+// share one query on their keys' longest common prefix, so that holding
+// thousands of locks costs no goroutine or connection per lock, at the
+// price of noticing such a revocation only once a listing of that prefix
+// shows it (milliseconds to tens of milliseconds for thousands of keys).
+//
 // # Consistency
 //
 // With consistency=consistent every read verifies the leader with a quorum
