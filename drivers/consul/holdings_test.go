@@ -98,3 +98,20 @@ func TestCommonPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestManyLocksUnderTheAgentsConnectionLimit: a Consul agent accepts 200
+// concurrent HTTP connections per client address by default
+// (http_max_conns_per_client). When every held lock kept a blocking
+// query (a connection) of its own, the 206th acquisition failed with
+// "Your IP is issuing too many concurrent connections"; the shared query
+// lets one coordinator hold far more.
+func TestManyLocksUnderTheAgentsConnectionLimit(t *testing.T) {
+	s := testserver.StartConsul(t) // default limits
+	c := open(t, newHarness(s, ""), "holder")
+	ctx := testutil.Context(t, time.Minute)
+	for i := range 400 {
+		testutil.Must(t, c.Lock(fmt.Sprintf("l-%d", i)).Acquire(ctx), fmt.Sprintf("lock %d of 400", i))
+	}
+	_, err := c.Heartbeat(ctx)
+	testutil.Must(t, err, "heartbeat with 400 locks held")
+}
