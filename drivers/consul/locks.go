@@ -477,11 +477,21 @@ func (o *ownership) Release(ctx context.Context) error {
 	if o.casIndex != 0 {
 		idx = o.casIndex
 	}
-	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: o.ownerKey, Index: idx}}}
-	if o.qKey != "" {
-		ops = append(ops, kvOp(api.KVDelete, o.qKey))
+	var (
+		ok   bool
+		resp *api.TxnResponse
+		err  error
+	)
+	if o.qKey == "" {
+		// One key: the KV endpoint's check-and-set delete, lighter on
+		// the agent than a transaction of one operation.
+		ok, _, err = d.kv.DeleteCAS(&api.KVPair{Key: o.ownerKey, ModifyIndex: idx}, d.w(ctx))
+	} else {
+		ok, resp, err = d.txn(ctx, api.TxnOps{
+			{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: o.ownerKey, Index: idx}},
+			kvOp(api.KVDelete, o.qKey),
+		}, nil)
 	}
-	ok, resp, err := d.txn(ctx, ops, nil)
 	o.end()
 	if err != nil {
 		cs := []cleanup{{key: o.ownerKey, contender: o.cid}}
