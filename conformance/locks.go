@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -22,6 +23,54 @@ var lockTests = []test{
 	{"LockMutualExclusionAndFencing", testLockMutualExclusion},
 	{"LockFreedAfterCrash", testLockFreedAfterCrash},
 	{"LockFreedAtOnceOnClose", testLockFreedOnClose},
+	{"LocksHeldCostNoGoroutine", testLocksHeldCostNoGoroutine},
+}
+
+// testLocksHeldCostNoGoroutine: a coordinator holding many locks spends
+// no goroutine per lock. What follows a holding for its loss (a watch of
+// its key, the Coordinator's liveness deadline) is shared, and the
+// Coordinator hears of each loss through the ownership's
+// tooz.LostNotifier. A driver whose ownerships are not LostNotifiers is
+// followed with a goroutine each by design, and the subtest skips it.
+// The first 16 locks are taken before counting, so that what a
+// coordinator spends once is not counted per lock (on Consul, the queries
+// of a session's first 8 holdings).
+func testLocksHeldCostNoGoroutine(f *fixture) {
+	ctx := f.ctx
+	c := f.open(f.name("holder"))
+	probe, err := c.Driver().Acquire(ctx, tooz.Resource{Kind: tooz.KindLock, Name: f.name("probe")}, false)
+	f.must(err, "acquire through the driver")
+	_, notifier := probe.(tooz.LostNotifier)
+	f.must(probe.Release(ctx), "release through the driver")
+	if !notifier {
+		f.Skipf("the driver's ownership %T is no tooz.LostNotifier: the Coordinator follows each with a goroutine", probe)
+	}
+	var locks []*tooz.Lock
+	take := func(i int) {
+		l := c.Lock(f.name(fmt.Sprintf("held-%03d", i)))
+		f.must(l.Acquire(ctx), "acquire "+l.Name())
+		locks = append(locks, l)
+	}
+	for i := range 16 {
+		take(i)
+	}
+	const n = 100
+	before := runtime.NumGoroutine()
+	for i := range n {
+		take(16 + i)
+	}
+	// Goroutines of other work (a reply being read, an earlier
+	// subtest's winding down) come and go: allow a few, far below one
+	// per lock.
+	if grown := runtime.NumGoroutine() - before; grown >= n/10 {
+		f.Fatalf("holding %d more locks added %d goroutines; want none per lock", n, grown)
+	}
+	for _, l := range locks {
+		if !l.Held() {
+			f.Fatalf("%s ended while held", l.Name())
+		}
+		f.must(l.Release(ctx), "release "+l.Name())
+	}
 }
 
 func testLockTryAcquire(f *fixture) {
