@@ -151,7 +151,7 @@ func (d *conn) followShared(ctx context.Context, s *session, g *followGen) {
 			continue
 		}
 		bo.Reset()
-		if !d.confirmGone(ctx, s, g, pairs, meta.LastIndex) {
+		if !d.confirmGone(ctx, s, g.prefix, pairs, meta.LastIndex) {
 			// A suspect could not be read: list again after a pause.
 			if !bo.Wait(ctx) {
 				return
@@ -167,11 +167,11 @@ func (d *conn) followShared(ctx context.Context, s *session, g *followGen) {
 	}
 }
 
-// confirmGone ends the ownerships under g's prefix that a listing taken at
-// index at shows gone, once a consistent read of each agrees. An ownership
+// confirmGone ends the ownerships under prefix that a listing of it taken
+// at index at shows gone, once a consistent read of each agrees. An ownership
 // issued after the listing is not judged by it. It reports false when a
 // read failed.
-func (d *conn) confirmGone(ctx context.Context, s *session, g *followGen, pairs api.KVPairs, at uint64) bool {
+func (d *conn) confirmGone(ctx context.Context, s *session, prefix string, pairs api.KVPairs, at uint64) bool {
 	held := make(map[string]bool, len(pairs))
 	for _, p := range pairs {
 		if p != nil && p.Session == s.id {
@@ -181,7 +181,7 @@ func (d *conn) confirmGone(ctx context.Context, s *session, g *followGen, pairs 
 	var suspects []*ownership
 	s.holds.mu.Lock()
 	for k, o := range s.holds.shared {
-		if !held[k] && strings.HasPrefix(k, g.prefix) && o.token <= at && !o.Ended() && !o.releasing.Load() {
+		if !held[k] && strings.HasPrefix(k, prefix) && o.token <= at && !o.Ended() && !o.releasing.Load() {
 			suspects = append(suspects, o)
 		}
 	}
