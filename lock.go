@@ -204,8 +204,8 @@ func (h *holding) end(err error, release bool) {
 
 // retryRelease keeps trying to give own up after a release that failed
 // (typically: the backend was unreachable when the liveness deadline
-// passed), once after each later successful heartbeat, until the backend
-// no longer records it, the driver reports it lost, or the coordinator
+// passed, or a refused call), once after each later successful heartbeat,
+// until the backend no longer records it (ErrLockNotHeld), or the coordinator
 // shuts down (closing the driver ends it anyway). Without it a session
 // that outlived the outage on the backend would keep the ownership, and
 // everybody waiting for it, forever.
@@ -213,7 +213,7 @@ func (c *Coordinator) retryRelease(own Ownership, err error) {
 	if !c.enter() {
 		return
 	}
-	c.log.Warn("tooz: giving up an ownership after the liveness lapsed failed; retrying after the next heartbeat", "err", err)
+	c.log.Warn("tooz: giving up an ownership failed; retrying after the next heartbeat", "err", err)
 	go func() {
 		defer c.wg.Done()
 		for {
@@ -221,11 +221,11 @@ func (c *Coordinator) retryRelease(own Ownership, err error) {
 			if stopped {
 				return
 			}
-			select {
-			case <-next:
-			case <-own.Lost():
-				return
-			}
+			// Not own.Lost: a driver's Release may end the ownership
+			// before its request fails, and a Release called again must
+			// then still try (a driver that gave up on the key itself
+			// reports ErrLockNotHeld, which ends this).
+			<-next
 			if _, stopped := c.live.nextRenewal(); stopped {
 				return
 			}
@@ -261,6 +261,13 @@ func (h *holding) release(ctx context.Context) error {
 		return err
 	}
 	h.end(nil, false)
+	if err != nil {
+		// The backend may still record the ownership (a lost connection,
+		// an API server that refused the call while it restarted), and a
+		// live session would then keep it, and everybody waiting for it,
+		// for good.
+		h.c.retryRelease(h.own, err)
+	}
 	return err
 }
 
