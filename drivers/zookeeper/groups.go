@@ -563,20 +563,26 @@ func (w *groupWatch) list(ctx context.Context, s *session, first bool) (<-chan z
 			if x.ok {
 				continue // created meanwhile
 			}
-			w.apply(ctx, s, nil, nil, first)
+			if err := w.apply(ctx, s, nil, nil, first); err != nil {
+				return nil, err
+			}
 			return x.ch, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		w.apply(ctx, s, v.children, v.st, first)
+		if err := w.apply(ctx, s, v.children, v.st, first); err != nil {
+			return nil, err
+		}
 		return v.ch, nil
 	}
 }
 
 // apply reports the listing children (st: the group znode's stat, nil when
-// the group does not exist).
-func (w *groupWatch) apply(ctx context.Context, s *session, children []string, st *zk.Stat, first bool) {
+// the group does not exist). When a member's creation zxid, which orders
+// the joins, cannot be read, it reports nothing and returns the error: the
+// caller lists again.
+func (w *groupWatch) apply(ctx context.Context, s *session, children []string, st *zk.Stat, first bool) error {
 	next := make(map[string]bool, len(children))
 	for _, name := range children {
 		if _, err := keyspace.Unescape(name); err != nil {
@@ -624,7 +630,11 @@ func (w *groupWatch) apply(ctx context.Context, s *session, children []string, s
 						common = append(common, name)
 					}
 				}
-				for name, czxid := range w.czxids(ctx, s, common) {
+				cz, err := w.czxids(ctx, s, common)
+				if err != nil {
+					return err
+				}
+				for name, czxid := range cz {
 					if czxid > w.pzxid {
 						again = append(again, name)
 					}
@@ -638,7 +648,10 @@ func (w *groupWatch) apply(ctx context.Context, s *session, children []string, s
 		joined = append(joined, again...)
 		slices.Sort(joined)
 		if len(joined) > 1 {
-			cz := w.czxids(ctx, s, joined)
+			cz, err := w.czxids(ctx, s, joined)
+			if err != nil {
+				return err
+			}
 			slices.SortStableFunc(joined, func(a, b string) int {
 				za, oka := cz[a]
 				zb, okb := cz[b]
@@ -669,15 +682,18 @@ func (w *groupWatch) apply(ctx context.Context, s *session, children []string, s
 	} else {
 		w.czxid, w.cversion, w.pzxid = 0, 0, 0
 	}
+	return nil
 }
 
 // czxids returns the creation zxids of the members named, read
-// concurrently; members that left meanwhile are missing.
-func (w *groupWatch) czxids(ctx context.Context, s *session, names []string) map[string]int64 {
+// concurrently; members that left meanwhile are missing. Any other failed
+// read is an error (a member left out for it would be misordered).
+func (w *groupWatch) czxids(ctx context.Context, s *session, names []string) (map[string]int64, error) {
 	var (
-		mu  sync.Mutex
-		out = make(map[string]int64, len(names))
-		wg  sync.WaitGroup
+		mu   sync.Mutex
+		out  = make(map[string]int64, len(names))
+		wg   sync.WaitGroup
+		fail error
 	)
 	for _, name := range names {
 		wg.Add(1)
@@ -690,15 +706,18 @@ func (w *groupWatch) czxids(ctx context.Context, s *session, names []string) map
 				}
 				return st, err
 			})
-			if err == nil {
-				mu.Lock()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
 				out[name] = st.Czxid
-				mu.Unlock()
+			case !errors.Is(err, zk.ErrNoNode) && fail == nil:
+				fail = err
 			}
 		}()
 	}
 	wg.Wait()
-	return out
+	return out, fail
 }
 
 // run waits for the watch to fire, for a reconnection or for a new
