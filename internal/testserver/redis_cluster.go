@@ -98,6 +98,18 @@ func (r *RedisCluster) form(ctx context.Context) error {
 		}
 		ids[i] = id
 	}
+	// Each node gets a config epoch of its own before it meets the others,
+	// as redis-cli --cluster create does. Left at 0, the masters resolve
+	// the collision among themselves, one bump per gossip round; a master
+	// killed before every node has seen its last bump leaves its replica
+	// asking for votes with the older epoch, and a master that saw the
+	// newer one refuses it ("slot … epoch (5) > reqEpoch (3)") for good:
+	// no failover ever happens.
+	for i, n := range r.Nodes {
+		if _, err := redisDo(ctx, n.Addr, "CLUSTER", "SET-CONFIG-EPOCH", strconv.Itoa(i+1)); err != nil {
+			return fmt.Errorf("%s: CLUSTER SET-CONFIG-EPOCH: %v", n.Name, err)
+		}
+	}
 	first := r.Nodes[0]
 	for _, n := range r.Nodes[1:] {
 		if _, err := redisDo(ctx, n.Addr, "CLUSTER", "MEET", first.ip(), strconv.Itoa(first.Port), strconv.Itoa(first.ports[1])); err != nil {
@@ -150,10 +162,12 @@ func poll(ctx context.Context, interval time.Duration, f func() error) error {
 }
 
 // WaitHealthy waits until every running node says cluster_state:ok and
-// knows three masters with slots, and every running replica's link to its
-// master is up.
+// knows three masters with slots, every running replica's link to its
+// master is up, and every running node sees the same config epoch for
+// each master (a replica whose view is older cannot win a failover vote).
 func (r *RedisCluster) WaitHealthy(ctx context.Context) error {
 	err := poll(ctx, 50*time.Millisecond, func() error {
+		epochs := map[string]string{} // master's node ID -> config epoch, as the first node saw it
 		for _, n := range r.Nodes {
 			if !n.Running() {
 				continue
@@ -177,11 +191,39 @@ func (r *RedisCluster) WaitHealthy(ctx context.Context) error {
 			if infoField(repl, "role") == "slave" && infoField(repl, "master_link_status") != "up" {
 				return fmt.Errorf("%s: replica link %s", n.Name, infoField(repl, "master_link_status"))
 			}
+			if err := agreeOnEpochs(ctx, n, epochs); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("testserver: redis-cluster not healthy: %w", err)
+	}
+	return nil
+}
+
+// agreeOnEpochs reads n's CLUSTER NODES and checks that each master it
+// knows (not failed) has the config epoch recorded in epochs by the nodes
+// read before; the first to mention a master records it.
+func agreeOnEpochs(ctx context.Context, n *Server, epochs map[string]string) error {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	nodes, err := redisString(pctx, n.Addr, "CLUSTER", "NODES")
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%s: %v", n.Name, err)
+	}
+	for _, l := range strings.Split(nodes, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 8 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+			continue
+		}
+		id, epoch := f[0], f[6]
+		if seen, ok := epochs[id]; !ok {
+			epochs[id] = epoch
+		} else if seen != epoch {
+			return fmt.Errorf("%s sees config epoch %s for master %.8s, another node %s", n.Name, epoch, id, seen)
+		}
 	}
 	return nil
 }
