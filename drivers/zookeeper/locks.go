@@ -55,9 +55,11 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	// Tied to the session before the znode exists, so that an expiry
 	// from here on ends it.
 	o, ok := s.own()
-	if !ok {
+	if !ok || !s.listen(dir) {
 		return nil, c.deadSessionErr(s, s.deadErr())
 	}
+	defer s.unlisten(dir) // after watchOwned: no child event is lost between
+	o.dir = dir
 	var czxid int64
 	o.path, czxid, err = c.createContender(ctx, s, dir, "")
 	if err != nil {
@@ -254,10 +256,14 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 	readSelf() // pipelined with the listing, unless the create's reply told
 	checked := false
 	for {
-		children, st, err := c.children(ctx, s, dir)
+		// With a child watch, which may then follow the ownership
+		// (dirwatch.go).
+		at := s.dirEvents(dir)
+		children, st, err := c.children(ctx, s, dir, true)
 		if err != nil {
 			return false, err
 		}
+		o.listed, o.listedAt = true, at
 		if !checked && slices.Contains(children, name) {
 			checked = true
 			if czxid > st.Pzxid { // cannot be: our create came first
@@ -306,6 +312,7 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 			}
 		}
 		if gone && lower == 1 {
+			o.listed = false
 			return owner()
 		}
 	}
@@ -314,9 +321,10 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 // watchOwned ends o (its Lost closes) when its znode is deleted while its
 // session lives: the ownership was revoked out of band (an operator's or a
 // tool's delete), and the next contender, which watches that znode, owns
-// the resource already. An exists watch on the znode follows it, and the
-// client's event callback (ownedEvent) acts on what it reports: no
-// goroutine waits for it while o lasts. Setting the watch is a round trip,
+// the resource already. A lock's winning listing's child watch follows it
+// while it can (dirwatch.go); otherwise an exists watch on the znode does.
+// The client's event callback acts on what either reports: no goroutine
+// waits for it while o lasts. Setting the exists watch is a round trip,
 // made in the background so that Acquire does not wait for it.
 func (c *conn) watchOwned(o *ownership) {
 	s := o.s
@@ -327,7 +335,9 @@ func (c *conn) watchOwned(o *ownership) {
 	}
 	s.owned[o.path] = o
 	s.mu.Unlock()
-	c.armOwnerWatch(o)
+	if !s.followByDir(o) {
+		c.armOwnerWatch(o)
+	}
 }
 
 // armOwnerWatch sets the exists watch on o's znode, retrying until it is
@@ -404,6 +414,7 @@ func (s *session) unwatch(o *ownership) {
 	if s.owned[o.path] == o {
 		delete(s.owned, o.path)
 	}
+	s.unfollowDir(o)
 }
 
 // vanished reports a contender whose znode is gone before it owned anything.
@@ -414,8 +425,9 @@ func (c *conn) vanished(s *session, o *ownership) error {
 	return fmt.Errorf("%w: contender znode %s was deleted", tooz.ErrSessionLost, o.path)
 }
 
-// children lists dir (empty when it does not exist) with dir's stat.
-func (c *conn) children(ctx context.Context, s *session, dir string) ([]string, *zk.Stat, error) {
+// children lists dir (empty when it does not exist) with dir's stat, and
+// with a child watch (which onEvent hears) when watch is true.
+func (c *conn) children(ctx context.Context, s *session, dir string, watch bool) ([]string, *zk.Stat, error) {
 	type r struct {
 		ch []string
 		st *zk.Stat
@@ -424,6 +436,10 @@ func (c *conn) children(ctx context.Context, s *session, dir string) ([]string, 
 	err := c.retry(ctx, s, func(int) error {
 		var err error
 		out, err = call(ctx, func() (r, error) {
+			if watch {
+				ch, st, _, err := s.zk.ChildrenW(dir)
+				return r{ch, st}, err
+			}
 			ch, st, err := s.zk.Children(dir)
 			return r{ch, st}, err
 		})
@@ -499,7 +515,7 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 	}
 	dir := c.resDir(res)
 	for {
-		children, _, err := c.children(ctx, s, dir)
+		children, _, err := c.children(ctx, s, dir, false)
 		if err != nil {
 			return "", c.mapErr(err)
 		}
@@ -544,6 +560,14 @@ type ownership struct {
 	token           uint64
 	// releasing is set once Release began: the znode's deletion is ours.
 	releasing atomic.Bool
+	// dir is a lock's directory ("" for shared ownerships, which an
+	// exists watch follows). listed says that the listing that made o
+	// the owner had a child watch, set after listedAt child events of
+	// dir (contend); byDir (s.mu) that this watch follows o.
+	dir      string
+	listed   bool
+	listedAt uint64
+	byDir    bool
 }
 
 // FencingToken implements tooz.Ownership: the owner znode's czxid, which
@@ -562,6 +586,8 @@ func (o *ownership) Release(ctx context.Context) error {
 		return tooz.ErrLockNotHeld
 	}
 	o.releasing.Store(true)
+	// Before the delete: the watch that follows o would hear it.
+	o.s.unwatch(o)
 	c := o.c
 	err := c.retry(ctx, o.s, func(attempt int) error {
 		_, err := call(ctx, func() (struct{}, error) { return struct{}{}, o.s.zk.Delete(o.path, -1) })

@@ -16,7 +16,10 @@ import (
 
 // ZooKeeper opcodes, as the protocol numbers them (opCreate is the
 // driver's, opCloseSession persistent.go's).
-const opDelete = 2
+const (
+	opDelete = 2
+	opExists = 3
+)
 
 var closeSessionOp int32 = opCloseSession
 
@@ -36,6 +39,7 @@ type proxy struct {
 	armed   int32         // opcode whose reply to lose; 0 when disarmed
 	gate    chan struct{} // while set, replies wait for it to close
 	lostCh  chan struct{}
+	sent    map[int32]int // requests passed to the server, by opcode
 	wg      sync.WaitGroup
 }
 
@@ -60,7 +64,7 @@ func startProxy(t testing.TB, target string) *proxy {
 	if err != nil {
 		t.Fatalf("proxy listen: %v", err)
 	}
-	p := &proxy{t: t, ln: ln, target: target, pairs: map[*pair]struct{}{}}
+	p := &proxy{t: t, ln: ln, target: target, pairs: map[*pair]struct{}{}, sent: map[int32]int{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
@@ -80,6 +84,14 @@ func startProxy(t testing.TB, target string) *proxy {
 }
 
 func (p *proxy) Addr() string { return p.ln.Addr().String() }
+
+// requests returns how many requests with opcode op the proxy has passed
+// to the server.
+func (p *proxy) requests(op int32) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent[op]
+}
 
 func (p *proxy) accept() {
 	defer p.wg.Done()
@@ -164,6 +176,7 @@ func (p *proxy) upstream(pr *pair) {
 			xid := int32(binary.BigEndian.Uint32(f[4:]))
 			op := int32(binary.BigEndian.Uint32(f[8:]))
 			p.mu.Lock()
+			p.sent[op]++
 			if p.armed != 0 && op == p.armed {
 				p.armed = 0
 				pr.mu.Lock()

@@ -72,3 +72,85 @@ func TestOwnerZnodeDeletedOutOfBand(t *testing.T) {
 		t.Fatalf("release of the revoked lock: %v", err)
 	}
 }
+
+// TestLockFollowedByItsListing: an uncontended lock is followed by the
+// child watch that the listing which made it the owner set, so that a
+// cycle makes no exists request (create, list, delete, as zk.Lock); it is
+// still reported lost when its znode is deleted out of band, and so is a
+// lock won by hand-over, which an exists watch follows.
+func TestLockFollowedByItsListing(t *testing.T) {
+	srv := testserver.StartZooKeeper(t, testserver.WithNoFsync())
+	p := startProxy(t, srv.Addr)
+	ctx := testutil.Context(t, time.Minute)
+	const timeout = 2 * time.Second
+	a := open(t, "zookeeper://"+p.Addr()+"/dirwatch", "a", tooz.WithTimeout(timeout))
+	b := open(t, "zookeeper://"+srv.Addr+"/dirwatch", "b", tooz.WithTimeout(timeout))
+	raw := rawClient(t, srv.Addr)
+	name := unique("l")
+	dir := drv(a).resDir(tooz.Resource{Kind: tooz.KindLock, Name: name})
+	deleteOwner := func(want string) {
+		t.Helper()
+		children, _, err := raw.Children(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := lowest(children)
+		if data, _, err := raw.Get(dir + "/" + first); err != nil || string(data) != want {
+			t.Fatalf("the first contender %s holds %q, %v; want %s", first, data, err, want)
+		}
+		if err := raw.Delete(dir+"/"+first, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	l := a.Lock(name)
+	before := p.requests(opExists)
+	const cycles = 20
+	for range cycles {
+		if err := l.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.requests(opExists) - before; n != 0 {
+		t.Fatalf("%d uncontended lock cycles sent %d exists requests, want none", cycles, n)
+	}
+
+	if err := l.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deleteOwner("a")
+	testutil.WaitClosed(t, l.Lost(), timeout/2, "a lock that its listing's watch follows to be reported lost after its znode was deleted")
+
+	// By hand-over: a waits behind b, and owns once b releases.
+	lb := b.Lock(name)
+	if err := lb.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- l.Acquire(ctx) }()
+	for { // until a's znode is there, behind b's
+		children, _, ev, err := raw.ChildrenW(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(children) == 2 {
+			break
+		}
+		select {
+		case <-ev:
+		case <-ctx.Done():
+			t.Fatal("a's contender znode did not appear")
+		}
+	}
+	if err := lb.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	deleteOwner("a")
+	testutil.WaitClosed(t, l.Lost(), timeout/2, "a lock won by hand-over to be reported lost after its znode was deleted")
+}

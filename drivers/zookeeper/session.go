@@ -43,9 +43,12 @@ type session struct {
 	isConn    bool
 	gen       int // counts the times the client got the session (reconnections)
 	dead      error
-	// owned are the ownerships whose znode an exists watch follows, by
+	// owned are the ownerships whose znode a watch follows, by
 	// path: the client's event callback ends one whose znode is deleted.
 	owned map[string]*ownership
+	// dirs are the lock directories of contending or owning Acquires, by
+	// path: their child watch may follow an ownership (dirwatch.go).
+	dirs map[string]*dirWatch
 	// pending are znodes of the session to delete once the connection
 	// answers again (see deleteQuietly).
 	pending driverkit.Pending[string]
@@ -63,6 +66,7 @@ func (c *conn) newSession(ctx context.Context) (*session, error) {
 		scope:       scope,
 		connected:   make(chan struct{}),
 		owned:       map[string]*ownership{},
+		dirs:        map[string]*dirWatch{},
 	}
 	s.dial = newDialer(len(c.hosts), c.timeout, s.onConnectResponse)
 	s.dial.log = c.log
@@ -137,7 +141,16 @@ func (s *session) id() int64 {
 
 // onEvent receives the client's events, on the client's goroutine.
 func (s *session) onEvent(ev zk.Event) {
-	if ev.Type != zk.EventSession {
+	switch ev.Type {
+	case zk.EventSession:
+	case zk.EventNodeChildrenChanged:
+		s.dirEvent(ev.Path)
+		return
+	case zk.EventNodeDeleted:
+		s.dirEvent(ev.Path) // a child watch fires on its znode's deletion too
+		s.ownedEvent(ev)
+		return
+	default:
 		s.ownedEvent(ev)
 		return
 	}
@@ -198,6 +211,7 @@ func (s *session) end(why error) bool {
 	}
 	s.dead = why
 	s.owned = nil
+	s.dirs = nil
 	s.mu.Unlock()
 	s.pending.Drop() // the server deletes the session's znodes
 	s.scope.End()

@@ -304,7 +304,7 @@ func (c *conn) Holders(ctx context.Context, res tooz.Resource) ([]string, error)
 		return nil, c.mapErr(err)
 	}
 	dir := c.sharedDir(res)
-	children, _, err := c.children(ctx, s, dir)
+	children, _, err := c.children(ctx, s, dir, false)
 	if err != nil {
 		return nil, c.mapErr(err)
 	}

@@ -100,6 +100,14 @@
 // trip as the first listing, so an uncontended lock costs the recipe's
 // three round trips (create, list, delete).
 //
+// An owner whose znode is deleted out of band (its session alive) loses
+// the ownership at once. The child watch that the winning listing set
+// follows the owner while nothing else happens in the lock's directory;
+// at its first event (a waiter arriving, or the deletion) the owner
+// changes over to an exists watch on its own znode, which an owner that
+// got the lock by hand-over has from the start. Neither costs a goroutine
+// per ownership.
+//
 // # Events
 //
 // Membership events come from child watches. A child watch fires once and
