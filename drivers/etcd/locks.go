@@ -78,30 +78,33 @@ type ownership struct {
 	c               *conn
 	ct              *contender
 	token           uint64 // the key's create revision
-	// releasing is set once Release began: the key's deletion is ours.
-	releasing atomic.Bool
+	// settled is set by whichever comes first of Release and the watch
+	// seeing the key deleted by someone else; that one frees the slot.
+	settled atomic.Bool
 }
 
 // FencingToken implements tooz.Ownership: the owner key's create revision.
 func (o *ownership) FencingToken() uint64 { return o.token }
 
 // Release implements tooz.Ownership: one Delete of the contender key.
+//
+// The key can only be the one this ownership created, not a later one of
+// the same slot: the key names the lease, and the lease gives the slot to
+// another contender only once this one is freed, below. So the delete
+// needs no compare of the create revision (a transaction, which costs the
+// server more than a plain delete).
 func (o *ownership) Release(ctx context.Context) error {
-	if o.Ended() {
+	if o.Ended() || !o.settled.CompareAndSwap(false, true) {
 		return tooz.ErrLockNotHeld
 	}
-	o.releasing.Store(true)
 	defer o.End()
-	// Only the key this ownership created: never a later one of the slot.
-	resp, err := o.c.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(o.ct.key), "=", int64(o.token))).
-		Then(clientv3.OpDelete(o.ct.key)).Commit()
+	resp, err := o.c.cli.Delete(ctx, o.ct.key)
 	if err != nil {
 		o.c.orphan(o.ct)
 		return o.c.fail(ctx, nil, err)
 	}
 	o.c.free(o.ct)
-	if !resp.Succeeded {
+	if resp.Deleted == 0 {
 		return fmt.Errorf("%w: its etcd key is gone (lease expired or key deleted)", tooz.ErrLockNotHeld)
 	}
 	return nil
@@ -137,9 +140,9 @@ func (c *conn) own(ct *contender, rev int64) (*ownership, error) {
 //
 // Without wait it is one transaction that creates the key only when no
 // contender exists, else reports tooz.ErrNotAcquired (nothing is written).
-// With wait it is one transaction that creates the key and reads the owner
-// and the newest older contender: when the key is the owner, that was the
-// only round trip. Otherwise the contender waits for its predecessor's key
+// With wait it is one transaction that creates the key and reads the two
+// newest contenders: when the key is the only one, it is the owner and that
+// was the only round trip. Otherwise the contender waits for its predecessor's key
 // to go (see waitTurn).
 func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
 	if err := ctx.Err(); err != nil {
@@ -166,10 +169,12 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		}
 		return c.ownOrWithdraw(ct, resp.Header.Revision)
 	}
+	// The key created here is the newest under prefix: it owns the
+	// resource when it is the only one, and otherwise the newest but one
+	// is its predecessor. One read says both.
 	resp, err := c.enqueue(ctx, ct, func(tctx context.Context) (*clientv3.TxnResponse, error) {
 		return c.cli.Txn(tctx).If(absent(key)).Then(
 			put,
-			clientv3.OpGet(prefix, append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...),
 			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 				clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(2)),
 		).Commit()
@@ -184,8 +189,8 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 		return nil, fmt.Errorf("etcd: contender key %q exists already", key)
 	}
 	rev := resp.Header.Revision
-	first, newest := rangeOf(resp, 1), rangeOf(resp, 2)
-	if len(first) > 0 && string(first[0].Key) == key {
+	newest := rangeOf(resp, 1)
+	if len(newest) == 1 && string(newest[0].Key) == key {
 		return c.ownOrWithdraw(ct, rev)
 	}
 	pred := ""
@@ -338,9 +343,11 @@ func (c *conn) watchOwned(o *ownership, from int64) {
 }
 
 // ownedKeyGone ends o, whose key was deleted by someone else, unless it
-// ended meanwhile (a Release deletes the key too).
+// ended meanwhile or a Release began (which deletes the key too, and
+// frees the slot itself: freed here, the slot could be the key of another
+// contender before that Release's delete).
 func (c *conn) ownedKeyGone(o *ownership) {
-	if o.releasing.Load() || !o.End() {
+	if !o.settled.CompareAndSwap(false, true) || !o.End() {
 		return
 	}
 	c.log.Warn("tooz/etcd: the owner key was deleted by someone else; the ownership is lost", "key", o.ct.key)

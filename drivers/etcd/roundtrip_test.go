@@ -85,7 +85,7 @@ func TestRoundTrips(t *testing.T) {
 		}
 		return err
 	})
-	step("Release", map[string]int{"Txn": 1}, func() error { return la.Release(ctx) })
+	step("Release", map[string]int{"DeleteRange": 1}, func() error { return la.Release(ctx) })
 	step("JoinGroup", map[string]int{"Txn": 1}, func() error { return a.JoinGroup(ctx, g, []byte("x")) })
 	step("UpdateCapabilities", map[string]int{"Txn": 1}, func() error { return a.UpdateCapabilities(ctx, g, []byte("y")) })
 	step("Members", map[string]int{"Txn": 1}, func() error { _, err := b.MembersInfo(ctx, g); return err })

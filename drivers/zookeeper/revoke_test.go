@@ -88,7 +88,7 @@ func TestLockFollowedByItsListing(t *testing.T) {
 	raw := rawClient(t, srv.Addr)
 	name := unique("l")
 	dir := drv(a).resDir(tooz.Resource{Kind: tooz.KindLock, Name: name})
-	deleteOwner := func(want string) {
+	deleteOwner := func(want string) time.Time { // when the delete was sent
 		t.Helper()
 		children, _, err := raw.Children(dir)
 		if err != nil {
@@ -98,9 +98,11 @@ func TestLockFollowedByItsListing(t *testing.T) {
 		if data, _, err := raw.Get(dir + "/" + first); err != nil || string(data) != want {
 			t.Fatalf("the first contender %s holds %q, %v; want %s", first, data, err, want)
 		}
+		sent := time.Now()
 		if err := raw.Delete(dir+"/"+first, -1); err != nil {
 			t.Fatal(err)
 		}
+		return sent
 	}
 
 	l := a.Lock(name)
@@ -121,8 +123,9 @@ func TestLockFollowedByItsListing(t *testing.T) {
 	if err := l.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deleteOwner("a")
+	began := deleteOwner("a")
 	testutil.WaitClosed(t, l.Lost(), timeout/2, "a lock that its listing's watch follows to be reported lost after its znode was deleted")
+	t.Logf("followed by the listing's watch: lost %v after the delete began", time.Since(began))
 
 	// By hand-over: a waits behind b, and owns once b releases.
 	lb := b.Lock(name)
@@ -151,6 +154,7 @@ func TestLockFollowedByItsListing(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
-	deleteOwner("a")
+	began = deleteOwner("a")
 	testutil.WaitClosed(t, l.Lost(), timeout/2, "a lock won by hand-over to be reported lost after its znode was deleted")
+	t.Logf("followed by an exists watch: lost %v after the delete began", time.Since(began))
 }
