@@ -160,7 +160,12 @@ func benchStorm(t *testing.T, tg *target, tr tier, watchers int) {
 	select {
 	case <-all:
 	case <-time.After(stormLimit):
-		t.Fatalf("after %v %d of %d watchers had seen all %d members", stormLimit, converged.Load(), watchers, n)
+		// A row, not a failure: a backend that cannot converge under the
+		// storm on this machine must not cost the run every other table.
+		t.Logf("storm: after %v %d of %d watchers had seen all %d members", stormLimit, converged.Load(), watchers, n)
+		results.add(tg.name, row{metric: what, ours: fmt.Sprintf("failed: after %v %d of %d watchers had seen all %d members",
+			stormLimit, converged.Load(), watchers, n), bar: "completes", verdict: yes(false)})
+		return
 	}
 	seen := time.Duration(lastSeen.Load())
 	srv1, self1 := serverCPU(tg), processCPU()
