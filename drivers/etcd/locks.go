@@ -141,9 +141,9 @@ func (c *conn) own(ct *contender, rev int64) (*ownership, error) {
 // Without wait it is one transaction that creates the key only when no
 // contender exists, else reports tooz.ErrNotAcquired (nothing is written).
 // With wait it is one transaction that creates the key and reads the two
-// newest contenders: when the key is the only one, it is the owner and that
-// was the only round trip. Otherwise the contender waits for its predecessor's key
-// to go (see waitTurn).
+// newest contenders: when the key is the only one, it is the owner and
+// that was the only round trip. Otherwise the contender waits for its
+// predecessor's key to go (see waitTurn).
 func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
