@@ -3,6 +3,8 @@
 
 package zookeeper
 
+import "slices"
+
 // A lock's owner follows its znode without a request of its own for as
 // long as nothing else happens in the lock's directory.
 //
@@ -135,11 +137,6 @@ func (s *session) unfollowDir(o *ownership) {
 	if d == nil {
 		return
 	}
-	for i, x := range d.owners {
-		if x == o {
-			d.owners = append(d.owners[:i], d.owners[i+1:]...)
-			break
-		}
-	}
+	d.owners = slices.DeleteFunc(d.owners, func(x *ownership) bool { return x == o })
 	s.dropIdleDir(o.dir, d)
 }
