@@ -143,28 +143,28 @@ func benchStorm(t *testing.T, tg *target, tr tier, watchers int) {
 	if abandoned > 0 {
 		what += fmt.Sprintf(", beside %d abandoned sessions", abandoned)
 	}
-	if err != nil {
+	// In the full tier a storm the backend cannot absorb on this machine
+	// is a failed row, not a failed run: it must not cost every other
+	// table. The short tier (CI) asserts that it completes.
+	failed := func(why string) {
 		if !tr.full {
-			t.Fatal(err)
+			t.Fatal(why)
 		}
-		t.Logf("storm failed after %v: %v", time.Since(start), err)
-		msg := err.Error()
-		if len(msg) > 160 {
-			msg = msg[:160] + "…"
+		t.Logf("storm %s", why)
+		if len(why) > 200 {
+			why = why[:200] + "…"
 		}
-		results.add(tg.name, row{metric: what, ours: fmt.Sprintf("failed after %s, %d of %d watchers having seen all: %s",
-			ms(time.Since(start)), converged.Load(), watchers, msg), bar: "completes", verdict: yes(false)})
+		results.add(tg.name, row{metric: what, ours: "failed " + why, bar: "completes", verdict: yes(false)})
+	}
+	if err != nil {
+		failed(fmt.Sprintf("after %s, %d of %d watchers having seen all: %v", ms(time.Since(start)), converged.Load(), watchers, err))
 		return
 	}
 	joined := time.Since(start)
 	select {
 	case <-all:
 	case <-time.After(stormLimit):
-		// A row, not a failure: a backend that cannot converge under the
-		// storm on this machine must not cost the run every other table.
-		t.Logf("storm: after %v %d of %d watchers had seen all %d members", stormLimit, converged.Load(), watchers, n)
-		results.add(tg.name, row{metric: what, ours: fmt.Sprintf("failed: after %v %d of %d watchers had seen all %d members",
-			stormLimit, converged.Load(), watchers, n), bar: "completes", verdict: yes(false)})
+		failed(fmt.Sprintf("after %v: %d of %d watchers had seen all %d members", stormLimit, converged.Load(), watchers, n))
 		return
 	}
 	seen := time.Duration(lastSeen.Load())
