@@ -346,12 +346,18 @@ func (c *conn) watchOwned(o *ownership, from int64) {
 // ended meanwhile or a Release began (which deletes the key too, and
 // frees the slot itself: freed here, the slot could be the key of another
 // contender before that Release's delete).
+//
+// The slot is given back before Lost closes, as Release does: a caller
+// that acquires again when told of the loss reuses it, and so a lock lost
+// and taken again and again does not walk up the slot numbers.
 func (c *conn) ownedKeyGone(o *ownership) {
-	if !o.settled.CompareAndSwap(false, true) || !o.End() {
+	if o.Ended() || !o.settled.CompareAndSwap(false, true) {
 		return
 	}
-	c.log.Warn("tooz/etcd: the owner key was deleted by someone else; the ownership is lost", "key", o.ct.key)
-	c.free(o.ct)
+	c.free(o.ct) // harmless if the lease ended meanwhile: its slots die with it
+	if o.End() {
+		c.log.Warn("tooz/etcd: the owner key was deleted by someone else; the ownership is lost", "key", o.ct.key)
+	}
 }
 
 // withdraw deletes a contender's key in the background; the returned
