@@ -366,7 +366,11 @@ func (l *Leadership) standDown(ctx context.Context) {
 // even one too short to read), or nothing happened for a whole liveness
 // timeout (no other candidate was waiting). A candidate that was waiting
 // therefore takes over first, whatever order the backend serves its
-// waiters in: the member that stood down does not contend until then. It
+// waiters in: the member that stood down does not contend until then.
+// Counting relies on the driver pushing once per change (see
+// OwnerWatcher): where one push of the backend can cover several changes
+// without saying so (Consul's blocking queries), another's leadership
+// shorter than a push can go unseen, and the wait lasts the timeout. It
 // reports false when ctx ends or the coordinator closes.
 func (c *Coordinator) awaitHandOver(ctx context.Context, l *Leadership) bool {
 	ho := l.handOver.Load()

@@ -25,11 +25,15 @@ type LeaderChanged struct {
 // pub/sub, inotify), so that WatchLeader needs no polling.
 type OwnerWatcher interface {
 	// WatchOwner calls changed whenever res's owner (Owner) may have
-	// changed, until stop is called; spurious calls are harmless, and
-	// changed returns at once. It returns once the watch is in place, so
-	// that an Owner read after it returns misses no later change. After a
-	// lost connection or session the driver calls changed once it is
-	// watching again.
+	// changed, until stop is called; changed returns at once. It returns
+	// once the watch is in place, so that an Owner read after it returns
+	// misses no later change. After a lost connection or session the
+	// driver calls changed once it is watching again (unless it can tell
+	// that nothing changed). A driver that can tell changes apart calls
+	// changed once per change, also when one notification of its backend
+	// covers several: a candidacy that stood down counts the calls to
+	// tell that another member has led (see StandDown). Otherwise a
+	// spurious call costs only a read.
 	WatchOwner(ctx context.Context, res Resource, changed func(OwnerChange)) (stop func(), err error)
 }
 

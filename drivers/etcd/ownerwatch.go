@@ -23,9 +23,11 @@ var (
 
 // WatchOwner implements tooz.OwnerWatcher with a watch of the resource's
 // contender prefix: every put or delete of a contender key may change
-// the owner (the key with the lowest create revision). A watch that
-// breaks (compaction, a lost leader) is opened again from the current
-// revision, and changed is called once it is in place.
+// the owner (the key with the lowest create revision), and changed is
+// called once per event, also when the server sends several in one
+// response. A watch that breaks (compaction, a lost leader) is opened
+// again from the current revision, and changed is called once it is in
+// place.
 func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(tooz.OwnerChange)) (func(), error) {
 	if c.isClosed() {
 		return nil, tooz.ErrClosed
@@ -58,8 +60,8 @@ func (c *conn) WatchOwner(ctx context.Context, res tooz.Resource, changed func(t
 				if wr.Err() != nil {
 					break
 				}
-				if len(wr.Events) > 0 {
-					changed(tooz.OwnerChange{})
+				for range wr.Events {
+					changed(tooz.OwnerChange{}) // once per change: see tooz.OwnerWatcher
 				}
 			}
 			for {

@@ -331,16 +331,17 @@ func get(ctx context.Context, s *session, p string) ([]byte, *zk.Stat, error) {
 }
 
 // childrenW lists p's children and sets a child watch on it, honouring ctx.
-func childrenW(ctx context.Context, s *session, p string) ([]string, <-chan zk.Event, error) {
+func childrenW(ctx context.Context, s *session, p string) ([]string, *zk.Stat, <-chan zk.Event, error) {
 	type r struct {
 		ch []string
+		st *zk.Stat
 		ev <-chan zk.Event
 	}
 	v, err := call(ctx, func() (r, error) {
-		ch, _, ev, err := s.zk.ChildrenW(p)
-		return r{ch, ev}, err
+		ch, st, ev, err := s.zk.ChildrenW(p)
+		return r{ch, st, ev}, err
 	})
-	return v.ch, v.ev, err
+	return v.ch, v.st, v.ev, err
 }
 
 // Members implements tooz.CoordinationDriver: a listing, then every

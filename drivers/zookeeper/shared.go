@@ -172,7 +172,7 @@ func (c *conn) contendShared(ctx context.Context, s *session, o *ownership, dir 
 		)
 		err := c.retry(ctx, s, func(int) error {
 			var err error
-			children, dirEv, err = childrenW(ctx, s, dir)
+			children, _, dirEv, err = childrenW(ctx, s, dir)
 			return err
 		})
 		if err != nil {
