@@ -38,6 +38,7 @@ type cmWatch struct {
 	dead     map[string]bool // sessions found gone (a session never comes back)
 	mrv, srv string          // where the two watches start
 	rev      uint64          // the latest resourceVersion seen
+	wake     time.Time       // the deadline the timer is set for (zero: none)
 }
 
 // start lists, reports the listing and runs the watch on a goroutine of
@@ -172,7 +173,18 @@ func (w *cmWatch) follow(ctx context.Context, timer *time.Timer) bool {
 			w.seen(l.ResourceVersion)
 			switch ev.Type {
 			case watch.Added, watch.Modified:
+				was := w.sessions[l.Name]
 				w.sessions[l.Name] = l
+				if ev.Type == watch.Modified && renewed(was, l, time.Now()) {
+					// Most events of a quiet namespace: no entry changes
+					// whether it counts, so there is nothing to report
+					// (a report reads every entry). The timer moves only
+					// if it was set for this session's old deadline.
+					if !expiry(was).After(w.wake) || expiry(l).Before(w.wake) {
+						w.arm(timer)
+					}
+					continue
+				}
 			case watch.Deleted:
 				delete(w.sessions, l.Name)
 			default:
@@ -201,9 +213,17 @@ func (w *cmWatch) arm(timer *time.Timer) {
 		default:
 		}
 	}
+	w.wake = first
 	if !first.IsZero() {
 		timer.Reset(max(time.Until(first)+10*time.Millisecond, time.Millisecond))
 	}
+}
+
+// renewed reports whether a session Lease that changed from was to l
+// lived before and still does at now: a renewal, after which every entry
+// tied to it counts as it did.
+func renewed(was, l *coordv1.Lease, now time.Time) bool {
+	return was != nil && now.Before(expiry(was)) && now.Before(expiry(l))
 }
 
 // visible returns the entries that count now: those tied to no session,
