@@ -171,23 +171,7 @@ func (w *cmWatch) follow(ctx context.Context, timer *time.Timer) bool {
 			}
 			w.srv = l.ResourceVersion
 			w.seen(l.ResourceVersion)
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				was := w.sessions[l.Name]
-				w.sessions[l.Name] = l
-				if ev.Type == watch.Modified && renewed(was, l, time.Now()) {
-					// Most events of a quiet namespace: no entry changes
-					// whether it counts, so there is nothing to report
-					// (a report reads every entry). The timer moves only
-					// if it was set for this session's old deadline.
-					if !expiry(was).After(w.wake) || expiry(l).Before(w.wake) {
-						w.arm(timer)
-					}
-					continue
-				}
-			case watch.Deleted:
-				delete(w.sessions, l.Name)
-			default:
+			if !w.session(ev.Type, l, timer) {
 				continue
 			}
 		case <-timer.C:
@@ -195,6 +179,34 @@ func (w *cmWatch) follow(ctx context.Context, timer *time.Timer) bool {
 		w.report(ctx, false)
 		w.arm(timer)
 	}
+}
+
+// session applies an event of the session watch, and reports whether it
+// may change which entries count.
+func (w *cmWatch) session(typ watch.EventType, l *coordv1.Lease, timer *time.Timer) bool {
+	switch typ {
+	case watch.Added, watch.Modified:
+		was := w.sessions[l.Name]
+		if was != nil && !later(l.ResourceVersion, was.ResourceVersion) {
+			return false // older than what a read of the session found
+		}
+		w.sessions[l.Name] = l
+		if typ == watch.Modified && renewed(was, l, time.Now()) {
+			// Most events of a quiet namespace: no entry changes whether
+			// it counts, so there is nothing to report (a report reads
+			// every entry). The timer moves only if it was set for this
+			// session's old deadline.
+			if !expiry(was).After(w.wake) || expiry(l).Before(w.wake) {
+				w.arm(timer)
+			}
+			return false
+		}
+		return true
+	case watch.Deleted:
+		delete(w.sessions, l.Name)
+		return true
+	}
+	return false // a bookmark
 }
 
 // arm sets timer to the earliest deadline of a session behind an entry.
@@ -231,6 +243,7 @@ func renewed(was, l *coordv1.Lease, now time.Time) bool {
 // last time, for when the API server cannot tell.
 func (w *cmWatch) visible(ctx context.Context, shown func(*corev1.ConfigMap) bool) []*corev1.ConfigMap {
 	now := time.Now()
+	w.refresh(ctx, now)
 	out := make([]*corev1.ConfigMap, 0, len(w.objs))
 	for _, m := range w.objs {
 		if w.live(ctx, m, now, shown) {
@@ -238,6 +251,48 @@ func (w *cmWatch) visible(ctx context.Context, shown func(*corev1.ConfigMap) boo
 		}
 	}
 	return out
+}
+
+// refresh reads the namespace's sessions with one listing when the view
+// cannot vouch for several of those behind the entries (missing, or
+// expired): the session watch lags behind renewals when the API server is
+// busy, and live would read each of them. What the listing finds is kept
+// until the watch brings something later.
+func (w *cmWatch) refresh(ctx context.Context, now time.Time) {
+	unsure := map[string]bool{}
+	for _, m := range w.objs {
+		sn, tied := m.Labels[labelSession]
+		if !tied || w.dead[sn] || unsure[sn] {
+			continue
+		}
+		if l := w.sessions[sn]; l == nil || !now.Before(expiry(l)) {
+			unsure[sn] = true
+		}
+	}
+	if len(unsure) <= 2 {
+		return // live reads them one by one
+	}
+	rctx, cancel := context.WithTimeout(ctx, driverkit.CleanupTimeout)
+	defer cancel()
+	list, err := w.c.leases.List(rctx, metav1.ListOptions{LabelSelector: w.c.sessionSelector()})
+	if err != nil {
+		return // live reads them one by one
+	}
+	for i := range list.Items {
+		l := &list.Items[i]
+		if was := w.sessions[l.Name]; was == nil || later(l.ResourceVersion, was.ResourceVersion) {
+			w.sessions[l.Name] = l
+		}
+	}
+}
+
+// later reports whether resourceVersion rv of an object is later than
+// was, of the same object; when either is not a number it cannot tell, and
+// says yes (what was read last is kept).
+func later(rv, was string) bool {
+	a, err1 := strconv.ParseUint(rv, 10, 64)
+	b, err2 := strconv.ParseUint(was, 10, 64)
+	return err1 != nil || err2 != nil || a > b
 }
 
 // live reports whether m counts. The watch's view of the sessions may lag

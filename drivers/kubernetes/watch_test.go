@@ -5,13 +5,17 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	coordv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 
 	"github.com/toozgo/tooz"
 	"github.com/toozgo/tooz/internal/testserver"
@@ -95,5 +99,79 @@ func TestRenewalsAreNotReported(t *testing.T) {
 			t.Logf("%d report(s) for %d renewals and a deleted session", n, renewals)
 			return
 		}
+	}
+}
+
+// countingLeases counts the session reads (Get, List) made through it.
+type countingLeases struct {
+	coordv1client.LeaseInterface
+	gets, lists atomic.Int32
+}
+
+func (c *countingLeases) Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordv1.Lease, error) {
+	c.gets.Add(1)
+	return c.LeaseInterface.Get(ctx, name, opts)
+}
+
+func (c *countingLeases) List(ctx context.Context, opts metav1.ListOptions) (*coordv1.LeaseList, error) {
+	c.lists.Add(1)
+	return c.LeaseInterface.List(ctx, opts)
+}
+
+// TestStaleSessionsReadInOneListing: when the watch's view of several
+// sessions behind entries is stale (its session watch lags behind the
+// renewals on a busy API server), a report reads them all with one
+// listing, not one read each: in a 1,000-member join storm, 10 watchers
+// made 18,000 to 23,000 such reads and took 40 s longer than the joins to
+// see them all. A session event older than what the listing found is then
+// ignored.
+func TestStaleSessionsReadInOneListing(t *testing.T) {
+	k := testserver.StartKube(t)
+	ctx := testutil.Context(t, time.Minute)
+	u := "k8s://?kubeconfig=" + url.QueryEscape(k.Kubeconfig) + "&namespace=" + testutil.Unique("ns")
+	const members, timeout = 4, 2 * time.Second
+	g := testutil.Unique("g")
+	for i := range members {
+		c := testutil.Open(t, time.Minute, u, fmt.Sprintf("m%d", i), tooz.WithTimeout(timeout))
+		if i == 0 {
+			testutil.Must(t, c.CreateGroup(ctx, g), "create group")
+		}
+		testutil.Must(t, c.JoinGroup(ctx, g, nil), "join")
+	}
+	d := testutil.Open(t, time.Minute, u, "w", tooz.WithTimeout(timeout)).Driver().(*conn)
+	leases := &countingLeases{LeaseInterface: d.leases}
+	probe := newConn(tooz.Config{Logger: d.log, MemberID: "probe", Timeout: d.timeout}, d.kns, leases, d.cms)
+	defer probe.cancel()
+	probe.nsHash = d.nsHash
+	w := &cmWatch{c: probe, sel: probe.memberSelector(g)}
+	testutil.Must(t, w.list(ctx), "list")
+	leases.lists.Store(0) // the watch's own listing
+	for name, l := range w.sessions {
+		stale := l.DeepCopy() // as a lagging watch has it: renewed long ago
+		stale.ResourceVersion = "1"
+		stale.Spec.RenewTime = &metav1.MicroTime{Time: time.Now().Add(-time.Hour)}
+		w.sessions[name] = stale
+	}
+
+	if vis := w.visible(ctx, func(*corev1.ConfigMap) bool { return false }); len(vis) != members {
+		t.Fatalf("%d members count, want %d", len(vis), members)
+	}
+	if gets, lists := leases.gets.Load(), leases.lists.Load(); gets != 0 || lists != 1 {
+		t.Fatalf("%d stale sessions were read with %d reads and %d listings, want one listing", members, gets, lists)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for name, l := range w.sessions {
+		if l.ResourceVersion == "1" {
+			t.Fatalf("session %s kept its stale view after the listing", name)
+		}
+		stale := l.DeepCopy()
+		stale.ResourceVersion = "1"
+		if w.session(watch.Modified, stale, timer) || w.sessions[name] != l {
+			t.Fatalf("an event of session %s older than the listing replaced it", name)
+		}
+	}
+	if len(w.sessions) < members {
+		t.Fatalf("the listing found %d sessions, want at least %d", len(w.sessions), members)
 	}
 }
