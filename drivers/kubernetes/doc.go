@@ -68,7 +68,11 @@
 //     session Leases, a lock's Lease), with a timer at the deadline of the
 //     sessions concerned, since an expiry is no event. A watch that ends —
 //     "too old resource version" (410 Gone), a dropped connection — is
-//     followed by a listing, and the difference is reported.
+//     followed by a listing, and the difference is reported. A session
+//     renewal is no event for a watcher; sessions that a watch's view
+//     holds expired (the session watch lags behind renewals on a busy API
+//     server) are read again before entries are reported gone, with one
+//     listing when there are several.
 //   - Each coordinator has one watch over its own Leases: a holding whose
 //     Lease is deleted (by hand, by a reaper) or taken over ends at once,
 //     and so does the session.
