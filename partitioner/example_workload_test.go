@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/toozgo/tooz"
@@ -63,7 +64,21 @@ func Example_workload() {
 		fmt.Println("added to", m+":", added)
 	}
 
-	// core-1 goes; core-2 is elected and moves only core-1's devices.
+	// core-1 goes once that assignment is stored (it is, after the
+	// function returns; a leader stopped before leaves the previous one,
+	// and the next leader is told of those moves again); core-2 is
+	// elected and moves only core-1's devices.
+	stored := make(chan struct{})
+	var once sync.Once
+	w, _ := c3.KV().Watch(ctx, "assignment", func(e tooz.KeyEvent) {
+		for _, kv := range append([]tooz.KeyValue{e.KeyValue}, e.Keys...) { // a put, or the listing
+			if kv.Key == "assignment" && strings.Contains(string(kv.Value), "olt-9") {
+				once.Do(func() { close(stored) })
+			}
+		}
+	})
+	<-stored
+	w.Stop()
 	owned := len(rb.New["core-1"])
 	_ = r1.Stop(ctx)
 	_ = p1.Stop(ctx)
