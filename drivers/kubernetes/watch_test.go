@@ -5,7 +5,6 @@ package kubernetes
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -22,24 +21,33 @@ import (
 	"github.com/toozgo/tooz/internal/testutil"
 )
 
-// TestRenewalsAreNotReported: a session's renewal changes whether no entry
-// counts, so a watch reports nothing for it. A report reads every entry;
-// with 1,000 members renewing, one per renewal kept the watchers of a join
-// storm from ever catching up. A session that goes is still reported.
-func TestRenewalsAreNotReported(t *testing.T) {
+// joined starts an API server, has members join a new group (each with
+// a coordinator and a session of its own, timeout 2s) and opens one more
+// coordinator, "w", that has not joined: its driver, and the group.
+func joined(t *testing.T, members ...string) (*conn, string) {
+	t.Helper()
 	k := testserver.StartKube(t)
 	ctx := testutil.Context(t, time.Minute)
 	u := "k8s://?kubeconfig=" + url.QueryEscape(k.Kubeconfig) + "&namespace=" + testutil.Unique("ns")
 	const timeout = 2 * time.Second
 	g := testutil.Unique("g")
-	for i, m := range []string{"a", "c"} {
+	for i, m := range members {
 		c := testutil.Open(t, time.Minute, u, m, tooz.WithTimeout(timeout))
 		if i == 0 {
 			testutil.Must(t, c.CreateGroup(ctx, g), "create group")
 		}
 		testutil.Must(t, c.JoinGroup(ctx, g, nil), m+" joins")
 	}
-	d := testutil.Open(t, time.Minute, u, "w", tooz.WithTimeout(timeout)).Driver().(*conn)
+	return testutil.Open(t, time.Minute, u, "w", tooz.WithTimeout(timeout)).Driver().(*conn), g
+}
+
+// TestRenewalsAreNotReported: a session's renewal changes whether no entry
+// counts, so a watch reports nothing for it. A report reads every entry;
+// with 1,000 members renewing, one per renewal kept the watchers of a join
+// storm from ever catching up. A session that goes is still reported.
+func TestRenewalsAreNotReported(t *testing.T) {
+	d, g := joined(t, "a", "c")
+	ctx := testutil.Context(t, time.Minute)
 
 	reports := make(chan []*corev1.ConfigMap, 1000)
 	w := &cmWatch{c: d, sel: d.memberSelector(g)}
@@ -126,19 +134,9 @@ func (c *countingLeases) List(ctx context.Context, opts metav1.ListOptions) (*co
 // see them all. A session event older than what the listing found is then
 // ignored.
 func TestStaleSessionsReadInOneListing(t *testing.T) {
-	k := testserver.StartKube(t)
+	const members = 4
+	d, g := joined(t, "m0", "m1", "m2", "m3")
 	ctx := testutil.Context(t, time.Minute)
-	u := "k8s://?kubeconfig=" + url.QueryEscape(k.Kubeconfig) + "&namespace=" + testutil.Unique("ns")
-	const members, timeout = 4, 2 * time.Second
-	g := testutil.Unique("g")
-	for i := range members {
-		c := testutil.Open(t, time.Minute, u, fmt.Sprintf("m%d", i), tooz.WithTimeout(timeout))
-		if i == 0 {
-			testutil.Must(t, c.CreateGroup(ctx, g), "create group")
-		}
-		testutil.Must(t, c.JoinGroup(ctx, g, nil), "join")
-	}
-	d := testutil.Open(t, time.Minute, u, "w", tooz.WithTimeout(timeout)).Driver().(*conn)
 	leases := &countingLeases{LeaseInterface: d.leases}
 	probe := newConn(tooz.Config{Logger: d.log, MemberID: "probe", Timeout: d.timeout}, d.kns, leases, d.cms)
 	defer probe.cancel()
