@@ -220,6 +220,18 @@ func (r *recorder[T]) snapshot() []T {
 // waitFor waits up to d until ok holds for the events so far, and returns them.
 func (r *recorder[T]) waitFor(f *fixture, d time.Duration, what string, ok func([]T) bool) []T {
 	f.Helper()
+	evs, held := r.await(f, d, what, ok)
+	if !held {
+		f.Fatalf("waited %v for %s; events so far: %+v", d, what, evs)
+	}
+	return evs
+}
+
+// await waits up to d until ok holds for the events so far, and returns
+// them and whether it held; the caller decides what a wait that ran out
+// means.
+func (r *recorder[T]) await(f *fixture, d time.Duration, what string, ok func([]T) bool) ([]T, bool) {
+	f.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
@@ -228,12 +240,12 @@ func (r *recorder[T]) waitFor(f *fixture, d time.Duration, what string, ok func(
 		ch := r.changed
 		r.mu.Unlock()
 		if ok(evs) {
-			return evs
+			return evs, true
 		}
 		select {
 		case <-ch:
 		case <-deadline.C:
-			f.Fatalf("waited %v for %s; events so far: %+v", d, what, evs)
+			return evs, false
 		case <-f.ctx.Done():
 			f.Fatalf("subtest deadline while waiting for %s; events so far: %+v", what, evs)
 		}
