@@ -111,6 +111,17 @@ func (c *Coordinator) follow(h *holding) {
 // driverLost is h's OnLost callback: the driver ended the ownership.
 func (h *holding) driverLost() { h.c.counted(h.lostByDriver) }
 
+// stopFollowing stops what follow set up; h.end then has nothing to stop.
+func (h *holding) stopFollowing() {
+	h.c.mu.Lock()
+	stop := h.unfollow
+	h.unfollow = nil
+	h.c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
 func (h *holding) lostByDriver() {
 	if h.releasing.Load() {
 		return // release ends the holding itself
@@ -253,6 +264,11 @@ func (h *holding) release(ctx context.Context) error {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	h.releasing.Store(true)
+	// The release ends h itself, whatever the driver reports meanwhile
+	// (lostByDriver ignores a holding being released): stop following
+	// first, so that the ownership's end does not start a goroutine to
+	// say so.
+	h.stopFollowing()
 	err := h.own.Release(cctx)
 	if errors.Is(err, ErrLockNotHeld) {
 		// The backend had already dropped us: that was a loss, not a
