@@ -81,6 +81,9 @@ type ownership struct {
 	// settled is set by whichever comes first of Release and the watch
 	// seeing the key deleted by someone else; that one frees the slot.
 	settled atomic.Bool
+	// unwatch ends the watch of the key (watchOwned) at once, when it was
+	// not ended yet; nil when the ownership follows it with a goroutine.
+	unwatch func()
 }
 
 // FencingToken implements tooz.Ownership: the owner key's create revision.
@@ -98,6 +101,9 @@ func (o *ownership) Release(ctx context.Context) error {
 		return tooz.ErrLockNotHeld
 	}
 	defer o.End()
+	if o.unwatch != nil {
+		o.unwatch() // here, rather than on a goroutine the end would start
+	}
 	resp, err := o.c.cli.Delete(ctx, o.ct.key)
 	if err != nil {
 		o.c.orphan(o.ct)
@@ -304,7 +310,12 @@ func (c *conn) ownOrWithdraw(ct *contender, rev int64) (tooz.Ownership, error) {
 func (c *conn) watchOwned(o *ownership, from int64) {
 	if c.dw != nil {
 		remove := c.dw.add(o.ct.key, from, func() { c.ownedKeyGone(o) })
-		o.OnLost(remove)
+		stop := o.OnLost(remove)
+		o.unwatch = func() {
+			if stop() {
+				remove()
+			}
+		}
 		return
 	}
 	c.background(func() {
