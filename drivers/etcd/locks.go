@@ -215,14 +215,15 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 // returns ctx's error and leaves a goroutine to await the answer and delete
 // the key if it was created. (Cancelling the request instead would leave no
 // way to know whether etcd applied it, and a delete sent meanwhile could be
-// applied before it, leaving a contender key that blocks the queue.)
+// applied before it, leaving a contender key that blocks the queue.) So
+// the transaction runs on a goroutine of its own, unless ctx can never end
+// (context.Background, or a context without its cancellation).
 func (c *conn) enqueue(ctx context.Context, ct *contender, txn func(context.Context) (*clientv3.TxnResponse, error)) (*clientv3.TxnResponse, error) {
 	type result struct {
 		resp *clientv3.TxnResponse
 		err  error
 	}
-	done := make(chan result, 1)
-	started := c.run.Go(func() {
+	run := func() result {
 		limit := max(enqueueTimeout, c.timeout)
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 		defer cancel()
@@ -230,32 +231,40 @@ func (c *conn) enqueue(ctx context.Context, ct *contender, txn func(context.Cont
 		if err != nil && tctx.Err() != nil {
 			err = fmt.Errorf("%w: no answer from etcd within %v: %w", tooz.ErrConnection, limit, err)
 		}
-		done <- result{resp, err}
-	})
-	if !started {
-		return nil, tooz.ErrClosed
+		return result{resp, err}
 	}
-	select {
-	case r := <-done:
-		if r.err != nil {
-			c.markUnsure(ct)
-			c.await(c.withdraw(ct)) // a lost answer may hide an applied transaction
+	var r result
+	if ctx.Done() == nil {
+		// ctx can never end, so the caller never leaves before the
+		// answer: the transaction runs here, without the goroutine hop.
+		r = run()
+	} else {
+		done := make(chan result, 1)
+		if !c.run.Go(func() { done <- run() }) {
+			return nil, tooz.ErrClosed
 		}
-		return r.resp, r.err
-	case <-ctx.Done():
-		c.await(c.background(func() {
-			r := <-done
-			if r.err != nil {
-				c.markUnsure(ct)
-			}
-			if r.err != nil || r.resp.Succeeded {
-				c.deleteKey(ct)
-			} else {
-				c.free(ct)
-			}
-		}))
-		return nil, ctx.Err()
+		select {
+		case r = <-done:
+		case <-ctx.Done():
+			c.await(c.background(func() {
+				r := <-done
+				if r.err != nil {
+					c.markUnsure(ct)
+				}
+				if r.err != nil || r.resp.Succeeded {
+					c.deleteKey(ct)
+				} else {
+					c.free(ct)
+				}
+			}))
+			return nil, ctx.Err()
+		}
 	}
+	if r.err != nil {
+		c.markUnsure(ct)
+		c.await(c.withdraw(ct)) // a lost answer may hide an applied transaction
+	}
+	return r.resp, r.err
 }
 
 // enqueueTimeout bounds the wait for the answer to the transaction that
