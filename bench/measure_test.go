@@ -6,6 +6,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -36,9 +37,10 @@ func ourLocker(l *tooz.Lock) locker {
 	return lockFuncs{lock: l.Acquire, unlock: l.Release}
 }
 
-// benchCycle interleaves, in rotating order, one uncontended tooz lock
-// cycle, one raw recipe cycle and one raw round trip, and returns the raw
-// round trip's p50 (the RTT the other bars are stated in).
+// benchCycle interleaves, in shuffled order, uncontended lock cycles of
+// tooz, of the driver alone and of the raw recipe, and raw round trips,
+// and returns the raw round trip's p50 (the RTT the other bars are stated
+// in).
 func benchCycle(t *testing.T, tg *target, tr tier) time.Duration {
 	ctx := context.Background()
 	c := open(t, tg, unique("ns"), "cycle")
@@ -63,48 +65,47 @@ func benchCycle(t *testing.T, tg *target, tr tier) time.Duration {
 		err := l.Unlock(ctx)
 		return time.Since(start), err
 	}
-	var o, r, f, dv samples
+	floor := func() (time.Duration, error) {
+		start := time.Now()
+		err := tg.floor(ctx)
+		return time.Since(start), err
+	}
+	kinds := []struct {
+		name string
+		run  func() (time.Duration, error)
+		into *samples
+	}{
+		{"tooz cycle", func() (time.Duration, error) { return cycle(ours) }, new(samples)},
+		{"raw cycle", func() (time.Duration, error) { return cycle(raw) }, new(samples)},
+		{"driver cycle", func() (time.Duration, error) { return cycle(driver) }, new(samples)},
+		{"raw round trip", floor, new(samples)},
+	}
+	if tg.floor == nil {
+		kinds = kinds[:3]
+	}
 	warm := tr.cycles/10 + 1
 	for i := range tr.cycles + warm {
-		for k := range 4 {
-			switch (i + k) % 4 {
-			case 3:
-				d, err := cycle(driver)
+		// Each kind runs twice in a row and the second run is measured:
+		// it pays the asynchronous tail of one run of its own kind (the
+		// watch event of its own release, say), as in a loop of that
+		// kind alone, and none of another kind's. The kinds come in a
+		// shuffled order, so that drift hits them alike.
+		for _, k := range rand.Perm(len(kinds)) {
+			for rep := range 2 {
+				d, err := kinds[k].run()
 				if err != nil {
-					t.Fatalf("driver cycle: %v", err)
+					t.Fatalf("%s: %v", kinds[k].name, err)
 				}
-				if i >= warm {
-					dv = append(dv, d)
-				}
-			case 0:
-				d, err := cycle(ours)
-				if err != nil {
-					t.Fatalf("tooz cycle: %v", err)
-				}
-				if i >= warm {
-					o = append(o, d)
-				}
-			case 1:
-				d, err := cycle(raw)
-				if err != nil {
-					t.Fatalf("raw cycle: %v", err)
-				}
-				if i >= warm {
-					r = append(r, d)
-				}
-			case 2:
-				if tg.floor == nil {
-					continue
-				}
-				start := time.Now()
-				if err := tg.floor(ctx); err != nil {
-					t.Fatalf("raw round trip: %v", err)
-				}
-				if i >= warm {
-					f = append(f, time.Since(start))
+				if rep == 1 && i >= warm {
+					*kinds[k].into = append(*kinds[k].into, d)
 				}
 			}
 		}
+	}
+	o, r, dv := *kinds[0].into, *kinds[1].into, *kinds[2].into
+	var f samples
+	if tg.floor != nil {
+		f = *kinds[3].into
 	}
 	if len(o) == 0 || len(r) == 0 || o.p50() <= 0 || r.p50() <= 0 {
 		t.Fatalf("no lock cycle measured: %d tooz, %d raw", len(o), len(r))
