@@ -99,7 +99,8 @@ func (o *plainOwnership) Release(ctx context.Context) error {
 	return o.inner.Release(ctx)
 }
 
-// plainDriver opens memory:// behind a wrapper whose ownerships are plain.
+// plainDriver is the state of plainlost://, memory:// behind a wrapper
+// whose ownerships are plain: the last one it issued.
 type plainDriver struct {
 	mu   sync.Mutex
 	last *plainOwnership
@@ -122,16 +123,10 @@ func (c plainConn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (t
 	return p, nil
 }
 
-func (d *plainDriver) Options() []string { return nil }
-
-func (d *plainDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
-	inner, err := tooz.Open(ctx, "memory://"+cfg.URL.Host, cfg.MemberID, tooz.WithTimeout(cfg.Timeout), tooz.WithoutHeart())
-	if err != nil {
-		return nil, err
-	}
-	return plainConn{inner.Driver(), d}, nil
-}
-
 var plainDrv = &plainDriver{}
 
-func init() { tooz.Register("plainlost", plainDrv) }
+func init() {
+	tooz.Register("plainlost", memoryWrapper(func(_ tooz.Config, inner tooz.CoordinationDriver) tooz.CoordinationDriver {
+		return plainConn{inner, plainDrv}
+	}))
+}

@@ -177,8 +177,9 @@ type stallState struct {
 	acquires atomic.Int64
 }
 
-// stallingDriver opens the memory store of the URL's host behind a
-// stalling wrapper; each host (each test) has its own stallState.
+// stallingDriver is the state of stallingmem://, the memory store of the
+// URL's host behind a stalling wrapper: each host (each test) has its own
+// stallState.
 type stallingDriver struct {
 	mu     sync.Mutex
 	byHost map[string]*stallState
@@ -193,20 +194,14 @@ func (d *stallingDriver) state(host string) *stallState {
 	return d.byHost[host]
 }
 
-func (d *stallingDriver) Options() []string { return nil }
-
-func (d *stallingDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
-	inner, err := tooz.Open(ctx, "memory://"+cfg.URL.Host, cfg.MemberID, tooz.WithTimeout(cfg.Timeout), tooz.WithoutHeart())
-	if err != nil {
-		return nil, err
-	}
-	st := d.state(cfg.URL.Host)
-	return stalling{inner.Driver(), &st.failing, &st.acquires}, nil
-}
-
 var stallingDrv = &stallingDriver{byHost: map[string]*stallState{}}
 
-func init() { tooz.Register("stallingmem", stallingDrv) }
+func init() {
+	tooz.Register("stallingmem", memoryWrapper(func(cfg tooz.Config, inner tooz.CoordinationDriver) tooz.CoordinationDriver {
+		st := stallingDrv.state(cfg.URL.Host)
+		return stalling{inner, &st.failing, &st.acquires}
+	}))
+}
 
 // TestAcquireWhileLivenessLapsed: while no heartbeat has succeeded within
 // the timeout, a try fails at once with ErrSessionLost and a waiting

@@ -123,19 +123,8 @@ func TestSlowWatcherGetsFreshState(t *testing.T) {
 	}
 }
 
-// sinkDriver is memory:// with a hand on the sink of its group watch, so
-// that a test can play a driver's re-listings.
-type sinkDriver struct{}
-
-func (sinkDriver) Options() []string { return nil }
-
-func (sinkDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
-	inner, err := tooz.Open(ctx, "memory://"+cfg.URL.Host, cfg.MemberID, tooz.WithoutHeart(), tooz.WithTimeout(cfg.Timeout))
-	if err != nil {
-		return nil, err
-	}
-	return &sinkConn{CoordinationDriver: inner.Driver()}, nil
-}
+// memory-sink is memory:// with a hand on the sink of its group watch
+// (sinkConn), so that a test can play a driver's re-listings.
 
 type sinkConn struct {
 	tooz.CoordinationDriver
@@ -147,7 +136,11 @@ func (s *sinkConn) WatchMembers(ctx context.Context, g string, sink tooz.MemberS
 	return s.CoordinationDriver.(tooz.MemberWatcher).WatchMembers(ctx, g, sink)
 }
 
-func init() { tooz.Register("memory-sink", sinkDriver{}) }
+func init() {
+	tooz.Register("memory-sink", memoryWrapper(func(_ tooz.Config, inner tooz.CoordinationDriver) tooz.CoordinationDriver {
+		return &sinkConn{CoordinationDriver: inner}
+	}))
+}
 
 // A driver's re-listing is turned into the changes since the last one: a
 // member listed under another incarnation left and joined again; an update

@@ -24,7 +24,9 @@ func TestReleaseStopsFollowingFirst(t *testing.T) {
 	defer cancel()
 	d := &followDriver{}
 	scheme := fmt.Sprintf("followtest%d", time.Now().UnixNano())
-	tooz.Register(scheme, d)
+	tooz.Register(scheme, memoryWrapper(func(_ tooz.Config, inner tooz.CoordinationDriver) tooz.CoordinationDriver {
+		return followConn{inner, d}
+	}))
 	c, err := tooz.Open(ctx, scheme+"://"+scheme, "a", tooz.WithTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -47,9 +49,9 @@ func TestReleaseStopsFollowingFirst(t *testing.T) {
 	}
 }
 
-// followDriver opens memory:// behind a wrapper whose ownerships count
-// the Coordinator's OnLost registrations and whether one was still in
-// place when Release was called.
+// followDriver is the state of the test's driver, memory:// behind a
+// wrapper whose ownerships count the Coordinator's OnLost registrations
+// and whether one was still in place when Release was called.
 type followDriver struct {
 	registered        atomic.Int32
 	followedAtRelease atomic.Int32
@@ -89,14 +91,4 @@ func (c followConn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (
 		return nil, err
 	}
 	return &followOwnership{Ownership: own, d: c.d}, nil
-}
-
-func (d *followDriver) Options() []string { return nil }
-
-func (d *followDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
-	inner, err := tooz.Open(ctx, "memory://"+cfg.URL.Host, cfg.MemberID, tooz.WithTimeout(cfg.Timeout), tooz.WithoutHeart())
-	if err != nil {
-		return nil, err
-	}
-	return followConn{inner.Driver(), d}, nil
 }

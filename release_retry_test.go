@@ -46,8 +46,9 @@ func TestFailedReleaseIsRetried(t *testing.T) {
 	}
 }
 
-// failDriver opens memory:// behind a wrapper whose ownerships' Release
-// fails, without releasing, as many times as fail says.
+// failDriver is the state of failrelease://, memory:// behind a wrapper
+// whose ownerships' Release fails, without releasing, as many times as
+// fail says.
 type failDriver struct{ fail atomic.Int32 }
 
 type failConn struct {
@@ -75,16 +76,10 @@ func (c failConn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (to
 	return failOwnership{own, c.d}, nil
 }
 
-func (d *failDriver) Options() []string { return nil }
-
-func (d *failDriver) Open(ctx context.Context, cfg tooz.Config) (tooz.CoordinationDriver, error) {
-	inner, err := tooz.Open(ctx, "memory://"+cfg.URL.Host, cfg.MemberID, tooz.WithTimeout(cfg.Timeout), tooz.WithoutHeart())
-	if err != nil {
-		return nil, err
-	}
-	return failConn{inner.Driver(), d}, nil
-}
-
 var failDrv = &failDriver{}
 
-func init() { tooz.Register("failrelease", failDrv) }
+func init() {
+	tooz.Register("failrelease", memoryWrapper(func(_ tooz.Config, inner tooz.CoordinationDriver) tooz.CoordinationDriver {
+		return failConn{inner, failDrv}
+	}))
+}
