@@ -73,12 +73,12 @@ func benchCycle(t *testing.T, tg *target, tr tier) time.Duration {
 	kinds := []struct {
 		name string
 		run  func() (time.Duration, error)
-		into *samples
+		got  samples
 	}{
-		{"tooz cycle", func() (time.Duration, error) { return cycle(ours) }, new(samples)},
-		{"raw cycle", func() (time.Duration, error) { return cycle(raw) }, new(samples)},
-		{"driver cycle", func() (time.Duration, error) { return cycle(driver) }, new(samples)},
-		{"raw round trip", floor, new(samples)},
+		{name: "tooz cycle", run: func() (time.Duration, error) { return cycle(ours) }},
+		{name: "raw cycle", run: func() (time.Duration, error) { return cycle(raw) }},
+		{name: "driver cycle", run: func() (time.Duration, error) { return cycle(driver) }},
+		{name: "raw round trip", run: floor},
 	}
 	if tg.floor == nil {
 		kinds = kinds[:3]
@@ -97,15 +97,15 @@ func benchCycle(t *testing.T, tg *target, tr tier) time.Duration {
 					t.Fatalf("%s: %v", kinds[k].name, err)
 				}
 				if rep == 1 && i >= warm {
-					*kinds[k].into = append(*kinds[k].into, d)
+					kinds[k].got = append(kinds[k].got, d)
 				}
 			}
 		}
 	}
-	o, r, dv := *kinds[0].into, *kinds[1].into, *kinds[2].into
+	o, r, dv := kinds[0].got, kinds[1].got, kinds[2].got
 	var f samples
 	if tg.floor != nil {
-		f = *kinds[3].into
+		f = kinds[3].got
 	}
 	if len(o) == 0 || len(r) == 0 || o.p50() <= 0 || r.p50() <= 0 {
 		t.Fatalf("no lock cycle measured: %d tooz, %d raw", len(o), len(r))

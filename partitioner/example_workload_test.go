@@ -70,14 +70,22 @@ func Example_workload() {
 	// elected and moves only core-1's devices.
 	stored := make(chan struct{})
 	var once sync.Once
-	w, _ := c3.KV().Watch(ctx, "assignment", func(e tooz.KeyEvent) {
+	w, err := c3.KV().Watch(ctx, "assignment", func(e tooz.KeyEvent) {
 		for _, kv := range append([]tooz.KeyValue{e.KeyValue}, e.Keys...) { // a put, or the listing
 			if kv.Key == "assignment" && strings.Contains(string(kv.Value), "olt-9") {
 				once.Do(func() { close(stored) })
 			}
 		}
 	})
-	<-stored
+	if err != nil {
+		fmt.Println("watch the assignment:", err)
+		return
+	}
+	select {
+	case <-stored:
+	case <-time.After(time.Minute):
+		fmt.Println("the assignment with olt-9 was not stored within a minute")
+	}
 	w.Stop()
 	owned := len(rb.New["core-1"])
 	_ = r1.Stop(ctx)

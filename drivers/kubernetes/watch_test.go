@@ -134,8 +134,9 @@ func (c *countingLeases) List(ctx context.Context, opts metav1.ListOptions) (*co
 // see them all. A session event older than what the listing found is then
 // ignored.
 func TestStaleSessionsReadInOneListing(t *testing.T) {
-	const members = 4
-	d, g := joined(t, "m0", "m1", "m2", "m3")
+	names := []string{"m0", "m1", "m2", "m3"}
+	members := len(names)
+	d, g := joined(t, names...)
 	ctx := testutil.Context(t, time.Minute)
 	leases := &countingLeases{LeaseInterface: d.leases}
 	probe := newConn(tooz.Config{Logger: d.log, MemberID: "probe", Timeout: d.timeout}, d.kns, leases, d.cms)
