@@ -60,13 +60,16 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	}
 	defer s.unlisten(dir) // after watchOwned: no child event is lost between
 	o.dir = dir
-	var czxid int64
-	o.path, czxid, err = c.createContender(ctx, s, dir, "")
+	var (
+		czxid int64
+		first *listing
+	)
+	o.path, czxid, first, err = c.createContender(ctx, s, dir, "", true)
 	if err != nil {
 		o.end()
 		return nil, c.mapErr(err)
 	}
-	won, err := c.contend(ctx, s, o, dir, czxid, wait)
+	won, err := c.contend(ctx, s, o, dir, czxid, first, wait)
 	if err == nil && won {
 		c.watchOwned(o)
 		return o, nil
@@ -78,27 +81,56 @@ func (c *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.
 	return nil, c.mapErr(err)
 }
 
+// listing is a contender directory's listing made with a child watch.
+type listing struct {
+	at       uint64 // the directory's child events before it (dirEvents)
+	children []string
+	stat     *zk.Stat
+}
+
 // createContender creates this call's ephemeral sequential znode in dir
 // and returns its path, and its czxid when the reply carried it (0 when
 // not known). Its name is c_<tag><guid>_<seq> (tag is "" for locks and
 // elections; see shared.go): it starts with a prefix unique to the call,
 // so that after a connection loss the znode a lost reply was about is
 // found instead of created twice.
-func (c *conn) createContender(ctx context.Context, s *session, dir, tag string) (string, int64, error) {
+//
+// With list, the directory is listed (with a child watch) right after a
+// successful create, on the same goroutine, and the listing is returned
+// for contend's first look (nil when not made). A call whose context can
+// end waits for the client on a goroutine of its own (callUndo): one
+// goroutine and one hand-off for both requests instead of one each.
+func (c *conn) createContender(ctx context.Context, s *session, dir, tag string, list bool) (string, int64, *listing, error) {
 	guid := driverkit.NewID()
 	mine := contenderPrefix + tag + guid + "_"
 	var (
 		path  string
 		czxid int64
 		loss  bool
+		first *listing
 	)
 	zxid := s.dial.expectCreate(dir + "/" + mine)
 	defer s.dial.forgetCreate(dir + "/" + mine)
-	undo := func(p string) { c.deleteQuietly(s, p) }
+	type created struct {
+		path  string
+		first *listing
+	}
+	undo := func(r created) { c.deleteQuietly(s, r.path) }
 	create := func() (string, error) {
-		return callUndo(ctx, func() (string, error) {
-			return s.zk.Create(dir+"/"+mine, []byte(c.member), zk.FlagEphemeral|zk.FlagSequence, c.acl)
+		r, err := callUndo(ctx, func() (created, error) {
+			p, err := s.zk.Create(dir+"/"+mine, []byte(c.member), zk.FlagEphemeral|zk.FlagSequence, c.acl)
+			if err != nil || !list {
+				return created{path: p}, err
+			}
+			at := s.dirEvents(dir)
+			ch, st, _, lerr := s.zk.ChildrenW(dir)
+			if lerr != nil {
+				return created{path: p}, nil // contend lists again
+			}
+			return created{p, &listing{at: at, children: ch, stat: st}}, nil
 		}, undo)
+		first = r.first
+		return r.path, err
 	}
 	err := c.retry(ctx, s, func(attempt int) error {
 		if attempt > 0 {
@@ -142,7 +174,7 @@ func (c *conn) createContender(ctx context.Context, s *session, dir, tag string)
 		// A create may have succeeded without our hearing of it.
 		c.spawn(func() { c.deleteByPrefix(s, dir, mine) })
 	}
-	return path, czxid, err
+	return path, czxid, first, err
 }
 
 // ensureDir creates a lock or election directory: a container znode,
@@ -216,7 +248,7 @@ func (c *conn) deleteByPrefix(s *session, dir, prefix string) {
 // directory again when that predecessor goes away: lower sequence numbers
 // are never handed out again, so it is the owner (one round trip less per
 // hand-over than the classic recipe).
-func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string, czxid int64, wait bool) (bool, error) {
+func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string, czxid int64, first *listing, wait bool) (bool, error) {
 	name := o.path[strings.LastIndexByte(o.path, '/')+1:]
 	seq, ok := seqOf(name)
 	if !ok {
@@ -257,13 +289,19 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 	checked := false
 	for {
 		// With a child watch, which may then follow the ownership
-		// (dirwatch.go).
-		at := s.dirEvents(dir)
-		children, st, err := c.children(ctx, s, dir, true)
-		if err != nil {
-			return false, err
+		// (dirwatch.go). The first may have come with the create.
+		var l listing
+		if first != nil {
+			l, first = *first, nil
+		} else {
+			l.at = s.dirEvents(dir)
+			var err error
+			if l.children, l.stat, err = c.children(ctx, s, dir, true); err != nil {
+				return false, err
+			}
 		}
-		o.listed, o.listedAt = true, at
+		children, st := l.children, l.stat
+		o.listed, o.listedAt = true, l.at
 		if !checked && slices.Contains(children, name) {
 			checked = true
 			if czxid > st.Pzxid { // cannot be: our create came first
@@ -285,7 +323,7 @@ func (c *conn) contend(ctx context.Context, s *session, o *ownership, dir string
 			exists bool
 			ch     <-chan zk.Event
 		)
-		err = c.retry(ctx, s, func(int) error {
+		err := c.retry(ctx, s, func(int) error {
 			type r struct {
 				ok bool
 				ch <-chan zk.Event

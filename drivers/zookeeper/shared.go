@@ -111,7 +111,7 @@ func (c *conn) AcquireShared(ctx context.Context, res tooz.Resource, sh tooz.Sha
 		return nil, c.deadSessionErr(s, s.deadErr())
 	}
 	var czxid int64
-	o.path, czxid, err = c.createContender(ctx, s, dir, shareTag(sh))
+	o.path, czxid, _, err = c.createContender(ctx, s, dir, shareTag(sh), false)
 	if err != nil {
 		o.end()
 		return nil, c.mapErr(err)
