@@ -13,9 +13,12 @@ import (
 )
 
 // goroutinesCreated is how many goroutines the process has started.
-func goroutinesCreated() uint64 {
+func goroutinesCreated(t *testing.T) uint64 {
 	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
 	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Fatalf("this Go runtime does not count the goroutines it starts (%s)", s[0].Name)
+	}
 	return s[0].Value.Uint64()
 }
 
@@ -38,9 +41,9 @@ func TestAcquireWaitsOnOneGoroutine(t *testing.T) {
 	for range batches {
 		var started uint64
 		for range cycles {
-			before := goroutinesCreated()
+			before := goroutinesCreated(t)
 			testutil.Must(t, l.Acquire(ctx), "acquire")
-			started += goroutinesCreated() - before
+			started += goroutinesCreated(t) - before
 			testutil.Must(t, l.Release(ctx), "release")
 		}
 		least = min(least, started)
