@@ -123,9 +123,9 @@ func TestSlowWatcherGetsFreshState(t *testing.T) {
 	}
 }
 
-// memory-sink is memory:// with a hand on the sink of its group watch
-// (sinkConn), so that a test can play a driver's re-listings.
-
+// sinkConn is the connection of memory-sink://, memory:// with a hand on
+// the sink of its group watch, so that a test can play a driver's
+// re-listings.
 type sinkConn struct {
 	tooz.CoordinationDriver
 	sink tooz.MemberSink

@@ -104,7 +104,7 @@ func benchCycle(t *testing.T, tg *target, tr tier) time.Duration {
 	}
 	o, r, dv := kinds[0].got, kinds[1].got, kinds[2].got
 	var f samples
-	if tg.floor != nil {
+	if len(kinds) > 3 {
 		f = kinds[3].got
 	}
 	if len(o) == 0 || len(r) == 0 || o.p50() <= 0 || r.p50() <= 0 {
