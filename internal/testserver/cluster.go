@@ -213,7 +213,11 @@ func startCluster(t testing.TB, c *Cluster, n, nports int, mk func(i int) *backe
 }
 
 // launchAll starts every node, then waits until each serves; on a failure
-// it kills all of them.
+// it kills all of them. The nodes are awaited together, and the first
+// failure ends the others' waits: a node that cannot serve without the
+// failed one (a Consul server expecting three) must not wait out its whole
+// start timeout, and a port conflict must be reported as one (errPortTaken)
+// so that the cluster is retried on new ports.
 func (c *Cluster) launchAll() error {
 	type launched struct {
 		p      *process
@@ -230,15 +234,22 @@ func (c *Cluster) launchAll() error {
 		}
 	}
 	if err == nil {
+		errs := make([]error, len(c.Nodes))
+		abort := make(chan struct{})
+		var once sync.Once
+		var wg sync.WaitGroup
 		for i, s := range c.Nodes {
-			s.mu.Lock()
-			err = s.awaitLocked(ls[i].p, ls[i].offset)
-			s.mu.Unlock()
-			if err != nil {
-				err = fmt.Errorf("%s: %w", s.Name, err)
-				break
-			}
+			wg.Go(func() {
+				s.mu.Lock()
+				errs[i] = s.awaitLocked(ls[i].p, ls[i].offset, abort)
+				s.mu.Unlock()
+				if errs[i] != nil {
+					once.Do(func() { close(abort) })
+				}
+			})
 		}
+		wg.Wait()
+		err = firstClusterError(c.Nodes, errs)
 	}
 	if err != nil {
 		for _, s := range c.Nodes {
@@ -246,6 +257,30 @@ func (c *Cluster) launchAll() error {
 		}
 	}
 	return err
+}
+
+// firstClusterError picks the error that explains a failed start: a port
+// conflict first (it is retried), then any other node's own failure, and
+// an aborted wait only if nothing else failed.
+func firstClusterError(nodes []*Server, errs []error) error {
+	var own, aborted error
+	for i, e := range errs {
+		switch {
+		case e == nil:
+		case errors.Is(e, errPortTaken):
+			return fmt.Errorf("%s: %w", nodes[i].Name, e)
+		case errors.Is(e, errAborted):
+			if aborted == nil {
+				aborted = e
+			}
+		case own == nil:
+			own = fmt.Errorf("%s: %w", nodes[i].Name, e)
+		}
+	}
+	if own != nil {
+		return own
+	}
+	return aborted
 }
 
 // StartEtcdCluster starts an etcd cluster of n members (the current etcd,

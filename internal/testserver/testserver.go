@@ -349,7 +349,11 @@ func (s *Server) pid() int {
 	return s.proc.cmd.Process.Pid
 }
 
-var errPortTaken = errors.New("port already in use")
+var (
+	errPortTaken = errors.New("port already in use")
+	// errAborted ends a wait that another node's failure made pointless.
+	errAborted = errors.New("wait aborted")
+)
 
 // startLocked starts a process and waits until it serves. s.mu is held.
 func (s *Server) startLocked() error {
@@ -357,7 +361,7 @@ func (s *Server) startLocked() error {
 	if err != nil {
 		return err
 	}
-	return s.awaitLocked(p, offset)
+	return s.awaitLocked(p, offset, nil)
 }
 
 // launchLocked starts a process without waiting for it to serve and
@@ -411,11 +415,11 @@ func (s *Server) launchLocked() (*process, int64, error) {
 	return p, offset, nil
 }
 
-// awaitLocked waits until the process p, launched at log offset, serves; if
-// it does not, it kills p and tells a port conflict (errPortTaken) from
-// other failures. s.mu is held.
-func (s *Server) awaitLocked(p *process, offset int64) error {
-	if err := s.waitReady(p); err != nil {
+// awaitLocked waits until the process p, launched at log offset, serves, or
+// abort (which may be nil) is closed; if it does not serve, it kills p and
+// tells a port conflict (errPortTaken) from other failures. s.mu is held.
+func (s *Server) awaitLocked(p *process, offset int64, abort <-chan struct{}) error {
+	if err := s.waitReady(p, abort); err != nil {
 		exitedByItself := p.exited()
 		p.signal(syscall.SIGKILL)
 		<-p.done
@@ -430,9 +434,9 @@ func (s *Server) awaitLocked(p *process, offset int64) error {
 	return nil
 }
 
-// waitReady polls the backend's probe until it succeeds, the process exits or
-// the start timeout passes.
-func (s *Server) waitReady(p *process) error {
+// waitReady polls the backend's probe until it succeeds, the process exits,
+// abort is closed (errAborted) or the start timeout passes.
+func (s *Server) waitReady(p *process, abort <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.startTimeout)
 	defer cancel()
 	interval := 10 * time.Millisecond
@@ -462,6 +466,9 @@ func (s *Server) waitReady(p *process) error {
 		case <-ctx.Done():
 			timer.Stop()
 			return fmt.Errorf("%s not ready after %v: %v", s.Name, s.cfg.startTimeout, lastErr)
+		case <-abort:
+			timer.Stop()
+			return fmt.Errorf("%s: %w (another node failed)", s.Name, errAborted)
 		case <-p.done:
 			timer.Stop()
 		case <-timer.C:
