@@ -6,6 +6,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
 	"github.com/toozgo/tooz/internal/keyspace"
 	"github.com/toozgo/tooz/internal/record"
 	"github.com/toozgo/tooz/internal/testserver"
@@ -426,4 +428,77 @@ func TestFencingCounterLostOrDamaged(t *testing.T) {
 	testutil.Must(t, rdb.Set(ctx, fk, "not a number", 0).Err(), "damage the counter")
 	take("after the counter was damaged")
 	take("after that")
+}
+
+// TestDeadHolderReaped: a lock whose holder's session is gone (its key
+// deleted here; an expiry does the same) while the lock's own TTL still
+// runs is taken at once, by a new acquisition and by a queued waiter's
+// poll: the hot-path scripts answer codeHolderDead, scriptFreeDeadHolder
+// reaps the whole session (its membership leaves too) and the answer to
+// the second ask is the lock.
+func TestDeadHolderReaped(t *testing.T) {
+	s := testserver.StartRedis(t)
+	ctx := testutil.Context(t, 30*time.Second)
+	rdb := raw(t, s)
+	url := testURL(s, "lock_ttl=60s")
+	group := testutil.Unique("group")
+	b := open(t, url, "b")
+	testutil.Must(t, b.CreateGroup(ctx, group), "create the group")
+	kill := func(c *tooz.Coordinator) {
+		t.Helper()
+		d := driverOf(t, c)
+		sid, err := d.current()
+		testutil.Must(t, err, "a's session")
+		testutil.Must(t, rdb.Del(ctx, d.skey(sid)).Err(), "delete a's session key")
+	}
+
+	t.Run("acquire", func(t *testing.T) {
+		a := open(t, url, "a1", tooz.WithoutHeart())
+		testutil.Must(t, a.JoinGroup(ctx, group, nil), "a joins")
+		name := testutil.Unique("lock")
+		testutil.Must(t, a.Lock(name).Acquire(ctx), "a acquires")
+		lb := b.Lock(name)
+		if ok, err := lb.TryAcquire(ctx); ok || err != nil {
+			t.Fatalf("b's TryAcquire while a lives = %v, %v; want false, nil", ok, err)
+		}
+		kill(a)
+		if ok, err := lb.TryAcquire(ctx); !ok || err != nil {
+			t.Fatalf("b's TryAcquire after a's session died = %v, %v; want true, nil", ok, err)
+		}
+		members, err := b.Members(ctx, group)
+		testutil.Must(t, err, "members")
+		if slices.Contains(members, "a1") {
+			t.Fatalf("members = %v: a's session was not reaped", members)
+		}
+		testutil.Must(t, lb.Release(ctx), "release")
+	})
+
+	t.Run("poll", func(t *testing.T) {
+		a := open(t, url, "a2", tooz.WithoutHeart())
+		testutil.Must(t, a.JoinGroup(ctx, group, nil), "a joins")
+		res := tooz.Resource{Kind: tooz.KindLock, Name: testutil.Unique("lock")}
+		testutil.Must(t, a.Lock(res.Name).Acquire(ctx), "a acquires")
+		d := driverOf(t, b)
+		sid, err := d.current()
+		testutil.Must(t, err, "b's session")
+		o := &ownership{c: d, lk: d.lockKey(res), tok: driverkit.NewID(), sid: sid, ttl: time.Minute, Hold: driverkit.NewHold()}
+		entry := o.tok + "|" + sid + "|" + d.cid + "|" + ms(o.ttl) + "|" + d.member
+		st, err := d.acquireOnce(ctx, o, true, entry)
+		if err != nil || st.code != 0 || st.pos != 1 {
+			t.Fatalf("b's queued acquisition = %+v, %v; want code 0 at position 1", st, err)
+		}
+		kill(a)
+		st, err = d.poll(ctx, o, entry)
+		if err != nil || st.code != 1 || st.fence == 0 {
+			t.Fatalf("b's poll after a's session died = %+v, %v; want the lock", st, err)
+		}
+		own, err := d.acquired(ctx, o, st, nil)
+		testutil.Must(t, err, "take the granted lock")
+		members, err := b.Members(ctx, group)
+		testutil.Must(t, err, "members")
+		if slices.Contains(members, "a2") {
+			t.Fatalf("members = %v: a's session was not reaped", members)
+		}
+		testutil.Must(t, own.Release(ctx), "release")
+	})
 }

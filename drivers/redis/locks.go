@@ -172,22 +172,39 @@ func (c *conn) acquireOnce(ctx context.Context, o *ownership, wait bool, entry s
 	if wait {
 		flag = "1"
 	}
-	st := status{start: time.Now()}
-	v, err := c.run(ctx, scriptAcquire, []string{o.lk, c.skey(o.sid), c.ikey(o.sid)},
-		c.p, o.tok, o.sid, c.cid, ms(o.ttl), c.member, flag, entry).Slice()
-	if err != nil {
-		return st, c.mapErr(ctx, err)
-	}
-	return decodeStatus(st, v)
+	return c.lockScript(ctx, scriptAcquire, []string{o.lk, c.skey(o.sid), c.ikey(o.sid)},
+		c.p, o.tok, o.sid, c.cid, ms(o.ttl), c.member, flag, entry)
 }
 
 func (c *conn) poll(ctx context.Context, o *ownership, entry string) (status, error) {
-	st := status{start: time.Now()}
-	v, err := c.run(ctx, scriptPoll, []string{o.lk, c.skey(o.sid)}, c.p, o.tok, entry, ms(o.ttl)).Slice()
-	if err != nil {
-		return st, c.mapErr(ctx, err)
+	return c.lockScript(ctx, scriptPoll, []string{o.lk, c.skey(o.sid)}, c.p, o.tok, entry, ms(o.ttl))
+}
+
+// codeHolderDead is the answer of scriptAcquire and scriptPoll when the
+// lock's holder's session is dead: reaping a session is left to
+// scriptFreeDeadHolder, so that the scripts run on every acquisition do
+// not carry the library that reaping needs.
+const codeHolderDead = -4
+
+// lockScript runs scriptAcquire or scriptPoll (keys[0] is the lock) and
+// decodes its answer; when the holder's session is dead, it has it reaped
+// and asks again. Each reaping frees the lock or gives it to a live waiter,
+// so the second answer is final; the bound only guards against damage.
+func (c *conn) lockScript(ctx context.Context, s *goredis.Script, keys []string, args ...any) (status, error) {
+	for range 4 {
+		st := status{start: time.Now()}
+		v, err := c.run(ctx, s, keys, args...).Slice()
+		if err != nil {
+			return st, c.mapErr(ctx, err)
+		}
+		if st, err = decodeStatus(st, v); err != nil || st.code != codeHolderDead {
+			return st, err
+		}
+		if err := c.run(ctx, scriptFreeDeadHolder, keys[:1], c.p).Err(); err != nil {
+			return st, c.mapErr(ctx, err)
+		}
 	}
-	return decodeStatus(st, v)
+	return status{}, fmt.Errorf("tooz/redis: the holder of %s is still reported dead after reaping it", keys[0])
 }
 
 func decodeStatus(st status, v []any) (status, error) {

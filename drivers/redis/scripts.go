@@ -309,6 +309,15 @@ local function reap_dead_members(gk)
   return true
 end
 
+-- holder_dead tells whether lk's holder's session is dead. Reaping it is
+-- most of this library, which every run of a script that may reap carries:
+-- the scripts on the lock's hot path answer codeHolderDead instead, and
+-- the client runs scriptFreeDeadHolder and asks again.
+local function holder_dead(lk)
+  local hs = redis.call('HGET', lk, 'sid')
+  return hs and not alive(hs)
+end
+
 -- check_holder frees lk if its holder's session is dead, and hands a free
 -- lk to its first waiter.
 local function check_holder(lk)
@@ -621,8 +630,11 @@ return 1
 
 // scriptAcquire: KEYS lock, session, index; ARGV P, tok, sid, cid, ttl ms,
 // member, wait (1|0), queue entry. {-1} no session, {1, fence} acquired,
-// {0, pttl of the lock, queue position (0: not queued)}.
-var scriptAcquire = script(`
+// {0, pttl of the lock, queue position (0: not queued)}, {-4} the holder's
+// session is dead (codeHolderDead).
+var scriptAcquire = script(acquireSrc)
+
+const acquireSrc = `
 local lk = KEYS[1]
 if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
 local cur = redis.call('HGET', lk, 'tok')
@@ -636,8 +648,8 @@ if not cur and redis.call('EXISTS', lk, lk .. ':q') == 0 then
 elseif not cur and redis.call('EXISTS', lk) == 0 then
   free = not promote(lk) -- check_holder's work for a lock nobody holds
 else
-  check_holder(lk)
-  free = redis.call('EXISTS', lk) == 0
+  if holder_dead(lk) then return {-4} end
+  free = false -- lk exists: held, or damaged (no tok)
 end
 if free then
   local f = grant(lk, ARGV[2], ARGV[3], ARGV[5], ARGV[6])
@@ -652,16 +664,21 @@ if ARGV[7] == '1' then
   return {0, redis.call('PTTL', lk), n}
 end
 return {0, redis.call('PTTL', lk), 0}
-`)
+`
 
 // scriptPoll: KEYS lock, session; ARGV P, tok, queue entry, ttl ms. Like
 // scriptAcquire's answers, plus {-2}: not queued any more. A waiter that
 // finds itself the holder refreshes the TTL, so that its local deadline can
 // count from this call.
-var scriptPoll = script(`
+var scriptPoll = script(pollSrc)
+
+const pollSrc = `
 local lk = KEYS[1]
 if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
-if redis.call('HGET', lk, 'tok') ~= ARGV[2] then check_holder(lk) end
+if redis.call('HGET', lk, 'tok') ~= ARGV[2] then
+  if holder_dead(lk) then return {-4} end
+  if redis.call('EXISTS', lk) == 0 then promote(lk) end
+end
 if redis.call('HGET', lk, 'tok') == ARGV[2] then
   redis.call('PEXPIRE', lk, ARGV[4])
   return {1, redis.call('HGET', lk, 'fence')}
@@ -671,11 +688,13 @@ for i, e in ipairs(es) do
   if e == ARGV[3] then return {0, redis.call('PTTL', lk), i} end
 end
 return {-2}
-`)
+`
 
 // scriptDrop: KEYS lock, index; ARGV P, tok, queue entry (or ""). Releases
 // the lock if tok holds it (1), else withdraws the queue entry (0).
-var scriptDrop = script(`
+var scriptDrop = script(dropSrc)
+
+const dropSrc = `
 local r = 0
 if redis.call('HGET', KEYS[1], 'tok') == ARGV[2] then
   redis.call('DEL', KEYS[1])
@@ -686,6 +705,14 @@ elseif ARGV[3] ~= '' then
 end
 redis.call('HDEL', KEYS[2], 'c' .. ARGV[2])
 return r
+`
+
+// scriptFreeDeadHolder: KEYS lock; ARGV P. Reaps the session of lk's
+// holder if it is dead, which frees lk and hands it to its first live
+// waiter (see holder_dead).
+var scriptFreeDeadHolder = script(`
+check_holder(KEYS[1])
+return 1
 `)
 
 // scriptOwnerDeadline: KEYS lock; ARGV P. Milliseconds until the

@@ -96,3 +96,18 @@ func TestWithoutComments(t *testing.T) {
 		}
 	}
 }
+
+// TestLockPathCarriesNoReaping: the scripts every acquisition and release
+// runs leave reaping to scriptFreeDeadHolder, so that they do not carry
+// the library it needs (see holder_dead).
+func TestLockPathCarriesNoReaping(t *testing.T) {
+	for name, src := range map[string]string{"acquire": acquireSrc, "poll": pollSrc, "drop": dropSrc} {
+		text := libFor(src) + src
+		for _, d := range libDefs {
+			if d.name == "reap" && strings.Contains(text, d.text) {
+				t.Errorf("the %s script carries reap (%d bytes)", name, len(text))
+			}
+		}
+		t.Logf("%s script: %d bytes", name, len(text))
+	}
+}
