@@ -24,7 +24,7 @@ func TestLibSplit(t *testing.T) {
 			}
 			continue
 		}
-		def := regexp.MustCompile(`(?m)^local (function )?` + regexp.QuoteMeta(d.name) + `\b`)
+		def := regexp.MustCompile(`(?m)^local (function ` + regexp.QuoteMeta(d.name) + `\(|` + regexp.QuoteMeta(d.name) + ` =)`)
 		if !def.MatchString(d.text) {
 			t.Errorf("piece %d filed under %q does not define it:\n%s", i, d.name, d.text)
 		}
@@ -40,6 +40,18 @@ func TestLibSplit(t *testing.T) {
 	}
 	if joined.String() != lib {
 		t.Fatal("the pieces joined are not lib")
+	}
+	// Only definitions, their bodies' "end" and comments start in column 0
+	// after the prologue: a statement there would run only in the scripts
+	// that need the definition above it.
+	for _, d := range libDefs[1:] {
+		for line := range strings.Lines(d.text) {
+			if line == "\n" || strings.HasPrefix(line, " ") || strings.HasPrefix(line, "--") ||
+				strings.HasPrefix(line, "end") || strings.HasPrefix(line, "local ") {
+				continue
+			}
+			t.Errorf("a statement in column 0 after the prologue, in %s: %q", d.name, line)
+		}
 	}
 	if strings.Contains(lib, "[[") {
 		t.Error("lib has a Lua long bracket, which withoutComments does not read")
