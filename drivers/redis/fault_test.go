@@ -433,7 +433,7 @@ func TestFencingCounterLostOrDamaged(t *testing.T) {
 // TestDeadHolderReaped: a lock whose holder's session is gone (its key
 // deleted here; an expiry does the same) while the lock's own TTL still
 // runs is taken at once, by a new acquisition and by a queued waiter's
-// poll: the hot-path scripts answer codeHolderDead, scriptFreeDeadHolder
+// poll, and an owner query reports nobody: the hot-path scripts answer codeHolderDead, scriptFreeDeadHolder
 // reaps the whole session (its membership leaves too) and the answer to
 // the second ask is the lock.
 func TestDeadHolderReaped(t *testing.T) {
@@ -471,6 +471,25 @@ func TestDeadHolderReaped(t *testing.T) {
 			t.Fatalf("members = %v: a's session was not reaped", members)
 		}
 		testutil.Must(t, lb.Release(ctx), "release")
+	})
+
+	t.Run("owner", func(t *testing.T) {
+		a := open(t, url, "a3", tooz.WithoutHeart())
+		testutil.Must(t, a.JoinGroup(ctx, group, nil), "a joins")
+		name := testutil.Unique("lock")
+		testutil.Must(t, a.Lock(name).Acquire(ctx), "a acquires")
+		if id, err := b.Lock(name).Owner(ctx); id != "a3" || err != nil {
+			t.Fatalf("Owner while a lives = %q, %v; want a3", id, err)
+		}
+		kill(a)
+		if id, err := b.Lock(name).Owner(ctx); !errors.Is(err, tooz.ErrNoOwner) {
+			t.Fatalf("Owner after a's session died = %q, %v; want ErrNoOwner", id, err)
+		}
+		members, err := b.Members(ctx, group)
+		testutil.Must(t, err, "members")
+		if slices.Contains(members, "a3") {
+			t.Fatalf("members = %v: a's session was not reaped", members)
+		}
 	})
 
 	t.Run("poll", func(t *testing.T) {

@@ -187,24 +187,37 @@ func (c *conn) poll(ctx context.Context, o *ownership, entry string) (status, er
 const codeHolderDead = -4
 
 // lockScript runs scriptAcquire or scriptPoll (keys[0] is the lock) and
-// decodes its answer; when the holder's session is dead, it has it reaped
-// and asks again. Each reaping frees the lock or gives it to a live waiter,
-// so the second answer is final; the bound only guards against damage.
+// decodes its answer, through reapingHolder.
 func (c *conn) lockScript(ctx context.Context, s *goredis.Script, keys []string, args ...any) (status, error) {
-	for range 4 {
-		st := status{start: time.Now()}
+	var st status
+	err := c.reapingHolder(ctx, keys[0], func() (bool, error) {
+		st = status{start: time.Now()}
 		v, err := c.run(ctx, s, keys, args...).Slice()
 		if err != nil {
-			return st, c.mapErr(ctx, err)
+			return false, c.mapErr(ctx, err)
 		}
-		if st, err = decodeStatus(st, v); err != nil || st.code != codeHolderDead {
-			return st, err
+		st, err = decodeStatus(st, v)
+		return err == nil && st.code == codeHolderDead, err
+	})
+	return st, err
+}
+
+// reapingHolder calls ask, a script on lock lk; when ask reports that the
+// holder's session is dead (codeHolderDead), it has scriptFreeDeadHolder
+// reap it and asks again. Each reaping frees the lock or gives it to a
+// live waiter, so the second answer is final; the bound only guards
+// against damage.
+func (c *conn) reapingHolder(ctx context.Context, lk string, ask func() (dead bool, err error)) error {
+	for range 4 {
+		dead, err := ask()
+		if err != nil || !dead {
+			return err
 		}
-		if err := c.run(ctx, scriptFreeDeadHolder, keys[:1], c.p).Err(); err != nil {
-			return st, c.mapErr(ctx, err)
+		if err := c.run(ctx, scriptFreeDeadHolder, []string{lk}, c.p).Err(); err != nil {
+			return c.mapErr(ctx, err)
 		}
 	}
-	return status{}, fmt.Errorf("tooz/redis: the holder of %s is still reported dead after reaping it", keys[0])
+	return fmt.Errorf("tooz/redis: the holder of %s is still reported dead after reaping it", lk)
 }
 
 func decodeStatus(st status, v []any) (status, error) {
@@ -358,12 +371,28 @@ func (c *conn) Owner(ctx context.Context, res tooz.Resource) (string, error) {
 	if _, err := c.current(); err != nil {
 		return "", err
 	}
-	m, err := c.run(ctx, scriptOwner, []string{c.lockKey(res)}, c.p).Text()
-	if err == goredis.Nil {
-		return "", tooz.ErrNoLeader
-	}
+	lk := c.lockKey(res)
+	var m string
+	err := c.reapingHolder(ctx, lk, func() (bool, error) {
+		v, err := c.run(ctx, scriptOwner, []string{lk}, c.p).Result()
+		if err == goredis.Nil {
+			return false, tooz.ErrNoLeader
+		}
+		if err != nil {
+			return false, c.mapErr(ctx, err)
+		}
+		if n, ok := v.(int64); ok && n == codeHolderDead {
+			return true, nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return false, fmt.Errorf("tooz/redis: unexpected owner answer %T", v)
+		}
+		m = s
+		return false, nil
+	})
 	if err != nil {
-		return "", c.mapErr(ctx, err)
+		return "", err
 	}
 	return m, nil
 }

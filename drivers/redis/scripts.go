@@ -727,8 +727,12 @@ if a < 0 or b < 0 then return 0 end
 return math.min(a, b)
 `)
 
-// scriptOwner: KEYS lock; ARGV P. The holder's member ID, or nil.
-var scriptOwner = script(`
-check_holder(KEYS[1])
+// scriptOwner: KEYS lock; ARGV P. The holder's member ID, nil, or -4
+// (codeHolderDead). Leader watches run it at every change.
+var scriptOwner = script(ownerSrc)
+
+const ownerSrc = `
+if holder_dead(KEYS[1]) then return -4 end
+if redis.call('EXISTS', KEYS[1]) == 0 then promote(KEYS[1]) end
 return redis.call('HGET', KEYS[1], 'mem')
-`)
+`

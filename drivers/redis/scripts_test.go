@@ -110,10 +110,11 @@ func TestWithoutComments(t *testing.T) {
 }
 
 // TestLockPathCarriesNoReaping: the scripts every acquisition and release
-// runs leave reaping to scriptFreeDeadHolder, so that they do not carry
+// runs, and the owner query leader watches run at every change, leave
+// reaping to scriptFreeDeadHolder, so that they do not carry
 // the library it needs (see holder_dead).
 func TestLockPathCarriesNoReaping(t *testing.T) {
-	for name, src := range map[string]string{"acquire": acquireSrc, "poll": pollSrc, "drop": dropSrc} {
+	for name, src := range map[string]string{"acquire": acquireSrc, "poll": pollSrc, "drop": dropSrc, "owner": ownerSrc} {
 		text := libFor(src) + src
 		for _, d := range libDefs {
 			if d.name == "reap" && strings.Contains(text, d.text) {
