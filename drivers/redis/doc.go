@@ -34,6 +34,10 @@
 // group or waits for a lock also runs the reaper at the earliest deadline
 // it knows of, so a crashed member leaves within moments of its timeout
 // even if nobody lists the group. Listing, Owner and DeleteGroup reap too.
+// An acquisition, a waiter's recheck or Owner that finds the holder's
+// session dead has it reaped by a script of its own, then asks again: each
+// script carries only the part of the shared Lua it can call, and reaping
+// needs most of it.
 //
 // Every change is one Lua script, so it is atomic. All keys of a namespace
 // share one hash tag ({namespace}), so on Cluster they live in one slot and
