@@ -354,8 +354,8 @@ type libDef struct {
 }
 
 // libDefs is lib cut at its top-level definitions, in order; joined, they
-// are lib again (TestLibSplit).
-var libDefs = splitLib(lib)
+// are lib again (TestLibSplit). libIndex finds a definition by its name.
+var libDefs, libIndex = splitLib(lib)
 
 var (
 	luaName   = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
@@ -367,7 +367,7 @@ var (
 // it. What comes before the first definition is the prologue. A name is
 // found wherever its word appears in code, strings included: that can only
 // keep a definition that was not needed, never drop one that is.
-func splitLib(src string) []libDef {
+func splitLib(src string) ([]libDef, map[string]int) {
 	defs := []libDef{{}}
 	var comment strings.Builder
 	for line := range strings.SplitAfterSeq(src, "\n") {
@@ -387,23 +387,23 @@ func splitLib(src string) []libDef {
 		comment.Reset()
 	}
 	defs[len(defs)-1].text += comment.String()
-	names := make(map[string]bool, len(defs))
-	for _, d := range defs {
-		names[d.name] = d.name != ""
+	index := make(map[string]int, len(defs))
+	for i, d := range defs[1:] {
+		index[d.name] = i + 1
 	}
 	for i := range defs {
-		defs[i].uses = namesIn(defs[i].text, names, defs[i].name)
+		defs[i].uses = namesIn(defs[i].text, index, defs[i].name)
 	}
-	return defs
+	return defs, index
 }
 
 // namesIn lists the names of names that text's code mentions (outside
 // comments), except self.
-func namesIn(text string, names map[string]bool, self string) []string {
+func namesIn(text string, names map[string]int, self string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, w := range luaName.FindAllString(withoutComments(text), -1) {
-		if names[w] && w != self && !seen[w] {
+		if _, ok := names[w]; ok && w != self && !seen[w] {
 			seen[w] = true
 			out = append(out, w)
 		}
@@ -447,20 +447,14 @@ func withoutComments(text string) string {
 // libFor returns, in lib's order, the prologue and every definition body
 // needs, directly or through another.
 func libFor(body string) string {
-	names := make(map[string]bool, len(libDefs))
-	byName := make(map[string]libDef, len(libDefs))
-	for _, d := range libDefs {
-		names[d.name] = d.name != ""
-		byName[d.name] = d
-	}
 	need := map[string]bool{}
-	todo := namesIn(body, names, "")
+	todo := namesIn(body, libIndex, "")
 	for len(todo) > 0 {
 		n := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		if !need[n] {
 			need[n] = true
-			todo = append(todo, byName[n].uses...)
+			todo = append(todo, libDefs[libIndex[n]].uses...)
 		}
 	}
 	var b strings.Builder
