@@ -631,19 +631,20 @@ var scriptAcquire = script(acquireSrc)
 const acquireSrc = `
 local lk = KEYS[1]
 if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
-local cur = redis.call('HGET', lk, 'tok')
-if cur == ARGV[2] then
-  redis.call('PEXPIRE', lk, ARGV[5])
-  return {1, redis.call('HGET', lk, 'fence')}
-end
-local free
-if not cur and redis.call('EXISTS', lk, lk .. ':q') == 0 then
-  free = true -- nobody holds it and nobody waits: one look for both
-elseif not cur and redis.call('EXISTS', lk) == 0 then
-  free = not promote(lk) -- check_holder's work for a lock nobody holds
-else
-  if holder_dead(lk) then return {-4} end
-  free = false -- lk exists: held, or damaged (no tok)
+-- Nobody holds it and nobody waits: one look for both, the uncontended
+-- path's only read of the lock.
+local free = redis.call('EXISTS', lk, lk .. ':q') == 0
+if not free then
+  local cur = redis.call('HGET', lk, 'tok')
+  if cur == ARGV[2] then
+    redis.call('PEXPIRE', lk, ARGV[5])
+    return {1, redis.call('HGET', lk, 'fence')}
+  end
+  if not cur and redis.call('EXISTS', lk) == 0 then
+    free = not promote(lk) -- check_holder's work for a lock nobody holds
+  elseif holder_dead(lk) then
+    return {-4}
+  end -- else lk exists: held, or damaged (no tok)
 end
 if free then
   local f = grant(lk, ARGV[2], ARGV[3], ARGV[5], ARGV[6])
