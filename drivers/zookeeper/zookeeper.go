@@ -651,6 +651,9 @@ func (c *conn) mapErr(err error) error {
 // connLoss reports errors after which the request may or may not have
 // reached the server and the client is reconnecting.
 func connLoss(err error) bool {
+	if err == nil {
+		return false // the common case, without errors.As's allocation
+	}
 	if errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer) || errors.Is(err, net.ErrClosed) {
 		return true
 	}
