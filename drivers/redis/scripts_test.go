@@ -8,6 +8,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/toozgo/tooz"
+	"github.com/toozgo/tooz/internal/driverkit"
+	"github.com/toozgo/tooz/internal/testserver"
+	"github.com/toozgo/tooz/internal/testutil"
 )
 
 // TestLibSplit: lib cut at its definitions is lib again, each piece
@@ -123,4 +129,81 @@ func TestLockPathCarriesNoReaping(t *testing.T) {
 		}
 		t.Logf("%s script: %d bytes", name, len(text))
 	}
+}
+
+// TestAcquireScriptBranches runs scriptAcquire itself through each of its
+// branches, on states a coordinator leaves and on damaged ones: the
+// uncontended path reads the lock once, so every other state must still
+// be told apart after that read.
+func TestAcquireScriptBranches(t *testing.T) {
+	s := testserver.StartRedis(t)
+	ctx := testutil.Context(t, 30*time.Second)
+	rdb := raw(t, s)
+	d := driverOf(t, open(t, testURL(s, ""), "m"))
+	sid, err := d.current()
+	testutil.Must(t, err, "session")
+	acquire := func(lk, tok, wait string) []any {
+		t.Helper()
+		entry := tok + "|" + sid + "|" + d.cid + "|60000|m"
+		v, err := scriptAcquire.Run(ctx, rdb, []string{lk, d.skey(sid), d.ikey(sid)},
+			d.p, tok, sid, d.cid, "60000", "m", wait, entry).Slice()
+		testutil.Must(t, err, "acquire script")
+		return v
+	}
+	want := func(what string, got []any, code int64) {
+		t.Helper()
+		if len(got) == 0 || got[0] != code {
+			t.Fatalf("%s: answer %v, want code %d", what, got, code)
+		}
+	}
+	lockKey := func() string {
+		return d.lockKey(tooz.Resource{Kind: tooz.KindLock, Name: testutil.Unique("l")})
+	}
+	tokA, tokB := driverkit.NewID(), driverkit.NewID()
+
+	lk := lockKey()
+	first := acquire(lk, tokA, "0")
+	want("a free lock", first, 1)
+	testutil.Must(t, rdb.PExpire(ctx, lk, 5*time.Second).Err(), "shorten the TTL")
+	again := acquire(lk, tokA, "0")
+	want("the holder asking again (a retried call)", again, 1)
+	if again[1] != first[1] {
+		t.Fatalf("the holder asking again got fence %v, want its own %v", again[1], first[1])
+	}
+	if pt := rdb.PTTL(ctx, lk).Val(); pt < 30*time.Second {
+		t.Fatalf("the holder asking again left the TTL at %v, want it refreshed to 60s", pt)
+	}
+	want("another token, not waiting", acquire(lk, tokB, "0"), 0)
+	queued := acquire(lk, tokB, "1")
+	want("another token, waiting", queued, 0)
+	if queued[2] != int64(1) {
+		t.Fatalf("the waiter's queue position = %v, want 1", queued[2])
+	}
+	if tok := rdb.HGet(ctx, lk, "tok").Val(); tok != tokA {
+		t.Fatalf("holder after the others asked = %q, want %q", tok, tokA)
+	}
+
+	// A queue with nobody holding (the holder's key expired): the first
+	// live waiter gets the lock, not a newcomer.
+	testutil.Must(t, rdb.Del(ctx, lk).Err(), "expire the holder")
+	tokC := driverkit.NewID()
+	want("a newcomer behind a queue", acquire(lk, tokC, "0"), 0)
+	if tok := rdb.HGet(ctx, lk, "tok").Val(); tok != tokB {
+		t.Fatalf("holder after the queue was served = %q, want the waiter %q", tok, tokB)
+	}
+
+	// A lock hash without a token (not written by tooz): never granted.
+	lk = lockKey()
+	testutil.Must(t, rdb.HSet(ctx, lk, "mem", "x").Err(), "damaged lock")
+	want("a lock hash without a token", acquire(lk, driverkit.NewID(), "0"), 0)
+	if n := rdb.HLen(ctx, lk).Val(); n != 1 {
+		t.Fatalf("the damaged hash has %d fields, want it untouched", n)
+	}
+
+	// A holder whose session is dead: the script leaves the reaping to
+	// the client.
+	lk = lockKey()
+	dead := strings.Repeat("d", sidLen)
+	testutil.Must(t, rdb.HSet(ctx, lk, "tok", driverkit.NewID(), "sid", dead, "mem", "gone", "fence", "7").Err(), "dead holder")
+	want("a holder whose session is dead", acquire(lk, driverkit.NewID(), "0"), codeHolderDead)
 }
