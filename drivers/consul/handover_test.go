@@ -49,71 +49,120 @@ func (l *requestLog) since(mark int) ([]string, int) {
 	return append([]string(nil), l.reqs[mark:]...), len(l.reqs)
 }
 
-// TestHeadTakesTheLockWithoutListing: the waiter at the head of a lock's
-// queue, woken by the owner key's deletion, takes the key with its
-// transaction at once. Between the holder's release and the waiter's
-// acquisition there is no listing of the lock's keys: one round trip less
-// per hand-over.
-func TestHeadTakesTheLockWithoutListing(t *testing.T) {
-	s := testserver.StartConsul(t)
-	ctx := testutil.Context(t, time.Minute)
-	ns := testutil.Unique("handover")
-	h := harness{conformance.URLHarness{URL: "consul://" + s.Addr + "?namespace=" + ns, LivenessTimeout: testTimeout}}
-	a := open(t, h, "a")
-
+// recorded opens a coordinator of member in namespace ns on a client of
+// its own whose requests log records.
+func recorded(t *testing.T, ctx context.Context, s *testserver.Server, ns, member string) (*tooz.Coordinator, *requestLog) {
+	t.Helper()
 	log := &requestLog{next: http.DefaultTransport.(*http.Transport).Clone(), blocking: make(chan string, 64)}
 	cfg := api.DefaultConfig()
 	cfg.Address = s.Addr
 	cfg.HttpClient = &http.Client{Transport: log}
 	client, err := api.NewClient(cfg)
 	testutil.Must(t, err, "recording client")
-	b, err := Open(ctx, client, "consul://?namespace="+ns, "b")
-	testutil.Must(t, err, "open b")
+	c, err := Open(ctx, client, "consul://?namespace="+ns, member)
+	testutil.Must(t, err, "open "+member)
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = b.Close(cctx)
+		_ = c.Close(cctx)
 	})
+	return c, log
+}
 
-	name := testutil.Unique("lock")
-	la := a.Lock(name)
-	testutil.Must(t, la.Acquire(ctx), "a acquires")
-	base := b.Driver().(*conn).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
-	lb := b.Lock(name)
-	got := make(chan error, 1)
-	go func() { got <- lb.Acquire(ctx) }()
-	// b queues, lists, and waits on the owner key.
-	for waiting := false; !waiting; {
+// waitBlocking waits until log shows a blocking query on path starting,
+// failing if acquired reports first.
+func waitBlocking(t *testing.T, ctx context.Context, log *requestLog, path string, acquired <-chan error) {
+	t.Helper()
+	for {
 		select {
 		case p := <-log.blocking:
-			waiting = p == "/v1/kv/"+base+ownerName
-		case err := <-got:
-			t.Fatalf("b's Acquire returned while a holds the lock: %v", err)
+			if p == path {
+				return
+			}
+		case err := <-acquired:
+			t.Fatalf("Acquire returned while the lock is held: %v", err)
 		case <-ctx.Done():
-			t.Fatal("b never waited on the owner key")
+			t.Fatalf("no blocking query on %s", path)
 		}
 	}
-	_, mark := log.since(0)
-	testutil.Must(t, la.Release(ctx), "a releases")
-	select {
-	case err := <-got:
-		testutil.Must(t, err, "b's Acquire")
-	case <-ctx.Done():
-		t.Fatal("b did not get the lock after a's release")
-	}
+}
+
+// tookWithoutListing checks the requests a waiter made from mark until it
+// got the lock: a transaction, and no listing of the lock's keys.
+func tookWithoutListing(t *testing.T, log *requestLog, mark int, base, who string) {
+	t.Helper()
 	reqs, _ := log.since(mark)
 	var took bool
 	for _, r := range reqs {
 		if strings.HasPrefix(r, "GET /v1/kv/"+base) && strings.Contains(r, "recurse") {
-			t.Errorf("b listed the lock's keys between the release and its acquisition: %s\nall: %q", r, reqs)
+			t.Errorf("%s listed the lock's keys between the release and its acquisition: %s\nall: %q", who, r, reqs)
 		}
 		took = took || strings.HasPrefix(r, "PUT /v1/txn")
 	}
 	if !took {
-		t.Fatalf("no transaction of b's recorded after the release: %q", reqs)
+		t.Fatalf("no transaction of %s's recorded after the release: %q", who, reqs)
 	}
-	if id, err := b.Lock(name).Owner(ctx); id != "b" || err != nil {
-		t.Fatalf("owner after the hand-over = %q, %v; want b", id, err)
+}
+
+// TestHandOverWithoutListing: a waiter woken by the deletion of the key it
+// waits on takes the lock with its transaction at once, without listing
+// the lock's keys first: one round trip less per hand-over. a takes the
+// lock directly (no queue entry); b queues at the head and waits on the
+// owner key; c queues behind b and waits on b's queue entry, which stays
+// while b holds, and goes with b's release.
+func TestHandOverWithoutListing(t *testing.T) {
+	s := testserver.StartConsul(t)
+	ctx := testutil.Context(t, time.Minute)
+	ns := testutil.Unique("handover")
+	h := harness{conformance.URLHarness{URL: "consul://" + s.Addr + "?namespace=" + ns, LivenessTimeout: testTimeout}}
+	a := open(t, h, "a")
+	b, blog := recorded(t, ctx, s, ns, "b")
+	c, clog := recorded(t, ctx, s, ns, "c")
+
+	name := testutil.Unique("lock")
+	la, lb, lc := a.Lock(name), b.Lock(name), c.Lock(name)
+	testutil.Must(t, la.Acquire(ctx), "a acquires")
+	base := b.Driver().(*conn).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
+	bgot, cgot := make(chan error, 1), make(chan error, 1)
+	go func() { bgot <- lb.Acquire(ctx) }()
+	waitBlocking(t, ctx, blog, "/v1/kv/"+base+ownerName, bgot)
+	go func() { cgot <- lc.Acquire(ctx) }()
+	// c waits on b's queue entry, the only one before its own.
+	for waiting := false; !waiting; {
+		select {
+		case p := <-clog.blocking:
+			waiting = strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix)
+		case err := <-cgot:
+			t.Fatalf("c's Acquire returned while a holds the lock: %v", err)
+		case <-ctx.Done():
+			t.Fatal("c never waited on b's queue entry")
+		}
 	}
+
+	_, bmark := blog.since(0)
+	testutil.Must(t, la.Release(ctx), "a releases")
+	select {
+	case err := <-bgot:
+		testutil.Must(t, err, "b's Acquire")
+	case <-ctx.Done():
+		t.Fatal("b did not get the lock after a's release")
+	}
+	tookWithoutListing(t, blog, bmark, base, "b")
+	if id, err := a.Lock(name).Owner(ctx); id != "b" || err != nil {
+		t.Fatalf("owner after a's release = %q, %v; want b", id, err)
+	}
+
+	_, cmark := clog.since(0)
 	testutil.Must(t, lb.Release(ctx), "b releases")
+	select {
+	case err := <-cgot:
+		testutil.Must(t, err, "c's Acquire")
+	case <-ctx.Done():
+		t.Fatal("c did not get the lock after b's release")
+	}
+	tookWithoutListing(t, clog, cmark, base, "c")
+	if id, err := a.Lock(name).Owner(ctx); id != "c" || err != nil {
+		t.Fatalf("owner after b's release = %q, %v; want c", id, err)
+	}
+	testutil.Must(t, lc.Release(ctx), "c releases")
 }

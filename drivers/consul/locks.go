@@ -383,14 +383,20 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 					return nil, d.endWait(ctx, s, "acquire", err, withdraw)
 				}
 				d.log.Debug("tooz/consul: waiting for a lock failed; retrying", "err", d.scrub(err.Error()))
-			} else if p == nil && waitKey == ownerKey {
-				// The head of the queue saw the owner key go. Nobody
-				// joins the queue ahead of an entry, so it is still the
-				// head: it takes the key at once (takeOwner's transaction
-				// checks that it is free) instead of listing first, one
-				// round trip less per hand-over.
+			} else if p == nil {
+				// The key waited on is gone: go on from the last reading
+				// without it instead of listing again, one round trip
+				// less per hand-over. Nobody joins the queue ahead of an
+				// entry, so the reading's order still holds; the head
+				// takes the owner key at once (takeOwner's transaction
+				// checks that it is free, and a failure lists again).
 				bo.Reset()
-				tree = withoutKey(tree, ownerKey)
+				tree = withoutKey(tree, waitKey)
+				if pos == 1 && st.owner != nil && waitKey == base+queuePrefix+st.rec.Contender {
+					// The owner's own queue entry: a release or the
+					// end of its session deletes both keys at once.
+					tree = withoutKey(tree, ownerKey)
+				}
 				continue
 			}
 		}
