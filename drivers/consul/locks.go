@@ -87,7 +87,12 @@ var (
 	errHeld      = errors.New("owner key held")
 	errLockDelay = errors.New("owner key in its lock-delay")
 	errDequeued  = errors.New("queue entry gone")
+	errNotHead   = errors.New("a queue entry ahead is still there")
 )
+
+// maxAhead bounds the queue entries a hand-over's transaction checks
+// (Consul takes at most 64 operations in one transaction).
+const maxAhead = 60
 
 // Acquire implements tooz.CoordinationDriver.
 func (d *conn) Acquire(ctx context.Context, res tooz.Resource, wait bool) (tooz.Ownership, error) {
@@ -150,8 +155,10 @@ func (d *conn) firstRead(ctx context.Context, s *session, base string, q *api.Qu
 }
 
 // takeOwner acquires base's owner key for contender cid if nobody holds it
-// (and, with qKey set, only while s still holds that queue entry).
-func (d *conn) takeOwner(ctx context.Context, s *session, base string, val []byte, cid, qKey string) (*ownership, error) {
+// (and, with qKey set, only while s still holds that queue entry, and
+// none of the keys ahead exists: the queue entries a waiter last saw
+// ahead of its own).
+func (d *conn) takeOwner(ctx context.Context, s *session, base string, val []byte, cid, qKey string, ahead ...string) (*ownership, error) {
 	ownerKey := base + ownerName
 	ops := api.TxnOps{
 		kvOp(api.KVCheckNotExists, ownerKey),
@@ -159,6 +166,9 @@ func (d *conn) takeOwner(ctx context.Context, s *session, base string, val []byt
 	}
 	if qKey != "" {
 		ops = append(ops, checkSessionOp(qKey, s.id))
+		for _, k := range ahead {
+			ops = append(ops, kvOp(api.KVCheckNotExists, k))
+		}
 	}
 	ok, resp, err := d.txn(ctx, ops, nil)
 	if err != nil {
@@ -181,6 +191,8 @@ func (d *conn) takeOwner(ctx context.Context, s *session, base string, val []byt
 			return nil, errHeld
 		case op == 2:
 			return nil, errDequeued
+		case op > 2:
+			return nil, errNotHead
 		default:
 			return nil, fmt.Errorf("consul acquire: %s", what)
 		}
@@ -347,20 +359,52 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 			}
 			return nil, fmt.Errorf("%w: the queue entry of this contender vanished", tooz.ErrSessionLost)
 		}
-		var waitKey string
-		var waitIndex uint64
+		var (
+			waitKey   string
+			waitIndex uint64
+			take      bool     // try to take the owner key
+			ahead     []string // the queue entries that must be gone for it
+		)
 		switch {
 		case pos > 0:
 			waitKey, waitIndex = st.queue[pos-1].Key, st.queue[pos-1].ModifyIndex
 		case st.owner != nil:
 			waitKey, waitIndex = ownerKey, st.owner.ModifyIndex
 		default:
-			o, err := d.takeOwner(wctx, s, base, val, cid, qKey)
+			take = true
+		}
+		if waitKey != "" {
+			q := &api.QueryOptions{WaitIndex: waitIndex, WaitTime: blockWait}
+			p, _, err := d.kv.Get(waitKey, q.WithContext(wctx))
+			switch {
+			case err != nil:
+				if wctx.Err() != nil || !bo.Wait(wctx) {
+					return nil, d.endWait(ctx, s, "acquire", err, withdraw)
+				}
+				d.log.Debug("tooz/consul: waiting for a lock failed; retrying", "err", d.scrub(err.Error()))
+			case p == nil && pos <= maxAhead:
+				// The key waited on is gone. In a hand-over it went with
+				// the release of the holder just ahead, after every
+				// entry ahead of that one: take the owner key at once,
+				// checking in the same transaction that it is free and
+				// that the entries last seen ahead are gone (nobody joins
+				// the queue ahead of an entry), instead of listing first.
+				// One round trip less per hand-over; if a check fails,
+				// list as before.
+				take = true
+				for _, e := range st.queue[:max(pos-1, 0)] {
+					ahead = append(ahead, e.Key)
+				}
+			}
+		}
+		if take {
+			o, err := d.takeOwner(wctx, s, base, val, cid, qKey, ahead...)
 			switch {
 			case err == nil:
 				return o, nil
-			case errors.Is(err, errHeld):
-				// Taken by a direct acquisition: read again and wait on it.
+			case errors.Is(err, errHeld), errors.Is(err, errNotHead):
+				// Taken by a direct acquisition, or someone is still
+				// ahead: read again and wait.
 			case errors.Is(err, errLockDelay):
 				if !driverkit.Sleep(wctx, lockDelayRetry) {
 					return nil, d.endWait(ctx, s, "acquire", wctx.Err(), withdraw)
@@ -375,31 +419,6 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 				}
 			}
 		}
-		if waitKey != "" {
-			q := &api.QueryOptions{WaitIndex: waitIndex, WaitTime: blockWait}
-			p, _, err := d.kv.Get(waitKey, q.WithContext(wctx))
-			if err != nil {
-				if wctx.Err() != nil || !bo.Wait(wctx) {
-					return nil, d.endWait(ctx, s, "acquire", err, withdraw)
-				}
-				d.log.Debug("tooz/consul: waiting for a lock failed; retrying", "err", d.scrub(err.Error()))
-			} else if p == nil {
-				// The key waited on is gone: go on from the last reading
-				// without it instead of listing again, one round trip
-				// less per hand-over. Nobody joins the queue ahead of an
-				// entry, so the reading's order still holds; the head
-				// takes the owner key at once (takeOwner's transaction
-				// checks that it is free, and a failure lists again).
-				bo.Reset()
-				tree = withoutKey(tree, waitKey)
-				if pos == 1 && st.owner != nil && waitKey == base+queuePrefix+st.rec.Contender {
-					// The owner's own queue entry: a release or the
-					// end of its session deletes both keys at once.
-					tree = withoutKey(tree, ownerKey)
-				}
-				continue
-			}
-		}
 		pairs, _, err := d.kv.List(base, d.strong(wctx))
 		if err != nil {
 			if wctx.Err() != nil || !bo.Wait(wctx) {
@@ -410,17 +429,6 @@ func (d *conn) queue(ctx context.Context, s *session, base string, val []byte, c
 		bo.Reset()
 		tree = pairs
 	}
-}
-
-// withoutKey is pairs without the pair of key.
-func withoutKey(pairs []*api.KVPair, key string) []*api.KVPair {
-	out := make([]*api.KVPair, 0, len(pairs))
-	for _, p := range pairs {
-		if p != nil && p.Key != key {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // endWait ends a wait that stopped: with ctx's error after withdrawing
