@@ -5,6 +5,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -26,13 +27,34 @@ type requestLog struct {
 	blocking chan string // the path of each blocking query started
 
 	mu   sync.Mutex
-	reqs []string // "METHOD path?query"
+	reqs []string      // "METHOD path?query"
+	gate chan struct{} // when set, transactions wait until it is closed
+	held chan string   // told of each transaction the gate holds
+}
+
+// closeGate makes transactions wait, telling held, until the returned
+// function opens the gate again.
+func (l *requestLog) closeGate() (open func()) {
+	g := make(chan struct{})
+	l.mu.Lock()
+	l.gate, l.held = g, make(chan string, 16)
+	l.mu.Unlock()
+	return func() { close(g) }
 }
 
 func (l *requestLog) RoundTrip(req *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	l.reqs = append(l.reqs, req.Method+" "+req.URL.Path+"?"+req.URL.RawQuery)
+	gate, held := l.gate, l.held
 	l.mu.Unlock()
+	if gate != nil && req.URL.Path == "/v1/txn" {
+		held <- req.URL.Path
+		select {
+		case <-gate:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
 	if req.Method == http.MethodGet && req.URL.Query().Get("index") != "" {
 		select {
 		case l.blocking <- req.URL.Path:
@@ -165,4 +187,88 @@ func TestHandOverWithoutListing(t *testing.T) {
 		t.Fatalf("owner after b's release = %q, %v; want c", id, err)
 	}
 	testutil.Must(t, lc.Release(ctx), "c releases")
+}
+
+// TestHandOverAfterAWithdrawal: the entry a waiter waits on is withdrawn
+// while the lock is free but another waiter is still ahead; the waiter's
+// quick take must fail its checks, and the lock still goes first in,
+// first served.
+func TestHandOverAfterAWithdrawal(t *testing.T) {
+	s := testserver.StartConsul(t)
+	ctx := testutil.Context(t, time.Minute)
+	ns := testutil.Unique("withdraw")
+	h := harness{conformance.URLHarness{URL: "consul://" + s.Addr + "?namespace=" + ns, LivenessTimeout: testTimeout}}
+	a := open(t, h, "a")
+	b, blog := recorded(t, ctx, s, ns, "b")
+	c, clog := recorded(t, ctx, s, ns, "c")
+	d, dlog := recorded(t, ctx, s, ns, "d")
+	name := testutil.Unique("lock")
+	la, lb, lc, ld := a.Lock(name), b.Lock(name), c.Lock(name), d.Lock(name)
+	testutil.Must(t, la.Acquire(ctx), "a acquires")
+	base := b.Driver().(*conn).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
+
+	bgot, cgot, dgot := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	go func() { bgot <- lb.Acquire(ctx) }()
+	waitBlocking(t, ctx, blog, "/v1/kv/"+base+ownerName, bgot)
+	cctx, cancelC := context.WithCancel(ctx)
+	go func() { cgot <- lc.Acquire(cctx) }()
+	cKey := ""
+	for cKey == "" {
+		select {
+		case p := <-clog.blocking:
+			if strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix) {
+				cKey = strings.TrimPrefix(p, "/v1/kv/")
+			}
+		case err := <-cgot:
+			t.Fatalf("c's Acquire returned while a holds the lock: %v", err)
+		case <-ctx.Done():
+			t.Fatal("c never queued")
+		}
+	}
+	go func() { dgot <- ld.Acquire(ctx) }()
+	for waiting := false; !waiting; {
+		select {
+		case p := <-dlog.blocking:
+			// d waits on c's entry, not b's.
+			waiting = strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix) && p != "/v1/kv/"+cKey
+		case err := <-dgot:
+			t.Fatalf("d's Acquire returned while a holds the lock: %v", err)
+		case <-ctx.Done():
+			t.Fatal("d never queued")
+		}
+	}
+	// a releases, and b, woken, is held at its transaction; then c
+	// withdraws. d, woken, finds the lock free, but b is still ahead: d's
+	// quick take must fail its checks, and d waits again.
+	open := blog.closeGate()
+	testutil.Must(t, la.Release(ctx), "a releases")
+	select {
+	case <-blog.held:
+	case <-ctx.Done():
+		t.Fatal("b did not try to take the lock after a's release")
+	}
+	cancelC()
+	if err := <-cgot; !errors.Is(err, context.Canceled) {
+		t.Fatalf("c's Acquire after its ctx ended = %v, want context.Canceled", err)
+	}
+	select {
+	case err := <-dgot:
+		t.Fatalf("d's Acquire returned while b is ahead of it: %v", err)
+	case <-dlog.blocking: // d waits again (on b's entry)
+	case <-ctx.Done():
+		t.Fatal("d did not wait again after c withdrew")
+	}
+	open()
+	testutil.Must(t, <-bgot, "b's Acquire")
+	select {
+	case err := <-dgot:
+		t.Fatalf("d's Acquire returned while b holds the lock: %v", err)
+	default:
+	}
+	testutil.Must(t, lb.Release(ctx), "b releases")
+	testutil.Must(t, <-dgot, "d's Acquire")
+	if id, err := a.Lock(name).Owner(ctx); id != "d" || err != nil {
+		t.Fatalf("owner after b's release = %q, %v; want d", id, err)
+	}
+	testutil.Must(t, ld.Release(ctx), "d releases")
 }
