@@ -92,8 +92,11 @@
 // takes the owner key in one transaction (check-not-exists + acquire). Otherwise
 // it queues a key of its own, ordered by its creation index (the Raft
 // index), and waits with a blocking query on its predecessor only (the head
-// of the queue waits on the owner key), then takes the owner key with the
-// same check-and-acquire. Because the owner key is taken with a
+// of the queue waits on the owner key). When that key is deleted, it takes
+// the owner key with the same check-and-acquire, checking in the same
+// transaction that the entries it last saw ahead of its own are gone (so
+// a hand-over costs no listing); if a check fails, it reads the lock's
+// keys again and waits on its new predecessor. Because the owner key is taken with a
 // check-not-exists, two contenders on one coordinator (one session) exclude
 // each other although Consul's acquire is re-entrant for a session. The
 // fencing token is the owner key's modify index at acquisition: a Raft index,
