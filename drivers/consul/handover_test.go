@@ -91,21 +91,41 @@ func recorded(t *testing.T, ctx context.Context, s *testserver.Server, ns, membe
 	return c, log
 }
 
-// waitBlocking waits until log shows a blocking query on path starting,
-// failing if acquired reports first.
-func waitBlocking(t *testing.T, ctx context.Context, log *requestLog, path string, acquired <-chan error) {
+// waitBlocking waits until log shows a blocking query starting on a path
+// that match accepts, and returns that path; it fails if acquired reports
+// first.
+func waitBlocking(t *testing.T, ctx context.Context, log *requestLog, match func(string) bool, acquired <-chan error) string {
 	t.Helper()
 	for {
 		select {
 		case p := <-log.blocking:
-			if p == path {
-				return
+			if match(p) {
+				return p
 			}
 		case err := <-acquired:
 			t.Fatalf("Acquire returned while the lock is held: %v", err)
 		case <-ctx.Done():
-			t.Fatalf("no blocking query on %s", path)
+			t.Fatal("no blocking query on the path awaited")
 		}
+	}
+}
+
+// handOver releases l and checks that the waiter whose Acquire reports on
+// got, and whose requests log records, took the lock without a listing and
+// is its owner.
+func handOver(t *testing.T, ctx context.Context, l *tooz.Lock, got <-chan error, log *requestLog, base, who string) {
+	t.Helper()
+	_, mark := log.since(0)
+	testutil.Must(t, l.Release(ctx), "release before "+who)
+	select {
+	case err := <-got:
+		testutil.Must(t, err, who+"'s Acquire")
+	case <-ctx.Done():
+		t.Fatalf("%s did not get the lock after the release", who)
+	}
+	tookWithoutListing(t, log, mark, base, who)
+	if id, err := l.Owner(ctx); id != who || err != nil {
+		t.Fatalf("owner after the release = %q, %v; want %s", id, err, who)
 	}
 }
 
@@ -147,45 +167,13 @@ func TestHandOverWithoutListing(t *testing.T) {
 	base := b.Driver().(*conn).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
 	bgot, cgot := make(chan error, 1), make(chan error, 1)
 	go func() { bgot <- lb.Acquire(ctx) }()
-	waitBlocking(t, ctx, blog, "/v1/kv/"+base+ownerName, bgot)
+	waitBlocking(t, ctx, blog, func(p string) bool { return p == "/v1/kv/"+base+ownerName }, bgot)
 	go func() { cgot <- lc.Acquire(ctx) }()
 	// c waits on b's queue entry, the only one before its own.
-	for waiting := false; !waiting; {
-		select {
-		case p := <-clog.blocking:
-			waiting = strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix)
-		case err := <-cgot:
-			t.Fatalf("c's Acquire returned while a holds the lock: %v", err)
-		case <-ctx.Done():
-			t.Fatal("c never waited on b's queue entry")
-		}
-	}
-
-	_, bmark := blog.since(0)
-	testutil.Must(t, la.Release(ctx), "a releases")
-	select {
-	case err := <-bgot:
-		testutil.Must(t, err, "b's Acquire")
-	case <-ctx.Done():
-		t.Fatal("b did not get the lock after a's release")
-	}
-	tookWithoutListing(t, blog, bmark, base, "b")
-	if id, err := a.Lock(name).Owner(ctx); id != "b" || err != nil {
-		t.Fatalf("owner after a's release = %q, %v; want b", id, err)
-	}
-
-	_, cmark := clog.since(0)
-	testutil.Must(t, lb.Release(ctx), "b releases")
-	select {
-	case err := <-cgot:
-		testutil.Must(t, err, "c's Acquire")
-	case <-ctx.Done():
-		t.Fatal("c did not get the lock after b's release")
-	}
-	tookWithoutListing(t, clog, cmark, base, "c")
-	if id, err := a.Lock(name).Owner(ctx); id != "c" || err != nil {
-		t.Fatalf("owner after b's release = %q, %v; want c", id, err)
-	}
+	inQueue := func(p string) bool { return strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix) }
+	waitBlocking(t, ctx, clog, inQueue, cgot)
+	handOver(t, ctx, la, bgot, blog, base, "b")
+	handOver(t, ctx, lb, cgot, clog, base, "c")
 	testutil.Must(t, lc.Release(ctx), "c releases")
 }
 
@@ -209,34 +197,14 @@ func TestHandOverAfterAWithdrawal(t *testing.T) {
 
 	bgot, cgot, dgot := make(chan error, 1), make(chan error, 1), make(chan error, 1)
 	go func() { bgot <- lb.Acquire(ctx) }()
-	waitBlocking(t, ctx, blog, "/v1/kv/"+base+ownerName, bgot)
+	waitBlocking(t, ctx, blog, func(p string) bool { return p == "/v1/kv/"+base+ownerName }, bgot)
 	cctx, cancelC := context.WithCancel(ctx)
 	go func() { cgot <- lc.Acquire(cctx) }()
-	cKey := ""
-	for cKey == "" {
-		select {
-		case p := <-clog.blocking:
-			if strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix) {
-				cKey = strings.TrimPrefix(p, "/v1/kv/")
-			}
-		case err := <-cgot:
-			t.Fatalf("c's Acquire returned while a holds the lock: %v", err)
-		case <-ctx.Done():
-			t.Fatal("c never queued")
-		}
-	}
+	inQueue := func(p string) bool { return strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix) }
+	bKey := waitBlocking(t, ctx, clog, inQueue, cgot) // c waits on b's entry
 	go func() { dgot <- ld.Acquire(ctx) }()
-	for waiting := false; !waiting; {
-		select {
-		case p := <-dlog.blocking:
-			// d waits on c's entry, not b's.
-			waiting = strings.HasPrefix(p, "/v1/kv/"+base+queuePrefix) && p != "/v1/kv/"+cKey
-		case err := <-dgot:
-			t.Fatalf("d's Acquire returned while a holds the lock: %v", err)
-		case <-ctx.Done():
-			t.Fatal("d never queued")
-		}
-	}
+	// d waits on c's entry, not b's.
+	waitBlocking(t, ctx, dlog, func(p string) bool { return inQueue(p) && p != bKey }, dgot)
 	// a releases, and b, woken, is held at its transaction; then c
 	// withdraws. d, woken, finds the lock free, but b is still ahead: d's
 	// quick take must fail its checks, and d waits again.
