@@ -64,11 +64,39 @@ func (l *requestLog) RoundTrip(req *http.Request) (*http.Response, error) {
 	return l.next.RoundTrip(req)
 }
 
-// since returns the requests recorded from mark on, and a new mark.
-func (l *requestLog) since(mark int) ([]string, int) {
+// mark is where the requests recorded so far end.
+func (l *requestLog) mark() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]string(nil), l.reqs[mark:]...), len(l.reqs)
+	return len(l.reqs)
+}
+
+// since returns the requests recorded from mark on.
+func (l *requestLog) since(mark int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.reqs[mark:]...)
+}
+
+// scene starts a Consul server and opens, in a namespace of its own, a
+// plain coordinator "a" holding the lock name, and a recorded coordinator
+// for each of waiters; base is the prefix of the lock's keys.
+func scene(t *testing.T, waiters ...string) (ctx context.Context, la *tooz.Lock, ws []*tooz.Lock, logs []*requestLog, base string) {
+	t.Helper()
+	s := testserver.StartConsul(t)
+	ctx = testutil.Context(t, time.Minute)
+	ns := testutil.Unique("handover")
+	h := harness{conformance.URLHarness{URL: "consul://" + s.Addr + "?namespace=" + ns, LivenessTimeout: testTimeout}}
+	name := testutil.Unique("lock")
+	a := open(t, h, "a")
+	la = a.Lock(name)
+	testutil.Must(t, la.Acquire(ctx), "a acquires")
+	for _, w := range waiters {
+		c, log := recorded(t, ctx, s, ns, w)
+		ws, logs = append(ws, c.Lock(name)), append(logs, log)
+	}
+	base = a.Driver().(*conn).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
+	return ctx, la, ws, logs, base
 }
 
 // recorded opens a coordinator of member in namespace ns on a client of
@@ -115,7 +143,7 @@ func waitBlocking(t *testing.T, ctx context.Context, log *requestLog, match func
 // is its owner.
 func handOver(t *testing.T, ctx context.Context, l *tooz.Lock, got <-chan error, log *requestLog, base, who string) {
 	t.Helper()
-	_, mark := log.since(0)
+	mark := log.mark()
 	testutil.Must(t, l.Release(ctx), "release before "+who)
 	select {
 	case err := <-got:
@@ -133,7 +161,7 @@ func handOver(t *testing.T, ctx context.Context, l *tooz.Lock, got <-chan error,
 // got the lock: a transaction, and no listing of the lock's keys.
 func tookWithoutListing(t *testing.T, log *requestLog, mark int, base, who string) {
 	t.Helper()
-	reqs, _ := log.since(mark)
+	reqs := log.since(mark)
 	var took bool
 	for _, r := range reqs {
 		if strings.HasPrefix(r, "GET /v1/kv/"+base) && strings.Contains(r, "recurse") {
@@ -153,18 +181,8 @@ func tookWithoutListing(t *testing.T, log *requestLog, mark int, base, who strin
 // owner key; c queues behind b and waits on b's queue entry, which stays
 // while b holds, and goes with b's release.
 func TestHandOverWithoutListing(t *testing.T) {
-	s := testserver.StartConsul(t)
-	ctx := testutil.Context(t, time.Minute)
-	ns := testutil.Unique("handover")
-	h := harness{conformance.URLHarness{URL: "consul://" + s.Addr + "?namespace=" + ns, LivenessTimeout: testTimeout}}
-	a := open(t, h, "a")
-	b, blog := recorded(t, ctx, s, ns, "b")
-	c, clog := recorded(t, ctx, s, ns, "c")
-
-	name := testutil.Unique("lock")
-	la, lb, lc := a.Lock(name), b.Lock(name), c.Lock(name)
-	testutil.Must(t, la.Acquire(ctx), "a acquires")
-	base := b.Driver().(*conn).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
+	ctx, la, ws, logs, base := scene(t, "b", "c")
+	lb, lc, blog, clog := ws[0], ws[1], logs[0], logs[1]
 	bgot, cgot := make(chan error, 1), make(chan error, 1)
 	go func() { bgot <- lb.Acquire(ctx) }()
 	waitBlocking(t, ctx, blog, func(p string) bool { return p == "/v1/kv/"+base+ownerName }, bgot)
@@ -182,18 +200,8 @@ func TestHandOverWithoutListing(t *testing.T) {
 // quick take must fail its checks, and the lock still goes first in,
 // first served.
 func TestHandOverAfterAWithdrawal(t *testing.T) {
-	s := testserver.StartConsul(t)
-	ctx := testutil.Context(t, time.Minute)
-	ns := testutil.Unique("withdraw")
-	h := harness{conformance.URLHarness{URL: "consul://" + s.Addr + "?namespace=" + ns, LivenessTimeout: testTimeout}}
-	a := open(t, h, "a")
-	b, blog := recorded(t, ctx, s, ns, "b")
-	c, clog := recorded(t, ctx, s, ns, "c")
-	d, dlog := recorded(t, ctx, s, ns, "d")
-	name := testutil.Unique("lock")
-	la, lb, lc, ld := a.Lock(name), b.Lock(name), c.Lock(name), d.Lock(name)
-	testutil.Must(t, la.Acquire(ctx), "a acquires")
-	base := b.Driver().(*conn).resBase(tooz.Resource{Kind: tooz.KindLock, Name: name})
+	ctx, la, ws, logs, base := scene(t, "b", "c", "d")
+	lb, lc, ld, blog, clog, dlog := ws[0], ws[1], ws[2], logs[0], logs[1], logs[2]
 
 	bgot, cgot, dgot := make(chan error, 1), make(chan error, 1), make(chan error, 1)
 	go func() { bgot <- lb.Acquire(ctx) }()
@@ -219,13 +227,9 @@ func TestHandOverAfterAWithdrawal(t *testing.T) {
 	if err := <-cgot; !errors.Is(err, context.Canceled) {
 		t.Fatalf("c's Acquire after its ctx ended = %v, want context.Canceled", err)
 	}
-	select {
-	case err := <-dgot:
-		t.Fatalf("d's Acquire returned while b is ahead of it: %v", err)
-	case <-dlog.blocking: // d waits again (on b's entry)
-	case <-ctx.Done():
-		t.Fatal("d did not wait again after c withdrew")
-	}
+	// d waits again, on b's entry (waitBlocking fails if d's Acquire
+	// returns first).
+	waitBlocking(t, ctx, dlog, func(p string) bool { return p == bKey }, dgot)
 	open()
 	testutil.Must(t, <-bgot, "b's Acquire")
 	select {
@@ -235,7 +239,7 @@ func TestHandOverAfterAWithdrawal(t *testing.T) {
 	}
 	testutil.Must(t, lb.Release(ctx), "b releases")
 	testutil.Must(t, <-dgot, "d's Acquire")
-	if id, err := a.Lock(name).Owner(ctx); id != "d" || err != nil {
+	if id, err := ld.Owner(ctx); id != "d" || err != nil {
 		t.Fatalf("owner after b's release = %q, %v; want d", id, err)
 	}
 	testutil.Must(t, ld.Release(ctx), "d releases")

@@ -433,9 +433,9 @@ func TestFencingCounterLostOrDamaged(t *testing.T) {
 // TestDeadHolderReaped: a lock whose holder's session is gone (its key
 // deleted here; an expiry does the same) while the lock's own TTL still
 // runs is taken at once, by a new acquisition and by a queued waiter's
-// poll, and an owner query reports nobody: the hot-path scripts answer codeHolderDead, scriptFreeDeadHolder
-// reaps the whole session (its membership leaves too) and the answer to
-// the second ask is the lock.
+// poll, and an owner query reports nobody: the hot-path scripts answer
+// codeHolderDead, scriptFreeDeadHolder reaps the whole session (its
+// membership leaves too) and the answer to the second ask is the lock.
 func TestDeadHolderReaped(t *testing.T) {
 	s := testserver.StartRedis(t)
 	ctx := testutil.Context(t, 30*time.Second)
